@@ -1,0 +1,34 @@
+# Two commands do all the set-up: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FLASK_APP := wsgi
+
+.PHONY: run test install translations migrate worker scheduler clean
+
+$(BIN)/.installed: requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	@touch $@
+
+install: $(BIN)/.installed
+
+# Compiled catalogues (.mo) are build output, made from the .po files each time.
+translations: install
+	@$(BIN)/pybabel compile --statistics -d ticketing/translations 2>&1 | grep -v '^compiling' || true
+
+migrate: install
+	$(BIN)/flask db upgrade
+
+run: translations migrate
+	$(BIN)/flask demo load
+	@echo "Minhu is serving at http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
+	$(BIN)/flask run --no-reload --no-debugger --host $(HOST) --port $(PORT)
+
+test: translations
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,164 @@
+"""Configuration: one class read from the environment once, strictly parsed.
+
+`Config.from_env()` is called by `create_app()` when no config is passed; tests build
+a `TestingConfig` and pass it in, so nothing here is read at import time.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+BASE_DIR = Path(__file__).resolve().parent
+DEFAULT_INSTANCE = BASE_DIR / "instance"
+
+
+class ConfigError(RuntimeError):
+    """A setting in the environment is missing or malformed."""
+
+
+def env_str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    """Return a non-empty string setting, or the default."""
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """Parse a yes/no setting; anything but the known spellings is an error."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    """Parse an integer setting with a lower bound."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value
+
+
+def normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain postgres:// URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def development_secret(instance: Path) -> str:
+    """Generate a secret key once and keep it in the instance folder."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one process; field names become Flask config keys in upper case."""
+
+    env: str = "development"
+    secret_key: str = ""
+    database_url: str = ""
+    redis_url: str | None = None
+    instance_path: Path = DEFAULT_INSTANCE
+    upload_folder: Path = DEFAULT_INSTANCE / "uploads"
+    timezone: str = "Asia/Shanghai"
+    default_locale: str = "zh_CN"
+    max_photo_bytes: int = 5 * 1024 * 1024
+    max_photos: int = 3
+    session_cookie_secure: bool = False
+    testing: bool = False
+    wtf_csrf_enabled: bool = True
+    sqlalchemy_echo: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
+        """Build the configuration from environment variables."""
+        env = os.environ if env is None else env
+        mode = env_str(env, "MINHU_ENV", "development")
+        if mode not in {"development", "production"}:
+            raise ConfigError("MINHU_ENV must be development or production")
+        instance = Path(env_str(env, "MINHU_INSTANCE", str(DEFAULT_INSTANCE)))
+        secret = env_str(env, "SECRET_KEY")
+        if secret is None:
+            if mode == "production":
+                raise ConfigError("SECRET_KEY must be set in production")
+            secret = development_secret(instance)
+        database = env_str(env, "DATABASE_URL", f"sqlite:///{instance / 'minhu.db'}")
+        return cls(
+            env=mode,
+            secret_key=secret,
+            database_url=normalise_database_url(database),
+            redis_url=env_str(env, "REDIS_URL"),
+            instance_path=instance,
+            upload_folder=Path(env_str(env, "UPLOAD_FOLDER", str(instance / "uploads"))),
+            timezone=env_str(env, "MINHU_TIMEZONE", "Asia/Shanghai"),
+            max_photo_bytes=env_int(env, "MAX_PHOTO_BYTES", 5 * 1024 * 1024, minimum=1024),
+            session_cookie_secure=env_bool(env, "SESSION_COOKIE_SECURE", mode == "production"),
+        )
+
+    def with_overrides(self, **changes: Any) -> "Config":
+        """A copy with some settings changed (used by tests and scripts)."""
+        return replace(self, **changes)
+
+    def flask_mapping(self) -> dict[str, Any]:
+        """The settings as Flask config keys."""
+        mapping = {f.name.upper(): getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        mapping.update(
+            SQLALCHEMY_DATABASE_URI=self.database_url,
+            SQLALCHEMY_ENGINE_OPTIONS=engine_options(self.database_url),
+            # Room for the photos and the form fields around them; each photo is
+            # checked against MAX_PHOTO_BYTES on its own.
+            MAX_CONTENT_LENGTH=self.max_photos * self.max_photo_bytes + 1024 * 1024,
+            SESSION_COOKIE_HTTPONLY=True,
+            SESSION_COOKIE_SAMESITE="Lax",
+            REMEMBER_COOKIE_SECURE=self.session_cookie_secure,
+            REMEMBER_COOKIE_HTTPONLY=True,
+            BABEL_DEFAULT_LOCALE=self.default_locale,
+            BABEL_DEFAULT_TIMEZONE=self.timezone,
+            BABEL_TRANSLATION_DIRECTORIES=str(BASE_DIR / "ticketing" / "translations"),
+            WTF_CSRF_TIME_LIMIT=None,
+        )
+        mapping.update(self.extra)
+        return mapping
+
+
+def engine_options(url: str) -> dict[str, Any]:
+    """Engine settings per backend: SQLite waits for its lock instead of failing."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+def testing_config(database_url: str, instance: Path, **changes: Any) -> Config:
+    """A configuration for tests: fixed secret, the given database, CSRF on."""
+    base = Config(
+        env="development",
+        secret_key="test-secret-key-not-for-production",
+        database_url=normalise_database_url(database_url),
+        instance_path=instance,
+        upload_folder=instance / "uploads",
+        testing=True,
+    )
+    return base.with_overrides(**changes)

@@ -1,0 +1,164 @@
+"""Minhu (民呼): grid-governance ticketing. `create_app()` builds the Flask app."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask, render_template, request, session
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from config import BASE_DIR, Config
+from ticketing.extensions import babel, csrf, db, login_manager, migrate
+
+LOCALES = ("zh_CN", "en")
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app from `config`, or from the environment when none is given."""
+    config = config or Config.from_env()
+    app = Flask(
+        __name__,
+        template_folder=str(BASE_DIR / "templates"),
+        static_folder=str(Path(__file__).parent / "static"),
+        instance_path=str(config.instance_path),
+    )
+    app.config.from_mapping(config.flask_mapping())
+    Path(config.instance_path).mkdir(parents=True, exist_ok=True)
+    Path(config.upload_folder).mkdir(parents=True, exist_ok=True)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    register_cli(app)
+    return app
+
+
+def select_locale() -> str:
+    """Chinese unless the visitor chose English (kept in the session)."""
+    chosen = session.get("lang")
+    return chosen if chosen in LOCALES else "zh_CN"
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the unbound extension objects to this app."""
+    from ticketing import models  # noqa: F401  (registers the tables)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> Any:
+        from ticketing.models import User
+
+        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        return user if user is not None and user.active else None
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the feature blueprints."""
+    from ticketing.auth.views import bp as auth_bp
+    from ticketing.console.views import bp as console_bp
+    from ticketing.resident.views import bp as resident_bp
+    from ticketing.staff.views import bp as staff_bp
+    from ticketing.workbench.views import bp as workbench_bp
+
+    app.register_blueprint(resident_bp)
+    app.register_blueprint(auth_bp, url_prefix="/auth")
+    app.register_blueprint(staff_bp, url_prefix="/tickets")
+    app.register_blueprint(console_bp, url_prefix="/console")
+    app.register_blueprint(workbench_bp, url_prefix="/workbench")
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Friendly error pages that never show internals."""
+
+    def page(code: int, title: str, message: str) -> tuple[str, int]:
+        return render_template("error.html", code=code, title=title, message=message), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> tuple[str, int]:
+        return page(400, _("The form expired"), _("Please go back, reload the page and try again."))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge) -> tuple[str, int]:
+        return page(413, _("Upload too large"), _("Photos may be at most 5 MB each, 3 photos in all."))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[str, int]:
+        messages = {
+            404: (_("Not found"), _("There is no such page, or it is not yours to see.")),
+            403: (_("Not allowed"), _("You may not do that.")),
+            405: (_("Not allowed"), _("That is not how this page is used.")),
+        }
+        title, message = messages.get(exc.code or 500, (_("Something went wrong"), _("Please try again.")))
+        return page(exc.code or 500, title, message)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> tuple[str, int]:
+        # Logged with its traceback for operators; the visitor sees no internals.
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        return page(500, _("Something went wrong"), _("Nothing was saved. Please try again later."))
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Filters and globals the templates use: local time, labels, masking."""
+    from ticketing import labels
+    from ticketing.services import privacy
+
+    tz = ZoneInfo(app.config["TIMEZONE"])
+
+    @app.template_filter("localtime")
+    def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return value.astimezone(tz).strftime(fmt) if value else ""
+
+    app.jinja_env.filters.update(
+        mask_name=privacy.mask_name,
+        mask_phone=privacy.mask_phone,
+        mask_room=privacy.mask_room,
+        status_label=lambda code: labels.label(labels.STATUS_LABELS, code),
+        channel_label=lambda code: labels.label(labels.CHANNEL_LABELS, code),
+        rating_label=lambda code: labels.label(labels.RATING_LABELS, code),
+        role_label=lambda code: labels.label(labels.ROLE_LABELS, code),
+        action_label=lambda code: labels.label(labels.ACTION_LABELS, code),
+        handler_kind_label=lambda code: labels.label(labels.HANDLER_KIND_LABELS, code),
+        localized=labels.localized_name,
+    )
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        locale = get_locale()
+        return {"current_locale": str(locale) if locale else "zh_CN", "locales": LOCALES}
+
+    @app.route("/lang/<code>")
+    def set_language(code: str) -> Any:
+        from flask import abort, redirect, url_for
+
+        if code not in LOCALES:
+            abort(404)
+        session["lang"] = code
+        target = request.args.get("next", "")
+        # Only local paths, so the switch cannot become an open redirect.
+        if not target.startswith("/") or target.startswith("//"):
+            target = url_for("resident.index")
+        return redirect(target)
+
+
+def register_cli(app: Flask) -> None:
+    """Flask commands: demo data and housekeeping."""
+    from ticketing.cli import register
+
+    register(app)
+    logging.getLogger("werkzeug").setLevel(logging.INFO)

@@ -1,0 +1,5 @@
+"""Demo data (placeholder)."""
+
+
+def load_demo(force: bool = False) -> bool:
+    return False

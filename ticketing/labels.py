@@ -1,0 +1,84 @@
+"""Display labels for the domain's codes, through the one translation layer."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+
+STATUS_LABELS: dict[str, Any] = {
+    "submitted": _l("Awaiting dispatch"),
+    "dispatched": _l("Dispatched"),
+    "accepted": _l("In progress"),
+    "on_hold": _l("On hold"),
+    "resolved": _l("Resolved"),
+    "closed": _l("Closed"),
+    "rejected": _l("Rejected"),
+    "merged": _l("Merged"),
+}
+
+CHANNEL_LABELS: dict[str, Any] = {
+    "web": _l("Online form"),
+    "walk_in": _l("Service station"),
+    "wechat_group": _l("WeChat group"),
+    "service_hall": _l("Service hall"),
+    "county_center": _l("County centre"),
+    "wechat_oa": _l("WeChat official account"),
+    "patrol": _l("Grid patrol"),
+    "open311": _l("Open311 app"),
+    "phone": _l("Phone"),
+}
+
+RATING_LABELS: dict[str, Any] = {
+    "satisfied": _l("Satisfied"),
+    "basic": _l("Basically satisfied"),
+    "unsatisfied": _l("Not satisfied"),
+}
+
+ROLE_LABELS: dict[str, Any] = {
+    "admin": _l("Administrator"),
+    "supervisor": _l("Supervisor"),
+    "dispatcher": _l("Dispatcher"),
+    "grid_worker": _l("Grid worker"),
+    "property_staff": _l("Property staff"),
+    "volunteer": _l("Volunteer"),
+}
+
+HANDLER_KIND_LABELS: dict[str, Any] = {
+    "grid_worker": _l("Grid worker"),
+    "property": _l("Property company"),
+    "volunteer_team": _l("Volunteer team"),
+    "mediation_team": _l("Mediation team"),
+}
+
+ACTION_LABELS: dict[str, Any] = {
+    "submit": _l("Request received"),
+    "dispatch": _l("Dispatched"),
+    "reject": _l("Rejected"),
+    "merge": _l("Merged into another ticket"),
+    "accept": _l("Accepted"),
+    "return": _l("Returned to the dispatcher"),
+    "hold": _l("Put on hold"),
+    "resume": _l("Work resumed"),
+    "resolve": _l("Resolved"),
+    "rate": _l("Rated by the resident"),
+    "reopen": _l("Reopened at the resident's request"),
+    "auto_close": _l("Closed without rating"),
+    "note": _l("Note"),
+    "photo": _l("Photo added"),
+}
+
+
+def label(table: dict[str, Any], code: str | None) -> str:
+    """The label of a code, or the code itself when it has none."""
+    if code is None:
+        return ""
+    return str(table.get(code, code))
+
+
+def localized_name(obj: Any) -> str:
+    """`name_en` of a data row when the page is in English, else `name_zh`."""
+    locale = get_locale()
+    if locale is not None and locale.language == "en" and getattr(obj, "name_en", ""):
+        return obj.name_en
+    return obj.name_zh

@@ -1,0 +1,35 @@
+"""All models, split by domain and re-exported here for convenience."""
+from ticketing.models.catalog import CalendarDay, Category, SlaTier
+from ticketing.models.people import (
+    HANDLER_ROLES,
+    PropertyCompany,
+    Role,
+    Team,
+    TeamKind,
+    User,
+    user_grids,
+)
+from ticketing.models.places import Building, Community, Complex, Grid, Street
+from ticketing.models.tickets import (
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    STAFF_ENTRY_CHANNELS,
+    Channel,
+    HandlerKind,
+    Photo,
+    Rating,
+    RevealLog,
+    Status,
+    Ticket,
+    TicketCounter,
+    TicketEvent,
+)
+from ticketing.models.types import UTCDateTime, utcnow
+
+__all__ = [
+    "Building", "CalendarDay", "Category", "Channel", "Community", "Complex",
+    "FINAL_STATUSES", "Grid", "HANDLER_ROLES", "HandlerKind", "OPEN_STATUSES", "Photo",
+    "PropertyCompany", "Rating", "RevealLog", "Role", "STAFF_ENTRY_CHANNELS", "SlaTier",
+    "Status", "Street", "Team", "TeamKind", "Ticket", "TicketCounter", "TicketEvent",
+    "UTCDateTime", "User", "user_grids", "utcnow",
+]

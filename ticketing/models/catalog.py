@@ -1,0 +1,80 @@
+"""Reference data: time-limit tiers, the category tree, the working-day overrides."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ticketing.extensions import db
+
+
+class SlaTier(db.Model):
+    """A time-limit tier (紧急 / 水电气暖 / 一般 / 复杂): accept-by and resolve-by limits.
+
+    Limits are in minutes. On a clock tier they run 24×7; on a working-day tier they
+    run only on working days (1 working day = 1,440 working minutes).
+    """
+
+    __tablename__ = "sla_tiers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+    accept_minutes: Mapped[int] = mapped_column(Integer)
+    resolve_minutes: Mapped[int] = mapped_column(Integer)
+    working_days: Mapped[bool] = mapped_column(Boolean, default=False)
+    rank: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Category(db.Model):
+    """A request category; top-level ones are the groups residents pick from."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"), index=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+    # Plain words for residents ("水管漏了、没水").
+    hint_zh: Mapped[str] = mapped_column(Text, default="")
+    hint_en: Mapped[str] = mapped_column(Text, default="")
+    tier_id: Mapped[int | None] = mapped_column(ForeignKey("sla_tiers.id"))
+    keywords: Mapped[str] = mapped_column(Text, default="")
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    parent: Mapped["Category | None"] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list["Category"]] = relationship(
+        back_populates="parent", order_by="Category.sort_order"
+    )
+    tier: Mapped[SlaTier | None] = relationship()
+
+    @property
+    def group(self) -> "Category":
+        """The top-level category this one belongs to."""
+        node = self
+        while node.parent is not None:
+            node = node.parent
+        return node
+
+    def effective_tier(self) -> SlaTier | None:
+        """The tier of this category, else of its nearest ancestor that has one."""
+        node: Category | None = self
+        while node is not None:
+            if node.tier is not None:
+                return node.tier
+            node = node.parent
+        return None
+
+
+class CalendarDay(db.Model):
+    """An admin's override of the official calendar: an extra holiday or workday."""
+
+    __tablename__ = "calendar_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    is_workday: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(String(200), default="")

@@ -1,0 +1,275 @@
+"""The one intake call every channel ends in.
+
+normalise and bound the text → idempotency (channel + external id) → place it →
+classify → store ticket, first event and photos in one transaction. Routing comes
+after, in the dispatcher.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ticketing.extensions import db
+from ticketing.models import (
+    Building,
+    Category,
+    Channel,
+    Community,
+    Complex,
+    Photo,
+    SlaTier,
+    Status,
+    Ticket,
+    TicketEvent,
+)
+from ticketing.services.errors import InvalidInput, ValidationFailed
+from ticketing.services.lifecycle import Actor
+from ticketing.services.numbering import next_ticket_number
+from ticketing.services.photos import PhotoStore, clean_photo
+
+MAX_DESCRIPTION = 2000
+MAX_NAME = 32
+MAX_ADDRESS = 200
+MAX_ROOM = 64
+DEFAULT_TIER = "general"
+MOBILE = re.compile(r"^1[3-9]\d{9}$")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+@dataclass
+class IntakeRequest:
+    """What a channel hands to intake, before any checking."""
+
+    channel: str
+    description: str
+    phone: str
+    name: str = ""
+    category_id: int | None = None
+    community_id: int | None = None
+    complex_id: int | None = None
+    building_id: int | None = None
+    address_text: str = ""
+    unit_room: str = ""
+    external_id: str | None = None
+    photos: list[bytes] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a ticket belongs, as far as it could be told."""
+
+    community: Community
+    complex: Complex | None = None
+    building: Building | None = None
+
+
+def clean_text(value: str | None, multiline: bool = False) -> str:
+    """NFKC-normalise (full-width digits → ASCII), drop control characters, trim."""
+    text = unicodedata.normalize("NFKC", value or "")
+    text = CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if not multiline:
+        text = " ".join(text.split())
+    else:
+        text = "\n".join(" ".join(line.split()) for line in text.split("\n"))
+        text = re.sub(r"\n{3,}", "\n\n", text)
+    return text.strip()
+
+
+def clean_phone(value: str | None) -> str | None:
+    """A mainland mobile number from what was typed, or None if it is not one."""
+    digits = re.sub(r"[\s\-()]", "", clean_text(value))
+    if digits.startswith("+86"):
+        digits = digits[3:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    return digits if MOBILE.match(digits) else None
+
+
+def place_from_text(community: Community, text: str) -> Placement:
+    """Find a complex and building of the community named in free text, if any."""
+    found_complex: Complex | None = None
+    for grid in community.grids:
+        for cx in grid.complexes:
+            names = [cx.name, *cx.aliases.splitlines()]
+            if any(n.strip() and n.strip() in text for n in names):
+                found_complex = cx
+                break
+        if found_complex:
+            break
+    if found_complex is None:
+        return Placement(community)
+    for building in found_complex.buildings:
+        names = [building.name, *building.aliases.splitlines()]
+        if any(n.strip() and n.strip() in text for n in names):
+            return Placement(community, found_complex, building)
+    return Placement(community, found_complex)
+
+
+def resolve_place(req: IntakeRequest, errors: dict[str, object]) -> Placement | None:
+    """Check the place ids against each other and fill in what follows from them."""
+    unknown = _l("Choose a place from the list.")
+    building = db.session.get(Building, req.building_id) if req.building_id else None
+    if req.building_id and building is None:
+        errors["building_id"] = unknown
+        return None
+    cx = building.complex if building else (
+        db.session.get(Complex, req.complex_id) if req.complex_id else None
+    )
+    if req.complex_id and (cx is None or cx.id != req.complex_id):
+        errors["complex_id"] = unknown
+        return None
+    community = cx.grid.community if cx else (
+        db.session.get(Community, req.community_id) if req.community_id else None
+    )
+    if community is None or (req.community_id and community.id != req.community_id):
+        errors["community_id"] = _l("Choose your community.")
+        return None
+    if cx is None and req.address_text:
+        return place_from_text(community, req.address_text)
+    return Placement(community, cx, building)
+
+
+def validate(req: IntakeRequest) -> tuple[dict[str, object], Placement | None, Category | None]:
+    """Normalise `req` in place and collect every problem at once."""
+    errors: dict[str, object] = {}
+    req.description = clean_text(req.description, multiline=True)
+    req.name = clean_text(req.name)
+    req.address_text = clean_text(req.address_text)
+    req.unit_room = clean_text(req.unit_room)
+    if req.channel not in {c.value for c in Channel}:
+        errors["channel"] = _l("Unknown channel.")
+    if not req.description:
+        errors["description"] = _l("Please describe the problem.")
+    elif len(req.description) > MAX_DESCRIPTION:
+        errors["description"] = _l("Please keep the description under %(n)d characters.", n=MAX_DESCRIPTION)
+    if len(req.name) > MAX_NAME:
+        errors["name"] = _l("The name is too long.")
+    if len(req.address_text) > MAX_ADDRESS:
+        errors["address_text"] = _l("The address is too long.")
+    if len(req.unit_room) > MAX_ROOM:
+        errors["unit_room"] = _l("The unit and room are too long.")
+    phone = clean_phone(req.phone)
+    if phone is None:
+        errors["phone"] = _l("Enter an 11-digit mobile number, e.g. 13812345678.")
+    else:
+        req.phone = phone
+    category = db.session.get(Category, req.category_id) if req.category_id else None
+    if category is None or not category.active:
+        errors["category_id"] = _l("Choose what kind of problem it is.")
+    placement = resolve_place(req, errors)
+    return errors, placement, category
+
+
+def find_existing(channel: str, external_id: str | None) -> Ticket | None:
+    """The ticket already filed for this (channel, external id), if any."""
+    if not external_id:
+        return None
+    return db.session.scalar(
+        select(Ticket).where(Ticket.channel == channel, Ticket.external_id == external_id)
+    )
+
+
+def submit(
+    req: IntakeRequest,
+    actor: Actor,
+    now: datetime,
+    tz: tzinfo,
+    store: PhotoStore,
+    max_photo_bytes: int,
+    max_photos: int = 3,
+) -> tuple[Ticket, bool]:
+    """File a request; return the ticket and whether it is new.
+
+    The same (channel, external id) filed again returns the first ticket. Bad input
+    raises `ValidationFailed` with every field's problem, and nothing is stored.
+    """
+    existing = find_existing(req.channel, req.external_id)
+    if existing is not None:
+        return existing, False
+    errors, placement, category = validate(req)
+    if len(req.photos) > max_photos:
+        errors["photos"] = _l("At most %(n)d photos.", n=max_photos)
+    cleaned = []
+    status = 400
+    if "photos" not in errors:
+        try:
+            cleaned = [clean_photo(data, max_photo_bytes) for data in req.photos]
+        except InvalidInput as exc:
+            errors["photos"], status = exc.message, exc.status
+    if errors:
+        raise ValidationFailed(errors, status=status)
+    assert placement is not None and category is not None
+    tier = category.effective_tier() or db.session.scalar(
+        select(SlaTier).where(SlaTier.code == DEFAULT_TIER)
+    )
+    if tier is None:
+        raise InvalidInput(_l("No time-limit tier is configured."))
+    try:
+        with store.staged() as written:
+            ticket = _store(req, actor, now, tz, placement, category, tier)
+            for photo in cleaned:
+                key = store.write(photo, now)
+                written.append(key)
+                db.session.add(Photo(
+                    ticket=ticket, kind="report", storage_key=key,
+                    content_type=photo.content_type, size_bytes=len(photo.data), created_at=now,
+                ))
+            db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        # Two deliveries of one external message raced; the other one stored it.
+        existing = find_existing(req.channel, req.external_id)
+        if existing is None:
+            raise
+        return existing, False
+    except Exception:
+        db.session.rollback()
+        raise
+    return ticket, True
+
+
+def _store(
+    req: IntakeRequest,
+    actor: Actor,
+    now: datetime,
+    tz: tzinfo,
+    placement: Placement,
+    category: Category,
+    tier: SlaTier,
+) -> Ticket:
+    cx, building = placement.complex, placement.building
+    ticket = Ticket(
+        number=next_ticket_number(now, tz),
+        channel=req.channel,
+        external_id=req.external_id or None,
+        status=Status.SUBMITTED,
+        category=category,
+        tier=tier,
+        street_id=placement.community.street_id,
+        community=placement.community,
+        grid_id=cx.grid_id if cx else None,
+        complex=cx,
+        building=building,
+        address_text=req.address_text,
+        unit_room=req.unit_room,
+        description=req.description,
+        requester_name=req.name,
+        requester_phone=req.phone,
+        created_at=now,
+        updated_at=now,
+        created_by_id=actor.user.id if actor.user else None,
+    )
+    db.session.add(ticket)
+    db.session.add(TicketEvent(
+        ticket=ticket, at=now, actor_kind=actor.kind,
+        actor_id=actor.user.id if actor.user else None, action="submit",
+        from_status=None, to_status=Status.SUBMITTED, public=True,
+        detail={"channel": req.channel},
+    ))
+    return ticket

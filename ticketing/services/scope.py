@@ -1,0 +1,80 @@
+"""Who sees which tickets, and who handles them. Out of scope means "not found"."""
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
+
+from ticketing.models import Role, Ticket, User, user_grids
+
+
+def ticket_scope(user: User) -> ColumnElement[bool]:
+    """A WHERE clause selecting the tickets `user` may see."""
+    if user.role == Role.ADMIN:
+        return true()
+    if user.role in (Role.SUPERVISOR, Role.DISPATCHER):
+        if user.community_id is not None:
+            return Ticket.community_id == user.community_id
+        if user.street_id is not None:
+            return Ticket.street_id == user.street_id
+        return false()
+    assigned = Ticket.assignee_id == user.id
+    if user.role == Role.GRID_WORKER:
+        grids = select(user_grids.c.grid_id).where(user_grids.c.user_id == user.id)
+        return or_(assigned, Ticket.grid_id.in_(grids))
+    if user.role == Role.PROPERTY_STAFF and user.company_id is not None:
+        return or_(assigned, Ticket.company_id == user.company_id)
+    if user.role == Role.VOLUNTEER and user.team_id is not None:
+        return or_(assigned, Ticket.team_id == user.team_id)
+    return assigned
+
+
+def in_scope(user: User, ticket: Ticket) -> bool:
+    """True when `user` may see `ticket` (the same rule as `ticket_scope`)."""
+    if user.role == Role.ADMIN:
+        return True
+    if user.role in (Role.SUPERVISOR, Role.DISPATCHER):
+        if user.community_id is not None:
+            return ticket.community_id == user.community_id
+        return user.street_id is not None and ticket.street_id == user.street_id
+    if ticket.assignee_id == user.id:
+        return True
+    if user.role == Role.GRID_WORKER:
+        return ticket.grid_id is not None and ticket.grid_id in {g.id for g in user.grids}
+    if user.role == Role.PROPERTY_STAFF:
+        return user.company_id is not None and ticket.company_id == user.company_id
+    if user.role == Role.VOLUNTEER:
+        return user.team_id is not None and ticket.team_id == user.team_id
+    return False
+
+
+def handles(user: User, ticket: Ticket) -> bool:
+    """True when `user` is the ticket's handler, or may take it from their team's queue."""
+    if not user.is_handler:
+        return False
+    if ticket.assignee_id is not None:
+        return ticket.assignee_id == user.id
+    if ticket.team_id is not None:
+        return ticket.team_id == user.team_id
+    if ticket.company_id is not None:
+        return ticket.company_id == user.company_id
+    return False
+
+
+def handler_queue(user: User) -> ColumnElement[bool]:
+    """A WHERE clause for the tickets on `user`'s workbench: theirs, or their team's unclaimed."""
+    mine = Ticket.assignee_id == user.id
+    unclaimed = Ticket.assignee_id.is_(None)
+    if user.role == Role.VOLUNTEER and user.team_id is not None:
+        return or_(mine, and_(unclaimed, Ticket.team_id == user.team_id))
+    if user.role == Role.PROPERTY_STAFF and user.company_id is not None:
+        return or_(mine, and_(unclaimed, Ticket.company_id == user.company_id))
+    return mine
+
+
+def coordinates(user: User, ticket: Ticket) -> bool:
+    """True for dispatchers and admins who route this ticket."""
+    return user.role in (Role.DISPATCHER, Role.ADMIN) and in_scope(user, ticket)
+
+
+def supervises(user: User, ticket: Ticket) -> bool:
+    """True for supervisors in the ticket's community or street."""
+    return user.role == Role.SUPERVISOR and in_scope(user, ticket)

@@ -1,0 +1,77 @@
+"""Helpers shared by the blueprints: the clock, the calendar, scoped lookups, roles."""
+from __future__ import annotations
+
+from datetime import datetime
+from functools import wraps
+from typing import Any, Callable, TypeVar
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from ticketing.extensions import db
+from ticketing.models import Ticket, User, utcnow
+from ticketing.services import scope
+from ticketing.services.lifecycle import Actor
+from ticketing.services.photos import PhotoStore
+from ticketing.services.workdays import WorkCalendar, load_calendar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def now() -> datetime:
+    """The current time in UTC; the single clock of the web layer."""
+    return utcnow()
+
+
+def local_tz() -> ZoneInfo:
+    """The time zone pages are shown in."""
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+def calendar() -> WorkCalendar:
+    """The working-day calendar, with the admin's overrides."""
+    return load_calendar(local_tz())
+
+
+def photo_store() -> PhotoStore:
+    """Where photo files live."""
+    return PhotoStore(current_app.config["UPLOAD_FOLDER"])
+
+
+def staff_user() -> User:
+    """The logged-in staff user (views using it are behind login)."""
+    return current_user._get_current_object()  # type: ignore[no-any-return]
+
+
+def staff_actor() -> Actor:
+    """The logged-in user as an actor of the state machine."""
+    return Actor.staff(staff_user())
+
+
+def roles_required(*roles: str) -> Callable[[F], F]:
+    """Allow a view only to logged-in users with one of the roles; others get 404."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.has_role(*roles):
+                abort(404)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def ticket_in_scope_or_404(number: str, user: User | None = None) -> Ticket:
+    """The ticket with this number if the user may see it; 404 otherwise."""
+    user = user or staff_user()
+    ticket = db.session.scalar(
+        select(Ticket).where(Ticket.number == number, scope.ticket_scope(user))
+    )
+    if ticket is None:
+        abort(404)
+    return ticket
