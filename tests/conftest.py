@@ -114,7 +114,7 @@ def csrf_from(html: str) -> str:
 
 def csrf_token(client: FlaskClient, url: str = "/auth/login") -> str:
     """Fetch a page and return its form's CSRF token (bound to the client's session)."""
-    response = client.get(url)
+    response = client.get(url, follow_redirects=True)
     return csrf_from(response.get_data(as_text=True))
 
 

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from functools import lru_cache
+
 from PIL import Image
+from werkzeug.security import generate_password_hash
 
 from ticketing.extensions import db
 from ticketing.models import (
@@ -86,11 +89,16 @@ def calendar() -> WorkCalendar:
     return WorkCalendar(tz=TZ)
 
 
+@lru_cache(maxsize=1)
+def password_hash() -> str:
+    """The hash of PASSWORD, computed once: hashing is slow by design."""
+    return generate_password_hash(PASSWORD)
+
+
 def make_user(username: str, role: str, **fields: object) -> User:
     """A staff account with the shared test password."""
     user = User(username=username, display_name=fields.pop("display_name", username.title()),
-                role=role, **fields)
-    user.set_password(PASSWORD)
+                role=role, password_hash=password_hash(), **fields)
     db.session.add(user)
     return user
 

@@ -1,4 +1,54 @@
-"""Placeholder blueprint; filled in below."""
-from flask import Blueprint
+"""Staff sign-in and sign-out. Residents need no account."""
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from ticketing.auth.forms import LoginForm
+from ticketing.extensions import db
+from ticketing.models import Role, User
 
 bp = Blueprint("auth", __name__)
+
+
+def home_for(user: User) -> str:
+    """Where a user lands after signing in."""
+    if user.is_handler:
+        return url_for("workbench.index")
+    if user.role in (Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN):
+        return url_for("console.queue")
+    return url_for("resident.index")
+
+
+def safe_next(target: str | None) -> str | None:
+    """A local path to return to, or None (never another site)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | Response | tuple[str, int]:
+    """Show the sign-in form; sign in on a valid username and password."""
+    if current_user.is_authenticated:
+        return redirect(home_for(current_user))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
+        if user is not None and user.active and user.check_password(form.password.data):
+            login_user(user, remember=form.remember.data)
+            return redirect(safe_next(request.args.get("next")) or home_for(user))
+        form.password.errors.append(_("Wrong username or password."))
+        return render_template("auth/login.html", form=form), 401
+    return render_template("auth/login.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout() -> Response:
+    """Sign out and go back to the start page."""
+    logout_user()
+    return redirect(url_for("resident.index"))
