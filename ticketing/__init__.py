@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, render_template, request, session
+from flask import Flask, has_request_context, render_template, request, session
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -41,6 +41,8 @@ def create_app(config: Config | None = None) -> Flask:
 
 def select_locale() -> str:
     """Chinese unless the visitor chose English (kept in the session)."""
+    if not has_request_context():
+        return "zh_CN"
     chosen = session.get("lang")
     return chosen if chosen in LOCALES else "zh_CN"
 

@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 
 from ticketing.extensions import db
-from ticketing.labels import STATUS_LABELS, label
+from ticketing.labels import STATUS_LABELS
 from ticketing.models import (
     HandlerKind,
     Rating,
@@ -333,7 +333,7 @@ def _apply(
         raise IllegalTransition(
             _l(
                 "This ticket is now “%(status)s”; that action is not possible.",
-                status=label(STATUS_LABELS, ticket.status),
+                status=STATUS_LABELS.get(ticket.status, ticket.status),
             )
         )
     if not transition.may(actor, ticket):
