@@ -1,0 +1,122 @@
+"""Console forms: the queue's filters and a request entered on a resident's behalf."""
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from wtforms import SelectChoice, SelectField, StringField, TelField, TextAreaField
+from wtforms.validators import Optional, Regexp
+
+from ticketing.console.queue import QueueFilters
+from ticketing.labels import CHANNEL_LABELS
+from ticketing.models import STAFF_ENTRY_CHANNELS
+from ticketing.services.intake import IntakeRequest
+
+PICK_PLACE = _l("Choose a place from the list.")
+
+
+def optional_id(value: Any) -> int | None:
+    """Coerce a select's value to an id; the empty choice is None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not text.isdigit():
+        raise ValueError("not an id")
+    return int(text)
+
+
+def id_select(label: Any, message: Any = PICK_PLACE) -> SelectField:
+    """A select of database ids whose empty choice means "none"."""
+    return SelectField(label, coerce=optional_id, invalid_choice_message=message)
+
+
+def with_blank(choices: Any, blank: Any) -> list[SelectChoice]:
+    """Put an empty "none chosen" choice in front of the choices (outside any optgroup)."""
+    if isinstance(choices, dict):
+        grouped = [SelectChoice(value, label, optgroup=group)
+                   for group, items in choices.items() for value, label in items]
+    else:
+        grouped = [SelectChoice(value, label) for value, label in choices]
+    return [SelectChoice("", blank), *grouped]
+
+
+class QueueFilterForm(FlaskForm):
+    """Search and filters of the queue, read from the query string (no CSRF: it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    number = StringField(_l("Ticket number"), validators=[Optional()])
+    phone = StringField(
+        _l("Phone, last 4 digits"),
+        validators=[Optional(), Regexp(r"^\d{4}$", message=_l("Enter the last 4 digits of the phone."))],
+    )
+    grid = id_select(_l("Grid"), _l("Choose a grid from the list."))
+    group = id_select(_l("Kind of problem"), _l("Choose a kind from the list."))
+
+    def filters(self) -> QueueFilters:
+        """The filters that are valid; an invalid one filters nothing."""
+        self.validate()
+
+        def ok(f: Any) -> bool:
+            return not f.errors
+
+        number = unicodedata.normalize("NFKC", self.number.data or "").strip().upper()
+        phone = unicodedata.normalize("NFKC", self.phone.data or "").strip()
+        return QueueFilters(
+            number=number[:20] if ok(self.number) else "",
+            phone_digits=phone if ok(self.phone) else "",
+            grid_id=self.grid.data if ok(self.grid) else None,
+            group_id=self.group.data if ok(self.group) else None,
+        )
+
+
+class NewTicketForm(FlaskForm):
+    """A request taken at the service station, the hall or on the phone."""
+
+    channel = SelectField(
+        _l("How the request came in"),
+        choices=[SelectChoice(c.value, CHANNEL_LABELS[c.value]) for c in STAFF_ENTRY_CHANNELS],
+        invalid_choice_message=_l("Choose how the request came in."),
+    )
+    category_id = id_select(_l("Kind of problem"), _l("Choose what kind of problem it is."))
+    community_id = id_select(_l("Community"), _l("Choose a community you serve."))
+    complex_id = id_select(_l("Complex or courtyard"))
+    building_id = id_select(_l("Building"))
+    address_text = StringField(_l("Address, if not in the lists"))
+    unit_room = StringField(_l("Unit and room"))
+    description = TextAreaField(_l("What is the problem?"))
+    name = StringField(_l("Resident's name (optional)"))
+    phone = TelField(_l("Resident's mobile phone"))
+    photos = MultipleFileField(_l("Photos (up to 3)"))
+
+    def to_request(self) -> IntakeRequest:
+        """The intake request this form describes."""
+        files = [f for f in (self.photos.data or []) if getattr(f, "filename", "")]
+        return IntakeRequest(
+            channel=self.channel.data or "",
+            description=self.description.data or "",
+            phone=self.phone.data or "",
+            name=self.name.data or "",
+            category_id=self.category_id.data,
+            community_id=self.community_id.data,
+            complex_id=self.complex_id.data,
+            building_id=self.building_id.data,
+            address_text=self.address_text.data or "",
+            unit_room=self.unit_room.data or "",
+            photos=[f.read() for f in files],
+        )
+
+    def add_errors(self, errors: dict[str, Any]) -> None:
+        """Show the intake service's errors beside their fields."""
+        for name, message in errors.items():
+            target = getattr(self, name, None)
+            if target is None:
+                self.form_errors.append(message)
+            else:
+                target.errors = [*target.errors, message]
