@@ -287,6 +287,19 @@ def allowed(actor: Actor, ticket: Ticket) -> list[Transition]:
     return [t for t in TRANSITIONS.values() if ticket.status in t.sources and t.may(actor, ticket)]
 
 
+def check(transition: Transition, actor: Actor, ticket: Ticket) -> None:
+    """Raise `IllegalTransition` (not now) or `NotAllowed` (not you); else return."""
+    if ticket.status not in transition.sources:
+        raise IllegalTransition(
+            _l(
+                "This ticket is now “%(status)s”; that action is not possible.",
+                status=STATUS_LABELS.get(ticket.status, ticket.status),
+            )
+        )
+    if not transition.may(actor, ticket):
+        raise NotAllowed(_l("You may not do that to this ticket."))
+
+
 def perform(
     ticket: Ticket,
     name: str,
@@ -329,15 +342,7 @@ def _apply(
     public: bool | None,
     params: dict[str, Any],
 ) -> TicketEvent:
-    if ticket.status not in transition.sources:
-        raise IllegalTransition(
-            _l(
-                "This ticket is now “%(status)s”; that action is not possible.",
-                status=STATUS_LABELS.get(ticket.status, ticket.status),
-            )
-        )
-    if not transition.may(actor, ticket):
-        raise NotAllowed(_l("You may not do that to this ticket."))
+    check(transition, actor, ticket)
     note = (note or "").strip()
     if transition.note_required and not note:
         raise InvalidInput(_l("Please give a reason or a note."), field="note")

@@ -1,0 +1,158 @@
+"""The small forms of the staff ticket page, one per transition of the state machine.
+
+Each form turns what was posted into the arguments of `lifecycle.perform()`. Whether
+a note is required, and who may act, is the state machine's call, not the form's.
+Fields carry ids prefixed with their action, since all panels share one page.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from sqlalchemy import select
+from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import Length
+
+from ticketing.extensions import db
+from ticketing.models import Ticket, User
+from ticketing.services import scope
+from ticketing.services.errors import InvalidInput
+from ticketing.services.lifecycle import MAX_NOTE_LENGTH
+from ticketing.staff.handlers import handler_choices, parse_handler
+
+
+@dataclass
+class Inputs:
+    """What a posted action form means to `perform()`."""
+
+    note: str = ""
+    public: bool | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def note_field(name: str, label: Any) -> TextAreaField:
+    """A note or reason; the state machine decides whether it may be empty."""
+    return TextAreaField(label, id=f"{name}-note", validators=[Length(max=MAX_NOTE_LENGTH)])
+
+
+class ActionForm(FlaskForm):
+    """Base of the action forms.
+
+    CSRFProtect checks the token of every POST before a view runs, and the template
+    adds it to each form, so the forms need no token field of their own (one per
+    form would repeat the same element id on the page).
+    """
+
+    class Meta:
+        csrf = False
+
+    def prepare(self, ticket: Ticket) -> None:
+        """Fill in what depends on the ticket (choices)."""
+
+    def inputs(self, user: User) -> Inputs:
+        """The note, visibility and parameters for `perform()`."""
+        note = getattr(self, "note", None)
+        return Inputs(note=(note.data or "") if note is not None else "")
+
+
+class DispatchForm(ActionForm):
+    """Send the ticket to a person or a team (also to re-send a dispatched one)."""
+
+    handler = SelectField(_l("Handler"), id="dispatch-handler", choices=[])
+
+    def prepare(self, ticket: Ticket) -> None:
+        self.handler.choices = handler_choices(ticket)
+
+    def inputs(self, user: User) -> Inputs:
+        return Inputs(params=parse_handler(self.handler.data))
+
+
+class RejectForm(ActionForm):
+    """Reject an invalid request, with the reason the resident will read."""
+
+    note = note_field("reject", _l("Reason for rejecting"))
+
+
+class MergeForm(ActionForm):
+    """Merge a duplicate into the ticket that carries the work."""
+
+    target = StringField(_l("Number of the ticket to merge into"), id="merge-target",
+                         validators=[Length(max=20)])
+    note = note_field("merge", _l("Note (optional)"))
+
+    def inputs(self, user: User) -> Inputs:
+        number = (self.target.data or "").strip()
+        if not number:
+            raise InvalidInput(_l("Give the number of the ticket to merge into."), field="target")
+        target = db.session.scalar(
+            select(Ticket).where(Ticket.number == number, scope.ticket_scope(user))
+        )
+        if target is None:
+            raise InvalidInput(_l("There is no ticket with that number."), field="target")
+        return Inputs(note=self.note.data or "", params={"target": target})
+
+
+class AcceptForm(ActionForm):
+    """Take the ticket on; its resolve-by deadline starts now."""
+
+
+class ReturnForm(ActionForm):
+    """Give the ticket back to the dispatcher (退单)."""
+
+    note = note_field("return", _l("Why are you returning it?"))
+
+
+class HoldForm(ActionForm):
+    """Pause the work and the resolve clock (挂起)."""
+
+    note = note_field("hold", _l("What are you waiting for?"))
+
+
+class ResumeForm(ActionForm):
+    """Carry on after a hold."""
+
+
+class ResolveForm(ActionForm):
+    """Report the result, with an optional photo of the work done."""
+
+    note = note_field("resolve", _l("What was done"))
+    photo = FileField(_l("Photo of the result (optional)"), id="resolve-photo",
+                      render_kw={"accept": "image/jpeg,image/png,image/webp"})
+
+    def photo_bytes(self, max_bytes: int) -> bytes | None:
+        """The uploaded file, read up to one byte past the limit; None when none was sent."""
+        upload = self.photo.data
+        if upload is None or not getattr(upload, "filename", ""):
+            return None
+        return upload.read(max_bytes + 1)
+
+
+class NoteForm(ActionForm):
+    """A note on the timeline: for staff only, or for the resident to read too."""
+
+    note = note_field("note", _l("Note"))
+    visibility = RadioField(
+        _l("Who may read it"),
+        id="note-visibility",
+        choices=[SelectChoice("internal", _l("Staff only")), SelectChoice("public", _l("Also the resident"))],
+        default="internal",
+    )
+
+    def inputs(self, user: User) -> Inputs:
+        return Inputs(note=self.note.data or "", public=self.visibility.data == "public")
+
+
+FORMS: dict[str, type[ActionForm]] = {
+    "dispatch": DispatchForm,
+    "reject": RejectForm,
+    "merge": MergeForm,
+    "accept": AcceptForm,
+    "return": ReturnForm,
+    "hold": HoldForm,
+    "resume": ResumeForm,
+    "resolve": ResolveForm,
+    "note": NoteForm,
+}

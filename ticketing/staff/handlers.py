@@ -1,0 +1,107 @@
+"""Who a dispatcher may send a ticket to: the options of the dispatch form, and their parsing.
+
+An option's value is `user:<id>` or `team:<id>`. The lists follow how a dispatcher
+thinks: the grid workers of the ticket's own grid first, the property staff of the
+complex's own company first, then the community's teams and their members. Each
+label carries the person's open tickets so the least busy one is easy to spot.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+from wtforms import SelectChoice
+
+from ticketing.extensions import db
+from ticketing.models import OPEN_STATUSES, Grid, Role, Team, Ticket, User, user_grids
+from ticketing.services.errors import InvalidInput
+
+Choice = tuple[str, str]
+
+
+def open_counts() -> dict[int, int]:
+    """Open tickets per assignee."""
+    rows = db.session.execute(
+        select(Ticket.assignee_id, func.count())
+        .where(Ticket.assignee_id.is_not(None), Ticket.status.in_(list(OPEN_STATUSES)))
+        .group_by(Ticket.assignee_id)
+    )
+    return {assignee_id: count for assignee_id, count in rows}
+
+
+def _person(user: User, where: str, counts: dict[int, int]) -> Choice:
+    label = _l("%(name)s · %(where)s · %(n)d open", name=user.display_name, where=where,
+               n=counts.get(user.id, 0))
+    return f"user:{user.id}", str(label)
+
+
+def grid_worker_choices(ticket: Ticket, counts: dict[int, int]) -> list[Choice]:
+    """Grid workers of the ticket's community, those of its own grid first."""
+    workers = db.session.scalars(
+        select(User).distinct()
+        .join(user_grids, user_grids.c.user_id == User.id)
+        .join(Grid, Grid.id == user_grids.c.grid_id)
+        .where(User.role == Role.GRID_WORKER, User.active.is_(True),
+               Grid.community_id == ticket.community_id)
+        .order_by(User.display_name, User.id)
+    ).all()
+
+    def own_grid_first(user: User) -> bool:
+        return ticket.grid_id not in {grid.id for grid in user.grids}
+
+    return [
+        _person(user, ", ".join(g.name for g in user.grids if g.community_id == ticket.community_id), counts)
+        for user in sorted(workers, key=own_grid_first)
+    ]
+
+
+def property_staff_choices(ticket: Ticket, counts: dict[int, int]) -> list[Choice]:
+    """Property staff, those of the company that manages the ticket's complex first."""
+    managing = ticket.complex.property_company_id if ticket.complex else None
+    staff = db.session.scalars(
+        select(User).where(User.role == Role.PROPERTY_STAFF, User.active.is_(True),
+                           User.company_id.is_not(None))
+        .order_by(User.display_name, User.id)
+    ).all()
+    staff.sort(key=lambda user: user.company_id != managing)
+    return [_person(user, user.company.name if user.company else "", counts) for user in staff]
+
+
+def team_choices(ticket: Ticket, counts: dict[int, int]) -> list[Choice]:
+    """The community's volunteer and mediation teams, each followed by its members."""
+    teams = db.session.scalars(
+        select(Team).where(Team.community_id == ticket.community_id).order_by(Team.kind, Team.name)
+    ).all()
+    choices: list[Choice] = []
+    for team in teams:
+        choices.append((f"team:{team.id}", str(_l("%(team)s (whole team)", team=team.name))))
+        choices.extend(
+            _person(member, team.name, counts)
+            for member in sorted(team.members, key=lambda m: (m.display_name, m.id))
+            if member.active and member.role == Role.VOLUNTEER
+        )
+    return choices
+
+
+def handler_choices(ticket: Ticket) -> list[SelectChoice]:
+    """The dispatch options of a ticket in <optgroup>s, after a blank "choose" option."""
+    counts = open_counts()
+    groups = (
+        (_l("Grid workers"), grid_worker_choices(ticket, counts)),
+        (_l("Property staff"), property_staff_choices(ticket, counts)),
+        (_l("Volunteer and mediation teams"), team_choices(ticket, counts)),
+    )
+    return [SelectChoice("", str(_l("Choose a handler…")))] + [
+        SelectChoice(value, text, optgroup=str(group)) for group, options in groups for value, text in options
+    ]
+
+
+def parse_handler(value: str | None) -> dict[str, Any]:
+    """`user:12` → {"assignee": User}, `team:3` → {"team": Team}; unknown → InvalidInput."""
+    kind, _, raw_id = (value or "").partition(":")
+    model = {"user": User, "team": Team}.get(kind)
+    row = db.session.get(model, int(raw_id)) if model is not None and raw_id.isdigit() else None
+    if row is None:
+        raise InvalidInput(_l("Choose who should handle the ticket."), field="handler")
+    return {"assignee": row} if kind == "user" else {"team": row}

@@ -1,0 +1,85 @@
+"""What the staff ticket page shows beyond the ticket's own columns."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from ticketing.extensions import db
+from ticketing.models import Photo, Ticket, TicketEvent, User
+from ticketing.services import scope
+from ticketing.services.lifecycle import Actor, Transition, allowed
+from ticketing.staff.forms import FORMS, ActionForm
+
+# Actions that take no input are one big button; the others open a small form.
+QUICK_ACTIONS = frozenset({"accept", "resume"})
+
+
+@dataclass
+class Panel:
+    """One action the viewer may take now, with its form."""
+
+    transition: Transition
+    form: ActionForm
+
+    @property
+    def name(self) -> str:
+        return self.transition.name
+
+    @property
+    def quick(self) -> bool:
+        return self.name in QUICK_ACTIONS
+
+
+def panels(ticket: Ticket, actor: Actor, failed: tuple[str, ActionForm] | None = None) -> list[Panel]:
+    """A panel per transition `actor` may do now; a form that just failed keeps its input."""
+    result = []
+    for transition in allowed(actor, ticket):
+        form_class = FORMS.get(transition.name)
+        if form_class is None:
+            continue
+        if failed is not None and failed[0] == transition.name:
+            form = failed[1]
+        else:
+            form = form_class(formdata=None)
+        form.prepare(ticket)
+        result.append(Panel(transition, form))
+    return result
+
+
+def routing_event(ticket: Ticket) -> TicketEvent | None:
+    """The dispatch that gave the ticket its current handler ("why did this come to me?")."""
+    if ticket.assignee_id is None and ticket.team_id is None and ticket.company_id is None:
+        return None
+    for event in reversed(ticket.events):
+        if event.action == "dispatch":
+            return event
+    return None
+
+
+def merged_here(ticket: Ticket, user: User) -> list[Ticket]:
+    """Duplicates merged into this ticket that the user may see."""
+    return list(db.session.scalars(
+        select(Ticket)
+        .where(Ticket.merged_into_id == ticket.id, scope.ticket_scope(user))
+        .order_by(Ticket.id)
+    ))
+
+
+def photos_by_kind(ticket: Ticket) -> dict[str, list[Photo]]:
+    """The resident's report photos and the handler's result photos."""
+    grouped: dict[str, list[Photo]] = {"report": [], "result": []}
+    for photo in ticket.photos:
+        grouped.setdefault(photo.kind, []).append(photo)
+    return grouped
+
+
+def event_summary(event: TicketEvent) -> dict[str, Any]:
+    """The parts of an event's detail worth a line on the timeline."""
+    detail = event.detail or {}
+    return {
+        "to": detail.get("assignee") or detail.get("team") or "",
+        "rule": detail.get("rule", ""),
+        "merged_into": detail.get("merged_into", ""),
+    }
