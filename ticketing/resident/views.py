@@ -1,9 +1,215 @@
-"""Placeholder blueprint; filled in below."""
-from flask import Blueprint
+"""The resident's pages: no account, just a form, a ticket number and a signed link.
+
+Residents file a request, find it again by number + phone digits or by the link, see
+its public timeline, and rate the result or ask for it to be redone.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from ticketing import web
+from ticketing.extensions import db
+from ticketing.models import Photo, Status, Ticket
+from ticketing.resident.forms import RateForm, ReopenForm, ReportForm, TrackForm
+from ticketing.resident.places import category_groups, communities, complexes_of
+from ticketing.services import intake, lifecycle, tracking
+from ticketing.services.errors import ServiceError, ValidationFailed
 
 bp = Blueprint("resident", __name__)
+
+Page = str | Response | tuple[str, int]
+
+
+def secret() -> str:
+    """The key that signs tracking links."""
+    return str(current_app.config["SECRET_KEY"])
+
+
+def link_token(ticket: Ticket) -> str:
+    """The signed token of a ticket's tracking link."""
+    return tracking.tracking_token(ticket, secret())
+
+
+def ticket_or_404(token: str) -> Ticket:
+    """The ticket of a tracking token; a forged or stale token is a 404."""
+    ticket = tracking.ticket_from_token(token, secret())
+    if ticket is None:
+        abort(404)
+    return ticket
+
+
+def private(response: Response) -> Response:
+    """Pages behind a tracking link: keep the link out of caches and Referer headers."""
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @bp.route("/")
 def index() -> str:
-    return "minhu"
+    """The start page: report a problem, or track a request."""
+    return render_template("resident/index.html")
+
+
+def render_report(form: ReportForm, status: int = 200) -> tuple[str, int]:
+    """The report form with the categories and places to choose from."""
+    return render_template(
+        "resident/report.html",
+        form=form,
+        groups=category_groups(),
+        communities=communities(),
+        complexes_of=complexes_of,
+        max_photos=current_app.config["MAX_PHOTOS"],
+        max_photo_mb=max(current_app.config["MAX_PHOTO_BYTES"] // (1024 * 1024), 1),
+        max_description=intake.MAX_DESCRIPTION,
+    ), status
+
+
+@bp.route("/report", methods=["GET", "POST"])
+def report() -> Page:
+    """The request form; files the request through the intake service."""
+    form = ReportForm()
+    if not form.validate_on_submit():
+        return render_report(form, 400 if form.errors else 200)
+    # An empty file input still posts one part without a file name.
+    photos = [upload.read() for upload in request.files.getlist(form.photos.name) if upload.filename]
+    try:
+        ticket, _created = intake.submit(
+            form.to_request(photos),
+            lifecycle.Actor.resident(),
+            web.now(),
+            web.local_tz(),
+            web.photo_store(),
+            current_app.config["MAX_PHOTO_BYTES"],
+            current_app.config["MAX_PHOTOS"],
+        )
+    except ValidationFailed as exc:
+        form.add_errors(exc.errors)
+        return render_report(form, exc.status)
+    return redirect(url_for(".submitted", token=link_token(ticket)), 303)
+
+
+@bp.route("/report/sent/<token>")
+def submitted(token: str) -> Response:
+    """The confirmation: the ticket number, the tracking link, what happens next."""
+    ticket = ticket_or_404(token)
+    link = url_for(".ticket", token=token, _external=True)
+    return private(Response(render_template("resident/submitted.html", ticket=ticket, link=link)))
+
+
+@bp.route("/track", methods=["GET", "POST"])
+def track() -> Page:
+    """Find a request by its number and the last four digits of the phone."""
+    form = TrackForm()
+    if not form.validate_on_submit():
+        return render_template("resident/track.html", form=form), 400 if form.errors else 200
+    ticket = tracking.lookup(form.number.data, form.last4.data)
+    if ticket is None:
+        # The same answer for an unknown number and a wrong phone: no enumeration.
+        form.last4.data = ""
+        return render_template("resident/track.html", form=form, not_found=True), 404
+    return redirect(url_for(".ticket", token=link_token(ticket)), 303)
+
+
+def render_ticket(
+    ticket: Ticket,
+    token: str,
+    rate_form: RateForm | None = None,
+    reopen_form: ReopenForm | None = None,
+    status: int = 200,
+) -> Response:
+    """The resident's view of a ticket, with the forms its state allows."""
+    now = web.now()
+    reopen_until = (
+        ticket.resolved_at + lifecycle.REOPEN_WINDOW
+        if ticket.status == Status.RESOLVED and ticket.resolved_at is not None
+        else None
+    )
+    page = render_template(
+        "resident/ticket.html",
+        ticket=ticket,
+        token=token,
+        events=[event for event in ticket.events if event.public],
+        report_photos=[p for p in ticket.photos if p.kind == "report"],
+        result_photos=[p for p in ticket.photos if p.kind == "result"],
+        rate_form=rate_form or RateForm(formdata=None),
+        reopen_form=reopen_form or ReopenForm(formdata=None),
+        reopen_until=reopen_until if reopen_until is not None and now <= reopen_until else None,
+    )
+    return private(Response(page, status=status))
+
+
+@bp.route("/t/<token>", endpoint="ticket")
+def show_ticket(token: str) -> Response:
+    """The tracking page behind a signed link."""
+    return render_ticket(ticket_or_404(token), token)
+
+
+def resident_action(
+    token: str, name: str, form: RateForm | ReopenForm, note_field: Any, done: str, **params: Any
+) -> Response:
+    """Apply a resident transition from a posted form; on refusal show the page again."""
+    ticket = ticket_or_404(token)
+    forms: dict[str, Any] = {"rate_form": form} if isinstance(form, RateForm) else {"reopen_form": form}
+    if not form.validate_on_submit():
+        return render_ticket(ticket, token, status=400, **forms)
+    try:
+        lifecycle.perform(
+            ticket, name, lifecycle.Actor.resident(), web.now(), web.calendar(),
+            note=note_field.data or "", **params,
+        )
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        field = note_field if exc.field == "note" else form._fields.get(exc.field or "")
+        if field is not None:
+            field.errors = [*field.errors, exc.message]
+        else:
+            flash(str(exc.message), "error")
+        return render_ticket(ticket_or_404(token), token, status=exc.status, **forms)
+    flash(done, "success")
+    return redirect(url_for(".ticket", token=token), 303)
+
+
+@bp.route("/t/<token>/rate", methods=["POST"])
+def rate(token: str) -> Response:
+    """The resident confirms the result and rates it; the ticket closes."""
+    form = RateForm()
+    return resident_action(
+        token, "rate", form, form.comment,
+        _("Thank you. Your rating was recorded and the request is closed."),
+        rating=form.rating.data,
+    )
+
+
+@bp.route("/t/<token>/reopen", methods=["POST"])
+def reopen(token: str) -> Response:
+    """The resident asks for the work to be redone (within 7 days of the result)."""
+    form = ReopenForm()
+    return resident_action(
+        token, "reopen", form, form.reason,
+        _("Your request is open again. The handler will come back to it."),
+    )
+
+
+@bp.route("/t/<token>/photos/<int:photo_id>")
+def photo(token: str, photo_id: int) -> Response:
+    """A photo of this ticket, from the upload folder; other tickets' photos are 404."""
+    ticket = ticket_or_404(token)
+    found = db.session.get(Photo, photo_id)
+    if found is None or found.ticket_id != ticket.id:
+        abort(404)
+    try:
+        path = web.photo_store().path(found.storage_key)
+    except ServiceError:
+        abort(404)
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=found.content_type, max_age=0, conditional=True)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Disposition"] = "inline"
+    return private(response)

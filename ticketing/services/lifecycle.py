@@ -262,8 +262,9 @@ TRANSITIONS: dict[str, Transition] = {
                    by_dispatcher, _l("Merge"), effect=_merge),
         Transition("accept", frozenset({S.DISPATCHED}), S.ACCEPTED,
                    by_handler, _l("Accept"), effect=_accept),
+        # A return is between handler and dispatcher; the resident sees no change of hands.
         Transition("return", frozenset({S.DISPATCHED, S.ACCEPTED}), S.SUBMITTED,
-                   by_handler, _l("Return"), note_required=True, effect=_return),
+                   by_handler, _l("Return"), note_required=True, public=False, effect=_return),
         Transition("hold", frozenset({S.ACCEPTED}), S.ON_HOLD,
                    by_handler, _l("Put on hold"), note_required=True, effect=_hold),
         Transition("resume", frozenset({S.ON_HOLD}), S.ACCEPTED,

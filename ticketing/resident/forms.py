@@ -1,0 +1,144 @@
+"""Forms of the resident pages.
+
+The forms parse and carry CSRF; the rules (required fields, lengths, the phone
+format, whether a place exists) live in the intake and lifecycle services, so every
+channel checks them the same way and the page can show all problems at once.
+"""
+from __future__ import annotations
+
+import unicodedata
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import Field, MultipleFileField, RadioField, SelectChoice, StringField, TextAreaField
+from wtforms.fields import TelField
+from wtforms.widgets import HiddenInput
+from wtforms.validators import DataRequired, Regexp
+
+from ticketing.labels import RATING_LABELS
+from ticketing.models import Rating
+from ticketing.services.intake import MAX_ADDRESS, MAX_DESCRIPTION, MAX_NAME, MAX_ROOM, IntakeRequest
+from ticketing.services.lifecycle import MAX_NOTE_LENGTH
+
+# Larger than any id the database hands out; anything beyond is not a real row.
+MAX_ID = 2**31 - 1
+
+
+def optional_id(value: Any) -> int | None:
+    """A posted row id: None when left empty, -1 (no such row) when not a number."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    return int(text) if text.isdigit() and int(text) <= MAX_ID else -1
+
+
+def normalised(value: str | None) -> str | None:
+    """Full-width digits and letters typed on a phone keyboard → ASCII, trimmed."""
+    return unicodedata.normalize("NFKC", value).strip() if value else value
+
+
+class IdField(Field):
+    """A row id chosen from a list the template renders itself (radio cards, grouped
+    selects); unknown ids are left for the service to refuse."""
+
+    widget = HiddenInput()
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        self.data = optional_id(valuelist[0]) if valuelist else None
+
+    def _value(self) -> str:
+        return "" if self.data is None else str(self.data)
+
+
+class ReportForm(FlaskForm):
+    """A resident's request: what, where, and how to reach them."""
+
+    category_id = IdField(_l("What kind of problem is it?"))
+    community_id = IdField(_l("Community"))
+    complex_id = IdField(_l("Complex or courtyard"))
+    building_id = IdField(_l("Building"))
+    address_text = StringField(
+        _l("Or type the address"),
+        render_kw={"maxlength": MAX_ADDRESS, "autocomplete": "street-address"},
+    )
+    unit_room = StringField(_l("Unit and room"), render_kw={"maxlength": MAX_ROOM})
+    description = TextAreaField(
+        _l("What is the problem?"),
+        render_kw={"maxlength": MAX_DESCRIPTION, "rows": 6, "required": True},
+    )
+    photos = MultipleFileField(
+        _l("Photos (optional)"),
+        render_kw={"accept": "image/*", "multiple": True},
+    )
+    name = StringField(_l("Your name (optional)"), render_kw={"maxlength": MAX_NAME, "autocomplete": "name"})
+    phone = TelField(
+        _l("Mobile phone"),
+        render_kw={"inputmode": "tel", "autocomplete": "tel", "maxlength": 20, "required": True},
+    )
+
+    def to_request(self, photos: list[bytes]) -> IntakeRequest:
+        """The intake request this form describes, from the web channel."""
+        return IntakeRequest(
+            channel="web",
+            description=self.description.data or "",
+            phone=self.phone.data or "",
+            name=self.name.data or "",
+            category_id=self.category_id.data,
+            community_id=self.community_id.data,
+            complex_id=self.complex_id.data,
+            building_id=self.building_id.data,
+            address_text=self.address_text.data or "",
+            unit_room=self.unit_room.data or "",
+            photos=photos,
+        )
+
+    def add_errors(self, errors: dict[str, Any]) -> None:
+        """Put the service's messages beside their fields; others go on the description."""
+        for name, message in errors.items():
+            field = self._fields.get(name) or self.description
+            field.errors = [*field.errors, message]
+
+
+class TrackForm(FlaskForm):
+    """Find a request again by its number and the last four digits of the phone."""
+
+    number = StringField(
+        _l("Request number"),
+        filters=[normalised],
+        validators=[DataRequired(_l("Enter the request number."))],
+        render_kw={"autocapitalize": "characters", "autocomplete": "off", "maxlength": 20},
+    )
+    last4 = StringField(
+        _l("Last 4 digits of your mobile phone"),
+        filters=[normalised],
+        validators=[
+            DataRequired(_l("Enter the last 4 digits of your phone.")),
+            Regexp(r"^\d{4}$", message=_l("Enter the last 4 digits of your phone.")),
+        ],
+        render_kw={"inputmode": "numeric", "autocomplete": "off", "maxlength": 4, "pattern": "[0-9]{4}"},
+    )
+
+
+class RateForm(FlaskForm):
+    """The resident confirms the result and says how satisfied they are."""
+
+    rating = RadioField(
+        _l("How satisfied are you with the result?"),
+        choices=[SelectChoice(r.value, RATING_LABELS[r.value]) for r in Rating],
+        # The lifecycle service refuses a missing or unknown rating with its own message.
+        validate_choice=False,
+    )
+    comment = TextAreaField(_l("Comment (optional)"), render_kw={"maxlength": MAX_NOTE_LENGTH, "rows": 3})
+
+
+class ReopenForm(FlaskForm):
+    """The resident asks for the work to be redone."""
+
+    reason = TextAreaField(
+        _l("What is still wrong?"), render_kw={"maxlength": MAX_NOTE_LENGTH, "rows": 3, "required": True}
+    )
