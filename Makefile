@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test install translations migrate worker scheduler clean
+.PHONY: run test install translations messages migrate clean
 
 $(BIN)/.installed: requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ install: $(BIN)/.installed
 # Compiled catalogues (.mo) are build output, made from the .po files each time.
 translations: install
 	@$(BIN)/pybabel compile --statistics -d ticketing/translations 2>&1 | grep -v '^compiling' || true
+
+# After adding UI strings: extract them and merge into the catalogues, then translate
+# the new entries in ticketing/translations/*/LC_MESSAGES/messages.po.
+messages: install
+	$(BIN)/pybabel extract --quiet -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o ticketing/translations/messages.pot .
+	$(BIN)/pybabel update --quiet --no-fuzzy-matching --ignore-obsolete -i ticketing/translations/messages.pot -d ticketing/translations
 
 migrate: install
 	$(BIN)/flask db upgrade

@@ -87,6 +87,8 @@ class Config:
     max_photo_bytes: int = 5 * 1024 * 1024
     max_photos: int = 3
     session_cookie_secure: bool = False
+    # Reverse proxies in front of the app (nginx: 1); their X-Forwarded-* headers are trusted.
+    proxy_hops: int = 0
     testing: bool = False
     wtf_csrf_enabled: bool = True
     sqlalchemy_echo: bool = False
@@ -116,6 +118,7 @@ class Config:
             timezone=env_str(env, "MINHU_TIMEZONE", "Asia/Shanghai"),
             max_photo_bytes=env_int(env, "MAX_PHOTO_BYTES", 5 * 1024 * 1024, minimum=1024),
             session_cookie_secure=env_bool(env, "SESSION_COOKIE_SECURE", mode == "production"),
+            proxy_hops=env_int(env, "PROXY_HOPS", 0),
         )
 
     def with_overrides(self, **changes: Any) -> "Config":

@@ -12,6 +12,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, Config
 from ticketing.extensions import babel, csrf, db, login_manager, migrate
@@ -31,6 +32,12 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.from_mapping(config.flask_mapping())
     Path(config.instance_path).mkdir(parents=True, exist_ok=True)
     Path(config.upload_folder).mkdir(parents=True, exist_ok=True)
+    if config.proxy_hops:
+        # Links such as the resident's tracking URL need the client's scheme and host.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops,
+            x_host=config.proxy_hops,
+        )
     register_extensions(app)
     register_blueprints(app)
     register_errorhandlers(app)
