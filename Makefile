@@ -29,7 +29,7 @@ migrate: install
 	$(BIN)/flask db upgrade
 
 run: translations migrate
-	$(BIN)/flask demo load
+	$(BIN)/flask demo load --url http://$(HOST):$(PORT)/
 	@echo "Minhu is serving at http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
 	$(BIN)/flask run --no-reload --no-debugger --host $(HOST) --port $(PORT)
 

@@ -181,3 +181,14 @@ def test_concurrent_intake_never_repeats_a_number(app: Flask, world: World) -> N
     assert errors == []
     assert len(set(numbers)) == 8
     assert db.session.scalar(select(func.count()).select_from(Photo)) == 0
+
+
+def test_chinese_punctuation_is_kept_as_typed(world: World, store: PhotoStore) -> None:
+    ticket = submit(world, store, description="楼道灯不亮好几天了，晚上看不见！（3号楼）")
+    assert ticket.description == "楼道灯不亮好几天了，晚上看不见！（3号楼）"
+
+
+def test_full_width_digits_in_an_address_still_find_the_building(world: World, store: PhotoStore) -> None:
+    ticket = submit(world, store, building_id=None, community_id=world.community_a.id,
+                    address_text="东怡街７９号院３栋")
+    assert ticket.building_id == world.building_managed.id

@@ -1,23 +1,176 @@
-"""Flask commands: `flask demo load`, `flask users create`."""
+"""Flask commands: `flask demo load|logins`, `flask users create|list`."""
 from __future__ import annotations
 
+import unicodedata
+from typing import Sequence
+
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
+from sqlalchemy import func, select
+from werkzeug.security import generate_password_hash
+
+from ticketing.extensions import db
 
 demo = AppGroup("demo", help="Demo data for trying Minhu out.")
+users = AppGroup("users", help="Staff accounts.")
+
+DEFAULT_URL = "http://127.0.0.1:5000/"
+MIN_PASSWORD = 8
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes in a terminal: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain-text table whose columns line up with Chinese text in them."""
+    widths = [max(display_width(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [str(cell) + " " * (width - display_width(str(cell))) for cell, width in zip(row, widths)]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def echo_logins(url: str) -> None:
+    """Print the demo accounts that exist, the shared password and where to go."""
+    from ticketing.demo import DEMO_LOGINS, DEMO_PASSWORD
+    from ticketing.models import User
+
+    present = set(db.session.scalars(
+        select(User.username).where(User.username.in_([d.username for d in DEMO_LOGINS]), User.active)
+    ))
+    rows = [(d.username, d.role, d.name, d.scope) for d in DEMO_LOGINS if d.username in present]
+    if not rows:
+        return
+    click.echo(f"\nDemo logins (password for every account: {DEMO_PASSWORD}):")
+    click.echo(format_table(("username", "role", "name", "scope"), rows))
+    base = url if url.endswith("/") else url + "/"
+    click.echo(f"\nResidents file and track requests at {base}")
+    click.echo(f"Staff sign in at {base}auth/login\n")
 
 
 @demo.command("load")
-@click.option("--force", is_flag=True, help="Load even if demo data is already there.")
-def load_demo_command(force: bool) -> None:
-    """Load the demo sub-district once (a second run changes nothing)."""
-    from ticketing.demo import load_demo
+@click.option("--force", is_flag=True,
+              help="Add the demo even to a database that holds other data, or in production.")
+@click.option("--url", default=DEFAULT_URL, show_default=True, help="Where the app is served, for the hint.")
+def load_demo_command(force: bool, url: str) -> None:
+    """Load the demo sub-district once (a second run changes nothing) and print its logins."""
+    from ticketing.demo import EMPTY, LOADED, DemoConflict, demo_state, load_demo
+    from ticketing.models import Ticket, utcnow
 
-    created = load_demo(force=force)
-    click.echo("Demo data loaded." if created else "Demo data already present; nothing changed.")
+    if current_app.config.get("ENV") == "production" and not force:
+        raise click.ClickException(
+            "MINHU_ENV=production: the demo accounts share a published password, so demo data "
+            "is not loaded here. Use --force if you really mean it."
+        )
+    state = demo_state()
+    try:
+        created = load_demo(now=utcnow(), force=force)
+    except DemoConflict as exc:
+        raise click.ClickException(f"Demo data not loaded: {exc}.") from None
+    if created:
+        tickets = db.session.scalar(select(func.count()).select_from(Ticket))
+        click.echo(f"Demo data loaded: a street with 2 communities, 6 grids and {tickets} tickets "
+                   "from the last 30 days.")
+    elif state == LOADED:
+        click.echo("Demo data already present; nothing changed.")
+    elif state != EMPTY:
+        click.echo("The database already holds places or accounts; demo data not added "
+                   "(use --force to add it anyway).")
+        return
+    echo_logins(url)
+
+
+@demo.command("logins")
+@click.option("--url", default=DEFAULT_URL, show_default=True, help="Where the app is served, for the hint.")
+def logins_command(url: str) -> None:
+    """Print the demo logins table again."""
+    echo_logins(url)
+
+
+def check_password(value: str) -> str:
+    """Refuse short passwords (click asks again)."""
+    if len(value) < MIN_PASSWORD:
+        raise click.BadParameter(f"use at least {MIN_PASSWORD} characters")
+    return value
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", required=True,
+              type=click.Choice(["admin", "supervisor", "dispatcher", "grid_worker", "property_staff", "volunteer"]))
+@click.option("--name", "display_name", help="Name shown to colleagues (default: the username).")
+@click.option("--phone", help="Mobile number.")
+@click.option("--street", "street_code", help="Street code: scope of a street-wide supervisor or dispatcher.")
+@click.option("--community", "community_code", help="Community code: scope of a supervisor or dispatcher.")
+@click.option("--grid", "grid_codes", multiple=True, help="Grid code of a grid worker (repeat for several).")
+@click.option("--company", "company_name", help="Property company of property staff (exact name).")
+@click.option("--team", "team_name", help="Volunteer or mediation team of a volunteer (exact name).")
+def create_user_command(username: str, role: str, display_name: str | None, phone: str | None,
+                        street_code: str | None, community_code: str | None, grid_codes: tuple[str, ...],
+                        company_name: str | None, team_name: str | None) -> None:
+    """Create a staff account; the password is asked for (hidden, twice)."""
+    from ticketing.models import Community, Grid, PropertyCompany, Street, Team, User
+
+    username = username.strip()
+    if not username or db.session.scalar(select(User.id).where(User.username == username)):
+        raise click.ClickException(f"username {username!r} is empty or already taken")
+
+    def one(model: type, column: object, value: str, what: str) -> object:
+        found = db.session.scalars(select(model).where(column == value)).all()
+        if len(found) != 1:
+            raise click.ClickException(f"{what} {value!r}: " + ("not found" if not found else "ambiguous"))
+        return found[0]
+
+    user = User(username=username, display_name=display_name or username, phone=phone, role=role)
+    if community_code:
+        user.community = one(Community, Community.code, community_code, "community")
+        user.street = user.community.street
+    elif street_code:
+        user.street = one(Street, Street.code, street_code, "street")
+    if grid_codes:
+        user.grids = [one(Grid, Grid.code, code, "grid") for code in grid_codes]
+        user.street = user.grids[0].community.street
+    if company_name:
+        user.company = one(PropertyCompany, PropertyCompany.name, company_name, "company")
+    if team_name:
+        user.team = one(Team, Team.name, team_name, "team")
+        user.street = user.team.community.street
+    needs = {
+        "supervisor": (user.street is not None, "--community or --street"),
+        "dispatcher": (user.street is not None, "--community or --street"),
+        "grid_worker": (bool(user.grids), "--grid"),
+        "property_staff": (user.company is not None, "--company"),
+        "volunteer": (user.team is not None, "--team"),
+    }
+    ok, option = needs.get(role, (True, ""))
+    if not ok:
+        raise click.ClickException(f"a {role} needs {option}")
+    password = click.prompt("Password", hide_input=True, confirmation_prompt=True, value_proc=check_password)
+    user.password_hash = generate_password_hash(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Created {role} {username!r}.")
+
+
+@users.command("list")
+def list_users_command() -> None:
+    """List staff accounts with their role and scope."""
+    from ticketing.models import User
+
+    rows = []
+    for user in db.session.scalars(select(User).order_by(User.role, User.username)):
+        scope = (", ".join(g.code for g in user.grids) or (user.company.name if user.company else "")
+                 or (user.team.name if user.team else "") or (user.community.code if user.community else "")
+                 or (user.street.code if user.street else "*"))
+        rows.append((user.username, user.role, user.display_name, scope, "" if user.active else "inactive"))
+    click.echo(format_table(("username", "role", "name", "scope", ""), rows) if rows else "No accounts yet.")
 
 
 def register(app: Flask) -> None:
     """Attach the command groups to the app."""
     app.cli.add_command(demo)
+    app.cli.add_command(users)

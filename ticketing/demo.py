@@ -1,5 +1,222 @@
-"""Demo data (placeholder)."""
+"""Demo data: a realistic sub-district (城关街道) with staff of every role and tickets.
+
+`load_demo()` loads it once. The places and people come from `demo_data.py`; the
+tickets are planned in `demo_tickets.py` and filed only through the intake service
+and moved only through the state machine, at explicit past times, so every event,
+deadline and counter is what real use would have produced. The randomness is
+seeded, so two loads at the same `now` give the same data.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import func, select
+from werkzeug.security import generate_password_hash
+
+from ticketing.demo_data import (
+    COMMUNITIES,
+    COMPANIES,
+    DEMO_PASSWORD,
+    GRID_SIZE,
+    STAFF,
+    STREET_CODE,
+    STREET_NAME,
+    GridSpec,
+    StaffSpec,
+)
+from ticketing.extensions import db
+from ticketing.models import (
+    Building,
+    Community,
+    Complex,
+    Grid,
+    PropertyCompany,
+    Street,
+    Team,
+    TeamKind,
+    User,
+    utcnow,
+)
+from ticketing.reference import ensure_reference_data
+
+__all__ = ["DEMO_LOGINS", "DEMO_PASSWORD", "DemoConflict", "DemoLogin", "demo_state", "load_demo"]
+
+# Demo states, as `demo_state()` reports them.
+LOADED = "loaded"
+OTHER_DATA = "other-data"
+EMPTY = "empty"
 
 
-def load_demo(force: bool = False) -> bool:
-    return False
+class DemoConflict(RuntimeError):
+    """Demo data cannot be added: some of its usernames are already taken."""
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    """One row of the demo logins table."""
+
+    username: str
+    role: str
+    name: str
+    scope: str
+
+
+def _scope_of(spec: StaffSpec) -> str:
+    """A short description of what the account covers, for the logins table."""
+    communities = {c.code: c for c in COMMUNITIES}
+    grids = {g.code: (c, g) for c in COMMUNITIES for g in c.grids}
+    if spec.grids:
+        return ", ".join(grids[code][1].name for code in spec.grids)
+    if spec.company:
+        return COMPANIES[spec.company][0]
+    if spec.team:
+        code, kind = spec.team.split(":")
+        team = communities[code].volunteer_team if kind == "volunteer" else communities[code].mediation_team
+        return team
+    if spec.community:
+        return communities[spec.community].name
+    if spec.role == "admin":
+        return "*"
+    return STREET_NAME
+
+
+def demo_logins() -> list[DemoLogin]:
+    """Every demo account: username, role, name (and title), scope."""
+    return [
+        DemoLogin(s.username, s.role, f"{s.name}（{s.title}）" if s.title else s.name, _scope_of(s))
+        for s in STAFF
+    ]
+
+
+DEMO_LOGINS: list[DemoLogin] = demo_logins()
+
+
+def demo_state() -> str:
+    """`loaded` when the demo street exists, `other-data` when the database holds
+    other places or accounts (a real installation), else `empty`."""
+    if db.session.scalar(select(Street.id).where(Street.code == STREET_CODE)) is not None:
+        return LOADED
+    others = db.session.scalar(select(func.count()).select_from(Street)) or db.session.scalar(
+        select(func.count()).select_from(User)
+    )
+    return OTHER_DATA if others else EMPTY
+
+
+def load_demo(now: datetime | None = None, force: bool = False) -> bool:
+    """Load the demo sub-district and its tickets; return True if anything was added.
+
+    Runs once: when the demo street exists it returns False and changes nothing,
+    with or without `force`. Into a database that already holds other places or
+    accounts it loads only with `force` (the demo accounts share a published
+    password), and raises `DemoConflict` if a demo username is taken. Tickets are
+    spread over the 30 days before `now` (an aware UTC time; default: the clock).
+    """
+    state = demo_state()
+    if state == LOADED or (state == OTHER_DATA and not force):
+        return False
+    taken = db.session.scalars(select(User.username).where(User.username.in_([s.username for s in STAFF])))
+    clashes = sorted(taken)
+    if clashes:
+        raise DemoConflict("usernames already taken: " + ", ".join(clashes))
+    now = now or utcnow()
+    if now.tzinfo is None:
+        raise ValueError("load_demo needs an aware datetime")
+    from ticketing.demo_tickets import file_demo_tickets  # the ticket half of the loader
+
+    session = db.session()
+    # Intake commits per ticket; reloading every place and person after each commit
+    # would double the load time, and nothing else writes these rows meanwhile.
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        ensure_reference_data()
+        world = build_places_and_people(now)
+        db.session.commit()
+        tz = ZoneInfo(current_app.config["TIMEZONE"])
+        file_demo_tickets(world, now, tz, Path(current_app.config["UPLOAD_FOLDER"]),
+                          current_app.config["MAX_PHOTO_BYTES"])
+        db.session.commit()
+    finally:
+        session.expire_on_commit = expire
+    db.session.expire_all()
+    return True
+
+
+@dataclass
+class DemoWorld:
+    """The demo rows the ticket planner refers to, by code or username."""
+
+    street: Street
+    communities: dict[str, Community]
+    grids: dict[str, Grid]
+    complexes: list[Complex]
+    teams: dict[str, Team]
+    users: dict[str, User]
+
+    def grid_workers(self, grid: Grid) -> list[User]:
+        """The grid workers of a grid."""
+        return [u for u in self.users.values() if grid in u.grids]
+
+    def staff(self, role: str, community: Community | None) -> list[User]:
+        """Staff of a role scoped to exactly this community (None: the whole street)."""
+        cid = community.id if community else None
+        return [u for u in self.users.values() if u.role == role and u.community_id == cid]
+
+
+def grid_boundary(spec: GridSpec) -> str:
+    """A GeoJSON rectangle for the grid, starting at its south-west corner."""
+    (lon, lat), (width, height) = spec.south_west, GRID_SIZE
+    ring = [[lon, lat], [lon + width, lat], [lon + width, lat + height], [lon, lat + height], [lon, lat]]
+    return json.dumps({"type": "Polygon", "coordinates": [[[round(x, 6), round(y, 6)] for x, y in ring]]})
+
+
+def build_places_and_people(now: datetime) -> DemoWorld:
+    """Add the street, communities, grids, complexes, buildings, teams and staff."""
+    street = Street(code=STREET_CODE, name=STREET_NAME)
+    companies = {key: PropertyCompany(name=name, phone=phone) for key, (name, phone) in COMPANIES.items()}
+    communities: dict[str, Community] = {}
+    grids: dict[str, Grid] = {}
+    complexes: list[Complex] = []
+    teams: dict[str, Team] = {}
+    for cspec in COMMUNITIES:
+        community = Community(code=cspec.code, name=cspec.name, street=street)
+        communities[cspec.code] = community
+        teams[f"{cspec.code}:volunteer"] = Team(community=community, kind=TeamKind.VOLUNTEER,
+                                                name=cspec.volunteer_team)
+        teams[f"{cspec.code}:mediation"] = Team(community=community, kind=TeamKind.MEDIATION,
+                                                name=cspec.mediation_team)
+        for gspec in cspec.grids:
+            grid = Grid(code=gspec.code, name=gspec.name, community=community,
+                        boundary=grid_boundary(gspec))
+            grids[gspec.code] = grid
+            for xspec in gspec.complexes:
+                cx = Complex(name=xspec.name, grid=grid, aliases="\n".join(xspec.aliases),
+                             property_company=companies[xspec.company] if xspec.company else None)
+                for n in range(1, xspec.buildings + 1):
+                    Building(name=f"{n}号楼", complex=cx, aliases=f"{n}栋\n{n}幢")
+                complexes.append(cx)
+    db.session.add_all([street, *companies.values(), *teams.values()])
+    # One hash for all: the demo accounts share a published password anyway, and
+    # hashing is slow by design.
+    password_hash = generate_password_hash(DEMO_PASSWORD)
+    users: dict[str, User] = {}
+    for spec in STAFF:
+        community = communities[spec.community] if spec.community else None
+        users[spec.username] = User(
+            username=spec.username, display_name=spec.name, phone=spec.phone, role=spec.role,
+            password_hash=password_hash, street=street, community=community,
+            company=companies[spec.company] if spec.company else None,
+            team=teams[spec.team] if spec.team else None,
+            grids=[grids[code] for code in spec.grids],
+            created_at=now - timedelta(days=60),
+        )
+    admin = users.get("admin")
+    if admin is not None:
+        admin.street = None  # the operator sees everything, not one street
+    db.session.add_all(users.values())
+    db.session.flush()
+    return DemoWorld(street, communities, grids, complexes, teams, users)

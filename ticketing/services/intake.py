@@ -70,8 +70,11 @@ class Placement:
 
 
 def clean_text(value: str | None, multiline: bool = False) -> str:
-    """NFKC-normalise (full-width digits → ASCII), drop control characters, trim."""
-    text = unicodedata.normalize("NFKC", value or "")
+    """NFC-normalise, drop control characters, collapse spaces, trim.
+
+    NFC rather than NFKC: NFKC would turn Chinese punctuation (，！？（）) into ASCII.
+    """
+    text = unicodedata.normalize("NFC", value or "")
     text = CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
     if not multiline:
         text = " ".join(text.split())
@@ -83,7 +86,8 @@ def clean_text(value: str | None, multiline: bool = False) -> str:
 
 def clean_phone(value: str | None) -> str | None:
     """A mainland mobile number from what was typed, or None if it is not one."""
-    digits = re.sub(r"[\s\-()]", "", clean_text(value))
+    # NFKC turns full-width digits and plus signs (１３８, ＋86) into ASCII.
+    digits = re.sub(r"[\s\-()]", "", unicodedata.normalize("NFKC", clean_text(value)))
     if digits.startswith("+86"):
         digits = digits[3:]
     elif digits.startswith("0086"):
@@ -93,6 +97,7 @@ def clean_phone(value: str | None) -> str | None:
 
 def place_from_text(community: Community, text: str) -> Placement:
     """Find a complex and building of the community named in free text, if any."""
+    text = unicodedata.normalize("NFKC", text)  # ３栋 and 3栋 are the same building
     found_complex: Complex | None = None
     for grid in community.grids:
         for cx in grid.complexes:
