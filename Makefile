@@ -22,8 +22,8 @@ translations: install
 # After adding UI strings: extract them and merge into the catalogues, then translate
 # the new entries in ticketing/translations/*/LC_MESSAGES/messages.po.
 messages: install
-	$(BIN)/pybabel extract --quiet -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o ticketing/translations/messages.pot .
-	$(BIN)/pybabel update --quiet --no-fuzzy-matching --ignore-obsolete -i ticketing/translations/messages.pot -d ticketing/translations
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output -o ticketing/translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i ticketing/translations/messages.pot -d ticketing/translations
 
 migrate: install
 	$(BIN)/flask db upgrade

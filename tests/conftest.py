@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from flask import Flask
@@ -97,8 +97,21 @@ def store(ctx: Flask) -> PhotoStore:
     return PhotoStore(ctx.config["UPLOAD_FOLDER"])
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context.
+
+    Otherwise requests would share the test's context, and with it `g` (Flask-Babel's
+    locale, Flask-Login's user) and the database session, as no real request does.
+    """
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture()
 def client(ctx: Flask) -> FlaskClient:
+    ctx.test_client_class = IsolatedClient
     return ctx.test_client()
 
 

@@ -19,6 +19,13 @@ from tests.conftest import csrf_token, login
 from tests.factories import T0, World, advance, calendar, make_ticket, make_user, png_bytes
 
 
+@pytest.fixture(autouse=True)
+def _english(client: FlaskClient) -> None:
+    """These tests read the English labels; Chinese is checked in test_translations."""
+    client.get("/lang/en")
+
+
+
 def numbers_on(html: str) -> list[str]:
     """The ticket numbers listed on a queue page, in order."""
     return re.findall(r'class="title" href="/tickets/([0-9-]+)"', html)

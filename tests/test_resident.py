@@ -424,3 +424,10 @@ def test_photos_are_not_in_the_static_folder(
     key = ticket.photos[0].storage_key
     assert client.get(f"/static/{key}").status_code == 404
     assert Path(ctx.static_folder or "") not in store.path(key).parents
+
+
+def test_the_report_form_renders_each_place_field_once(client: FlaskClient, world: World) -> None:
+    html = client.get("/report").get_data(as_text=True)
+    for name in ("category_id", "community_id", "complex_id", "building_id"):
+        assert html.count(f'name="{name}" type="hidden"') + html.count(f'type="hidden" name="{name}"') == 0
+        assert html.count(f'id="{name}"') <= 1

@@ -1,6 +1,8 @@
 """The staff ticket page: what it shows, every action on it, scope, reveal and photos."""
 from __future__ import annotations
 
+import pytest
+
 import io
 import re
 from pathlib import Path
@@ -15,6 +17,13 @@ from ticketing.models import RevealLog, Ticket, TicketEvent
 from ticketing.services.photos import PhotoStore
 from tests.conftest import csrf_token, login
 from tests.factories import PHONE, World, advance, make_ticket, png_bytes
+
+
+@pytest.fixture(autouse=True)
+def _english(client: FlaskClient) -> None:
+    """These tests read the English labels; Chinese is checked in test_translations."""
+    client.get("/lang/en")
+
 
 
 def act(client: FlaskClient, ticket: Ticket, name: str, **data: object) -> TestResponse:

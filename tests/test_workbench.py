@@ -14,6 +14,13 @@ from tests.conftest import csrf_token, login
 from tests.factories import World, advance, make_ticket
 
 
+@pytest.fixture(autouse=True)
+def _english(client: FlaskClient) -> None:
+    """These tests read the English labels; Chinese is checked in test_translations."""
+    client.get("/lang/en")
+
+
+
 def listed(html: str) -> list[str]:
     """The ticket numbers on a workbench page, in order."""
     return re.findall(r'class="title" href="/tickets/([0-9-]+)"', html)

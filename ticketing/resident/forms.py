@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import Field, MultipleFileField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.fields import TelField
-from wtforms.widgets import HiddenInput
+from wtforms.widgets import TextInput
 from wtforms.validators import DataRequired, Regexp
 
 from ticketing.labels import RATING_LABELS
@@ -44,9 +44,13 @@ def normalised(value: str | None) -> str | None:
 
 class IdField(Field):
     """A row id chosen from a list the template renders itself (radio cards, grouped
-    selects); unknown ids are left for the service to refuse."""
+    selects); unknown ids are left for the service to refuse.
 
-    widget = HiddenInput()
+    Its widget must not be a hidden input: `hidden_tag()` would render it a second
+    time, and the browser would post the empty hidden value before the chosen one.
+    """
+
+    widget = TextInput()
 
     def process_formdata(self, valuelist: list[Any]) -> None:
         self.data = optional_id(valuelist[0]) if valuelist else None
