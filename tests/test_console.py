@@ -10,13 +10,21 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 
+from tests.conftest import csrf_token, login
+from tests.factories import (
+    T0,
+    World,
+    advance,
+    calendar,
+    make_ticket,
+    make_user,
+    png_bytes,
+)
 from ticketing.console import queue as console_queue
 from ticketing.extensions import db
 from ticketing.models import Ticket, TicketEvent, utcnow
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.photos import PhotoStore
-from tests.conftest import csrf_token, login
-from tests.factories import T0, World, advance, calendar, make_ticket, make_user, png_bytes
 
 
 @pytest.fixture(autouse=True)

@@ -431,3 +431,12 @@ def test_the_report_form_renders_each_place_field_once(client: FlaskClient, worl
     for name in ("category_id", "community_id", "complex_id", "building_id"):
         assert html.count(f'name="{name}" type="hidden"') + html.count(f'type="hidden" name="{name}"') == 0
         assert html.count(f'id="{name}"') <= 1
+
+
+def test_pages_behind_a_tracking_link_are_html(client: FlaskClient, world: World, store: PhotoStore) -> None:
+    ticket = make_ticket(world, store)
+    token = tracking.tracking_token(ticket, client.application.config["SECRET_KEY"])
+    for url in (f"/report/sent/{token}", f"/t/{token}"):
+        response = client.get(url)
+        assert response.status_code == 200
+        assert response.mimetype == "text/html", url

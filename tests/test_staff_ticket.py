@@ -1,22 +1,21 @@
 """The staff ticket page: what it shows, every action on it, scope, reveal and photos."""
 from __future__ import annotations
 
-import pytest
-
 import io
 import re
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
+from tests.conftest import csrf_token, login
+from tests.factories import PHONE, World, advance, make_ticket, png_bytes
 from ticketing.extensions import db
 from ticketing.models import RevealLog, Ticket, TicketEvent
 from ticketing.services.photos import PhotoStore
-from tests.conftest import csrf_token, login
-from tests.factories import PHONE, World, advance, make_ticket, png_bytes
 
 
 @pytest.fixture(autouse=True)

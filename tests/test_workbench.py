@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from flask.testing import FlaskClient
 
+from tests.conftest import csrf_token, login
+from tests.factories import World, advance, make_ticket
 from ticketing.extensions import db
 from ticketing.models import Ticket, utcnow
 from ticketing.services.photos import PhotoStore
-from tests.conftest import csrf_token, login
-from tests.factories import World, advance, make_ticket
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -98,7 +98,7 @@ def submitted(token: str) -> Response:
     """The confirmation: the ticket number, the tracking link, what happens next."""
     ticket = ticket_or_404(token)
     link = url_for(".ticket", token=token, _external=True)
-    return private(Response(render_template("resident/submitted.html", ticket=ticket, link=link)))
+    return private(make_response(render_template("resident/submitted.html", ticket=ticket, link=link)))
 
 
 @bp.route("/track", methods=["GET", "POST"])
@@ -140,7 +140,7 @@ def render_ticket(
         reopen_form=reopen_form or ReopenForm(formdata=None),
         reopen_until=reopen_until if reopen_until is not None and now <= reopen_until else None,
     )
-    return private(Response(page, status=status))
+    return private(make_response(page, status))
 
 
 @bp.route("/t/<token>", endpoint="ticket")
