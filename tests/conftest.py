@@ -18,11 +18,11 @@ from flask_migrate import upgrade
 from sqlalchemy import text
 
 from config import testing_config
+from tests.factories import PASSWORD, World, build_world
 from ticketing import create_app
 from ticketing.extensions import db
 from ticketing.models import User
 from ticketing.services.photos import PhotoStore
-from tests.factories import PASSWORD, World, build_world
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

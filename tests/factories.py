@@ -15,9 +15,8 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
-
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from PIL import Image
 from werkzeug.security import generate_password_hash

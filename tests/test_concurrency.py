@@ -8,12 +8,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from tests.factories import T0, World, advance, calendar, make_ticket
 from ticketing.extensions import db
 from ticketing.models import Ticket, TicketEvent, User
 from ticketing.services.errors import Conflict, ServiceError
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.photos import PhotoStore
-from tests.factories import T0, World, advance, calendar, make_ticket
 
 pytestmark = pytest.mark.postgres
 

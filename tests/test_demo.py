@@ -8,6 +8,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from tests.conftest import csrf_token, wipe
+from tests.factories import T0
 from ticketing.demo import DEMO_LOGINS, DEMO_PASSWORD, DemoConflict, load_demo
 from ticketing.extensions import db
 from ticketing.models import (
@@ -26,8 +28,6 @@ from ticketing.models import (
     TicketEvent,
     User,
 )
-from tests.conftest import csrf_token, wipe
-from tests.factories import T0
 
 NOW = T0  # a working-day morning the official calendar knows
 

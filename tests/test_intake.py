@@ -9,13 +9,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from tests.factories import PHONE, T0, TZ, World, make_ticket, png_bytes
 from ticketing.extensions import db
 from ticketing.models import Photo, Status, Ticket, TicketEvent
 from ticketing.services import intake
 from ticketing.services.errors import ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
-from tests.factories import PHONE, T0, TZ, World, make_ticket, png_bytes
 
 MB = 1024 * 1024
 

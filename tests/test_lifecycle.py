@@ -7,6 +7,7 @@ from typing import Any, Callable
 import pytest
 from sqlalchemy import func, select, update
 
+from tests.factories import T0, World, advance, calendar, make_ticket
 from ticketing.extensions import db
 from ticketing.models import Status, Ticket, TicketEvent, User
 from ticketing.services.errors import (
@@ -18,7 +19,6 @@ from ticketing.services.errors import (
 )
 from ticketing.services.lifecycle import TRANSITIONS, Actor, allowed, perform
 from ticketing.services.photos import PhotoStore
-from tests.factories import T0, World, advance, calendar, make_ticket
 
 STAFF = ["adam", "sam", "sue", "dora", "dan", "gina", "greg", "gabe", "pete", "vera", "mia"]
 ACTORS = [*STAFF, "resident", "system"]

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import World, advance, make_ticket
 from ticketing.services.photos import PhotoStore
 from ticketing.services.privacy import mask_name, mask_phone, mask_room, may_reveal
-from tests.factories import World, advance, make_ticket
 
 
 @pytest.mark.parametrize("name,masked", [("张三丰", "张**"), ("李四", "李*"), ("王", "王*"), ("", "")])

@@ -14,15 +14,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
+from tests.conftest import csrf_from, csrf_token
+from tests.factories import PHONE, T0, World, advance, calendar, make_ticket, png_bytes
 from ticketing import web
 from ticketing.extensions import db
 from ticketing.models import Status, Ticket
 from ticketing.services import tracking
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.photos import PhotoStore
-from tests.conftest import csrf_from, csrf_token
-from tests.factories import PHONE, T0, World, advance, calendar, make_ticket, png_bytes
-
 
 # --- helpers ----------------------------------------------------------------
 

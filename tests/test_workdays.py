@@ -6,11 +6,11 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from flask import Flask
 
+from tests.factories import TZ
 from ticketing.extensions import db
 from ticketing.models import CalendarDay, SlaTier
 from ticketing.services import sla
 from ticketing.services.workdays import WorkCalendar, load_calendar
-from tests.factories import TZ
 
 DAY = timedelta(days=1)
 

@@ -126,7 +126,9 @@ def load_demo(now: datetime | None = None, force: bool = False) -> bool:
     now = now or utcnow()
     if now.tzinfo is None:
         raise ValueError("load_demo needs an aware datetime")
-    from ticketing.demo_tickets import file_demo_tickets  # the ticket half of the loader
+    from ticketing.demo_tickets import (
+        file_demo_tickets,  # the ticket half of the loader
+    )
 
     session = db.session()
     # Intake commits per ticket; reloading every place and person after each commit

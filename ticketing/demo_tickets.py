@@ -31,7 +31,17 @@ from ticketing.demo_data import (
     Story,
 )
 from ticketing.extensions import db
-from ticketing.models import Building, Category, Channel, Complex, Community, Role, Team, Ticket, User
+from ticketing.models import (
+    Building,
+    Category,
+    Channel,
+    Community,
+    Complex,
+    Role,
+    Team,
+    Ticket,
+    User,
+)
 from ticketing.services import intake
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.photos import PhotoStore

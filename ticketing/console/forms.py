@@ -11,9 +11,9 @@ from wtforms import SelectChoice, SelectField, StringField, TelField, TextAreaFi
 from wtforms.validators import Optional, Regexp
 
 from ticketing.console.queue import QueueFilters
+from ticketing.forms import IntakeForm
 from ticketing.labels import CHANNEL_LABELS
 from ticketing.models import STAFF_ENTRY_CHANNELS
-from ticketing.services.intake import IntakeRequest
 
 PICK_PLACE = _l("Choose a place from the list.")
 
@@ -76,7 +76,7 @@ class QueueFilterForm(FlaskForm):
         )
 
 
-class NewTicketForm(FlaskForm):
+class NewTicketForm(IntakeForm):
     """A request taken at the service station, the hall or on the phone."""
 
     channel = SelectField(
@@ -95,28 +95,6 @@ class NewTicketForm(FlaskForm):
     phone = TelField(_l("Resident's mobile phone"))
     photos = MultipleFileField(_l("Photos (up to 3)"))
 
-    def to_request(self) -> IntakeRequest:
-        """The intake request this form describes."""
-        files = [f for f in (self.photos.data or []) if getattr(f, "filename", "")]
-        return IntakeRequest(
-            channel=self.channel.data or "",
-            description=self.description.data or "",
-            phone=self.phone.data or "",
-            name=self.name.data or "",
-            category_id=self.category_id.data,
-            community_id=self.community_id.data,
-            complex_id=self.complex_id.data,
-            building_id=self.building_id.data,
-            address_text=self.address_text.data or "",
-            unit_room=self.unit_room.data or "",
-            photos=[f.read() for f in files],
-        )
-
-    def add_errors(self, errors: dict[str, Any]) -> None:
-        """Show the intake service's errors beside their fields."""
-        for name, message in errors.items():
-            target = getattr(self, name, None)
-            if target is None:
-                self.form_errors.append(message)
-            else:
-                target.errors = [*target.errors, message]
+    def uploaded_photos(self) -> list[bytes]:
+        """The posted photo files (an empty file input posts a part without a name)."""
+        return [f.read() for f in (self.photos.data or []) if getattr(f, "filename", "")]

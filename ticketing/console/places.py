@@ -13,7 +13,8 @@ from sqlalchemy.orm import joinedload
 
 from ticketing.extensions import db
 from ticketing.labels import localized_name
-from ticketing.models import Building, Category, Community, Complex, Grid, Role, User
+from ticketing.models import Building, Community, Complex, Grid, Role, User
+from ticketing.services.catalog import category_groups
 
 Choices = list[tuple[Any, str]]
 GroupedChoices = dict[str, Choices]
@@ -48,14 +49,6 @@ def grids_in_scope(user: User) -> list[Grid]:
     ))
 
 
-def category_groups() -> list[Category]:
-    """The active top-level categories (the groups residents pick from)."""
-    return list(db.session.scalars(
-        select(Category).where(Category.parent_id.is_(None), Category.active)
-        .order_by(Category.sort_order, Category.id)
-    ))
-
-
 def grid_label(grid: Grid, many_communities: bool) -> str:
     """A grid's name, prefixed by its community when several are in scope."""
     return f"{grid.community.name} · {grid.name}" if many_communities else grid.name
@@ -69,20 +62,15 @@ def grid_choices(grids: list[Grid]) -> Choices:
 
 def group_choices() -> Choices:
     """Choices for a category-group filter."""
-    return [(c.id, localized_name(c)) for c in category_groups()]
+    return [(g.group.id, localized_name(g.group)) for g in category_groups()]
 
 
 def category_choices() -> GroupedChoices:
     """Active leaf categories grouped under their top-level category."""
-    rows = list(db.session.scalars(
-        select(Category).where(Category.active).order_by(Category.sort_order, Category.id)
-    ))
-    groups = [c for c in rows if c.parent_id is None]
-    grouped: GroupedChoices = {}
-    for group in groups:
-        children = [(c.id, localized_name(c)) for c in rows if c.parent_id == group.id]
-        grouped[localized_name(group)] = children or [(group.id, localized_name(group))]
-    return grouped
+    return {
+        localized_name(g.group): [(c.id, localized_name(c)) for c in g.options]
+        for g in category_groups()
+    }
 
 
 def complex_choices(communities: list[Community]) -> GroupedChoices:

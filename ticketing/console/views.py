@@ -4,7 +4,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -14,7 +22,14 @@ from ticketing.console.queue import DEFAULT_TAB, TABS, load_queue
 from ticketing.models import Role, Ticket
 from ticketing.services import intake
 from ticketing.services.errors import InvalidInput, ValidationFailed
-from ticketing.web import local_tz, now, photo_store, roles_required, staff_actor, staff_user
+from ticketing.web import (
+    local_tz,
+    now,
+    photo_store,
+    roles_required,
+    staff_actor,
+    staff_user,
+)
 
 bp = Blueprint("console", __name__)
 
@@ -87,7 +102,7 @@ def new_ticket() -> str | Response | tuple[str, int]:
     if form.validate():
         try:
             ticket, _created = intake.submit(
-                form.to_request(), staff_actor(), now(), local_tz(), photo_store(),
+                form.intake_request(form.channel.data or "", form.uploaded_photos()), staff_actor(), now(), local_tz(), photo_store(),
                 current_app.config["MAX_PHOTO_BYTES"], current_app.config["MAX_PHOTOS"],
             )
         except ValidationFailed as exc:

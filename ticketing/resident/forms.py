@@ -11,14 +11,22 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import Field, MultipleFileField, RadioField, SelectChoice, StringField, TextAreaField
+from wtforms import (
+    Field,
+    MultipleFileField,
+    RadioField,
+    SelectChoice,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields import TelField
-from wtforms.widgets import TextInput
 from wtforms.validators import DataRequired, Regexp
+from wtforms.widgets import TextInput
 
+from ticketing.forms import IntakeForm
 from ticketing.labels import RATING_LABELS
 from ticketing.models import Rating
-from ticketing.services.intake import MAX_ADDRESS, MAX_DESCRIPTION, MAX_NAME, MAX_ROOM, IntakeRequest
+from ticketing.services.intake import MAX_ADDRESS, MAX_DESCRIPTION, MAX_NAME, MAX_ROOM
 from ticketing.services.lifecycle import MAX_NOTE_LENGTH
 
 # Larger than any id the database hands out; anything beyond is not a real row.
@@ -59,7 +67,7 @@ class IdField(Field):
         return "" if self.data is None else str(self.data)
 
 
-class ReportForm(FlaskForm):
+class ReportForm(IntakeForm):
     """A resident's request: what, where, and how to reach them."""
 
     category_id = IdField(_l("What kind of problem is it?"))
@@ -84,28 +92,6 @@ class ReportForm(FlaskForm):
         _l("Mobile phone"),
         render_kw={"inputmode": "tel", "autocomplete": "tel", "maxlength": 20, "required": True},
     )
-
-    def to_request(self, photos: list[bytes]) -> IntakeRequest:
-        """The intake request this form describes, from the web channel."""
-        return IntakeRequest(
-            channel="web",
-            description=self.description.data or "",
-            phone=self.phone.data or "",
-            name=self.name.data or "",
-            category_id=self.category_id.data,
-            community_id=self.community_id.data,
-            complex_id=self.complex_id.data,
-            building_id=self.building_id.data,
-            address_text=self.address_text.data or "",
-            unit_room=self.unit_room.data or "",
-            photos=photos,
-        )
-
-    def add_errors(self, errors: dict[str, Any]) -> None:
-        """Put the service's messages beside their fields; others go on the description."""
-        for name, message in errors.items():
-            field = self._fields.get(name) or self.description
-            field.errors = [*field.errors, message]
 
 
 class TrackForm(FlaskForm):

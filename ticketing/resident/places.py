@@ -1,39 +1,11 @@
-"""What the report form offers to choose from: the category groups and the places."""
+"""The places the report form offers to choose from."""
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ticketing.extensions import db
-from ticketing.models import Category, Community, Complex, Grid
-
-
-@dataclass(frozen=True)
-class CategoryGroup:
-    """A top-level category with the categories a resident picks under it."""
-
-    group: Category
-    options: list[Category]
-
-
-def category_groups() -> list[CategoryGroup]:
-    """Active top-level categories in order, each with its active children.
-
-    A group without children is offered as its own option, so no group is a dead end.
-    """
-    groups = db.session.scalars(
-        select(Category)
-        .where(Category.parent_id.is_(None), Category.active.is_(True))
-        .options(selectinload(Category.children))
-        .order_by(Category.sort_order, Category.id)
-    ).all()
-    result = []
-    for group in groups:
-        options = [child for child in group.children if child.active]
-        result.append(CategoryGroup(group, options or [group]))
-    return result
+from ticketing.models import Community, Complex, Grid
 
 
 def communities() -> list[Community]:

@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
@@ -15,8 +26,9 @@ from ticketing import web
 from ticketing.extensions import db
 from ticketing.models import Photo, Status, Ticket
 from ticketing.resident.forms import RateForm, ReopenForm, ReportForm, TrackForm
-from ticketing.resident.places import category_groups, communities, complexes_of
+from ticketing.resident.places import communities, complexes_of
 from ticketing.services import intake, lifecycle, tracking
+from ticketing.services.catalog import category_groups
 from ticketing.services.errors import ServiceError, ValidationFailed
 
 bp = Blueprint("resident", __name__)
@@ -79,7 +91,7 @@ def report() -> Page:
     photos = [upload.read() for upload in request.files.getlist(form.photos.name) if upload.filename]
     try:
         ticket, _created = intake.submit(
-            form.to_request(photos),
+            form.intake_request("web", photos),
             lifecycle.Actor.resident(),
             web.now(),
             web.local_tz(),

@@ -29,7 +29,12 @@ from ticketing.models import (
     User,
 )
 from ticketing.services import scope, sla
-from ticketing.services.errors import Conflict, IllegalTransition, InvalidInput, NotAllowed
+from ticketing.services.errors import (
+    Conflict,
+    IllegalTransition,
+    InvalidInput,
+    NotAllowed,
+)
 from ticketing.services.workdays import WorkCalendar
 
 REOPEN_WINDOW = timedelta(days=7)
