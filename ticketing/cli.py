@@ -1,4 +1,4 @@
-"""Flask commands: `flask demo load|logins`, `flask users create|list`."""
+"""Flask commands: `flask demo load|logins`, `flask users create|list` (and see cli_reference)."""
 from __future__ import annotations
 
 import unicodedata
@@ -172,5 +172,9 @@ def list_users_command() -> None:
 
 def register(app: Flask) -> None:
     """Attach the command groups to the app."""
+    from ticketing.cli_reference import calendar, reference
+
     app.cli.add_command(demo)
     app.cli.add_command(users)
+    app.cli.add_command(reference)
+    app.cli.add_command(calendar)
