@@ -100,3 +100,16 @@ def test_deadlines_keep_the_zone_of_their_start() -> None:
     start = datetime(2025, 11, 14, 8, 30, tzinfo=timezone.utc)
     due = sla.accept_deadline(general_tier(), start, WorkCalendar(TZ))
     assert due.tzinfo is timezone.utc
+
+
+def test_a_ticket_is_due_soon_in_the_last_quarter_of_its_limit(ctx: Flask) -> None:
+    from ticketing.models import Ticket
+
+    tier = SlaTier(code="utility", name_zh="水电", name_en="Utilities", accept_minutes=30,
+                   resolve_minutes=1440, working_days=False)
+    start = local(2025, 11, 14, 9, 0)
+    ticket = Ticket(status="dispatched", tier=tier, accept_due_at=start + timedelta(minutes=30))
+    cal = WorkCalendar(TZ)
+    assert not sla.due_soon(ticket, start + timedelta(minutes=22), cal)
+    assert sla.due_soon(ticket, start + timedelta(minutes=23), cal)
+    assert not sla.due_soon(ticket, start + timedelta(minutes=31), cal)  # overdue, not "soon"

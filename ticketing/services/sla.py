@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ticketing.models import SlaTier
+from ticketing.models import SlaTier, Status, Ticket
 from ticketing.services.workdays import WorkCalendar
+
+
+# Warn at 75 % of a limit, that is when a quarter of it is left.
+WARN_WHEN_LEFT = 0.25
 
 
 def add_limit(tier: SlaTier, start: datetime, minutes: int, calendar: WorkCalendar) -> datetime:
@@ -46,3 +50,14 @@ def extend_for_pause(
     if tier.working_days:
         return calendar.add(deadline, pause)
     return deadline + pause
+
+
+def due_soon(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> bool:
+    """True when less than a quarter of the running limit is left (on hold the clock stops)."""
+    deadline = ticket.current_deadline
+    if ticket.status not in (Status.DISPATCHED, Status.ACCEPTED) or deadline is None or now > deadline:
+        return False
+    tier = ticket.tier
+    minutes = tier.accept_minutes if ticket.status == Status.DISPATCHED else tier.resolve_minutes
+    left = calendar.between(now, deadline) if tier.working_days else deadline - now
+    return left <= timedelta(minutes=minutes) * WARN_WHEN_LEFT

@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from ticketing.extensions import db
 from ticketing.models import Status, Ticket, User
-from ticketing.services import scope
+from ticketing.services import scope, sla
 from ticketing.services.workdays import WorkCalendar
 
 # Tab → the states it lists; "resolved" lists what the handler finished lately.
@@ -21,8 +21,6 @@ TABS: dict[str, tuple[str, ...]] = {
     "resolved": (Status.RESOLVED, Status.CLOSED),
 }
 RECENT = timedelta(days=30)
-# DESIGN.md: warn at 75 % of a limit, i.e. when a quarter of it is left.
-WARN_WHEN_LEFT = 0.25
 
 
 @dataclass(frozen=True)
@@ -44,17 +42,6 @@ def current_deadline_column() -> ColumnElement[datetime]:
     return case((Ticket.status == Status.DISPATCHED, Ticket.accept_due_at), else_=Ticket.resolve_due_at)
 
 
-def is_due_soon(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> bool:
-    """True when less than a quarter of the running limit is left (on hold, the clock stops)."""
-    deadline = ticket.current_deadline
-    if ticket.status not in (Status.DISPATCHED, Status.ACCEPTED) or deadline is None or now > deadline:
-        return False
-    tier = ticket.tier
-    minutes = tier.accept_minutes if ticket.status == Status.DISPATCHED else tier.resolve_minutes
-    left = calendar.between(now, deadline) if tier.working_days else deadline - now
-    return left <= timedelta(minutes=minutes) * WARN_WHEN_LEFT
-
-
 def tickets(user: User, tab: str, now: datetime) -> list[Ticket]:
     """The tickets of one tab of `user`'s workbench, in the order they are shown."""
     query = select(Ticket).where(scope.handler_queue(user), Ticket.status.in_(TABS[tab]))
@@ -72,7 +59,7 @@ def tickets(user: User, tab: str, now: datetime) -> list[Ticket]:
 def items(user: User, tab: str, now: datetime, calendar: WorkCalendar) -> list[Item]:
     """The tab's tickets with their overdue and due-soon marks."""
     return [
-        Item(ticket, ticket.is_overdue(now), is_due_soon(ticket, now, calendar))
+        Item(ticket, ticket.is_overdue(now), sla.due_soon(ticket, now, calendar))
         for ticket in tickets(user, tab, now)
     ]
 
