@@ -113,3 +113,9 @@ def test_a_ticket_is_due_soon_in_the_last_quarter_of_its_limit(ctx: Flask) -> No
     assert not sla.due_soon(ticket, start + timedelta(minutes=22), cal)
     assert sla.due_soon(ticket, start + timedelta(minutes=23), cal)
     assert not sla.due_soon(ticket, start + timedelta(minutes=31), cal)  # overdue, not "soon"
+
+
+def test_a_deadline_at_midnight_reads_as_24_00_of_the_day_before(ctx: Flask) -> None:
+    show = ctx.jinja_env.filters["deadline"]
+    assert show(local(2025, 10, 10, 0, 0)) == "2025-10-09 24:00"
+    assert show(local(2025, 10, 10, 14, 5)) == "2025-10-10 14:05"
