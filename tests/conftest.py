@@ -115,6 +115,12 @@ def client(ctx: Flask) -> FlaskClient:
     return ctx.test_client()
 
 
+@pytest.fixture()
+def english(client: FlaskClient) -> None:
+    """Switch the client's pages to English (Chinese is the default)."""
+    client.get("/lang/en")
+
+
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 

@@ -6,10 +6,10 @@ from datetime import date
 from flask import Flask
 from sqlalchemy import func, select
 
+from tests.factories import TZ
 from ticketing.extensions import db
 from ticketing.models import CalendarDay, Category, SlaTier
 from ticketing.services.workdays import load_calendar
-from tests.factories import TZ
 
 
 def test_reference_load_creates_tiers_and_categories_once(ctx: Flask) -> None:

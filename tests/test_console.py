@@ -26,12 +26,8 @@ from ticketing.models import Ticket, TicketEvent, utcnow
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.photos import PhotoStore
 
-
-@pytest.fixture(autouse=True)
-def _english(client: FlaskClient) -> None:
-    """These tests read the English labels; Chinese is checked in test_translations."""
-    client.get("/lang/en")
-
+# These tests read the English labels; Chinese is checked in test_translations.
+pytestmark = pytest.mark.usefixtures("english")
 
 
 def numbers_on(html: str) -> list[str]:

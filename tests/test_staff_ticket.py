@@ -17,12 +17,8 @@ from ticketing.extensions import db
 from ticketing.models import RevealLog, Ticket, TicketEvent
 from ticketing.services.photos import PhotoStore
 
-
-@pytest.fixture(autouse=True)
-def _english(client: FlaskClient) -> None:
-    """These tests read the English labels; Chinese is checked in test_translations."""
-    client.get("/lang/en")
-
+# These tests read the English labels; Chinese is checked in test_translations.
+pytestmark = pytest.mark.usefixtures("english")
 
 
 def act(client: FlaskClient, ticket: Ticket, name: str, **data: object) -> TestResponse:

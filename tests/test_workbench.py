@@ -13,12 +13,8 @@ from ticketing.extensions import db
 from ticketing.models import Ticket, utcnow
 from ticketing.services.photos import PhotoStore
 
-
-@pytest.fixture(autouse=True)
-def _english(client: FlaskClient) -> None:
-    """These tests read the English labels; Chinese is checked in test_translations."""
-    client.get("/lang/en")
-
+# These tests read the English labels; Chinese is checked in test_translations.
+pytestmark = pytest.mark.usefixtures("english")
 
 
 def listed(html: str) -> list[str]:

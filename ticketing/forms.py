@@ -1,4 +1,4 @@
-"""What the intake forms of every blueprint share: turning a form into an intake request."""
+"""What the forms of several blueprints share: posted ids, and forms that file a request."""
 from __future__ import annotations
 
 from typing import Any
@@ -6,6 +6,21 @@ from typing import Any
 from flask_wtf import FlaskForm
 
 from ticketing.services.intake import IntakeRequest
+
+# Larger than any id the database hands out; anything beyond is not a real row.
+MAX_ID = 2**31 - 1
+
+
+def optional_id(value: Any) -> int | None:
+    """A posted row id: None when left empty, -1 (no such row) when not a number."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    return int(text) if text.isdigit() and int(text) <= MAX_ID else -1
 
 
 class IntakeForm(FlaskForm):

@@ -11,23 +11,11 @@ from wtforms import SelectChoice, SelectField, StringField, TelField, TextAreaFi
 from wtforms.validators import Optional, Regexp
 
 from ticketing.console.queue import QueueFilters
-from ticketing.forms import IntakeForm
+from ticketing.forms import IntakeForm, optional_id
 from ticketing.labels import CHANNEL_LABELS
 from ticketing.models import STAFF_ENTRY_CHANNELS
 
 PICK_PLACE = _l("Choose a place from the list.")
-
-
-def optional_id(value: Any) -> int | None:
-    """Coerce a select's value to an id; the empty choice is None."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    if not text.isdigit():
-        raise ValueError("not an id")
-    return int(text)
 
 
 def id_select(label: Any, message: Any = PICK_PLACE) -> SelectField:

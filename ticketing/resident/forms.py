@@ -23,26 +23,11 @@ from wtforms.fields import TelField
 from wtforms.validators import DataRequired, Regexp
 from wtforms.widgets import TextInput
 
-from ticketing.forms import IntakeForm
+from ticketing.forms import IntakeForm, optional_id
 from ticketing.labels import RATING_LABELS
 from ticketing.models import Rating
 from ticketing.services.intake import MAX_ADDRESS, MAX_DESCRIPTION, MAX_NAME, MAX_ROOM
 from ticketing.services.lifecycle import MAX_NOTE_LENGTH
-
-# Larger than any id the database hands out; anything beyond is not a real row.
-MAX_ID = 2**31 - 1
-
-
-def optional_id(value: Any) -> int | None:
-    """A posted row id: None when left empty, -1 (no such row) when not a number."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    if not text:
-        return None
-    return int(text) if text.isdigit() and int(text) <= MAX_ID else -1
 
 
 def normalised(value: str | None) -> str | None:

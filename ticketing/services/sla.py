@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from ticketing.models import SlaTier, Status, Ticket
 from ticketing.services.workdays import WorkCalendar
 
-
 # Warn at 75 % of a limit, that is when a quarter of it is left.
 WARN_WHEN_LEFT = 0.25
 
