@@ -54,3 +54,23 @@ def test_sign_out_ends_the_session(client: FlaskClient, world: World) -> None:
     client.post("/auth/logout", data={"csrf_token": token})
     with client.session_transaction() as session:
         assert "_user_id" not in session
+
+
+def test_ten_failed_sign_ins_lock_the_username_for_a_while(client: FlaskClient, world: World) -> None:
+    token = csrf_token(client)
+    for _ in range(10):
+        client.post("/auth/login", data={"username": "gina", "password": "nope", "csrf_token": token})
+    response = client.post("/auth/login", data={
+        "username": "gina", "password": "correct-horse-battery", "csrf_token": token})
+    assert response.status_code == 429
+    with client.session_transaction() as session:
+        assert "_user_id" not in session
+
+
+def test_a_locked_username_does_not_lock_others(client: FlaskClient, world: World) -> None:
+    token = csrf_token(client)
+    for _ in range(10):
+        client.post("/auth/login", data={"username": "gina", "password": "nope", "csrf_token": token})
+    response = client.post("/auth/login", data={
+        "username": "greg", "password": "correct-horse-battery", "csrf_token": token})
+    assert response.status_code == 302

@@ -232,6 +232,26 @@ def test_a_wrong_phone_and_an_unknown_number_get_the_same_answer(
     assert comparable(wrong_pair, ticket.number, "0000") == comparable(no_such, unknown, PHONE[-4:])
 
 
+def test_guessing_the_phone_digits_is_stopped_after_ten_tries(
+    client: FlaskClient, world: World, store: PhotoStore
+) -> None:
+    ticket = make_ticket(world, store)
+    token = csrf_token(client, "/track")
+    for guess in range(10):
+        client.post("/track", data={"number": ticket.number, "last4": f"{guess:04d}", "csrf_token": token})
+    right = client.post("/track", data={"number": ticket.number, "last4": PHONE[-4:], "csrf_token": token})
+    assert right.status_code == 429
+
+
+def test_a_lockout_looks_the_same_for_an_unknown_number(
+    client: FlaskClient, world: World, store: PhotoStore
+) -> None:
+    token = csrf_token(client, "/track")
+    for guess in range(11):
+        last = client.post("/track", data={"number": "991231-9999", "last4": f"{guess:04d}", "csrf_token": token})
+    assert last.status_code == 429
+
+
 def test_tracking_with_a_malformed_last4_is_refused_beside_the_field(client: FlaskClient, world: World) -> None:
     token = csrf_token(client, "/track")
     response = client.post("/track", data={"number": "X", "last4": "12a", "csrf_token": token})

@@ -10,6 +10,8 @@ from werkzeug.wrappers import Response
 from ticketing.auth.forms import LoginForm
 from ticketing.extensions import db
 from ticketing.models import Role, User
+from ticketing.services import throttle
+from ticketing.web import now
 
 bp = Blueprint("auth", __name__)
 
@@ -37,10 +39,16 @@ def login() -> str | Response | tuple[str, int]:
         return redirect(home_for(current_user))
     form = LoginForm()
     if form.validate_on_submit():
-        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
+        username = form.username.data.strip()
+        key = "login:" + username.lower()
+        if throttle.locked(key, now()):
+            form.password.errors.append(_("Too many failed sign-ins. Please wait 15 minutes."))
+            return render_template("auth/login.html", form=form), 429
+        user = db.session.scalar(select(User).where(User.username == username))
         if user is not None and user.active and user.check_password(form.password.data):
             login_user(user, remember=form.remember.data)
             return redirect(safe_next(request.args.get("next")) or home_for(user))
+        throttle.record_failure(key, now())
         form.password.errors.append(_("Wrong username or password."))
         return render_template("auth/login.html", form=form), 401
     return render_template("auth/login.html", form=form), 400 if form.errors else 200

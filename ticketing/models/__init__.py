@@ -15,6 +15,7 @@ from ticketing.models.tickets import (
     OPEN_STATUSES,
     STAFF_ENTRY_CHANNELS,
     Channel,
+    FailedAttempt,
     HandlerKind,
     Photo,
     Rating,
@@ -27,7 +28,7 @@ from ticketing.models.tickets import (
 from ticketing.models.types import UTCDateTime, utcnow
 
 __all__ = [
-    "Building", "CalendarDay", "Category", "Channel", "Community", "Complex",
+    "Building", "CalendarDay", "Category", "Channel", "Community", "Complex", "FailedAttempt",
     "FINAL_STATUSES", "Grid", "HANDLER_ROLES", "HandlerKind", "OPEN_STATUSES", "Photo",
     "PropertyCompany", "Rating", "RevealLog", "Role", "STAFF_ENTRY_CHANNELS", "SlaTier",
     "Status", "Street", "Team", "TeamKind", "Ticket", "TicketCounter", "TicketEvent",

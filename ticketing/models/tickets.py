@@ -248,3 +248,14 @@ class RevealLog(db.Model):
 
     ticket: Mapped[Ticket] = relationship()
     user: Mapped[User] = relationship()
+
+
+class FailedAttempt(db.Model):
+    """A failed guess at a door that can be guessed at: a ticket lookup, a staff sign-in."""
+
+    __tablename__ = "failed_attempts"
+    __table_args__ = (Index("ix_failed_attempts_key_at", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -27,7 +27,7 @@ from ticketing.extensions import db
 from ticketing.models import Photo, Status, Ticket
 from ticketing.resident.forms import RateForm, ReopenForm, ReportForm, TrackForm
 from ticketing.resident.places import communities, complexes_of
-from ticketing.services import intake, lifecycle, tracking
+from ticketing.services import intake, lifecycle, throttle, tracking
 from ticketing.services.catalog import category_groups
 from ticketing.services.errors import ServiceError, ValidationFailed
 
@@ -119,9 +119,14 @@ def track() -> Page:
     form = TrackForm()
     if not form.validate_on_submit():
         return render_template("resident/track.html", form=form), 400 if form.errors else 200
+    key = "track:" + (form.number.data or "").strip().upper()
+    if throttle.locked(key, web.now()):
+        form.last4.data = ""
+        return render_template("resident/track.html", form=form, locked=True), 429
     ticket = tracking.lookup(form.number.data, form.last4.data)
     if ticket is None:
         # The same answer for an unknown number and a wrong phone: no enumeration.
+        throttle.record_failure(key, web.now())
         form.last4.data = ""
         return render_template("resident/track.html", form=form, not_found=True), 404
     return redirect(url_for(".ticket", token=link_token(ticket)), 303)
