@@ -5,7 +5,7 @@ import pytest
 
 from tests.factories import World, advance, make_ticket
 from ticketing.services.photos import PhotoStore
-from ticketing.services.privacy import mask_name, mask_phone, mask_room, may_reveal
+from ticketing.services.privacy import mask_address, mask_name, mask_phone, mask_room, may_reveal
 
 
 @pytest.mark.parametrize("name,masked", [("张三丰", "张**"), ("李四", "李*"), ("王", "王*"), ("", "")])
@@ -33,3 +33,13 @@ def test_a_grid_worker_who_is_not_the_handler_may_not_reveal(world: World, store
     advance(ticket, "accepted", world, handler=world.pete)
     assert may_reveal(world.pete, ticket)
     assert not may_reveal(world.gina, ticket)  # her grid, but not her ticket
+
+
+@pytest.mark.parametrize("text,masked", [
+    ("东怡街79号院3栋2单元301", "东怡街79号院3栋***"),
+    ("南关新村4号楼", "南关新村4号楼"),
+    ("社区东门外的马路边", "社区东门外的***"),
+    ("", ""),
+])
+def test_typed_addresses_keep_the_building_and_hide_the_household(text: str, masked: str) -> None:
+    assert mask_address(text) == masked

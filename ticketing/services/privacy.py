@@ -31,6 +31,21 @@ def mask_room(room: str) -> str:
     return "***" if room.strip() else ""
 
 
+# What ends the building part of a typed address; the unit and room come after it.
+BUILDING_MARKERS = ("号楼", "栋", "幢", "号院", "院")
+
+
+def mask_address(text: str) -> str:
+    """东怡街79号院3栋2单元301 → 东怡街79号院3栋***: the place stays, the household goes."""
+    text = text.strip()
+    if not text:
+        return ""
+    cut = max((text.rfind(m) + len(m) for m in BUILDING_MARKERS if m in text), default=-1)
+    if cut <= 0:
+        cut = min(len(text), 6)
+    return text[:cut] + ("***" if cut < len(text) else "")
+
+
 def may_reveal(user: User, ticket: Ticket) -> bool:
     """The ticket's handler, and dispatchers, supervisors and admins in scope."""
     if scope.handles(user, ticket) and ticket.assignee_id == user.id:
