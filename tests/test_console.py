@@ -276,6 +276,15 @@ def test_dora_files_a_walk_in_ticket(client: FlaskClient, world: World) -> None:
     assert (submit.actor_kind, submit.actor_id) == ("staff", world.dora.id)
 
 
+def test_a_double_click_on_file_makes_one_ticket(client: FlaskClient, world: World) -> None:
+    login(client, world.dora)
+    data = new_ticket_form(client, world, submission_id="0123456789abcdef0123456789abcdef")
+    first = client.post("/console/new", data=data)
+    second = client.post("/console/new", data=data)
+    assert first.headers["Location"] == second.headers["Location"]
+    assert ticket_count() == 1
+
+
 def test_the_new_number_is_flashed_after_filing(client: FlaskClient, world: World) -> None:
     login(client, world.dora)
     response = client.post("/console/new", data=new_ticket_form(client, world), follow_redirects=True)

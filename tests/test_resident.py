@@ -459,3 +459,20 @@ def test_pages_behind_a_tracking_link_are_html(client: FlaskClient, world: World
         response = client.get(url)
         assert response.status_code == 200
         assert response.mimetype == "text/html", url
+
+
+def test_sending_the_same_form_twice_files_one_ticket(client: FlaskClient, world: World) -> None:
+    html = client.get("/report").get_data(as_text=True)
+    submission = re.search(r'name="submission_id" type="hidden" value="([0-9a-f]{32})"', html)
+    assert submission, "the form carries a submission id"
+    data = form_data(world, submission_id=submission.group(1), csrf_token=csrf_from(html))
+    first, second = post_report(client, data), post_report(client, data)
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert ticket_count() == 1
+
+
+def test_each_rendering_of_the_form_gets_its_own_submission_id(client: FlaskClient, world: World) -> None:
+    ids = {re.search(r'name="submission_id" type="hidden" value="(\w+)"', client.get("/report").get_data(as_text=True)).group(1)
+           for _ in range(2)}
+    assert len(ids) == 2

@@ -3,10 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import re
+import uuid
+
 from flask_wtf import FlaskForm
+from wtforms import HiddenField
 
 from ticketing.services.intake import IntakeRequest
 
+SUBMISSION_ID = re.compile(r"[0-9a-f]{32}")
 # Larger than any id the database hands out; anything beyond is not a real row.
 MAX_ID = 2**31 - 1
 
@@ -28,7 +33,12 @@ class IntakeForm(FlaskForm):
 
     Subclasses declare the fields named like `IntakeRequest`'s; the rules themselves
     live in the intake service, which reports every problem by field name.
+
+    Each rendered form carries a random submission id, filed as the ticket's external
+    id: a double tap or a browser's retry of the same form files one ticket, not two.
     """
+
+    submission_id = HiddenField(default=lambda: uuid.uuid4().hex)
 
     def intake_request(self, channel: str, photos: list[bytes]) -> IntakeRequest:
         """The intake request this form describes."""
@@ -44,7 +54,13 @@ class IntakeForm(FlaskForm):
             address_text=self.address_text.data or "",
             unit_room=self.unit_room.data or "",
             photos=photos,
+            external_id=self.submission_key(),
         )
+
+    def submission_key(self) -> str | None:
+        """The form's submission id, if it is one we could have issued."""
+        value = self.submission_id.data or ""
+        return value if SUBMISSION_ID.fullmatch(value) else None
 
     def add_errors(self, errors: dict[str, Any]) -> None:
         """Show the intake service's messages beside their fields, others above the form."""
