@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test install translations messages migrate clean
+.PHONY: run test install translations messages migrate worker scheduler clean
 
 $(BIN)/.installed: requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,14 @@ migrate: install
 run: translations migrate
 	$(BIN)/flask demo load --url http://$(HOST):$(PORT)/
 	@echo "Minhu is serving at http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
-	$(BIN)/flask run --no-reload --no-debugger --host $(HOST) --port $(PORT)
+	$(BIN)/flask serve --host $(HOST) --port $(PORT)
+
+# Production processes (with REDIS_URL set): as many workers as you like, one scheduler.
+worker: translations migrate
+	$(BIN)/flask rq worker
+
+scheduler: translations migrate
+	$(BIN)/flask scheduler run
 
 test: translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -51,6 +51,21 @@ def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -
     return value
 
 
+def env_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
+    """One of a fixed set of words."""
+    value = (env.get(name, "").strip() or default).lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+# Settings read only by the senders; passed through to Flask config as they are.
+PASSTHROUGH = (
+    "SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS",
+    "SMS_SMTP_TO", "EMAIL_SMTP_TO", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_TEMPLATE_ID",
+)
+
+
 def normalise_database_url(url: str) -> str:
     """Use the psycopg 3 driver for plain postgres:// URLs."""
     for prefix in ("postgres://", "postgresql://"):
@@ -89,6 +104,12 @@ class Config:
     session_cookie_secure: bool = False
     # Reverse proxies in front of the app (nginx: 1); their X-Forwarded-* headers are trusted.
     proxy_hops: int = 0
+    # Where residents reach the site; links in SMS and WeChat messages start with it.
+    public_url: str = "http://127.0.0.1:5000"
+    # How residents' messages go out: "record" (kept for admins to read), "smtp", "wechat".
+    sms_sender: str = "record"
+    wechat_sender: str = "record"
+    email_sender: str = "record"
     testing: bool = False
     wtf_csrf_enabled: bool = True
     sqlalchemy_echo: bool = False
@@ -119,6 +140,11 @@ class Config:
             max_photo_bytes=env_int(env, "MAX_PHOTO_BYTES", 5 * 1024 * 1024, minimum=1024),
             session_cookie_secure=env_bool(env, "SESSION_COOKIE_SECURE", mode == "production"),
             proxy_hops=env_int(env, "PROXY_HOPS", 0),
+            public_url=env_str(env, "PUBLIC_URL", "http://127.0.0.1:5000"),
+            sms_sender=env_choice(env, "SMS_SENDER", ("record", "smtp"), "record"),
+            wechat_sender=env_choice(env, "WECHAT_SENDER", ("record", "wechat"), "record"),
+            email_sender=env_choice(env, "EMAIL_SENDER", ("record", "smtp"), "record"),
+            extra={name: env[name] for name in PASSTHROUGH if env.get(name)},
         )
 
     def with_overrides(self, **changes: Any) -> "Config":

@@ -43,7 +43,25 @@ def create_app(config: Config | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_cli(app)
+    register_outbox_relay(app)
     return app
+
+
+def register_outbox_relay(app: Flask) -> None:
+    """After a request that wrote outbox rows, hand them over at once.
+
+    The relay lives with the workers; it is found by name so that the web package
+    does not import the queue machinery at start-up.
+    """
+    from werkzeug.utils import import_string
+
+    from ticketing.services.outbox import EMITTED
+
+    @app.after_request
+    def relay_emitted(response: Any) -> Any:
+        if db.session.info.pop(EMITTED, False):
+            import_string("workers.relay.relay_after_request")()
+        return response
 
 
 def select_locale() -> str:

@@ -172,9 +172,13 @@ def list_users_command() -> None:
 
 def register(app: Flask) -> None:
     """Attach the command groups to the app."""
+    from werkzeug.utils import import_string
+
     from ticketing.cli_reference import calendar, reference
 
     app.cli.add_command(demo)
     app.cli.add_command(users)
     app.cli.add_command(reference)
     app.cli.add_command(calendar)
+    # The worker and scheduler commands live with the workers, found by name.
+    import_string("workers.cli.register")(app)

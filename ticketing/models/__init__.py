@@ -9,6 +9,8 @@ from ticketing.models.people import (
     User,
     user_grids,
 )
+from ticketing.models.notifications import Notification
+from ticketing.models.outbox import OutboxMessage, SchedulerRun
 from ticketing.models.places import Building, Community, Complex, Grid, Street
 from ticketing.models.tickets import (
     FINAL_STATUSES,
@@ -29,7 +31,8 @@ from ticketing.models.types import UTCDateTime, utcnow
 
 __all__ = [
     "Building", "CalendarDay", "Category", "Channel", "Community", "Complex", "FailedAttempt",
-    "FINAL_STATUSES", "Grid", "HANDLER_ROLES", "HandlerKind", "OPEN_STATUSES", "Photo",
+    "FINAL_STATUSES", "Grid", "HANDLER_ROLES", "HandlerKind", "Notification", "OPEN_STATUSES",
+    "OutboxMessage", "Photo", "SchedulerRun",
     "PropertyCompany", "Rating", "RevealLog", "Role", "STAFF_ENTRY_CHANNELS", "SlaTier",
     "Status", "Street", "Team", "TeamKind", "Ticket", "TicketCounter", "TicketEvent",
     "UTCDateTime", "User", "user_grids", "utcnow",

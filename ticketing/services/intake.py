@@ -28,6 +28,7 @@ from ticketing.models import (
     Ticket,
     TicketEvent,
 )
+from ticketing.services import notify
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.numbering import next_ticket_number
@@ -271,10 +272,12 @@ def _store(
         created_by_id=actor.user.id if actor.user else None,
     )
     db.session.add(ticket)
-    db.session.add(TicketEvent(
+    event = TicketEvent(
         ticket=ticket, at=now, actor_kind=actor.kind,
         actor_id=actor.user.id if actor.user else None, action="submit",
         from_status=None, to_status=Status.SUBMITTED, public=True,
         detail={"channel": req.channel},
-    ))
+    )
+    db.session.add(event)
+    notify.on_event(ticket, event)
     return ticket

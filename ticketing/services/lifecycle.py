@@ -28,7 +28,7 @@ from ticketing.models import (
     TicketEvent,
     User,
 )
-from ticketing.services import scope, sla
+from ticketing.services import notify, scope, sla
 from ticketing.services.errors import (
     Conflict,
     IllegalTransition,
@@ -376,4 +376,5 @@ def _apply(
         detail=ctx.detail,
     )
     db.session.add(event)
+    notify.on_event(ticket, event)
     return event

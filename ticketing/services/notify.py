@@ -1,0 +1,230 @@
+"""Who hears about what: staff in their in-app inbox, residents by SMS or WeChat.
+
+`on_event()` is called by the state machine and intake for every event, inside the
+same transaction: it writes the notifications and, for residents' messages, the
+outbox rows that will deliver them. `deliver()` sends one message exactly once per
+claim, retrying with backoff until MAX_ATTEMPTS, then marks it failed for admins.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Iterable, Mapping
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import or_, select, update
+
+from ticketing.extensions import db
+from ticketing.labels import RATING_LABELS, localized_name
+from ticketing.models import Notification, Role, Ticket, TicketEvent, User
+from ticketing.services import outbox
+from ticketing.services.privacy import mask_phone
+from ticketing.services.senders import SendError, sender_for
+from ticketing.services.tracking import tracking_token
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+RESIDENT_LOCALE = "zh"
+
+# kind → (subject, body); placeholders: number, category, link, note, rating, deadline.
+MESSAGES: dict[str, tuple[Any, Any]] = {
+    "received": (_l("Request %(number)s received"),
+                 _l("Your request %(number)s (%(category)s) has been received. Follow it here: %(link)s")),
+    "accepted": (_l("Request %(number)s is being handled"),
+                 _l("Your request %(number)s has been accepted and is being handled. Details: %(link)s")),
+    "resolved": (_l("Request %(number)s resolved: please rate"),
+                 _l("Your request %(number)s has been resolved: %(note)s Please confirm and rate it: %(link)s")),
+    "closed": (_l("Request %(number)s closed"),
+               _l("Your request %(number)s is closed. Thank you. Details: %(link)s")),
+    "rejected": (_l("Request %(number)s not accepted"),
+                 _l("Your request %(number)s could not be taken on: %(note)s Details: %(link)s")),
+    "assigned": (_l("New ticket %(number)s"),
+                 _l("Ticket %(number)s (%(category)s) was sent to you. Accept it by %(deadline)s.")),
+    "returned": (_l("Ticket %(number)s was returned"),
+                 _l("Ticket %(number)s came back to the dispatcher: %(note)s")),
+    "rated": (_l("Ticket %(number)s was rated"),
+              _l("The resident rated ticket %(number)s: %(rating)s. %(note)s")),
+    "reopened": (_l("Ticket %(number)s was reopened"),
+                 _l("The resident asked for ticket %(number)s to be redone: %(note)s")),
+    "warning": (_l("Ticket %(number)s is due soon"),
+                _l("Ticket %(number)s is due by %(deadline)s.")),
+    "breach": (_l("Ticket %(number)s is overdue"),
+               _l("Ticket %(number)s missed its deadline of %(deadline)s.")),
+}
+
+# event action → (resident message or None, staff message or None)
+EVENT_MESSAGES: dict[str, tuple[str | None, str | None]] = {
+    "submit": ("received", None),
+    "dispatch": (None, "assigned"),
+    "accept": ("accepted", None),
+    "return": (None, "returned"),
+    "resolve": ("resolved", None),
+    "rate": (None, "rated"),
+    "reopen": (None, "reopened"),
+    "auto_close": ("closed", None),
+    "reject": ("rejected", None),
+}
+
+
+def render(kind: str, locale: str, values: Mapping[str, Any]) -> tuple[str, str]:
+    """Subject and body of a message in a locale."""
+    subject, body = MESSAGES[kind]
+    with force_locale(locale):
+        return str(subject) % values, str(body) % values
+
+
+def values_for(ticket: Ticket, note: str = "", rating: str | None = None) -> dict[str, Any]:
+    """What the messages about a ticket can mention (never the requester's details)."""
+    config = current_app.config
+    link = config["PUBLIC_URL"].rstrip("/") + "/t/" + tracking_token(ticket, config["SECRET_KEY"])
+    deadline = ticket.current_deadline
+    from zoneinfo import ZoneInfo
+
+    return {
+        "number": ticket.number,
+        "category": localized_name(ticket.category),
+        "link": link,
+        "note": note,
+        "rating": str(RATING_LABELS.get(rating or "", "")),
+        "deadline": deadline.astimezone(ZoneInfo(config["TIMEZONE"])).strftime("%m-%d %H:%M") if deadline else "",
+    }
+
+
+def _add(kind: str, key: str, channel: str, ticket: Ticket, values: Mapping[str, Any], now: datetime,
+         user: User | None = None, address: str = "") -> Notification | None:
+    """Store one notification unless one with the same key exists; residents' go to the outbox."""
+    if db.session.scalar(select(Notification.id).where(Notification.dedupe_key == key)) is not None:
+        return None
+    locale = (user.locale if user is not None and user.locale else RESIDENT_LOCALE)
+    subject, body = render(kind, locale, values)
+    inbox = channel == "inbox"
+    notification = Notification(
+        dedupe_key=key, kind=kind, channel=channel, ticket_id=ticket.id,
+        user_id=user.id if user else None, address=address, locale=locale,
+        subject=subject, body=body, created_at=now,
+        status="sent" if inbox else "pending", sent_at=now if inbox else None,
+        sender="inbox" if inbox else "",
+    )
+    db.session.add(notification)
+    if not inbox:
+        db.session.flush()
+        outbox.emit("workers.jobs.deliver_notification", notification.id, queue="default")
+    return notification
+
+
+def notify_staff(kind: str, ticket: Ticket, users: Iterable[User], key: str, now: datetime,
+                 note: str = "", rating: str | None = None) -> int:
+    """Put a message in each user's inbox; returns how many were new."""
+    values = values_for(ticket, note, rating)
+    added = [_add(kind, f"{key}:u{user.id}", "inbox", ticket, values, now, user=user) for user in users]
+    return sum(1 for n in added if n is not None)
+
+
+def notify_resident(kind: str, ticket: Ticket, key: str, now: datetime, note: str = "") -> Notification | None:
+    """Queue a message to the requester, by SMS to the phone they gave."""
+    return _add(kind, f"{key}:r", "sms", ticket, values_for(ticket, note), now, address=ticket.requester_phone)
+
+
+def on_event(ticket: Ticket, event: TicketEvent) -> None:
+    """Write the notifications an event calls for (same transaction as the event)."""
+    resident_kind, staff_kind = EVENT_MESSAGES.get(event.action, (None, None))
+    if resident_kind is None and staff_kind is None:
+        return
+    db.session.flush()  # the event's id keys its messages
+    key = f"ev{event.id}"
+    note = event.note if event.public else ""
+    if resident_kind is not None:
+        notify_resident(resident_kind, ticket, key, event.at, note=note)
+    if staff_kind is not None:
+        rating = (event.detail or {}).get("rating")
+        notify_staff(staff_kind, ticket, staff_for(staff_kind, ticket, event), key, event.at,
+                     note=event.note, rating=rating)
+
+
+def staff_for(kind: str, ticket: Ticket, event: TicketEvent) -> list[User]:
+    """The staff a message of this kind about this ticket goes to."""
+    if kind == "returned":
+        return dispatchers_of(ticket)
+    if kind in ("rated", "reopened"):
+        return [ticket.assignee] if ticket.assignee is not None else []
+    return handlers_of(ticket)
+
+
+def handlers_of(ticket: Ticket) -> list[User]:
+    """The assignee, or every active member of the team or company it waits with."""
+    if ticket.assignee is not None:
+        return [ticket.assignee]
+    if ticket.team_id is not None:
+        where = User.team_id == ticket.team_id
+    elif ticket.company_id is not None:
+        where = User.company_id == ticket.company_id
+    else:
+        return []
+    return list(db.session.scalars(select(User).where(where, User.active.is_(True)).order_by(User.id)))
+
+
+def dispatchers_of(ticket: Ticket) -> list[User]:
+    """The active dispatchers of the ticket's community, and those of its whole street."""
+    return list(db.session.scalars(
+        select(User).where(
+            User.role == Role.DISPATCHER, User.active.is_(True),
+            or_(User.community_id == ticket.community_id,
+                (User.community_id.is_(None)) & (User.street_id == ticket.street_id)),
+        ).order_by(User.id)
+    ))
+
+
+class RetryLater(RuntimeError):
+    """Delivery failed but may succeed later; the queue retries with backoff."""
+
+
+def deliver(notification_id: int, now: datetime) -> str:
+    """Send one pending message once; returns what happened.
+
+    The claim (pending → sending) is a conditional UPDATE, so a job that runs twice,
+    or two workers, send it once. A failure puts it back to pending and raises
+    `RetryLater`, until the last attempt, which marks it failed for admins to see.
+    """
+    claimed = db.session.execute(
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.status == "pending")
+        .values(status="sending", attempts=Notification.attempts + 1, claimed_at=now)
+    ).rowcount
+    db.session.commit()
+    if claimed != 1:
+        return "not pending"
+    notification = db.session.get(Notification, notification_id)
+    assert notification is not None
+    try:
+        sender = sender_for(notification.channel, current_app.config)
+        sender.send(notification)
+    except SendError as exc:
+        final = notification.attempts >= MAX_ATTEMPTS
+        notification.status = "failed" if final else "pending"
+        notification.last_error = str(exc)[:2000]
+        db.session.commit()
+        log.warning("notification %s to %s failed (attempt %s): %s", notification_id,
+                    mask_phone(notification.address), notification.attempts, exc)
+        if final:
+            return "failed"
+        raise RetryLater(str(exc)) from None
+    notification.status, notification.sent_at, notification.sender = "sent", now, sender.name
+    db.session.commit()
+    return "sent"
+
+
+def release_stuck(now: datetime, older_than_minutes: int = 10) -> int:
+    """Messages left "sending" by a worker that died go back to pending."""
+    from datetime import timedelta
+
+    result = db.session.execute(
+        update(Notification)
+        .where(Notification.status == "sending",
+               Notification.claimed_at < now - timedelta(minutes=older_than_minutes))
+        .values(status="pending")
+    )
+    db.session.commit()
+    return result.rowcount

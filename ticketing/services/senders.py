@@ -1,0 +1,110 @@
+"""Pluggable senders for residents' messages: recorded, SMTP, WeChat template messages.
+
+Chosen per channel by configuration (`SMS_SENDER`, `WECHAT_SENDER`, `EMAIL_SENDER`);
+the default "record" sends nothing and leaves the message in the notifications table,
+where admins read it, so the embedded set-up shows what would have gone out.
+Senders raise `SendError` on failure; the caller retries with backoff.
+"""
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from typing import Any, Mapping, Protocol
+
+from ticketing.models import Notification
+
+
+class SendError(RuntimeError):
+    """A message could not be handed to its transport."""
+
+
+class Sender(Protocol):
+    """Delivers one notification, or raises SendError."""
+
+    name: str
+
+    def send(self, notification: Notification) -> None: ...
+
+
+class RecordSender:
+    """Sends nothing: the stored row is the record of what would have been sent."""
+
+    name = "record"
+
+    def send(self, notification: Notification) -> None:
+        return None
+
+
+class SmtpSender:
+    """E-mail through an SMTP server; for SMS, an operator's e-mail-to-SMS gateway.
+
+    `to_template` turns the notification's address into a mailbox, e.g.
+    "{address}@sms.gateway.example" for SMS, or "{address}" for plain e-mail.
+    """
+
+    name = "smtp"
+
+    def __init__(self, config: Mapping[str, Any], to_template: str) -> None:
+        self.host = config.get("SMTP_HOST") or "localhost"
+        self.port = int(config.get("SMTP_PORT") or 25)
+        self.user = config.get("SMTP_USER") or ""
+        self.password = config.get("SMTP_PASSWORD") or ""
+        self.sender = config.get("SMTP_FROM") or "minhu@localhost"
+        self.starttls = bool(config.get("SMTP_STARTTLS"))
+        self.to_template = to_template
+
+    def send(self, notification: Notification) -> None:
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = self.to_template.format(address=notification.address)
+        message["Subject"] = notification.subject
+        message.set_content(notification.body)
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
+                if self.starttls:
+                    smtp.starttls()
+                if self.user:
+                    smtp.login(self.user, self.password)
+                smtp.send_message(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            # The exception text names the server, never the password.
+            raise SendError(f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}") from None
+
+
+class WechatSender:
+    """A WeChat official-account template message to the resident's openid."""
+
+    name = "wechat"
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.app_id = config.get("WECHAT_APP_ID") or ""
+        self.app_secret = config.get("WECHAT_APP_SECRET") or ""
+        self.template_id = config.get("WECHAT_TEMPLATE_ID") or ""
+
+    def send(self, notification: Notification) -> None:
+        from wechatpy import WeChatClient
+        from wechatpy.exceptions import WeChatException
+
+        if not (self.app_id and self.app_secret and self.template_id):
+            raise SendError("WeChat sender is not configured (WECHAT_APP_ID, _SECRET, _TEMPLATE_ID)")
+        client = WeChatClient(self.app_id, self.app_secret, timeout=10)
+        data = {"first": {"value": notification.subject}, "remark": {"value": notification.body}}
+        try:
+            client.message.send_template(notification.address, self.template_id, data)
+        except (WeChatException, OSError) as exc:
+            raise SendError(f"WeChat: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # requests' errors, which wechatpy lets through
+            raise SendError(f"WeChat: {type(exc).__name__}") from None
+
+
+def sender_for(channel: str, config: Mapping[str, Any]) -> Sender:
+    """The sender configured for a channel (sms, wechat, email)."""
+    choice = (config.get(f"{channel.upper()}_SENDER") or "record").lower()
+    if choice == "record":
+        return RecordSender()
+    if choice == "smtp":
+        default = "{address}" if channel == "email" else "{address}@localhost"
+        return SmtpSender(config, config.get(f"{channel.upper()}_SMTP_TO") or default)
+    if choice == "wechat" and channel == "wechat":
+        return WechatSender(config)
+    raise SendError(f"unknown sender {choice!r} for {channel}")

@@ -1,0 +1,1 @@
+"""Background work: the queues, the jobs, the outbox relay and the scheduler."""

@@ -1,0 +1,14 @@
+"""The workers' Flask commands, attached by ticketing.cli by name."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    """Attach `flask rq …`, `flask scheduler …` and `flask serve`."""
+    from workers.scheduler import scheduler_cli, serve_command
+    from workers.worker import rq_cli
+
+    app.cli.add_command(rq_cli)
+    app.cli.add_command(scheduler_cli)
+    app.cli.add_command(serve_command)

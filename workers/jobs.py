@@ -1,0 +1,60 @@
+"""Job functions: importable, ids in, rows re-read, idempotent.
+
+Each is declared with its queue, timeout, retries and result TTL (workers/queues.py).
+"""
+from __future__ import annotations
+
+import logging
+
+from werkzeug.utils import import_string
+
+from ticketing.extensions import db
+from ticketing.models import OutboxMessage, utcnow
+from ticketing.services import notify, outbox
+from workers.queues import DEFAULT, HIGH, LOW, job, redis_connection
+
+log = logging.getLogger(__name__)
+
+
+@job(queue=DEFAULT, timeout=300, retries=3, backoff=(10, 60, 300))
+def run_outbox(message_id: int) -> str:
+    """Run the job an outbox row names, then mark the row done."""
+    row = db.session.get(OutboxMessage, message_id)
+    if row is None or row.done_at is not None:
+        return "already done"
+    target, args = row.job, list(row.args)
+    try:
+        outcome = import_string(target)(*args)
+    except Exception as exc:
+        db.session.rollback()
+        outbox.record_error(message_id, f"{type(exc).__name__}: {exc}", utcnow())
+        if redis_connection() is None:
+            # Embedded: never fail the request that relayed it; the scheduled relay retries.
+            log.warning("outbox %s (%s) failed inline: %s", message_id, target, exc)
+            return "failed, will retry"
+        raise
+    outbox.mark_done(message_id, utcnow())
+    db.session.commit()
+    return str(outcome)
+
+
+@job(queue=DEFAULT, timeout=60, retries=0)
+def deliver_notification(notification_id: int) -> str:
+    """Send one resident message (raises RetryLater to be retried by the outbox)."""
+    return notify.deliver(notification_id, utcnow())
+
+
+@job(queue=HIGH, timeout=120, retries=0)
+def relay_outbox() -> str:
+    """Scheduled: hand over what is due, and free messages a dead worker left sending."""
+    from workers.relay import relay
+
+    freed = notify.release_stuck(utcnow())
+    result = relay()
+    return f"handed over {len(result.handed_over)}, ran {len(result.ran_inline)}, freed {freed}"
+
+
+@job(queue=LOW, timeout=600, retries=1)
+def noop(value: str = "") -> str:
+    """Does nothing; for checking that workers run jobs."""
+    return value

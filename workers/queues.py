@@ -1,0 +1,132 @@
+"""The queues, named once, and the one way to put a job on them.
+
+Without `REDIS_URL` (the embedded default) `enqueue()` runs the job at once, in
+this process; with it, the job goes to RQ. Jobs are named by dotted path, declared
+with `@job(...)`, which carries their queue, timeout, retries and result TTL.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar
+
+from flask import Flask, current_app, has_app_context
+from redis import Redis
+from rq import Queue, Retry
+from werkzeug.utils import import_string
+
+log = logging.getLogger(__name__)
+
+HIGH, DEFAULT, LOW = "high", "default", "low"
+QUEUES = (HIGH, DEFAULT, LOW)  # a worker takes from them in this order
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """How a job runs on RQ."""
+
+    queue: str = DEFAULT
+    timeout: int = 60
+    retries: int = 3
+    backoff: tuple[int, ...] = (10, 60, 300)
+    result_ttl: int = 3600
+    failure_ttl: int = 7 * 24 * 3600
+
+
+_process_app: Flask | None = None
+_engine_pid: dict[int, int] = {}
+
+
+def process_app() -> Flask:
+    """The app a job runs in when no app context is active (a plain `rq worker`)."""
+    global _process_app
+    if _process_app is None:
+        from ticketing import create_app
+
+        _process_app = create_app()
+    return _process_app
+
+
+def _fresh_connections_after_fork(app: Flask) -> None:
+    """A forked work-horse must not share database connections with its parent."""
+    from ticketing.extensions import db
+
+    engine = db.engine
+    pid = os.getpid()
+    if _engine_pid.setdefault(id(engine), pid) != pid:
+        engine.dispose(close=False)
+        _engine_pid[id(engine)] = pid
+
+
+def job(**options: Any) -> Callable[[F], F]:
+    """Declare a job: `@job(queue=HIGH, timeout=30, retries=5)`.
+
+    The job runs inside an app context (the current one, or the process's own) and
+    removes its database session afterwards.
+    """
+    settings = JobOptions(**options)
+
+    def decorator(fn: F) -> F:
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if has_app_context():
+                _fresh_connections_after_fork(current_app)
+                return fn(*args, **kwargs)
+            app = process_app()
+            with app.app_context():
+                _fresh_connections_after_fork(app)
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    from ticketing.extensions import db
+
+                    db.session.remove()
+
+        run.job_options = settings  # type: ignore[attr-defined]
+        return run  # type: ignore[return-value]
+
+    return decorator
+
+
+def options_of(name: str) -> JobOptions:
+    """The declared options of a job, by dotted name."""
+    return getattr(import_string(name), "job_options", JobOptions())
+
+
+def redis_connection(url: str | None = None) -> Redis | None:
+    """The Redis connection of this app, or None in the embedded mode."""
+    url = url if url is not None else current_app.config.get("REDIS_URL")
+    if not url:
+        return None
+    cache = current_app.extensions.setdefault("minhu.redis", {})
+    if url not in cache:
+        cache[url] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    return cache[url]  # type: ignore[no-any-return]
+
+
+def queue(name: str, connection: Redis) -> Queue:
+    """An RQ queue by name."""
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=connection)
+
+
+def enqueue(name: str, *args: Any, job_id: str | None = None, queue_name: str | None = None) -> Any:
+    """Run job `name` now (embedded mode) or put it on its RQ queue.
+
+    Raises `redis.exceptions.ConnectionError` when Redis is configured but down;
+    callers that must not fail (the outbox relay) catch it and try again later.
+    """
+    opts = options_of(name)
+    connection = redis_connection()
+    if connection is None:
+        return import_string(name)(*args)
+    retry = Retry(max=opts.retries, interval=list(opts.backoff)) if opts.retries else None
+    return queue(queue_name or opts.queue, connection).enqueue_call(
+        name, args=args, timeout=opts.timeout, result_ttl=opts.result_ttl,
+        failure_ttl=opts.failure_ttl, retry=retry, job_id=job_id,
+    )
