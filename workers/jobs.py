@@ -58,3 +58,23 @@ def relay_outbox() -> str:
 def noop(value: str = "") -> str:
     """Does nothing; for checking that workers run jobs."""
     return value
+
+
+
+@job(queue=HIGH, timeout=300, retries=0)
+def sla_sweep() -> str:
+    """Scheduled every minute: 75 % warnings, breaches, auto-closing (services/sweep.py).
+
+    No retries: the next minute's sweep picks up whatever this one did not finish.
+    """
+    from ticketing.services.sweep import app_calendar, sweep
+
+    return str(sweep(utcnow(), app_calendar()))
+
+
+@job(queue=LOW, timeout=600, retries=2, backoff=(60, 300))
+def morning_digest() -> str:
+    """Scheduled at 08:00: each handler's list of what is due today (once per user and day)."""
+    from ticketing.services.sweep import app_calendar, digest
+
+    return f"digests written {digest(utcnow(), app_calendar())}"

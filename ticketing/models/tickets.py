@@ -125,6 +125,10 @@ class Ticket(db.Model):
     company_id: Mapped[int | None] = mapped_column(ForeignKey("property_companies.id"))
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)
     supervised: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The SLA sweep's claims: the deadline a 75 % warning / a breach was handled for,
+    # set by a conditional UPDATE so that two sweeps act once (services/sweep.py).
+    warned_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    breached_for: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

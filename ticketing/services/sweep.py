@@ -1,0 +1,366 @@
+"""The SLA sweep: 75 % warnings, breaches, auto-closing; and the handlers' morning digest.
+
+`sweep(now, calendar)` runs every minute (workers/scheduler.py) and by hand
+(`flask sla sweep`). It selects ticket ids with SQL conditions in batches, never all
+open tickets at once, and acts on each ticket in its own transaction.
+
+Exactly once: a warning or a breach is claimed with a conditional UPDATE of
+`Ticket.warned_for` / `Ticket.breached_for` (the deadline it was handled for) and
+only the sweep whose UPDATE changed the row writes the notifications, in the same
+transaction as the claim. Auto-closing goes through the state machine, whose
+version check makes a racing resident's rating (or a second sweep) win cleanly.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Callable, Iterator, Sequence
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, Select, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
+
+from ticketing.extensions import db
+from ticketing.labels import localized_name
+from ticketing.models import Category, Notification, SlaTier, Status, Ticket, User
+from ticketing.services import notify, sla
+from ticketing.services.errors import Conflict, IllegalTransition
+from ticketing.services.lifecycle import Actor, perform
+from ticketing.services.workdays import DAY, WorkCalendar, load_calendar
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+# Resolved tickets with no answer from the resident are closed after 3 working days.
+AUTO_CLOSE_AFTER = timedelta(days=3)
+DIGEST_MAX_LINES = 30
+
+
+@dataclass
+class SweepResult:
+    """What one sweep did."""
+
+    warned: int = 0
+    accept_breached: int = 0
+    resolve_breached: int = 0
+    auto_closed: int = 0
+    conflicts: int = 0
+    errors: int = 0
+
+    def __str__(self) -> str:
+        return ", ".join(f"{f.name.replace('_', ' ')} {getattr(self, f.name)}" for f in fields(self))
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A clock a ticket runs against: accept-by while dispatched, resolve-by while accepted."""
+
+    name: str
+    status: Status
+    due: InstrumentedAttribute[datetime | None]
+    limit: str  # the SlaTier attribute holding its length in minutes
+
+
+# On hold is absent on purpose: the resolve clock is paused, so no warning and no breach.
+PHASES = (
+    Phase("accept", Status.DISPATCHED, Ticket.accept_due_at, "accept_minutes"),
+    Phase("resolve", Status.ACCEPTED, Ticket.resolve_due_at, "resolve_minutes"),
+)
+
+
+def app_calendar() -> WorkCalendar:
+    """The working-day calendar in this app's time zone, with the admins' overrides."""
+    return load_calendar(ZoneInfo(current_app.config["TIMEZONE"]))
+
+
+def sweep(now: datetime, calendar: WorkCalendar, batch: int = BATCH) -> SweepResult:
+    """One pass: breaches, then 75 % warnings, then auto-closing of resolved tickets."""
+    result = SweepResult()
+    for phase in PHASES:
+        breach_phase(phase, now, calendar, result, batch)
+        warn_phase(phase, now, calendar, result, batch)
+    auto_close(now, calendar, result, batch)
+    return result
+
+
+# --- selection ----------------------------------------------------------------
+
+
+def id_batches(query: Select[Any], batch: int) -> Iterator[Sequence[Any]]:
+    """Rows of `query` (whose first column is Ticket.id) in id order, `batch` at a time."""
+    last = 0
+    while True:
+        rows = db.session.execute(query.where(Ticket.id > last).order_by(Ticket.id).limit(batch)).all()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def unclaimed(column: InstrumentedAttribute[datetime | None], due: Any) -> ColumnElement[bool]:
+    """Not yet handled for this deadline (a new deadline is a new claim)."""
+    return or_(column.is_(None), column != due)
+
+
+def claim(ticket_id: int, phase: Phase, deadline: datetime,
+          column: InstrumentedAttribute[datetime | None], **also: Any) -> bool:
+    """Mark the ticket handled for `deadline`; True only for the one sweep that did.
+
+    The WHERE re-checks state and deadline, so a handler who acted in between wins.
+    This is a plain UPDATE that leaves `Ticket.version` alone on purpose: the claim
+    is the sweep's bookkeeping, not a change a handler must reload for, so a handler
+    acting at the same moment does not get a spurious Conflict; and the ticket the
+    sweep loaded stays current for the escalation hooks that call perform().
+    """
+    result = db.session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.status == phase.status, phase.due == deadline,
+               unclaimed(column, deadline))
+        .values({column.key: deadline, **also})
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def deadline_key(deadline: datetime) -> str:
+    """A deadline as it appears in dedupe keys."""
+    return deadline.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def act_once(result: SweepResult, work: Callable[..., bool], ticket_id: int, *args: Any) -> bool:
+    """Run `work(ticket_id, *args)` in its own transaction; a failure skips only that ticket."""
+    try:
+        done = work(ticket_id, *args)
+        db.session.commit()
+        return done
+    except Exception:
+        db.session.rollback()
+        result.errors += 1
+        log.exception("SLA sweep: ticket %s failed; the next sweep tries again", ticket_id)
+        return False
+
+
+# --- breaches -----------------------------------------------------------------
+
+
+def breach_phase(phase: Phase, now: datetime, calendar: WorkCalendar,
+                 result: SweepResult, batch: int) -> None:
+    """Notify handlers and dispatchers once per missed deadline; flag missed resolve-bys 督办."""
+    query = select(Ticket.id, phase.due).where(
+        Ticket.status == phase.status, phase.due < now, unclaimed(Ticket.breached_for, phase.due))
+    for rows in id_batches(query, batch):
+        for ticket_id, deadline in rows:
+            if act_once(result, breach_one, ticket_id, phase, deadline, now, calendar):
+                if phase.name == "accept":
+                    result.accept_breached += 1
+                else:
+                    result.resolve_breached += 1
+
+
+def breach_one(ticket_id: int, phase: Phase, deadline: datetime, now: datetime,
+               calendar: WorkCalendar) -> bool:
+    """Claim one breach and write what follows from it; False when already handled."""
+    also = {"supervised": True} if phase.name == "resolve" else {}
+    if not claim(ticket_id, phase, deadline, Ticket.breached_for, **also):
+        return False
+    ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
+    assert ticket is not None
+    recipients = {u.id: u for u in notify.handlers_of(ticket) + notify.dispatchers_of(ticket)}
+    notify.notify_staff("breach", ticket, recipients.values(),
+                        key=f"breach:{ticket.id}:{deadline_key(deadline)}", now=now)
+    if phase.name == "accept":
+        after_missed_accept(ticket, now, calendar)
+    else:
+        after_missed_resolve(ticket, now, calendar)
+    return True
+
+
+def after_missed_accept(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> None:
+    """Hook for the dispatcher issue: re-route a ticket nobody accepted in time.
+
+    Runs inside the claimed transaction, after the breach notifications; the ticket
+    is current (the claim did not bump its version), so perform() may be called.
+    """
+
+
+def after_missed_resolve(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> None:
+    """Hook for the dispatcher issue: raise the escalation level and alert its supervisors.
+
+    Runs inside the claimed transaction; `supervised` (督办) is already set.
+    """
+
+
+# --- 75 % warnings ------------------------------------------------------------
+
+
+def warning_horizon(tier: SlaTier, minutes: int, now: datetime, calendar: WorkCalendar) -> datetime:
+    """A generous latest deadline that can be within its last quarter at `now`.
+
+    On a clock tier it is exact. On a working-day tier the quarter is working time,
+    which may stretch over a weekend or a holiday: any deadline after the start of
+    the first working day that follows `now + quarter` has more than a quarter left.
+    """
+    quarter = timedelta(minutes=minutes) * sla.WARN_WHEN_LEFT
+    if not tier.working_days:
+        return now + quarter
+    end = calendar.add(now, quarter).astimezone(calendar.tz)
+    following = calendar.next_workday(end.date() + DAY)
+    return datetime.combine(following, time(), calendar.tz).astimezone(timezone.utc)
+
+
+def warn_phase(phase: Phase, now: datetime, calendar: WorkCalendar,
+               result: SweepResult, batch: int) -> None:
+    """Warn the handlers of tickets in the last quarter of this clock, once per deadline."""
+    for tier in db.session.scalars(select(SlaTier).order_by(SlaTier.id)).all():
+        horizon = warning_horizon(tier, getattr(tier, phase.limit), now, calendar)
+        query = select(Ticket.id).where(
+            Ticket.status == phase.status, Ticket.tier_id == tier.id,
+            phase.due >= now, phase.due <= horizon, unclaimed(Ticket.warned_for, phase.due))
+        for rows in id_batches(query, batch):
+            due = confirmed_due_soon([row[0] for row in rows], now, calendar)
+            for ticket_id, deadline in due:
+                if act_once(result, warn_one, ticket_id, phase, deadline, now):
+                    result.warned += 1
+
+
+def confirmed_due_soon(ids: list[int], now: datetime, calendar: WorkCalendar) -> list[tuple[int, datetime]]:
+    """The SQL pre-filter is generous; `sla.due_soon` decides, in the tier's kind of time."""
+    tickets = db.session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)).all()
+    return [(t.id, t.current_deadline) for t in tickets
+            if sla.due_soon(t, now, calendar) and t.current_deadline is not None]
+
+
+def warn_one(ticket_id: int, phase: Phase, deadline: datetime, now: datetime) -> bool:
+    """Claim one warning and put it in the handlers' inboxes; False when already sent."""
+    if not claim(ticket_id, phase, deadline, Ticket.warned_for):
+        return False
+    ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
+    assert ticket is not None
+    notify.notify_staff("warning", ticket, notify.handlers_of(ticket),
+                        key=f"warn:{ticket.id}:{deadline_key(deadline)}", now=now)
+    return True
+
+
+# --- auto-close ---------------------------------------------------------------
+
+
+def auto_close(now: datetime, calendar: WorkCalendar, result: SweepResult, batch: int) -> None:
+    """Close resolved tickets the resident left unanswered for 3 working days ("not rated")."""
+    # Working time never runs faster than the clock, so 3 calendar days is a safe pre-filter.
+    query = select(Ticket.id).where(Ticket.status == Status.RESOLVED,
+                                    Ticket.resolved_at <= now - AUTO_CLOSE_AFTER)
+    for rows in id_batches(query, batch):
+        for (ticket_id,) in rows:
+            ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
+            if ticket is None or ticket.status != Status.RESOLVED or ticket.resolved_at is None:
+                continue
+            if calendar.add(ticket.resolved_at, AUTO_CLOSE_AFTER) > now:
+                continue
+            try:
+                perform(ticket, "auto_close", Actor.system(), now, calendar)
+                db.session.commit()
+                result.auto_closed += 1
+            except (Conflict, IllegalTransition):
+                # The resident rated or reopened it at this moment, or another sweep
+                # closed it: theirs stands (perform() already rolled back).
+                result.conflicts += 1
+            except Exception:
+                db.session.rollback()
+                result.errors += 1
+                log.exception("SLA sweep: auto-closing ticket %s failed", ticket_id)
+
+
+# --- morning digest -----------------------------------------------------------
+
+DIGEST_SUBJECT = _l("Due today: %(count)d tickets")
+DIGEST_DUE = _l("%(number)s (%(category)s): due by %(time)s")
+DIGEST_OVERDUE = _l("%(number)s (%(category)s): overdue since %(time)s")
+DIGEST_MORE = _l("… and %(count)d more")
+
+
+@dataclass(frozen=True)
+class DueLine:
+    """One ticket in a digest."""
+
+    deadline: datetime
+    number: str
+    category_id: int
+
+
+def digest(now: datetime, calendar: WorkCalendar, batch: int = BATCH) -> int:
+    """Put one message per handler listing what is due by the end of today (and overdue).
+
+    Keyed per user and local day, so a second run the same day sends nothing new.
+    Returns the number of messages written.
+    """
+    today = now.astimezone(calendar.tz).date()
+    end_of_day = datetime.combine(today + DAY, time(), calendar.tz)
+    lines: dict[int, list[DueLine]] = {}
+    members: dict[tuple[str, int], list[int]] = {}
+    for phase in PHASES:
+        query = select(Ticket.id, phase.due, Ticket.number, Ticket.category_id, Ticket.assignee_id,
+                       Ticket.team_id, Ticket.company_id).where(
+            Ticket.status == phase.status, phase.due < end_of_day)
+        for rows in id_batches(query, batch):
+            for _, deadline, number, category_id, assignee_id, team_id, company_id in rows:
+                line = DueLine(deadline, number, category_id)
+                for user_id in recipients(assignee_id, team_id, company_id, members):
+                    lines.setdefault(user_id, []).append(line)
+    categories = {c.id: c for c in db.session.scalars(select(Category))}
+    written = 0
+    for user_id, due in sorted(lines.items()):
+        written += write_digest(user_id, sorted(due, key=lambda d: d.deadline), today, now,
+                                calendar, categories)
+    return written
+
+
+def recipients(assignee_id: int | None, team_id: int | None, company_id: int | None,
+               members: dict[tuple[str, int], list[int]]) -> list[int]:
+    """Who a due ticket is listed for: its assignee, else its team's or company's members."""
+    if assignee_id is not None:
+        return [assignee_id]
+    owner = ("team", team_id) if team_id is not None else ("company", company_id) if company_id else None
+    if owner is None:
+        return []
+    if owner not in members:
+        column = User.team_id if owner[0] == "team" else User.company_id
+        members[owner] = list(db.session.scalars(
+            select(User.id).where(column == owner[1], User.active.is_(True))))
+    return members[owner]
+
+
+def write_digest(user_id: int, due: list[DueLine], day: date, now: datetime,
+                 calendar: WorkCalendar, categories: dict[int, Category]) -> int:
+    """Store one user's digest unless today's exists; returns 1 when written."""
+    key = f"digest:{day.isoformat()}:u{user_id}"
+    if db.session.scalar(select(Notification.id).where(Notification.dedupe_key == key)) is not None:
+        return 0
+    user = db.session.get(User, user_id)
+    if user is None or not user.active:
+        return 0
+    locale = user.locale or notify.RESIDENT_LOCALE
+    with force_locale(locale):
+        body = [str(DIGEST_OVERDUE if line.deadline < now else DIGEST_DUE) % {
+            "number": line.number,
+            "category": localized_name(categories[line.category_id]),
+            "time": line.deadline.astimezone(calendar.tz).strftime("%m-%d %H:%M"),
+        } for line in due[:DIGEST_MAX_LINES]]
+        if len(due) > DIGEST_MAX_LINES:
+            body.append(str(DIGEST_MORE) % {"count": len(due) - DIGEST_MAX_LINES})
+        subject = str(DIGEST_SUBJECT) % {"count": len(due)}
+    db.session.add(Notification(
+        dedupe_key=key, kind="digest", channel="inbox", ticket_id=None, user_id=user_id,
+        locale=locale, subject=subject, body="\n".join(body), created_at=now,
+        status="sent", sent_at=now, sender="inbox",
+    ))
+    try:
+        db.session.commit()
+    except IntegrityError:  # another run wrote today's digest a moment ago
+        db.session.rollback()
+        return 0
+    return 1
