@@ -97,6 +97,9 @@ def register_blueprints(app: Flask) -> None:
     """Mount the feature blueprints."""
     from ticketing.auth.views import bp as auth_bp
     from ticketing.console.views import bp as console_bp
+    from ticketing.inbox.views import bp as inbox_bp
+    from ticketing.ops.health import bp as health_bp
+    from ticketing.ops.views import bp as ops_bp
     from ticketing.resident.views import bp as resident_bp
     from ticketing.staff.views import bp as staff_bp
     from ticketing.workbench.views import bp as workbench_bp
@@ -106,6 +109,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(staff_bp, url_prefix="/tickets")
     app.register_blueprint(console_bp, url_prefix="/console")
     app.register_blueprint(workbench_bp, url_prefix="/workbench")
+    app.register_blueprint(inbox_bp, url_prefix="/inbox")  # also puts the unread count in the nav
+    app.register_blueprint(ops_bp, url_prefix="/admin/ops")
+    app.register_blueprint(health_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:
