@@ -88,8 +88,11 @@ def ops_redis() -> Iterator[Redis]:
 
 
 def client_of(other: Flask) -> FlaskClient:
+    """A client of another app, reading its pages in English like the rest of this file."""
     other.test_client_class = IsolatedClient
-    return other.test_client()
+    client = other.test_client()
+    client.get("/lang/en")
+    return client
 
 
 @pytest.fixture()
