@@ -145,3 +145,95 @@ def login(client: FlaskClient, user: User | str) -> None:
         "username": username, "password": PASSWORD, "csrf_token": token,
     })
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
+
+
+# --- Redis ------------------------------------------------------------------
+# Tests marked `redis` use a real Redis: TEST_REDIS_URL, else database 13 of the
+# local server, else a private redis-server started for the session. They are
+# skipped only locally, when there is no Redis to use; under CI=true they must run.
+
+DEFAULT_TEST_REDIS = "redis://localhost:6379/13"
+
+
+def redis_missing(reason: str) -> None:
+    """Skip locally; fail under CI, where every Redis test must run."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true forbids skipping Redis tests)")
+    pytest.skip(reason)
+
+
+def redis_answers(url: str) -> bool:
+    """Whether a Redis server answers PING at `url`."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except RedisError:
+        return False
+    finally:
+        client.close()
+
+
+@pytest.fixture(autouse=True)
+def _redis_only(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker("redis") is None:
+        return
+    from tests.redis_server import redis_server_binary
+
+    if redis_server_binary() is None and not redis_answers(os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS)):
+        redis_missing("needs Redis: install redis-server or set TEST_REDIS_URL")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of the Redis database the queue tests may empty at will."""
+    url = os.environ.get("TEST_REDIS_URL", DEFAULT_TEST_REDIS)
+    if redis_answers(url):
+        yield url
+        return
+    from tests.redis_server import RedisServer, redis_server_binary
+
+    if redis_server_binary() is None:
+        redis_missing(f"no Redis at {url} and redis-server is not installed")
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture()
+def redis_conn(redis_url: str) -> Iterator[Any]:
+    """A connection to the test Redis database, emptied before and after the test."""
+    from redis import Redis
+
+    connection = Redis.from_url(redis_url)
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+    connection.close()
+
+
+def app_on_test_database(app: Flask, instance: Path, **changes: Any) -> Flask:
+    """Another app on the session's database (schema already built), with settings changed."""
+    other = create_app(testing_config(app.config["SQLALCHEMY_DATABASE_URI"], instance, **changes))
+    other.test_client_class = IsolatedClient
+    return other
+
+
+def dispose(other: Flask) -> None:
+    """Close what another app holds: its database pool and Redis connections."""
+    with other.app_context():
+        db.engine.dispose()
+    for connection in other.extensions.get("minhu.redis", {}).values():
+        connection.close()
+
+
+@pytest.fixture()
+def redis_app(app: Flask, ctx: Flask, redis_conn: Any, redis_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """The app with REDIS_URL set: jobs go to RQ instead of running inline."""
+    other = app_on_test_database(app, tmp_path / "instance", redis_url=redis_url)
+    yield other
+    dispose(other)

@@ -1,13 +1,111 @@
-"""`flask rq worker`: an RQ worker for all queues inside the app context. (Being built.)"""
+"""`flask rq worker`: an RQ worker for all queues, each job in its own app context.
+
+Configured by the same environment variables as `make run` (REDIS_URL, DATABASE_URL …).
+Nothing here is machine-local: workers get unique names from RQ, so any number of
+them on any number of machines can share one Redis. Retries with backoff wait in
+RQ's scheduled registry; `with_scheduler=True` lets one of the workers (RQ elects it
+with a Redis lock) move them back to their queues when they are due.
+"""
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import click
+from flask import Flask, current_app
 from flask.cli import AppGroup
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.job import Job
+from rq.worker import BaseWorker, SimpleWorker, Worker
+
+from workers.queues import QUEUES, queue
+
+log = logging.getLogger(__name__)
 
 rq_cli = AppGroup("rq", help="RQ workers.")
 
 
+class AppContextMixin:
+    """Run each job inside a fresh app context, as Flask runs each request.
+
+    The context's teardown removes the database session, so no job sees another's
+    identity map or half-finished transaction, in a forked work-horse or not.
+    """
+
+    app: Flask
+
+    def perform_job(self, job: Job, queue: Queue) -> bool:
+        with self.app.app_context():
+            return super().perform_job(job, queue)  # type: ignore[misc, no-any-return]
+
+
+class AppWorker(AppContextMixin, Worker):
+    """Forks a work-horse per job (the production default)."""
+
+
+class AppSimpleWorker(AppContextMixin, SimpleWorker):
+    """Runs jobs in its own process: no fork (debuggers, platforms without fork)."""
+
+
+def parse_queues(value: str | None) -> list[str]:
+    """Queue names from "high,default"; all queues, in priority order, when empty."""
+    if not value:
+        return list(QUEUES)
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in QUEUES]
+    if unknown or not names:
+        problem = f"unknown queue {', '.join(unknown)}" if unknown else "no queue named"
+        raise click.BadParameter(f"{problem}; choose from {', '.join(QUEUES)}", param_hint="--queues")
+    return names
+
+
+def masked_url(url: str) -> str:
+    """A Redis URL without its password, for messages and logs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def build_worker(app: Flask, connection: Redis, queue_names: list[str], simple: bool = False) -> BaseWorker:
+    """A worker for `queue_names` (taken in that order) that runs jobs in `app`."""
+    worker_class: Any = AppSimpleWorker if simple else AppWorker
+    worker = worker_class([queue(name, connection) for name in queue_names], connection=connection)
+    worker.app = app
+    return worker  # type: ignore[no-any-return]
+
+
 @rq_cli.command("worker")
-def worker_command() -> None:
-    """Run a worker for the high, default and low queues."""
-    raise click.ClickException("not built yet")
+@click.option("--queues", "-q", "queue_list", default="", metavar="NAMES",
+              help="Comma-separated queues to take jobs from, in priority order "
+                   f"(default: {','.join(QUEUES)}).")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--simple", is_flag=True, help="Run jobs in this process instead of a forked work-horse.")
+def worker_command(queue_list: str, burst: bool, simple: bool) -> None:
+    """Run a worker for the high, default and low queues (or those given)."""
+    names = parse_queues(queue_list)
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    url = app.config.get("REDIS_URL")
+    if not url:
+        raise click.ClickException("REDIS_URL is not set: jobs run inline; no worker needed.")
+    # The worker's own connection: RQ raises its socket timeout above the blocking
+    # dequeue's, which the web's short-timeout connection must keep.
+    connection = Redis.from_url(url)
+    try:
+        connection.ping()
+    except RedisError as exc:
+        raise click.ClickException(f"cannot reach Redis at {masked_url(url)}: {exc}") from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    worker = build_worker(app, connection, names, simple=simple)
+    log.info("worker %s on %s, queues %s%s", worker.name, masked_url(url), ", ".join(names),
+             " (burst)" if burst else "")
+    try:
+        worker.work(burst=burst, logging_level="INFO", with_scheduler=True)
+    finally:
+        connection.close()

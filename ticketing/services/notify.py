@@ -195,6 +195,11 @@ def deliver(notification_id: int, now: datetime) -> str:
     ).rowcount
     db.session.commit()
     if claimed != 1:
+        status = db.session.scalar(select(Notification.status).where(Notification.id == notification_id))
+        if status == "sending":
+            # Another run holds it, or a dead worker left it: not done yet, so the outbox
+            # row must stay and come back once release_stuck() has freed the message.
+            raise RetryLater(f"notification {notification_id} is being sent by another run")
         return "not pending"
     notification = db.session.get(Notification, notification_id)
     assert notification is not None

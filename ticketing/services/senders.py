@@ -66,6 +66,10 @@ class SmtpSender:
                 if self.user:
                     smtp.login(self.user, self.password)
                 smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            # Its text lists the refused addresses, which are residents' phone numbers.
+            codes = ", ".join(str(code) for code, _ in exc.recipients.values())
+            raise SendError(f"SMTP {self.host}:{self.port}: recipient refused ({codes})") from None
         except (OSError, smtplib.SMTPException) as exc:
             # The exception text names the server, never the password.
             raise SendError(f"SMTP {self.host}:{self.port}: {type(exc).__name__}: {exc}") from None
