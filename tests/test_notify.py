@@ -355,3 +355,12 @@ def test_the_wechat_sender_sends_a_template_message_to_the_openid(
         "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "tmpl-1",
         {"first": {"value": "已受理"}, "remark": {"value": "您的诉求已受理"}},
     )
+
+
+def test_a_deadline_at_midnight_reads_as_24_00_in_a_staff_message(world: World, store: PhotoStore) -> None:
+    midnight = T0.replace(hour=16)  # 00:00 on Thursday in Shanghai: due at the end of Thursday
+    ticket = make_ticket(world, store, now=midnight)
+    perform(ticket, "dispatch", Actor.staff(world.dora), midnight, calendar(), assignee=world.gina)
+    db.session.commit()
+    body = db.session.scalar(select(Notification.body).where(Notification.kind == "assigned"))
+    assert body is not None and "24:00" in body and "00:00" not in body

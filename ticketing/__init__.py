@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -159,13 +159,7 @@ def register_template_helpers(app: Flask) -> None:
 
     @app.template_filter("deadline")
     def deadline(value: datetime | None) -> str:
-        """A deadline; one that ends at midnight is shown as 24:00 of the day before."""
-        if value is None:
-            return ""
-        local = value.astimezone(tz)
-        if (local.hour, local.minute, local.second) == (0, 0, 0):
-            return (local - timedelta(days=1)).strftime("%Y-%m-%d") + " 24:00"
-        return local.strftime("%Y-%m-%d %H:%M")
+        return labels.format_deadline(value, tz)
 
     app.jinja_env.filters.update(
         mask_name=privacy.mask_name,

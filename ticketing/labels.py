@@ -1,6 +1,7 @@
 """Display labels for the domain's codes, through the one translation layer."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from flask_babel import get_locale
@@ -82,3 +83,13 @@ def localized_name(obj: Any) -> str:
     if locale is not None and locale.language == "en" and getattr(obj, "name_en", ""):
         return obj.name_en
     return obj.name_zh
+
+
+def format_deadline(value: datetime | None, tz: tzinfo, fmt: str = "%Y-%m-%d") -> str:
+    """A deadline in local time; one that ends at midnight reads as 24:00 of the day before."""
+    if value is None:
+        return ""
+    local = value.astimezone(tz)
+    if (local.hour, local.minute, local.second) == (0, 0, 0):
+        return (local - timedelta(days=1)).strftime(fmt) + " 24:00"
+    return local.strftime(fmt + " %H:%M")

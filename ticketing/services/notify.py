@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import force_locale
@@ -17,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
 from ticketing.extensions import db
-from ticketing.labels import RATING_LABELS, localized_name
+from ticketing.labels import RATING_LABELS, format_deadline, localized_name
 from ticketing.models import Notification, Role, Ticket, TicketEvent, User
 from ticketing.services import outbox
 from ticketing.services.privacy import mask_phone
@@ -80,16 +81,14 @@ def values_for(ticket: Ticket, note: str = "", rating: str | None = None) -> dic
     """What the messages about a ticket can mention (never the requester's details)."""
     config = current_app.config
     link = config["PUBLIC_URL"].rstrip("/") + "/t/" + tracking_token(ticket, config["SECRET_KEY"])
-    deadline = ticket.current_deadline
-    from zoneinfo import ZoneInfo
-
+    tz = ZoneInfo(config["TIMEZONE"])
     return {
         "number": ticket.number,
         "category": localized_name(ticket.category),
         "link": link,
         "note": note,
         "rating": str(RATING_LABELS.get(rating or "", "")),
-        "deadline": deadline.astimezone(ZoneInfo(config["TIMEZONE"])).strftime("%m-%d %H:%M") if deadline else "",
+        "deadline": format_deadline(ticket.current_deadline, tz, "%m-%d"),
     }
 
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute
 
 from ticketing.extensions import db
-from ticketing.labels import localized_name
+from ticketing.labels import format_deadline, localized_name
 from ticketing.models import Category, Notification, SlaTier, Status, Ticket, User
 from ticketing.services import notify, sla
 from ticketing.services.errors import Conflict, IllegalTransition
@@ -348,7 +348,7 @@ def write_digest(user_id: int, due: list[DueLine], day: date, now: datetime,
         body = [str(DIGEST_OVERDUE if line.deadline < now else DIGEST_DUE) % {
             "number": line.number,
             "category": localized_name(categories[line.category_id]),
-            "time": line.deadline.astimezone(calendar.tz).strftime("%m-%d %H:%M"),
+            "time": format_deadline(line.deadline, calendar.tz, "%m-%d"),
         } for line in due[:DIGEST_MAX_LINES]]
         if len(due) > DIGEST_MAX_LINES:
             body.append(str(DIGEST_MORE) % {"count": len(due) - DIGEST_MAX_LINES})
