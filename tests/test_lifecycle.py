@@ -27,7 +27,7 @@ STATES = ["submitted", "dispatched", "accepted", "on_hold", "resolved", "closed"
 # Who may perform each transition on a ticket of grid A1 handled by gina.
 EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     # name: (states it leaves from, actors allowed)
-    "dispatch": ({"submitted", "dispatched"}, {"dora", "adam"}),
+    "dispatch": ({"submitted", "dispatched"}, {"dora", "adam", "sam", "sue", "system"}),
     "reject": ({"submitted"}, {"dora", "adam"}),
     "merge": ({"submitted", "dispatched"}, {"dora", "adam"}),
     "accept": ({"dispatched"}, {"gina"}),
@@ -40,6 +40,10 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "auto_close": ({"resolved"}, {"system"}),
     "note": ({"submitted", "dispatched", "accepted", "on_hold", "resolved"},
              {"gina", "dora", "adam", "sam", "sue"}),
+    "expire": ({"dispatched"}, {"system"}),
+    "escalate": ({"dispatched", "accepted", "on_hold"}, {"gina", "system"}),
+    "deescalate": ({"dispatched", "accepted", "on_hold"}, {"sam", "sue"}),
+    "extend": ({"dispatched", "accepted", "on_hold"}, {"sam", "sue"}),
 }
 
 # A submitted ticket has no handler yet, so gina may not write on it.
@@ -48,7 +52,7 @@ EXCEPT = {("note", "submitted"): {"gina"}}
 TARGET = {
     "dispatch": "dispatched", "reject": "rejected", "merge": "merged", "accept": "accepted",
     "return": "submitted", "hold": "on_hold", "resume": "accepted", "resolve": "resolved",
-    "rate": "closed", "reopen": "accepted", "auto_close": "closed",
+    "rate": "closed", "reopen": "accepted", "auto_close": "closed", "expire": "submitted",
 }
 
 
@@ -75,6 +79,14 @@ def ticket_in(state: str, world: World, store: PhotoStore) -> Ticket:
     return ticket
 
 
+def prepared(name: str, ticket: Ticket) -> Ticket:
+    """Sending back down needs a ticket that was escalated."""
+    if name == "deescalate":
+        ticket.escalation_level = 1
+        db.session.commit()
+    return ticket
+
+
 def params_for(name: str, world: World, store: PhotoStore) -> dict[str, Any]:
     params: dict[str, Any] = {"note": "说明"}
     if name == "dispatch":
@@ -83,6 +95,8 @@ def params_for(name: str, world: World, store: PhotoStore) -> dict[str, Any]:
         params["target"] = make_ticket(world, store)
     if name == "rate":
         params["rating"] = "satisfied"
+    if name == "extend":
+        params["deadline"] = T0 + timedelta(days=3)
     return params
 
 
@@ -93,7 +107,7 @@ def test_each_transition_is_allowed_exactly_where_the_table_says(
     assert name in EXPECTED, "every transition needs a row in the expected table"
     sources, who = EXPECTED[name]
     for state in STATES:
-        ticket = ticket_in(state, world, store)
+        ticket = prepared(name, ticket_in(state, world, store))
         for actor_name in ACTORS:
             events_before = len(ticket.events)
             params = params_for(name, world, store)
@@ -113,12 +127,13 @@ def test_each_transition_is_allowed_exactly_where_the_table_says(
             assert should_work, f"{actor_name} could {name} from {state}"
             assert ticket.status == TARGET.get(name, state)
             assert ticket.events[-1].action == name
-            ticket = ticket_in(state, world, store)
+            ticket = prepared(name, ticket_in(state, world, store))
 
 
 def test_allowed_lists_what_the_actor_may_do_now(world: World, store: PhotoStore) -> None:
     ticket = ticket_in("dispatched", world, store)
-    assert [t.name for t in allowed(Actor.staff(world.gina), ticket)] == ["accept", "return", "note"]
+    assert [t.name for t in allowed(Actor.staff(world.gina), ticket)] == [
+        "accept", "return", "note", "escalate"]
     assert [t.name for t in allowed(Actor.staff(world.greg), ticket)] == []
 
 

@@ -173,12 +173,23 @@ def test_merging_into_an_unknown_number_is_400(client: FlaskClient, world: World
     assert reload(ticket).status == "submitted"
 
 
-def test_a_supervisor_may_add_notes_but_not_dispatch(client: FlaskClient, world: World, store: PhotoStore) -> None:
+def test_a_supervisor_may_add_notes_and_assign_a_ticket_in_hand(
+    client: FlaskClient, world: World, store: PhotoStore
+) -> None:
     ticket = make_ticket(world, store)
     login(client, world.sam)
     html = text_of(client.get(f"/tickets/{ticket.number}"))
-    assert 'id="action-note"' in html and 'id="action-dispatch"' not in html
-    assert act(client, ticket, "dispatch", handler=f"user:{world.gina.id}").status_code == 403
+    assert 'id="action-note"' in html and 'id="action-dispatch"' in html
+    assert act(client, ticket, "dispatch", handler=f"user:{world.gina.id}").status_code == 303
+    assert reload(ticket).assignee_id == world.gina.id
+
+
+def test_a_supervisor_of_another_community_cannot_assign(
+    client: FlaskClient, world: World, store: PhotoStore
+) -> None:
+    ticket = make_ticket(world, store, building=world.building_east)
+    login(client, world.sam)
+    assert act(client, ticket, "dispatch", handler=f"user:{world.gabe.id}").status_code == 404
 
 
 def test_gina_cannot_dispatch(client: FlaskClient, world: World, store: PhotoStore) -> None:

@@ -12,6 +12,7 @@ from ticketing.models.people import (
 from ticketing.models.notifications import Notification
 from ticketing.models.outbox import OutboxMessage, SchedulerRun
 from ticketing.models.places import Building, Community, Complex, Grid, Street
+from ticketing.models.routing import DutyShift, Leave, RoutingRule
 from ticketing.models.tickets import (
     FINAL_STATUSES,
     OPEN_STATUSES,
@@ -30,7 +31,7 @@ from ticketing.models.tickets import (
 from ticketing.models.types import UTCDateTime, utcnow
 
 __all__ = [
-    "Building", "CalendarDay", "Category", "Channel", "Community", "Complex", "FailedAttempt",
+    "Building", "CalendarDay", "DutyShift", "Leave", "RoutingRule", "Category", "Channel", "Community", "Complex", "FailedAttempt",
     "FINAL_STATUSES", "Grid", "HANDLER_ROLES", "HandlerKind", "Notification", "OPEN_STATUSES",
     "OutboxMessage", "Photo", "SchedulerRun",
     "PropertyCompany", "Rating", "RevealLog", "Role", "STAFF_ENTRY_CHANNELS", "SlaTier",

@@ -88,6 +88,10 @@ class User(UserMixin, db.Model):
     company_id: Mapped[int | None] = mapped_column(ForeignKey("property_companies.id"), index=True)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # On call: eligible for routing at any hour, whatever the shifts say.
+    on_call: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When routing last gave this person a ticket; ties go to whoever waited longest.
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

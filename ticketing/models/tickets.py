@@ -123,7 +123,11 @@ class Ticket(db.Model):
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
     company_id: Mapped[int | None] = mapped_column(ForeignKey("property_companies.id"))
-    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    # 0 grid/courtyard, 1 community, 2 street, 3 referred upstream.
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0, index=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why the router could not place it (empty once someone has it).
+    unrouted_reason: Mapped[str] = mapped_column(String(200), default="")
     supervised: Mapped[bool] = mapped_column(Boolean, default=False)
     # The SLA sweep's claims: the deadline a 75 % warning / a breach was handled for,
     # set by a conditional UPDATE so that two sweeps act once (services/sweep.py).

@@ -86,6 +86,17 @@ def by_system(actor: Actor, ticket: Ticket) -> bool:
     return actor.kind == "system"
 
 
+by_supervisor: Rule = _staff(scope.supervises)
+
+
+def any_of(*rules: Rule) -> Rule:
+    """A rule that passes when one of `rules` does."""
+    return lambda actor, ticket: any(rule(actor, ticket) for rule in rules)
+
+
+MAX_LEVEL = 3  # 0 grid/courtyard, 1 community, 2 street, 3 referred upstream
+
+
 @dataclass
 class Context:
     """What an effect needs beyond the ticket: the actor, the time, the inputs."""
@@ -253,14 +264,58 @@ def _auto_close(ticket: Ticket, ctx: Context) -> None:
     ticket.closed_at = ctx.now
 
 
+def _expire(ticket: Ticket, ctx: Context) -> None:
+    """The accept-by passed: the ticket goes back for routing, without its late handler."""
+    ctx.detail.update(missed_by=ticket.assignee_id, team_id=ticket.team_id, company_id=ticket.company_id)
+    ticket.assignee_id = None
+    ticket.team_id = None
+    ticket.company_id = None
+    ticket.handler_kind = None
+    ticket.accept_due_at = None
+
+
+def _escalate(ticket: Ticket, ctx: Context) -> None:
+    if ticket.escalation_level >= MAX_LEVEL:
+        raise IllegalTransition(_l("This ticket is already referred upstream."))
+    ticket.escalation_level += 1
+    ticket.escalated_at = ctx.now
+    ticket.supervised = True
+    ctx.detail.update(level=ticket.escalation_level)
+
+
+def _deescalate(ticket: Ticket, ctx: Context) -> None:
+    if ticket.escalation_level <= 0:
+        raise IllegalTransition(_l("This ticket is already at grid level."))
+    ticket.escalation_level -= 1
+    ticket.supervised = ticket.escalation_level > 0
+    ctx.detail.update(level=ticket.escalation_level)
+
+
+def _extend(ticket: Ticket, ctx: Context) -> None:
+    deadline = ctx.params.get("deadline")
+    if not isinstance(deadline, datetime) or deadline.tzinfo is None or deadline <= ctx.now:
+        raise InvalidInput(_l("Give a new deadline in the future."), field="deadline")
+    if ticket.status == Status.DISPATCHED:
+        ctx.detail.update(old=_iso(ticket.accept_due_at), new=_iso(deadline))
+        ticket.accept_due_at = deadline
+    else:
+        ctx.detail.update(old=_iso(ticket.resolve_due_at), new=_iso(deadline))
+        ticket.resolve_due_at = deadline
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
 S = Status
 OPEN_OR_RESOLVED = frozenset({S.SUBMITTED, S.DISPATCHED, S.ACCEPTED, S.ON_HOLD, S.RESOLVED})
 
 TRANSITIONS: dict[str, Transition] = {
     t.name: t
     for t in (
+        # The router (system), a dispatcher, or a supervisor taking a 督办 case in hand.
         Transition("dispatch", frozenset({S.SUBMITTED, S.DISPATCHED}), S.DISPATCHED,
-                   by_dispatcher, _l("Dispatch"), effect=_dispatch),
+                   any_of(by_dispatcher, by_supervisor, by_system), _l("Dispatch"), effect=_dispatch),
         Transition("reject", frozenset({S.SUBMITTED}), S.REJECTED,
                    by_dispatcher, _l("Reject"), note_required=True, effect=_reject),
         Transition("merge", frozenset({S.SUBMITTED, S.DISPATCHED}), S.MERGED,
@@ -284,6 +339,18 @@ TRANSITIONS: dict[str, Transition] = {
                    by_system, _l("Closed without rating"), effect=_auto_close),
         Transition("note", OPEN_OR_RESOLVED, None, by_staff_involved, _l("Add a note"),
                    note_required=True),
+        Transition("expire", frozenset({S.DISPATCHED}), S.SUBMITTED,
+                   by_system, _l("Not accepted in time"), public=False, effect=_expire),
+        # 上报: beyond the handler's means, or the resolve-by passed (the sweep).
+        Transition("escalate", frozenset({S.DISPATCHED, S.ACCEPTED, S.ON_HOLD}), None,
+                   any_of(by_handler, by_system), _l("Escalate"), note_required=True,
+                   public=False, effect=_escalate),
+        Transition("deescalate", frozenset({S.DISPATCHED, S.ACCEPTED, S.ON_HOLD}), None,
+                   by_supervisor, _l("Send back down"), note_required=True, public=False,
+                   effect=_deescalate),
+        Transition("extend", frozenset({S.DISPATCHED, S.ACCEPTED, S.ON_HOLD}), None,
+                   by_supervisor, _l("Set a new deadline"), note_required=True, public=False,
+                   effect=_extend),
     )
 }
 

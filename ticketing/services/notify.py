@@ -52,6 +52,10 @@ MESSAGES: dict[str, tuple[Any, Any]] = {
                  _l("The resident asked for ticket %(number)s to be redone: %(note)s")),
     "warning": (_l("Ticket %(number)s is due soon"),
                 _l("Ticket %(number)s is due by %(deadline)s.")),
+    "escalated": (_l("Ticket %(number)s was escalated to you"),
+                  _l("Ticket %(number)s (%(category)s) needs your supervision: %(note)s")),
+    "unrouted": (_l("Ticket %(number)s needs a handler"),
+                 _l("Ticket %(number)s could not be routed automatically: %(note)s")),
     "breach": (_l("Ticket %(number)s is overdue"),
                _l("Ticket %(number)s missed its deadline of %(deadline)s.")),
 }
@@ -67,6 +71,8 @@ EVENT_MESSAGES: dict[str, tuple[str | None, str | None]] = {
     "reopen": (None, "reopened"),
     "auto_close": ("closed", None),
     "reject": ("rejected", None),
+    "escalate": (None, "escalated"),
+    "expire": (None, "unrouted"),
 }
 
 
@@ -145,8 +151,10 @@ def on_event(ticket: Ticket, event: TicketEvent) -> None:
 
 def staff_for(kind: str, ticket: Ticket, event: TicketEvent) -> list[User]:
     """The staff a message of this kind about this ticket goes to."""
-    if kind == "returned":
+    if kind in ("returned", "unrouted"):
         return dispatchers_of(ticket)
+    if kind == "escalated":
+        return supervisors_of(ticket, ticket.escalation_level)
     if kind in ("rated", "reopened"):
         return [ticket.assignee] if ticket.assignee is not None else []
     return handlers_of(ticket)
@@ -163,6 +171,17 @@ def handlers_of(ticket: Ticket) -> list[User]:
     else:
         return []
     return list(db.session.scalars(select(User).where(where, User.active.is_(True)).order_by(User.id)))
+
+
+def supervisors_of(ticket: Ticket, level: int) -> list[User]:
+    """Level 1: the community's supervisors; level 2 and up: the street's."""
+    if level <= 0:
+        return []
+    where = (User.community_id == ticket.community_id) if level == 1 else (
+        User.community_id.is_(None) & (User.street_id == ticket.street_id))
+    return list(db.session.scalars(
+        select(User).where(User.role == Role.SUPERVISOR, User.active.is_(True), where).order_by(User.id)
+    ))
 
 
 def dispatchers_of(ticket: Ticket) -> list[User]:
