@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,9 @@ from ticketing.models import (
     Category,
     Community,
     Complex,
+    DutyShift,
     Grid,
+    Leave,
     PropertyCompany,
     Role,
     Street,
@@ -154,6 +156,7 @@ def make_ticket(
     building: Building | None = None,
     category: str = "repair.stair_light",
     actor: Actor | None = None,
+    route: bool = False,
     **fields: object,
 ) -> Ticket:
     """File a ticket through the intake service, as a resident on the web form."""
@@ -168,7 +171,8 @@ def make_ticket(
         unit_room=str(fields.pop("unit_room", "2单元301")),
         **fields,  # type: ignore[arg-type]
     )
-    ticket, _ = intake.submit(request, actor or Actor.resident(), now, TZ, store, 5 * 1024 * 1024)
+    ticket, _ = intake.submit(request, actor or Actor.resident(), now, TZ, store, 5 * 1024 * 1024,
+                              route=route)
     return ticket
 
 
@@ -192,3 +196,24 @@ def advance(ticket: Ticket, status: str, world: World, now: datetime = T0,
             perform(ticket, name, actor, now, cal, **params)
     db.session.commit()
     return ticket
+
+
+def give_shift(user: User, weekday: int, starts: str, ends: str) -> DutyShift:
+    """A weekly shift for `user`: weekday 0 = Monday, times "HH:MM" local; does not commit."""
+    shift = DutyShift(user=user, weekday=weekday, starts=time.fromisoformat(starts), ends=time.fromisoformat(ends))
+    db.session.add(shift)
+    return shift
+
+
+def give_leave(user: User, first_day: date, last_day: date | None = None) -> Leave:
+    """Leave for `user` from `first_day` to `last_day` inclusive; does not commit."""
+    leave = Leave(user=user, first_day=first_day, last_day=last_day or first_day)
+    db.session.add(leave)
+    return leave
+
+
+def put_on_call(*users: User) -> None:
+    """Make the people eligible for routing at any hour; commits."""
+    for user in users:
+        user.on_call = True
+    db.session.commit()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from ticketing.demo_data import (
     COMPANIES,
     DEMO_PASSWORD,
     GRID_SIZE,
+    ROSTERS,
     STAFF,
     STREET_CODE,
     STREET_NAME,
@@ -34,6 +35,7 @@ from ticketing.models import (
     Building,
     Community,
     Complex,
+    DutyShift,
     Grid,
     PropertyCompany,
     Street,
@@ -216,9 +218,23 @@ def build_places_and_people(now: datetime) -> DemoWorld:
             grids=[grids[code] for code in spec.grids],
             created_at=now - timedelta(days=60),
         )
+    add_rosters(users)
     admin = users.get("admin")
     if admin is not None:
         admin.street = None  # the operator sees everything, not one street
     db.session.add_all(users.values())
     db.session.flush()
     return DemoWorld(street, communities, grids, complexes, teams, users)
+
+
+def add_rosters(users: dict[str, User]) -> None:
+    """The on-call flags and weekly shifts of `ROSTERS`, so routing finds someone at any hour."""
+    for username, roster in ROSTERS.items():
+        user = users.get(username)
+        if user is None:
+            continue
+        user.on_call = roster.on_call
+        for weekdays, starts, ends in roster.shifts:
+            for weekday in weekdays:
+                db.session.add(DutyShift(user=user, weekday=weekday, starts=time.fromisoformat(starts),
+                                         ends=time.fromisoformat(ends)))

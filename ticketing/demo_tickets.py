@@ -280,7 +280,9 @@ class Planner:
             elif name == "dispatch":
                 steps.append(Step("dispatch", dispatcher, params=dict(dispatch)))
             elif name == "return":
-                steps.append(Step("return", Actor.staff(wrong), self.rng.choice(RETURN_NOTES)))
+                # History: the dispatcher sent it on by hand, so no re-routing job.
+                steps.append(Step("return", Actor.staff(wrong), self.rng.choice(RETURN_NOTES),
+                                  params={"reroute": False}))
             elif name in ("accept", "resume", "auto_close"):
                 steps.append(Step(name, Actor.system() if name == "auto_close" else Actor.staff(worker)))
             elif name in ("hold", "resolve"):
@@ -365,7 +367,9 @@ def file_demo_tickets(world: "DemoWorld", now: datetime, tz: tzinfo, upload_fold
             building_id=None if use_text or plan.building is None else plan.building.id,
             address_text=plan.address_text, unit_room=plan.unit_room,
         )
-        ticket, _ = intake.submit(request, plan.intake_actor, plan.created_at, tz, store, max_photo_bytes)
+        # The demo's history is moved by hand below; routing it now would rewrite it.
+        ticket, _ = intake.submit(request, plan.intake_actor, plan.created_at, tz, store, max_photo_bytes,
+                                  route=False)
         plan.ticket = ticket
         for step in plan.steps:
             params = dict(step.params)

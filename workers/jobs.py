@@ -78,3 +78,34 @@ def morning_digest() -> str:
     from ticketing.services.sweep import app_calendar, digest
 
     return f"digests written {digest(utcnow(), app_calendar())}"
+
+
+@job(queue=HIGH, timeout=60, retries=2, backoff=(5, 30))
+def route_ticket(ticket_id: int) -> str:
+    """Route a submitted ticket (services/routing.py); a no-op once someone has it.
+
+    A dispatcher who acted first wins: the optimistic lock turns our write into a
+    `Conflict`, and the job does nothing.
+    """
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+    from sqlalchemy.orm.exc import StaleDataError
+
+    from ticketing.models import Ticket
+    from ticketing.services.errors import Conflict
+    from ticketing.services.routing import route
+    from ticketing.services.workdays import load_calendar
+
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        return "no such ticket"
+    try:
+        decision = route(ticket, utcnow(), load_calendar(ZoneInfo(current_app.config["TIMEZONE"])))
+        db.session.commit()
+    except (Conflict, StaleDataError):
+        db.session.rollback()
+        return "someone else acted first"
+    if decision.routed:
+        return f"routed to {decision.handler} ({decision.rule})"
+    return f"not routed: {decision.reason}"

@@ -1,8 +1,8 @@
 """The one intake call every channel ends in.
 
 normalise and bound the text → idempotency (channel + external id) → place it →
-classify → store ticket, first event and photos in one transaction. Routing comes
-after, in the dispatcher.
+classify → store ticket, first event, photos and the routing job's outbox row in one
+transaction. Routing itself comes after, in the dispatcher (services/routing.py).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from ticketing.models import (
     Ticket,
     TicketEvent,
 )
-from ticketing.services import notify
+from ticketing.services import notify, outbox
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.numbering import next_ticket_number
@@ -189,11 +189,14 @@ def submit(
     store: PhotoStore,
     max_photo_bytes: int,
     max_photos: int = 3,
+    route: bool = True,
 ) -> tuple[Ticket, bool]:
     """File a request; return the ticket and whether it is new.
 
     The same (channel, external id) filed again returns the first ticket. Bad input
     raises `ValidationFailed` with every field's problem, and nothing is stored.
+    A new ticket is routed by a job recorded in the same transaction, unless
+    `route` is False (the demo's history, moved by hand).
     """
     existing = find_existing(req.channel, req.external_id)
     if existing is not None:
@@ -226,6 +229,9 @@ def submit(
                     ticket=ticket, kind="report", storage_key=key,
                     content_type=photo.content_type, size_bytes=len(photo.data), created_at=now,
                 ))
+            if route:
+                db.session.flush()
+                outbox.emit("workers.jobs.route_ticket", ticket.id, queue="high")
             db.session.commit()
     except IntegrityError:
         db.session.rollback()

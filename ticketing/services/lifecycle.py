@@ -19,6 +19,7 @@ from ticketing.extensions import db
 from ticketing.labels import STATUS_LABELS
 from ticketing.models import (
     HandlerKind,
+    PropertyCompany,
     Rating,
     Role,
     Status,
@@ -28,7 +29,7 @@ from ticketing.models import (
     TicketEvent,
     User,
 )
-from ticketing.services import notify, scope, sla
+from ticketing.services import notify, outbox, scope, sla
 from ticketing.services.errors import (
     Conflict,
     IllegalTransition,
@@ -132,7 +133,9 @@ class Transition:
 def _dispatch(ticket: Ticket, ctx: Context) -> None:
     assignee: User | None = ctx.params.get("assignee")
     team: Team | None = ctx.params.get("team")
-    if (assignee is None) == (team is None):
+    # The company's queue: routing's fallback when none of its staff is on duty.
+    company: PropertyCompany | None = ctx.params.get("company")
+    if sum(handler is not None for handler in (assignee, team, company)) != 1:
         raise InvalidInput(_l("Choose one handler: a person or a team."), field="handler")
     if assignee is not None:
         _check_handler_fits(assignee, ticket)
@@ -140,9 +143,10 @@ def _dispatch(ticket: Ticket, ctx: Context) -> None:
         ticket.team_id = assignee.team_id if assignee.role == Role.VOLUNTEER else None
         ticket.company_id = assignee.company_id if assignee.role == Role.PROPERTY_STAFF else None
         ticket.handler_kind = _handler_kind_of(assignee)
+        # Ties in routing go to whoever waited longest, whoever made the last assignment.
+        assignee.last_assigned_at = ctx.now
         ctx.detail.update(assignee_id=assignee.id, assignee=assignee.display_name)
-    else:
-        assert team is not None
+    elif team is not None:
         if team.community_id != ticket.community_id:
             raise InvalidInput(_l("That team does not serve this community."), field="handler")
         ticket.assignee_id = None
@@ -152,7 +156,17 @@ def _dispatch(ticket: Ticket, ctx: Context) -> None:
             HandlerKind.MEDIATION_TEAM if team.kind == TeamKind.MEDIATION else HandlerKind.VOLUNTEER_TEAM
         )
         ctx.detail.update(team_id=team.id, team=team.name)
+    else:
+        assert company is not None
+        ticket.assignee_id = None
+        ticket.team_id = None
+        ticket.company_id = company.id
+        ticket.handler_kind = HandlerKind.PROPERTY
+        ctx.detail.update(company_id=company.id, company=company.name)
     ctx.detail.update(rule=ctx.params.get("rule", "manual"))
+    if ctx.params.get("reason"):
+        ctx.detail.update(reason=str(ctx.params["reason"]))
+    ticket.unrouted_reason = ""
     ticket.dispatched_at = ctx.now
     ticket.accept_due_at = sla.accept_deadline(ticket.tier, ctx.now, ctx.calendar)
     ticket.accepted_at = None
@@ -200,6 +214,9 @@ def _return(ticket: Ticket, ctx: Context) -> None:
     ticket.resolve_due_at = None
     ticket.accepted_at = None
     ticket.return_count += 1
+    # Back to the router (which leaves out whoever returned it); the demo's history opts out.
+    if ctx.params.get("reroute", True):
+        outbox.emit("workers.jobs.route_ticket", ticket.id, queue="high")
 
 
 def _hold(ticket: Ticket, ctx: Context) -> None:

@@ -79,7 +79,7 @@ def event_summary(event: TicketEvent) -> dict[str, Any]:
     """The parts of an event's detail worth a line on the timeline."""
     detail = event.detail or {}
     return {
-        "to": detail.get("assignee") or detail.get("team") or "",
+        "to": detail.get("assignee") or detail.get("team") or detail.get("company") or "",
         "rule": detail.get("rule", ""),
         "merged_into": detail.get("merged_into", ""),
     }

@@ -1,0 +1,294 @@
+"""The dispatcher (派单): which handler a new ticket goes to, and why.
+
+`route()` finds the first active routing rule that matches the ticket's category
+(or its parent) and place, else a default (DESIGN.md, "Routing"); among the people
+that handler kind has there who are on duty now and did not return or miss the
+ticket, it picks the one with the fewest open tickets, ties to whoever has waited
+longest since their last assignment. A team or company with nobody on duty gets
+the ticket in its queue. When nobody fits, the ticket stays submitted with the
+reason and the dispatchers are told. The dispatch event carries the rule and the
+reason, so "why did this come to me?" has an answer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterable
+
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+
+from ticketing.extensions import db
+from ticketing.models import (
+    Category,
+    Complex,
+    HandlerKind,
+    PropertyCompany,
+    Role,
+    RoutingRule,
+    SlaTier,
+    Status,
+    Team,
+    TeamKind,
+    Ticket,
+    TicketEvent,
+    User,
+    user_grids,
+)
+from ticketing.services import duty, notify
+from ticketing.services.lifecycle import Actor, perform
+from ticketing.services.workdays import WorkCalendar
+
+# The tickets that count as someone's current load.
+LOAD_STATUSES = (Status.DISPATCHED, Status.ACCEPTED, Status.ON_HOLD)
+# After this many returns the dispatcher decides: no ping-pong between handlers.
+MAX_RETURNS = 2
+TEAM_KINDS = {HandlerKind.VOLUNTEER_TEAM: TeamKind.VOLUNTEER, HandlerKind.MEDIATION_TEAM: TeamKind.MEDIATION}
+
+DEFAULT_LABELS: dict[str, Any] = {
+    HandlerKind.PROPERTY: _l("default: property company of the complex"),
+    HandlerKind.VOLUNTEER_TEAM: _l("default: the community's volunteer team"),
+    HandlerKind.MEDIATION_TEAM: _l("default: the community's mediation team"),
+    HandlerKind.GRID_WORKER: _l("default: the grid's workers"),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What routing did: routed or not, the rule that decided, the handler, and why."""
+
+    routed: bool
+    rule: str = ""
+    handler: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """The handler kind a rule or default chose, and the rule's label and overrides."""
+
+    kind: str
+    label: str
+    team_id: int | None = None
+    company_id: int | None = None
+    tier_id: int | None = None
+
+
+def text(message: Any) -> str:
+    """A message in the site's default language: it is stored, and read by anyone later."""
+    with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN")):
+        return str(message)
+
+
+# --- which handler kind -------------------------------------------------------
+
+
+def category_ids(category: Category) -> list[int]:
+    """The category and its ancestors: a rule for a group matches its children."""
+    ids, node = [], category
+    while node is not None:
+        ids.append(node.id)
+        node = node.parent
+    return ids
+
+
+def matching_rule(ticket: Ticket) -> RoutingRule | None:
+    """The first active rule, by ascending priority, that matches the ticket."""
+    places: list[ColumnElement[bool]] = [RoutingRule.scope_kind == "any"]
+    for kind, place_id in (("community", ticket.community_id), ("grid", ticket.grid_id),
+                           ("complex", ticket.complex_id)):
+        if place_id is not None:
+            places.append(and_(RoutingRule.scope_kind == kind, RoutingRule.scope_id == place_id))
+    return db.session.scalar(
+        select(RoutingRule)
+        .where(RoutingRule.active.is_(True),
+               or_(RoutingRule.category_id.is_(None), RoutingRule.category_id.in_(category_ids(ticket.category))),
+               or_(*places))
+        .order_by(RoutingRule.priority, RoutingRule.id)
+        .limit(1)
+    )
+
+
+def default_target(ticket: Ticket) -> Target:
+    """No rule matched: repairs in a managed complex to its company, elderly help to
+    volunteers, disputes to mediators, everything else to the grid (社区兜底)."""
+    group = ticket.category.group.code
+    cx: Complex | None = ticket.complex
+    if group == "repair" and cx is not None and cx.property_company_id is not None:
+        kind = HandlerKind.PROPERTY
+    elif group == "elderly":
+        kind = HandlerKind.VOLUNTEER_TEAM
+    elif group == "dispute":
+        kind = HandlerKind.MEDIATION_TEAM
+    else:
+        kind = HandlerKind.GRID_WORKER
+    return Target(kind, text(DEFAULT_LABELS[kind]))
+
+
+def target_for(ticket: Ticket) -> Target:
+    """What the first matching rule says, else the default."""
+    rule = matching_rule(ticket)
+    if rule is None:
+        return default_target(ticket)
+    return Target(rule.handler_kind, rule.name, rule.team_id, rule.company_id, rule.tier_id)
+
+
+# --- which people -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Who may take the ticket: a WHERE clause on User, and the queue to fall back on."""
+
+    members: ColumnElement[bool]
+    name: str
+    team: Team | None = None
+    company: PropertyCompany | None = None
+
+
+class NobodyFits(Exception):
+    """No handler of that kind exists for the ticket's place; the message says why."""
+
+
+def pool_for(ticket: Ticket, target: Target) -> Pool:
+    """The people of the target's kind for this place; raises `NobodyFits`."""
+    if target.kind == HandlerKind.GRID_WORKER:
+        if ticket.grid_id is None or ticket.grid is None:
+            raise NobodyFits(text(_l("placed only at community level: a dispatcher places it")))
+        in_grid = exists().where(user_grids.c.user_id == User.id, user_grids.c.grid_id == ticket.grid_id)
+        return Pool(and_(User.role == Role.GRID_WORKER, in_grid), ticket.grid.name)
+    if target.kind == HandlerKind.PROPERTY:
+        company_id = target.company_id or (ticket.complex.property_company_id if ticket.complex else None)
+        company = db.session.get(PropertyCompany, company_id) if company_id else None
+        if company is None:
+            raise NobodyFits(text(_l("no property company manages this place")))
+        return Pool(and_(User.role == Role.PROPERTY_STAFF, User.company_id == company.id),
+                    company.name, company=company)
+    team_kind = TEAM_KINDS.get(target.kind)
+    if team_kind is None:
+        raise NobodyFits(text(_l("the rule names an unknown handler kind")))
+    team = db.session.get(Team, target.team_id) if target.team_id else db.session.scalar(
+        select(Team).where(Team.community_id == ticket.community_id, Team.kind == team_kind)
+        .order_by(Team.id).limit(1))
+    if team is None or team.community_id != ticket.community_id:
+        message = (_l("the community has no volunteer team") if team_kind == TeamKind.VOLUNTEER
+                   else _l("the community has no mediation team"))
+        raise NobodyFits(text(message))
+    return Pool(and_(User.role == Role.VOLUNTEER, User.team_id == team.id), team.name, team=team)
+
+
+def excluded_people(ticket: Ticket) -> set[int]:
+    """Everyone who returned the ticket or let its accept-by pass."""
+    details = db.session.scalars(
+        select(TicketEvent.detail).where(TicketEvent.ticket_id == ticket.id,
+                                         TicketEvent.action.in_(("return", "expire")))
+    )
+    people = set()
+    for detail in details:
+        for key in ("returned_by", "missed_by"):
+            if (detail or {}).get(key) is not None:
+                people.add(int(detail[key]))
+    return people
+
+
+def open_counts(user_ids: Iterable[int]) -> dict[int, int]:
+    """Open tickets per person, in one grouped count over the (assignee, status) index."""
+    ids = list(user_ids)
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Ticket.assignee_id, func.count())
+        .where(Ticket.assignee_id.in_(ids), Ticket.status.in_(LOAD_STATUSES))
+        .group_by(Ticket.assignee_id)
+    )
+    return {assignee_id: count for assignee_id, count in rows}
+
+
+def fairest(people: list[User], counts: dict[int, int]) -> User:
+    """Fewest open tickets; ties to the longest wait since the last assignment, then lowest id."""
+    def key(user: User) -> tuple[int, float, int]:
+        # Never assigned counts as having waited longest.
+        waited = user.last_assigned_at.timestamp() if user.last_assigned_at else float("-inf")
+        return counts.get(user.id, 0), waited, user.id
+
+    return min(people, key=key)
+
+
+# --- deciding -----------------------------------------------------------------
+
+
+def route(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> Decision:
+    """Decide the ticket's handler and dispatch it, or leave it submitted with the reason.
+
+    Only a submitted ticket is routed; the caller commits.
+    """
+    if ticket.status != Status.SUBMITTED:
+        return Decision(False, reason=f"not routed: the ticket is {ticket.status}")
+    if ticket.return_count >= MAX_RETURNS:
+        return unrouted(ticket, now, "", text(_l("returned %(n)d times: the dispatcher decides",
+                                                   n=ticket.return_count)))
+    target = target_for(ticket)
+    if target.tier_id is not None and target.tier_id != ticket.tier_id:
+        # Before dispatching, so that the accept-by follows the rule's tier.
+        ticket.tier = db.session.get(SlaTier, target.tier_id) or ticket.tier
+    try:
+        pool = pool_for(ticket, target)
+    except NobodyFits as exc:
+        return unrouted(ticket, now, target.label, str(exc))
+    excluded = excluded_people(ticket)
+    query = select(User).where(pool.members, duty.on_duty(now, calendar.tz))
+    if excluded:
+        query = query.where(User.id.not_in(excluded))
+    people = list(db.session.scalars(query.order_by(User.id)))
+    if people:
+        counts = open_counts(u.id for u in people)
+        person = fairest(people, counts)
+        reason = explain(person, people, counts, now, calendar)
+        perform(ticket, "dispatch", Actor.system(), now, calendar,
+                assignee=person, rule=target.label, reason=reason)
+        return Decision(True, target.label, person.display_name, reason)
+    if pool.team is not None or pool.company is not None:
+        if not has_members(pool):
+            return unrouted(ticket, now, target.label,
+                            text(_l("%(name)s has no active members", name=pool.name)))
+        reason = text(_l("no member of %(name)s is on duty: waiting in its queue", name=pool.name))
+        handler = {"team": pool.team} if pool.team is not None else {"company": pool.company}
+        perform(ticket, "dispatch", Actor.system(), now, calendar, rule=target.label, reason=reason, **handler)
+        return Decision(True, target.label, pool.name, reason)
+    message = (_l("no grid worker of %(name)s who has not had it yet is on duty", name=pool.name) if excluded
+               else _l("no grid worker of %(name)s is on duty", name=pool.name))
+    return unrouted(ticket, now, target.label, text(message))
+
+
+def has_members(pool: Pool) -> bool:
+    """True when the team or company has at least one active member, on duty or not."""
+    return db.session.scalar(select(User.id).where(pool.members, User.active.is_(True)).limit(1)) is not None
+
+
+def explain(person: User, people: list[User], counts: dict[int, int], now: datetime,
+            calendar: WorkCalendar) -> str:
+    """Why this person: their open tickets, until when they are on duty, the tie-break."""
+    mine = counts.get(person.id, 0)
+    until = duty.on_duty_until(person.id, now, calendar.tz)
+    if until is None:  # not in a shift now, so on call
+        reason = text(_l("fewest open: %(n)d; on call", n=mine))
+    else:
+        local_now, local_end = now.astimezone(calendar.tz), until.astimezone(calendar.tz)
+        shown = local_end.strftime("%H:%M" if local_end.date() == local_now.date() else "%m-%d %H:%M")
+        reason = text(_l("fewest open: %(n)d; on duty until %(until)s", n=mine, until=shown))
+    if sum(1 for u in people if counts.get(u.id, 0) == mine) > 1:
+        reason += text(_l("; waited longest since a last assignment"))
+    return reason
+
+
+def unrouted(ticket: Ticket, now: datetime, label: str, reason: str) -> Decision:
+    """Leave the ticket submitted with the reason; alert the dispatchers when the reason is new."""
+    reason = reason[:200]
+    if ticket.unrouted_reason != reason:
+        ticket.unrouted_reason = reason
+        db.session.flush()
+        notify.notify_staff("unrouted", ticket, notify.dispatchers_of(ticket),
+                            f"unrouted:t{ticket.id}:{now.strftime('%Y%m%d%H%M%S%f')}", now, note=reason)
+    return Decision(False, label, "", reason)
