@@ -101,29 +101,30 @@ def test_a_new_deadline_is_warned_again(world: World, store: PhotoStore) -> None
 # --- breaches --------------------------------------------------------------------
 
 
-def test_a_missed_accept_by_notifies_handler_and_dispatchers_once(world: World, store: PhotoStore) -> None:
+def test_a_missed_accept_by_tells_the_handler_and_the_dispatchers_once(world: World, store: PhotoStore) -> None:
     ticket = advance(make_ticket(world, store, category=GAS), "dispatched", world)
     result = sweep(T0 + timedelta(minutes=16), calendar())
-    assert result.accept_breached == 1
+    assert (result.accept_breached, result.expired) == (1, 1)
     assert sorted(recipients("breach")) == ["dora", "gina"]
+    assert recipients("unrouted") == ["dora"]  # the ticket came back to her queue
     assert sweep(T0 + timedelta(minutes=17), calendar()).accept_breached == 0
-    assert sorted(recipients("breach")) == ["dora", "gina"]
+    assert sorted(recipients("breach")) == ["dora", "gina"] and recipients("unrouted") == ["dora"]
     assert fresh(ticket.id).supervised is False
 
 
-def test_a_missed_resolve_by_notifies_once_and_flags_the_ticket_supervised(
+def test_a_missed_resolve_by_escalates_once_and_flags_the_ticket_supervised(
     world: World, store: PhotoStore
 ) -> None:
     ticket = advance(make_ticket(world, store, category=GAS), "accepted", world)
-    version = ticket.version
     result = sweep(T0 + timedelta(hours=24, minutes=1), calendar())
-    assert result.resolve_breached == 1
+    assert (result.resolve_breached, result.escalated) == (1, 1)
     assert sorted(recipients("breach")) == ["dora", "gina"]
     stored = fresh(ticket.id)
-    assert stored.supervised is True
-    assert stored.version == version  # the claim is bookkeeping: a handler's next action still fits
+    assert stored.supervised is True and stored.escalation_level == 1
+    assert stored.status == "accepted"  # a level, not a state: the handler carries on
     assert sweep(T0 + timedelta(hours=25), calendar()).resolve_breached == 0
     assert len(recipients("breach")) == 2
+    assert fresh(ticket.id).escalation_level == 1
 
 
 def test_a_ticket_on_hold_past_its_deadline_is_not_breached(world: World, store: PhotoStore) -> None:
@@ -232,6 +233,7 @@ def test_two_sweeps_at_the_same_moment_warn_and_breach_once(
     assert len(results) == 2 and sum(r.errors for r in results) == 0
     assert sum(r.warned for r in results) == len(warned)
     assert sum(r.resolve_breached for r in results) == len(breached)
+    assert sum(r.escalated for r in results) == len(breached)
     assert sum(r.auto_closed for r in results) == 1
     assert recipients("warning") == ["gina"] * len(warned)
     assert sorted(recipients("breach")) == ["dora"] * len(breached) + ["gina"] * len(breached)

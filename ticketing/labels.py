@@ -67,6 +67,10 @@ ACTION_LABELS: dict[str, Any] = {
     "auto_close": _l("Closed without rating"),
     "note": _l("Note"),
     "photo": _l("Photo added"),
+    "expire": _l("Not accepted in time; back for routing"),
+    "escalate": _l("Escalated"),
+    "deescalate": _l("Sent back down"),
+    "extend": _l("New deadline set"),
 }
 
 

@@ -16,7 +16,7 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from ticketing.console import places
+from ticketing.console import places, supervision
 from ticketing.console.forms import NewTicketForm, QueueFilterForm, with_blank
 from ticketing.console.queue import DEFAULT_TAB, TABS, load_queue
 from ticketing.models import Role, Ticket
@@ -35,6 +35,8 @@ bp = Blueprint("console", __name__)
 
 CONSOLE_ROLES = (Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN)
 ENTRY_ROLES = (Role.DISPATCHER, Role.ADMIN)
+# Dispatchers read the 督办 lists; supervisors act on the tickets (on the ticket page).
+SUPERVISION_ROLES = CONSOLE_ROLES
 
 
 def age_label(since: datetime, at: datetime) -> str:
@@ -61,7 +63,9 @@ def handler_name(ticket: Ticket) -> str:
 @bp.context_processor
 def console_helpers() -> dict[str, Any]:
     """Helpers the console templates use."""
-    return {"age_label": age_label, "handler_name": handler_name, "console_tabs": TABS}
+    return {"age_label": age_label, "handler_name": handler_name, "console_tabs": TABS,
+            "supervision_count": lambda: supervision.count_for(staff_user()),
+            "level_labels": supervision.LEVEL_LABELS}
 
 
 @bp.route("/")
@@ -115,3 +119,16 @@ def new_ticket() -> str | Response | tuple[str, int]:
             flash(_("Ticket %(number)s filed.", number=ticket.number), "success")
             return redirect(url_for("staff.detail", number=ticket.number), 303)
     return render_template("console/new.html", form=form), status
+
+
+@bp.route("/supervision")
+@roles_required(*SUPERVISION_ROLES)
+def supervision_list() -> str:
+    """The 督办 list: escalated and supervised tickets in scope, one ladder level at a time."""
+    user = staff_user()
+    levels = supervision.chosen_levels(user, request.args.get("level"))
+    result = supervision.load_supervision(user, levels, request.args.get("page", 1, type=int))
+    return render_template(
+        "console/supervision.html", s=result, now=now(), levels=supervision.LEVELS,
+        overdue_by=supervision.overdue_by, acts=user.has_role(Role.SUPERVISOR, Role.ADMIN),
+    )

@@ -9,6 +9,11 @@ Exactly once: a warning or a breach is claimed with a conditional UPDATE of
 only the sweep whose UPDATE changed the row writes the notifications, in the same
 transaction as the claim. Auto-closing goes through the state machine, whose
 version check makes a racing resident's rating (or a second sweep) win cleanly.
+
+What a breach leads to: a missed accept-by takes the ticket from its late handler
+(`expire`, which alerts the dispatchers) and asks the router for another; a missed
+resolve-by climbs one rung of the ladder (`escalate`: 督办, the supervisors of the
+new level are told). Both go through the state machine in the claim's transaction.
 """
 from __future__ import annotations
 
@@ -28,9 +33,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 from ticketing.extensions import db
 from ticketing.labels import format_deadline, localized_name
 from ticketing.models import Category, Notification, SlaTier, Status, Ticket, User
-from ticketing.services import notify, sla
+from ticketing.services import notify, outbox, sla
 from ticketing.services.errors import Conflict, IllegalTransition
-from ticketing.services.lifecycle import Actor, perform
+from ticketing.services.lifecycle import MAX_LEVEL, Actor, perform
 from ticketing.services.workdays import DAY, WorkCalendar, load_calendar
 
 log = logging.getLogger(__name__)
@@ -39,6 +44,11 @@ BATCH = 500
 # Resolved tickets with no answer from the resident are closed after 3 working days.
 AUTO_CLOSE_AFTER = timedelta(days=3)
 DIGEST_MAX_LINES = 30
+ROUTE_JOB = "workers.jobs.route_ticket"
+
+# The notes the sweep writes on a ticket's timeline, in the app's default language.
+EXPIRED_NOTE = _l("Not accepted by %(deadline)s; sent back for routing to someone else.")
+ESCALATED_NOTE = _l("Resolve-by %(deadline)s passed.")
 
 
 @dataclass
@@ -48,6 +58,8 @@ class SweepResult:
     warned: int = 0
     accept_breached: int = 0
     resolve_breached: int = 0
+    expired: int = 0
+    escalated: int = 0
     auto_closed: int = 0
     conflicts: int = 0
     errors: int = 0
@@ -132,17 +144,25 @@ def deadline_key(deadline: datetime) -> str:
     return deadline.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
-def act_once(result: SweepResult, work: Callable[..., bool], ticket_id: int, *args: Any) -> bool:
-    """Run `work(ticket_id, *args)` in its own transaction; a failure skips only that ticket."""
+def act_once(result: SweepResult, work: Callable[..., Any], ticket_id: int, *args: Any) -> Any:
+    """Run `work(ticket_id, *args)` in its own transaction; a failure skips only that ticket.
+
+    A `Conflict` or `IllegalTransition` means someone changed the ticket first: theirs
+    stands, the claim is rolled back with the rest, the next sweep looks afresh.
+    """
     try:
         done = work(ticket_id, *args)
         db.session.commit()
         return done
+    except (Conflict, IllegalTransition):
+        db.session.rollback()
+        result.conflicts += 1
+        return None
     except Exception:
         db.session.rollback()
         result.errors += 1
         log.exception("SLA sweep: ticket %s failed; the next sweep tries again", ticket_id)
-        return False
+        return None
 
 
 # --- breaches -----------------------------------------------------------------
@@ -150,49 +170,74 @@ def act_once(result: SweepResult, work: Callable[..., bool], ticket_id: int, *ar
 
 def breach_phase(phase: Phase, now: datetime, calendar: WorkCalendar,
                  result: SweepResult, batch: int) -> None:
-    """Notify handlers and dispatchers once per missed deadline; flag missed resolve-bys 督办."""
+    """Act once per missed deadline: re-route missed accept-bys, escalate missed resolve-bys."""
     query = select(Ticket.id, phase.due).where(
         Ticket.status == phase.status, phase.due < now, unclaimed(Ticket.breached_for, phase.due))
     for rows in id_batches(query, batch):
         for ticket_id, deadline in rows:
-            if act_once(result, breach_one, ticket_id, phase, deadline, now, calendar):
-                if phase.name == "accept":
-                    result.accept_breached += 1
-                else:
-                    result.resolve_breached += 1
+            outcome = act_once(result, breach_one, ticket_id, phase, deadline, now, calendar)
+            if not outcome:
+                continue
+            if phase.name == "accept":
+                result.accept_breached += 1
+            else:
+                result.resolve_breached += 1
+            result.expired += outcome == "expired"
+            result.escalated += outcome == "escalated"
 
 
 def breach_one(ticket_id: int, phase: Phase, deadline: datetime, now: datetime,
-               calendar: WorkCalendar) -> bool:
-    """Claim one breach and write what follows from it; False when already handled."""
+               calendar: WorkCalendar) -> str:
+    """Claim one breach and act on it; returns what was done, "" when already handled."""
     also = {"supervised": True} if phase.name == "resolve" else {}
     if not claim(ticket_id, phase, deadline, Ticket.breached_for, **also):
-        return False
+        return ""
     ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
     assert ticket is not None
     recipients = {u.id: u for u in notify.handlers_of(ticket) + notify.dispatchers_of(ticket)}
     notify.notify_staff("breach", ticket, recipients.values(),
                         key=f"breach:{ticket.id}:{deadline_key(deadline)}", now=now)
     if phase.name == "accept":
-        after_missed_accept(ticket, now, calendar)
-    else:
-        after_missed_resolve(ticket, now, calendar)
-    return True
+        return after_missed_accept(ticket, deadline, now, calendar)
+    return after_missed_resolve(ticket, deadline, now, calendar)
 
 
-def after_missed_accept(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> None:
-    """Hook for the dispatcher issue: re-route a ticket nobody accepted in time.
+def system_note(message: Any, deadline: datetime, calendar: WorkCalendar) -> str:
+    """A note of the sweep's, in the app's default language (it is stored, not shown per user)."""
+    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        return str(message) % {"deadline": format_deadline(deadline, calendar.tz, "%m-%d")}
 
-    Runs inside the claimed transaction, after the breach notifications; the ticket
-    is current (the claim did not bump its version), so perform() may be called.
+
+def after_missed_accept(ticket: Ticket, deadline: datetime, now: datetime,
+                        calendar: WorkCalendar) -> str:
+    """Take the ticket from whoever let it lapse and ask the router for someone else.
+
+    Runs in the claim's transaction; the ticket is current (the claim leaves its version
+    alone). `expire` records the late handler, whom the router excludes, and alerts
+    the dispatchers.
     """
+    perform(ticket, "expire", Actor.system(), now, calendar,
+            note=system_note(EXPIRED_NOTE, deadline, calendar))
+    outbox.emit(ROUTE_JOB, ticket.id, queue="high")
+    return "expired"
 
 
-def after_missed_resolve(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> None:
-    """Hook for the dispatcher issue: raise the escalation level and alert its supervisors.
+def after_missed_resolve(ticket: Ticket, deadline: datetime, now: datetime,
+                         calendar: WorkCalendar) -> str:
+    """Raise the escalation level by one (督办), which alerts the supervisors of the new level.
 
-    Runs inside the claimed transaction; `supervised` (督办) is already set.
+    Runs in the claim's transaction. Not when someone escalated it after this deadline
+    passed (one lateness, one rung), nor past the top, where the street hears of it.
     """
+    if ticket.escalated_at is not None and ticket.escalated_at >= deadline:
+        return "breached"
+    if ticket.escalation_level >= MAX_LEVEL:
+        notify.notify_staff("breach", ticket, notify.supervisors_of(ticket, ticket.escalation_level),
+                            key=f"breach:{ticket.id}:{deadline_key(deadline)}", now=now)
+        return "breached"
+    perform(ticket, "escalate", Actor.system(), now, calendar,
+            note=system_note(ESCALATED_NOTE, deadline, calendar))
+    return "escalated"
 
 
 # --- 75 % warnings ------------------------------------------------------------

@@ -7,16 +7,27 @@ Fields carry ids prefixed with their action, since all panels share one page.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from sqlalchemy import select
-from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import Length
+from wtforms import (
+    DateTimeLocalField,
+    RadioField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length
 
 from ticketing.extensions import db
+from ticketing.labels import format_deadline
 from ticketing.models import Ticket, User
 from ticketing.services import scope
 from ticketing.services.errors import InvalidInput
@@ -145,6 +156,45 @@ class NoteForm(ActionForm):
         return Inputs(note=self.note.data or "", public=self.visibility.data == "public")
 
 
+class EscalateForm(ActionForm):
+    """Pass the ticket one level up the ladder (上报) because it is beyond the handler's means."""
+
+    note = note_field("escalate", _l("Why does it need the level above?"))
+
+
+class DeescalateForm(ActionForm):
+    """Send a supervised ticket one level back down."""
+
+    note = note_field("deescalate", _l("Why can the level below handle it?"))
+
+
+def local_zone() -> ZoneInfo:
+    """The zone a datetime-local input is read in (the one pages show times in)."""
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+class ExtendForm(ActionForm):
+    """Give the handler a new deadline: accept-by while dispatched, else resolve-by."""
+
+    deadline = DateTimeLocalField(
+        _l("New deadline"), id="extend-deadline", tz=local_zone,
+        format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"],
+        validators=[InputRequired(_l("Give the new deadline."))],
+    )
+    note = note_field("extend", _l("Reason for the new deadline"))
+
+    def prepare(self, ticket: Ticket) -> None:
+        current = ticket.current_deadline
+        if current is not None:
+            self.deadline.description = _l("Now due by %(time)s.",
+                                           time=format_deadline(current, local_zone(), "%Y-%m-%d"))
+
+    def inputs(self, user: User) -> Inputs:
+        deadline = self.deadline.data
+        return Inputs(note=self.note.data or "",
+                      params={"deadline": deadline.astimezone(timezone.utc) if deadline else None})
+
+
 FORMS: dict[str, type[ActionForm]] = {
     "dispatch": DispatchForm,
     "reject": RejectForm,
@@ -155,4 +205,7 @@ FORMS: dict[str, type[ActionForm]] = {
     "resume": ResumeForm,
     "resolve": ResolveForm,
     "note": NoteForm,
+    "escalate": EscalateForm,
+    "deescalate": DeescalateForm,
+    "extend": ExtendForm,
 }

@@ -53,6 +53,9 @@ DONE: dict[str, Any] = {
     "resume": _l("Work on the ticket has resumed."),
     "resolve": _l("The ticket is resolved. The resident will be asked to confirm."),
     "note": _l("Your note was added."),
+    "escalate": _l("The ticket went up one level; its supervisors were told."),
+    "deescalate": _l("The ticket went back down one level."),
+    "extend": _l("The new deadline is set."),
 }
 
 
