@@ -95,6 +95,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the feature blueprints."""
+    from ticketing.admin.views import bp as admin_bp
     from ticketing.auth.views import bp as auth_bp
     from ticketing.console.views import bp as console_bp
     from ticketing.inbox.views import bp as inbox_bp
@@ -111,6 +112,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(workbench_bp, url_prefix="/workbench")
     app.register_blueprint(inbox_bp, url_prefix="/inbox")  # also puts the unread count in the nav
     app.register_blueprint(ops_bp, url_prefix="/admin/ops")
+    app.register_blueprint(admin_bp, url_prefix="/admin")  # /admin/rules…, /admin/people…
     app.register_blueprint(health_bp)
 
 

@@ -1,0 +1,1 @@
+"""Administration: routing rules (admins) and duty rosters (admins and supervisors)."""
