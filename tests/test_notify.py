@@ -183,13 +183,29 @@ def test_the_requesters_phone_and_name_never_appear_in_a_staff_message(world: Wo
         assert "张三丰" not in message.subject + message.body
 
 
-def test_the_same_event_twice_writes_its_messages_once(world: World, store: PhotoStore) -> None:
+def test_an_events_messages_cannot_be_written_twice(world: World, store: PhotoStore) -> None:
+    """Each event's messages are keyed by the event; the database refuses a second copy."""
+    from sqlalchemy.exc import IntegrityError
+
     ticket = advance(make_ticket(world, store), "dispatched", world)
     before = (count(Notification), count(OutboxMessage))
     notify.on_event(ticket, last_event(ticket, "dispatch"))
-    notify.on_event(ticket, last_event(ticket, "submit"))
-    db.session.commit()
+    with pytest.raises(IntegrityError):
+        db.session.flush()
+    db.session.rollback()
     assert (count(Notification), count(OutboxMessage)) == before == (2, 1)
+
+
+def test_sweep_messages_are_looked_up_before_they_are_written_again(
+    world: World, store: PhotoStore
+) -> None:
+    ticket = advance(make_ticket(world, store), "dispatched", world)
+    key = f"warn:{ticket.id}:test"
+    assert notify.notify_staff("warning", ticket, [world.gina], key, T0) == 1
+    assert notify.notify_staff("warning", ticket, [world.gina], key, T0) == 0
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(Notification)
+                             .where(Notification.kind == "warning")) == 1
 
 
 # --- sending: retries and final failure --------------------------------------

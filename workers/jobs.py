@@ -94,10 +94,10 @@ def route_ticket(ticket_id: int) -> str:
 
     from ticketing.models import Ticket
     from ticketing.services.errors import Conflict
-    from ticketing.services.routing import route
+    from ticketing.services.routing import route, routing_load_options
     from ticketing.services.workdays import load_calendar
 
-    ticket = db.session.get(Ticket, ticket_id)
+    ticket = db.session.get(Ticket, ticket_id, options=routing_load_options())
     if ticket is None:
         return "no such ticket"
     try:

@@ -138,7 +138,8 @@ def _dispatch(ticket: Ticket, ctx: Context) -> None:
     if sum(handler is not None for handler in (assignee, team, company)) != 1:
         raise InvalidInput(_l("Choose one handler: a person or a team."), field="handler")
     if assignee is not None:
-        _check_handler_fits(assignee, ticket)
+        if ctx.actor.kind != "system":  # the router picks only from the ticket's own pool
+            _check_handler_fits(assignee, ticket)
         ticket.assignee_id = assignee.id
         ticket.team_id = assignee.team_id if assignee.role == Role.VOLUNTEER else None
         ticket.company_id = assignee.company_id if assignee.role == Role.PROPERTY_STAFF else None

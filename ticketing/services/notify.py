@@ -99,9 +99,14 @@ def values_for(ticket: Ticket, note: str = "", rating: str | None = None) -> dic
 
 
 def _add(kind: str, key: str, channel: str, ticket: Ticket, values: Mapping[str, Any], now: datetime,
-         user: User | None = None, address: str = "") -> Notification | None:
-    """Store one notification unless one with the same key exists; residents' go to the outbox."""
-    if db.session.scalar(select(Notification.id).where(Notification.dedupe_key == key)) is not None:
+         user: User | None = None, address: str = "", fresh: bool = False) -> Notification | None:
+    """Store one notification unless one with the same key exists; residents' go to the outbox.
+
+    `fresh` keys (those of an event written in this transaction) cannot exist yet, so
+    they skip the look-up; the unique key still guards them.
+    """
+    if not fresh and db.session.scalar(
+            select(Notification.id).where(Notification.dedupe_key == key)) is not None:
         return None
     locale = (user.locale if user is not None and user.locale else RESIDENT_LOCALE)
     subject, body = render(kind, locale, values)
@@ -121,16 +126,19 @@ def _add(kind: str, key: str, channel: str, ticket: Ticket, values: Mapping[str,
 
 
 def notify_staff(kind: str, ticket: Ticket, users: Iterable[User], key: str, now: datetime,
-                 note: str = "", rating: str | None = None) -> int:
+                 note: str = "", rating: str | None = None, fresh: bool = False) -> int:
     """Put a message in each user's inbox; returns how many were new."""
     values = values_for(ticket, note, rating)
-    added = [_add(kind, f"{key}:u{user.id}", "inbox", ticket, values, now, user=user) for user in users]
+    added = [_add(kind, f"{key}:u{user.id}", "inbox", ticket, values, now, user=user, fresh=fresh)
+             for user in users]
     return sum(1 for n in added if n is not None)
 
 
-def notify_resident(kind: str, ticket: Ticket, key: str, now: datetime, note: str = "") -> Notification | None:
+def notify_resident(kind: str, ticket: Ticket, key: str, now: datetime, note: str = "",
+                    fresh: bool = False) -> Notification | None:
     """Queue a message to the requester, by SMS to the phone they gave."""
-    return _add(kind, f"{key}:r", "sms", ticket, values_for(ticket, note), now, address=ticket.requester_phone)
+    return _add(kind, f"{key}:r", "sms", ticket, values_for(ticket, note), now,
+                address=ticket.requester_phone, fresh=fresh)
 
 
 def on_event(ticket: Ticket, event: TicketEvent) -> None:
@@ -142,11 +150,11 @@ def on_event(ticket: Ticket, event: TicketEvent) -> None:
     key = f"ev{event.id}"
     note = event.note if event.public else ""
     if resident_kind is not None:
-        notify_resident(resident_kind, ticket, key, event.at, note=note)
+        notify_resident(resident_kind, ticket, key, event.at, note=note, fresh=True)
     if staff_kind is not None:
         rating = (event.detail or {}).get("rating")
         notify_staff(staff_kind, ticket, staff_for(staff_kind, ticket, event), key, event.at,
-                     note=event.note, rating=rating)
+                     note=event.note, rating=rating, fresh=True)
 
 
 def staff_for(kind: str, ticket: Ticket, event: TicketEvent) -> list[User]:
