@@ -388,3 +388,11 @@ def test_a_photo_of_another_ticket_is_404_under_this_number(client: FlaskClient,
     other = make_ticket(world, store, photos=[png_bytes()])
     login(client, world.gina)
     assert client.get(f"/tickets/{ticket.number}/photos/{other.photos[0].id}").status_code == 404
+
+
+def test_a_web_form_submission_id_is_not_shown_as_an_upstream_number(
+    client: FlaskClient, world: World, store: PhotoStore
+) -> None:
+    ticket = make_ticket(world, store, external_id="0123456789abcdef0123456789abcdef")
+    login(client, world.dora)
+    assert "0123456789abcdef" not in text_of(client.get(f"/tickets/{ticket.number}"))
