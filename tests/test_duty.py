@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 
 from flask import Flask
 
-from tests.factories import TZ, T0, World, give_leave, give_shift, put_on_call
+from tests.factories import T0, TZ, World, give_leave, give_shift, put_on_call
 from ticketing.extensions import db
 from ticketing.services.duty import is_on_duty, on_duty_until
 

@@ -5,7 +5,13 @@ import pytest
 
 from tests.factories import World, advance, make_ticket
 from ticketing.services.photos import PhotoStore
-from ticketing.services.privacy import mask_address, mask_name, mask_phone, mask_room, may_reveal
+from ticketing.services.privacy import (
+    mask_address,
+    mask_name,
+    mask_phone,
+    mask_room,
+    may_reveal,
+)
 
 
 @pytest.mark.parametrize("name,masked", [("张三丰", "张**"), ("李四", "李*"), ("王", "王*"), ("", "")])

@@ -13,9 +13,10 @@ from tests.factories import T0, TZ, World, advance, calendar, make_ticket
 from ticketing.extensions import db
 from ticketing.models import Notification, Ticket, TicketEvent, User
 from ticketing.services import sweep as sweep_module
+from ticketing.services.digest import digest
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.photos import PhotoStore
-from ticketing.services.sweep import SweepResult, digest, sweep
+from ticketing.services.sweep import SweepResult, sweep
 
 GAS = "repair.gas"  # urgent: accept within 15 minutes, resolve within 24 hours, clock time
 LIGHT = "repair.stair_light"  # general: 1 working day to accept, 5 to resolve

@@ -1,16 +1,17 @@
 """What the forms of several blueprints share: posted ids, and forms that file a request."""
 from __future__ import annotations
 
-from typing import Any
-
 import re
 import uuid
+from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField
+from wtforms import HiddenField, SelectChoice, SelectField
 
 from ticketing.services.intake import IntakeRequest
 
+PICK_PLACE = _l("Choose a place from the list.")
 SUBMISSION_ID = re.compile(r"[0-9a-f]{32}")
 # Larger than any id the database hands out; anything beyond is not a real row.
 MAX_ID = 2**31 - 1
@@ -26,6 +27,21 @@ def optional_id(value: Any) -> int | None:
     if not text:
         return None
     return int(text) if text.isdigit() and int(text) <= MAX_ID else -1
+
+
+def id_select(label: Any, message: Any = PICK_PLACE) -> SelectField:
+    """A select of database ids whose empty choice means "none"."""
+    return SelectField(label, coerce=optional_id, invalid_choice_message=message)
+
+
+def with_blank(choices: Any, blank: Any) -> list[SelectChoice]:
+    """Put an empty "none chosen" choice in front of the choices (outside any optgroup)."""
+    if isinstance(choices, dict):
+        grouped = [SelectChoice(value, label, optgroup=group)
+                   for group, items in choices.items() for value, label in items]
+    else:
+        grouped = [SelectChoice(value, label) for value, label in choices]
+    return [SelectChoice("", blank), *grouped]
 
 
 class IntakeForm(FlaskForm):

@@ -75,7 +75,8 @@ def sla_sweep() -> str:
 @job(queue=LOW, timeout=600, retries=2, backoff=(60, 300))
 def morning_digest() -> str:
     """Scheduled at 08:00: each handler's list of what is due today (once per user and day)."""
-    from ticketing.services.sweep import app_calendar, digest
+    from ticketing.services.digest import digest
+    from ticketing.services.sweep import app_calendar
 
     return f"digests written {digest(utcnow(), app_calendar())}"
 

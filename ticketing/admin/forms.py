@@ -24,8 +24,8 @@ from wtforms.validators import Optional
 
 from ticketing.admin.rosters import ShiftInput
 from ticketing.admin.rules import RuleData
-from ticketing.console.forms import id_select, with_blank
 from ticketing.extensions import db
+from ticketing.forms import id_select, with_blank
 from ticketing.labels import HANDLER_KIND_LABELS, localized_name
 from ticketing.models import (
     Category,

@@ -11,26 +11,12 @@ from wtforms import SelectChoice, SelectField, StringField, TelField, TextAreaFi
 from wtforms.validators import Optional, Regexp
 
 from ticketing.console.queue import QueueFilters
-from ticketing.forms import IntakeForm, optional_id
+from ticketing.forms import IntakeForm, id_select
 from ticketing.labels import CHANNEL_LABELS
 from ticketing.models import STAFF_ENTRY_CHANNELS
 
-PICK_PLACE = _l("Choose a place from the list.")
 
 
-def id_select(label: Any, message: Any = PICK_PLACE) -> SelectField:
-    """A select of database ids whose empty choice means "none"."""
-    return SelectField(label, coerce=optional_id, invalid_choice_message=message)
-
-
-def with_blank(choices: Any, blank: Any) -> list[SelectChoice]:
-    """Put an empty "none chosen" choice in front of the choices (outside any optgroup)."""
-    if isinstance(choices, dict):
-        grouped = [SelectChoice(value, label, optgroup=group)
-                   for group, items in choices.items() for value, label in items]
-    else:
-        grouped = [SelectChoice(value, label) for value, label in choices]
-    return [SelectChoice("", blank), *grouped]
 
 
 class QueueFilterForm(FlaskForm):

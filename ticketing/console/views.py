@@ -17,8 +17,9 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from ticketing.console import places, supervision
-from ticketing.console.forms import NewTicketForm, QueueFilterForm, with_blank
+from ticketing.console.forms import NewTicketForm, QueueFilterForm
 from ticketing.console.queue import DEFAULT_TAB, TABS, load_queue
+from ticketing.forms import with_blank
 from ticketing.models import Role, Ticket
 from ticketing.services import intake
 from ticketing.services.errors import InvalidInput, ValidationFailed

@@ -1,5 +1,7 @@
 """All models, split by domain and re-exported here for convenience."""
 from ticketing.models.catalog import CalendarDay, Category, SlaTier
+from ticketing.models.notifications import Notification
+from ticketing.models.outbox import OutboxMessage, SchedulerRun
 from ticketing.models.people import (
     HANDLER_ROLES,
     PropertyCompany,
@@ -9,8 +11,6 @@ from ticketing.models.people import (
     User,
     user_grids,
 )
-from ticketing.models.notifications import Notification
-from ticketing.models.outbox import OutboxMessage, SchedulerRun
 from ticketing.models.places import Building, Community, Complex, Grid, Street
 from ticketing.models.routing import DutyShift, Leave, RoutingRule
 from ticketing.models.tickets import (
