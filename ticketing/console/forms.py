@@ -16,9 +16,6 @@ from ticketing.labels import CHANNEL_LABELS
 from ticketing.models import STAFF_ENTRY_CHANNELS
 
 
-
-
-
 class QueueFilterForm(FlaskForm):
     """Search and filters of the queue, read from the query string (no CSRF: it changes nothing)."""
 

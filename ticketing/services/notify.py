@@ -125,6 +125,21 @@ def _add(kind: str, key: str, channel: str, ticket: Ticket, values: Mapping[str,
     return notification
 
 
+def inbox_rows(kind: str, ticket: Ticket, users: Iterable[User], key: str, now: datetime) -> list[dict[str, Any]]:
+    """Inbox messages as plain rows, for one bulk INSERT when a sweep writes thousands."""
+    values = values_for(ticket)
+    rows = []
+    for user in users:
+        locale = user.locale or RESIDENT_LOCALE
+        subject, body = render(kind, locale, values)
+        rows.append(dict(
+            dedupe_key=f"{key}:u{user.id}", kind=kind, channel="inbox", ticket_id=ticket.id,
+            user_id=user.id, address="", locale=locale, subject=subject, body=body,
+            status="sent", sender="inbox", attempts=0, last_error="", created_at=now, sent_at=now,
+        ))
+    return rows
+
+
 def notify_staff(kind: str, ticket: Ticket, users: Iterable[User], key: str, now: datetime,
                  note: str = "", rating: str | None = None, fresh: bool = False) -> int:
     """Put a message in each user's inbox; returns how many were new."""
