@@ -94,7 +94,7 @@ def test_a_missed_accept_by_asks_the_router_again_in_the_same_transaction(
 def test_a_missed_accept_by_alerts_the_dispatchers_of_the_community(world: World, store: PhotoStore) -> None:
     advance(make_ticket(world, store, category=GAS), "dispatched", world)
     sweep(ACCEPT_MISSED, calendar())
-    assert recipients("unrouted") == ["dora"]  # not Dan, of community B
+    assert recipients("expired") == ["dora"]  # not Dan, of community B
     assert sorted(recipients("breach")) == ["dora", "gina"]
 
 

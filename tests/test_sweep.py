@@ -107,9 +107,9 @@ def test_a_missed_accept_by_tells_the_handler_and_the_dispatchers_once(world: Wo
     result = sweep(T0 + timedelta(minutes=16), calendar())
     assert (result.accept_breached, result.expired) == (1, 1)
     assert sorted(recipients("breach")) == ["dora", "gina"]
-    assert recipients("unrouted") == ["dora"]  # the ticket came back to her queue
+    assert recipients("expired") == ["dora"]  # the ticket came back to her queue
     assert sweep(T0 + timedelta(minutes=17), calendar()).accept_breached == 0
-    assert sorted(recipients("breach")) == ["dora", "gina"] and recipients("unrouted") == ["dora"]
+    assert sorted(recipients("breach")) == ["dora", "gina"] and recipients("expired") == ["dora"]
     assert fresh(ticket.id).supervised is False
 
 

@@ -54,6 +54,8 @@ MESSAGES: dict[str, tuple[Any, Any]] = {
                 _l("Ticket %(number)s is due by %(deadline)s.")),
     "escalated": (_l("Ticket %(number)s was escalated to you"),
                   _l("Ticket %(number)s (%(category)s) needs your supervision: %(note)s")),
+    "expired": (_l("Ticket %(number)s was not accepted in time"),
+                _l("Ticket %(number)s goes back for routing to someone else: %(note)s")),
     "unrouted": (_l("Ticket %(number)s needs a handler"),
                  _l("Ticket %(number)s could not be routed automatically: %(note)s")),
     "breach": (_l("Ticket %(number)s is overdue"),
@@ -72,7 +74,7 @@ EVENT_MESSAGES: dict[str, tuple[str | None, str | None]] = {
     "auto_close": ("closed", None),
     "reject": ("rejected", None),
     "escalate": (None, "escalated"),
-    "expire": (None, "unrouted"),
+    "expire": (None, "expired"),
 }
 
 
@@ -174,7 +176,7 @@ def on_event(ticket: Ticket, event: TicketEvent) -> None:
 
 def staff_for(kind: str, ticket: Ticket, event: TicketEvent) -> list[User]:
     """The staff a message of this kind about this ticket goes to."""
-    if kind in ("returned", "unrouted"):
+    if kind in ("returned", "unrouted", "expired"):
         return dispatchers_of(ticket)
     if kind == "escalated":
         return supervisors_of(ticket, ticket.escalation_level)
