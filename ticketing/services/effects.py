@@ -1,0 +1,240 @@
+"""What each transition of the state machine does to a ticket (lifecycle.py holds the table).
+
+Each effect gets the ticket and a `Context` (actor, time, calendar, note, inputs) and
+may raise a service error, which `lifecycle.perform` turns into "nothing changed".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from flask_babel import lazy_gettext as _l
+
+from ticketing.models import (
+    HandlerKind,
+    PropertyCompany,
+    Rating,
+    Role,
+    Status,
+    Team,
+    TeamKind,
+    Ticket,
+    User,
+)
+from ticketing.services import outbox, scope, sla
+from ticketing.services.errors import IllegalTransition, InvalidInput
+from ticketing.services.workdays import WorkCalendar
+
+if TYPE_CHECKING:
+    from ticketing.services.lifecycle import Actor
+
+REOPEN_WINDOW = timedelta(days=7)
+MAX_LEVEL = 3  # 0 grid/courtyard, 1 community, 2 street, 3 referred upstream
+
+
+@dataclass
+class Context:
+    """What an effect needs beyond the ticket: the actor, the time, the inputs."""
+
+    actor: Actor
+    now: datetime
+    calendar: WorkCalendar
+    note: str
+    params: dict[str, Any]
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def dispatch(ticket: Ticket, ctx: Context) -> None:
+    assignee: User | None = ctx.params.get("assignee")
+    team: Team | None = ctx.params.get("team")
+    # The company's queue: routing's fallback when none of its staff is on duty.
+    company: PropertyCompany | None = ctx.params.get("company")
+    if sum(handler is not None for handler in (assignee, team, company)) != 1:
+        raise InvalidInput(_l("Choose one handler: a person or a team."), field="handler")
+    if assignee is not None:
+        if ctx.actor.kind != "system":  # the router picks only from the ticket's own pool
+            _check_handler_fits(assignee, ticket)
+        ticket.assignee_id = assignee.id
+        ticket.team_id = assignee.team_id if assignee.role == Role.VOLUNTEER else None
+        ticket.company_id = assignee.company_id if assignee.role == Role.PROPERTY_STAFF else None
+        ticket.handler_kind = _handler_kind_of(assignee)
+        # Ties in routing go to whoever waited longest, whoever made the last assignment.
+        assignee.last_assigned_at = ctx.now
+        ctx.detail.update(assignee_id=assignee.id, assignee=assignee.display_name)
+    elif team is not None:
+        if team.community_id != ticket.community_id:
+            raise InvalidInput(_l("That team does not serve this community."), field="handler")
+        ticket.assignee_id = None
+        ticket.team_id = team.id
+        ticket.company_id = None
+        ticket.handler_kind = (
+            HandlerKind.MEDIATION_TEAM if team.kind == TeamKind.MEDIATION else HandlerKind.VOLUNTEER_TEAM
+        )
+        ctx.detail.update(team_id=team.id, team=team.name)
+    else:
+        assert company is not None
+        ticket.assignee_id = None
+        ticket.team_id = None
+        ticket.company_id = company.id
+        ticket.handler_kind = HandlerKind.PROPERTY
+        ctx.detail.update(company_id=company.id, company=company.name)
+    ctx.detail.update(rule=ctx.params.get("rule", "manual"))
+    if ctx.params.get("reason"):
+        ctx.detail.update(reason=str(ctx.params["reason"]))
+    ticket.unrouted_reason = ""
+    ticket.dispatched_at = ctx.now
+    ticket.accept_due_at = sla.accept_deadline(ticket.tier, ctx.now, ctx.calendar)
+    ticket.accepted_at = None
+    ticket.resolve_due_at = None
+
+
+def _handler_kind_of(user: User) -> str:
+    if user.role == Role.PROPERTY_STAFF:
+        return HandlerKind.PROPERTY
+    if user.role == Role.VOLUNTEER:
+        if user.team is not None and user.team.kind == TeamKind.MEDIATION:
+            return HandlerKind.MEDIATION_TEAM
+        return HandlerKind.VOLUNTEER_TEAM
+    return HandlerKind.GRID_WORKER
+
+
+def _check_handler_fits(user: User, ticket: Ticket) -> None:
+    """A handler must be active, of a handling role, and serve the ticket's community."""
+    if not user.active or not user.is_handler:
+        raise InvalidInput(_l("That person cannot handle tickets."), field="handler")
+    if user.role == Role.GRID_WORKER:
+        serves = any(grid.community_id == ticket.community_id for grid in user.grids)
+    elif user.role == Role.VOLUNTEER:
+        serves = user.team is not None and user.team.community_id == ticket.community_id
+    else:
+        serves = user.company_id is not None
+    if not serves:
+        raise InvalidInput(_l("That person does not serve this community."), field="handler")
+
+
+def accept(ticket: Ticket, ctx: Context) -> None:
+    assert ctx.actor.user is not None
+    ticket.assignee_id = ctx.actor.user.id
+    ticket.accepted_at = ctx.now
+    ticket.resolve_due_at = sla.resolve_deadline(ticket.tier, ctx.now, ctx.calendar)
+
+
+def return_ticket(ticket: Ticket, ctx: Context) -> None:
+    ctx.detail.update(returned_by=ticket.assignee_id)
+    ticket.assignee_id = None
+    ticket.team_id = None
+    ticket.company_id = None
+    ticket.handler_kind = None
+    ticket.accept_due_at = None
+    ticket.resolve_due_at = None
+    ticket.accepted_at = None
+    ticket.return_count += 1
+    # Back to the router (which leaves out whoever returned it); the demo's history opts out.
+    if ctx.params.get("reroute", True):
+        outbox.emit("workers.jobs.route_ticket", ticket.id, queue="high")
+
+
+def hold(ticket: Ticket, ctx: Context) -> None:
+    ticket.held_at = ctx.now
+
+
+def resume(ticket: Ticket, ctx: Context) -> None:
+    assert ticket.held_at is not None and ticket.resolve_due_at is not None
+    pause = sla.counted_pause(ticket.tier, ticket.held_at, ctx.now, ctx.calendar)
+    ticket.resolve_due_at = sla.extend_for_pause(ticket.tier, ticket.resolve_due_at, pause, ctx.calendar)
+    ticket.paused_seconds += int((ctx.now - ticket.held_at).total_seconds())
+    ticket.held_at = None
+    ctx.detail.update(paused_seconds=int(pause.total_seconds()))
+
+
+def resolve(ticket: Ticket, ctx: Context) -> None:
+    ticket.resolved_at = ctx.now
+    ticket.result_note = ctx.note
+
+
+def reject(ticket: Ticket, ctx: Context) -> None:
+    ticket.closed_at = ctx.now
+
+
+def merge(ticket: Ticket, ctx: Context) -> None:
+    target: Ticket | None = ctx.params.get("target")
+    if target is None:
+        raise InvalidInput(_l("Give the number of the ticket to merge into."), field="target")
+    if target.id == ticket.id or target.merged_into_id == ticket.id:
+        raise InvalidInput(_l("A ticket cannot be merged into itself."), field="target")
+    if not target.is_open and target.status != Status.RESOLVED:
+        raise InvalidInput(_l("Merge only into a ticket that is still open."), field="target")
+    if ctx.actor.user is None or not scope.in_scope(ctx.actor.user, target):
+        raise InvalidInput(_l("No such ticket."), field="target")
+    ticket.merged_into_id = target.id
+    ticket.closed_at = ctx.now
+    ctx.detail.update(merged_into=target.number)
+
+
+def rate(ticket: Ticket, ctx: Context) -> None:
+    rating = ctx.params.get("rating")
+    if rating not in {r.value for r in Rating}:
+        raise InvalidInput(_l("Choose how satisfied you are."), field="rating")
+    ticket.rating = rating
+    ticket.rating_comment = ctx.note
+    ticket.rated_at = ctx.now
+    ticket.closed_at = ctx.now
+    ctx.detail.update(rating=rating)
+
+
+def reopen(ticket: Ticket, ctx: Context) -> None:
+    assert ticket.resolved_at is not None
+    if ctx.now - ticket.resolved_at > REOPEN_WINDOW:
+        raise IllegalTransition(_l("A ticket can be reopened only within 7 days of its result."))
+    ticket.reopen_count += 1
+    ticket.resolved_at = None
+    ticket.accepted_at = ctx.now
+    ticket.resolve_due_at = sla.resolve_deadline(ticket.tier, ctx.now, ctx.calendar)
+
+
+def auto_close(ticket: Ticket, ctx: Context) -> None:
+    ticket.closed_at = ctx.now
+
+
+def expire(ticket: Ticket, ctx: Context) -> None:
+    """The accept-by passed: the ticket goes back for routing, without its late handler."""
+    ctx.detail.update(missed_by=ticket.assignee_id, team_id=ticket.team_id, company_id=ticket.company_id)
+    ticket.assignee_id = None
+    ticket.team_id = None
+    ticket.company_id = None
+    ticket.handler_kind = None
+    ticket.accept_due_at = None
+
+
+def escalate(ticket: Ticket, ctx: Context) -> None:
+    if ticket.escalation_level >= MAX_LEVEL:
+        raise IllegalTransition(_l("This ticket is already referred upstream."))
+    ticket.escalation_level += 1
+    ticket.escalated_at = ctx.now
+    ticket.supervised = True
+    ctx.detail.update(level=ticket.escalation_level)
+
+
+def deescalate(ticket: Ticket, ctx: Context) -> None:
+    if ticket.escalation_level <= 0:
+        raise IllegalTransition(_l("This ticket is already at grid level."))
+    ticket.escalation_level -= 1
+    ticket.supervised = ticket.escalation_level > 0
+    ctx.detail.update(level=ticket.escalation_level)
+
+
+def extend(ticket: Ticket, ctx: Context) -> None:
+    deadline = ctx.params.get("deadline")
+    if not isinstance(deadline, datetime) or deadline.tzinfo is None or deadline <= ctx.now:
+        raise InvalidInput(_l("Give a new deadline in the future."), field="deadline")
+    if ticket.status == Status.DISPATCHED:
+        ctx.detail.update(old=_iso(ticket.accept_due_at), new=_iso(deadline))
+        ticket.accept_due_at = deadline
+    else:
+        ctx.detail.update(old=_iso(ticket.resolve_due_at), new=_iso(deadline))
+        ticket.resolve_due_at = deadline
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
