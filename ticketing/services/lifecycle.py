@@ -33,7 +33,7 @@ from ticketing.services.errors import (
 )
 from ticketing.services.workdays import WorkCalendar
 
-__all__ = ["MAX_LEVEL", "REOPEN_WINDOW", "Actor", "Transition", "TRANSITIONS", "allowed", "check", "perform"]
+__all__ = ["MAX_LEVEL", "MAX_NOTE_LENGTH", "REOPEN_WINDOW", "Actor", "Transition", "TRANSITIONS", "allowed", "check", "perform"]
 
 MAX_NOTE_LENGTH = 2000
 
