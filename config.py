@@ -5,7 +5,9 @@ a `TestingConfig` and pass it in, so nothing here is read at import time.
 """
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -66,6 +68,39 @@ PASSTHROUGH = (
 )
 
 
+UPSTREAM_CENTRE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+MIN_UPSTREAM_SECRET = 16
+
+
+def parse_upstream_centers(raw: str, name: str = "UPSTREAM_CENTERS") -> dict[str, dict[str, str]]:
+    """The county centres that may send orders: `{"<id>": {"secret": …, "callback_url": …}}`.
+
+    Strict: anything but that shape is an error. Messages never contain a secret.
+    """
+    raw = raw.strip()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name} must be a JSON object of centres")
+    centres: dict[str, dict[str, str]] = {}
+    for centre, entry in data.items():
+        if not UPSTREAM_CENTRE_ID.match(centre):
+            raise ConfigError(f"{name}: centre ids are 1-32 letters, digits, '.', '_' or '-', not {centre!r}")
+        if not isinstance(entry, dict) or set(entry) != {"secret", "callback_url"}:
+            raise ConfigError(f"{name}[{centre!r}] must have exactly the keys secret and callback_url")
+        secret, url = entry["secret"], entry["callback_url"]
+        if not isinstance(secret, str) or len(secret) < MIN_UPSTREAM_SECRET:
+            raise ConfigError(f"{name}[{centre!r}].secret must be a string of at least {MIN_UPSTREAM_SECRET} characters")
+        if not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url):
+            raise ConfigError(f"{name}[{centre!r}].callback_url must be an http(s) URL")
+        centres[centre] = {"secret": secret, "callback_url": url}
+    return centres
+
+
 def normalise_database_url(url: str) -> str:
     """Use the psycopg 3 driver for plain postgres:// URLs."""
     for prefix in ("postgres://", "postgresql://"):
@@ -110,6 +145,9 @@ class Config:
     sms_sender: str = "record"
     wechat_sender: str = "record"
     email_sender: str = "record"
+    # County centres allowed to send orders (派单), with their shared secrets and
+    # report-back URLs; see docs/upstream-api.md. Kept out of repr: secrets are never logged.
+    upstream_centers: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     testing: bool = False
     wtf_csrf_enabled: bool = True
     sqlalchemy_echo: bool = False
@@ -144,6 +182,7 @@ class Config:
             sms_sender=env_choice(env, "SMS_SENDER", ("record", "smtp"), "record"),
             wechat_sender=env_choice(env, "WECHAT_SENDER", ("record", "wechat"), "record"),
             email_sender=env_choice(env, "EMAIL_SENDER", ("record", "smtp"), "record"),
+            upstream_centers=parse_upstream_centers(env.get("UPSTREAM_CENTERS", "")),
             extra={name: env[name] for name in PASSTHROUGH if env.get(name)},
         )
 

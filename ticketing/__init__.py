@@ -96,6 +96,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Mount the feature blueprints."""
     from ticketing.admin.views import bp as admin_bp
+    from ticketing.api.upstream import bp as upstream_api_bp
     from ticketing.auth.views import bp as auth_bp
     from ticketing.console.views import bp as console_bp
     from ticketing.inbox.views import bp as inbox_bp
@@ -114,6 +115,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(ops_bp, url_prefix="/admin/ops")
     app.register_blueprint(admin_bp, url_prefix="/admin")  # /admin/rules…, /admin/people…
     app.register_blueprint(health_bp)
+    app.register_blueprint(upstream_api_bp, url_prefix="/api/v1/upstream")  # county centre orders
 
 
 def register_errorhandlers(app: Flask) -> None:

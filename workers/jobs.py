@@ -110,3 +110,14 @@ def route_ticket(ticket_id: int) -> str:
     if decision.routed:
         return f"routed to {decision.handler} ({decision.rule})"
     return f"not routed: {decision.reason}"
+
+
+@job(queue=DEFAULT, timeout=60, retries=0)
+def report_upstream(ticket_id: int, event_id: int) -> str:
+    """Report a ticket's new status to the county centre it came from (channels/upstream.py).
+
+    Raises when the centre does not take it, so the outbox row is retried with backoff.
+    """
+    from ticketing.channels.upstream import report
+
+    return report(ticket_id, event_id)

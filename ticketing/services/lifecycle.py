@@ -15,6 +15,7 @@ from typing import Any, Callable
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 
+from ticketing.channels import upstream
 from ticketing.extensions import db
 from ticketing.labels import STATUS_LABELS
 from ticketing.models import (
@@ -247,4 +248,5 @@ def _apply(
     )
     db.session.add(event)
     notify.on_event(ticket, event)
+    upstream.on_event(ticket, event)  # a county-centre order reports its progress back
     return event

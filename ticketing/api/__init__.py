@@ -1,0 +1,1 @@
+"""Machine-facing HTTP APIs under /api/v1 (JSON, no cookies, no CSRF)."""
