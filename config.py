@@ -65,6 +65,8 @@ def env_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], defa
 PASSTHROUGH = (
     "SMTP_HOST", "SMTP_PORT", "SMTP_USER", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS",
     "SMS_SMTP_TO", "EMAIL_SMTP_TO", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_TEMPLATE_ID",
+    # The official account's callback (/channels/wechat, off while the token is unset).
+    "WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY",
 )
 
 

@@ -98,10 +98,12 @@ def register_blueprints(app: Flask) -> None:
     from ticketing.admin.views import bp as admin_bp
     from ticketing.api.upstream import bp as upstream_api_bp
     from ticketing.auth.views import bp as auth_bp
+    from ticketing.channels.wechat_views import bp as wechat_bp
     from ticketing.console.views import bp as console_bp
     from ticketing.inbox.views import bp as inbox_bp
     from ticketing.ops.health import bp as health_bp
     from ticketing.ops.views import bp as ops_bp
+    from ticketing.patrol.views import bp as patrol_bp
     from ticketing.resident.views import bp as resident_bp
     from ticketing.staff.views import bp as staff_bp
     from ticketing.workbench.views import bp as workbench_bp
@@ -111,11 +113,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(staff_bp, url_prefix="/tickets")
     app.register_blueprint(console_bp, url_prefix="/console")
     app.register_blueprint(workbench_bp, url_prefix="/workbench")
+    app.register_blueprint(patrol_bp, url_prefix="/patrol")  # grid patrol, WeChat-group entry
     app.register_blueprint(inbox_bp, url_prefix="/inbox")  # also puts the unread count in the nav
     app.register_blueprint(ops_bp, url_prefix="/admin/ops")
     app.register_blueprint(admin_bp, url_prefix="/admin")  # /admin/rules…, /admin/people…
     app.register_blueprint(health_bp)
     app.register_blueprint(upstream_api_bp, url_prefix="/api/v1/upstream")  # county centre orders
+    app.register_blueprint(wechat_bp, url_prefix="/channels/wechat")  # WeChat official account
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -118,6 +118,8 @@ class Ticket(db.Model):
     description: Mapped[str] = mapped_column(Text)
     requester_name: Mapped[str] = mapped_column(String(64), default="")
     requester_phone: Mapped[str] = mapped_column(String(20))
+    # The WeChat official account follower who filed it (channel wechat_oa); replies go there.
+    resident_openid: Mapped[str | None] = mapped_column(String(64), index=True)
 
     handler_kind: Mapped[str | None] = mapped_column(String(20))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

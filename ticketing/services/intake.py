@@ -59,6 +59,8 @@ class IntakeRequest:
     unit_room: str = ""
     external_id: str | None = None
     photos: list[bytes] = field(default_factory=list)
+    # The WeChat official account follower who sent it (channel wechat_oa).
+    openid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -273,6 +275,7 @@ def _store(
         description=req.description,
         requester_name=req.name,
         requester_phone=req.phone,
+        resident_openid=(req.openid or "").strip()[:64] or None,
         created_at=now,
         updated_at=now,
         created_by_id=actor.user.id if actor.user else None,

@@ -153,7 +153,11 @@ def notify_staff(kind: str, ticket: Ticket, users: Iterable[User], key: str, now
 
 def notify_resident(kind: str, ticket: Ticket, key: str, now: datetime, note: str = "",
                     fresh: bool = False) -> Notification | None:
-    """Queue a message to the requester, by SMS to the phone they gave."""
+    """Queue a message to the requester: on WeChat to the follower who filed it through
+    the official account, else by SMS to the phone they gave."""
+    if ticket.resident_openid:
+        return _add(kind, f"{key}:r", "wechat", ticket, values_for(ticket, note), now,
+                    address=ticket.resident_openid, fresh=fresh)
     return _add(kind, f"{key}:r", "sms", ticket, values_for(ticket, note), now,
                 address=ticket.requester_phone, fresh=fresh)
 

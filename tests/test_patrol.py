@@ -1,0 +1,128 @@
+"""Grid patrol (巡查): grid workers report what they find, and may handle it on the spot."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from tests.conftest import csrf_token, login
+from tests.factories import World, png_bytes
+from ticketing.extensions import db
+from ticketing.models import Ticket
+from ticketing.patrol import geo
+
+pytestmark = pytest.mark.usefixtures("english")
+
+SQUARE = {"type": "Polygon", "coordinates": [[[116.0, 39.0], [116.1, 39.0], [116.1, 39.1], [116.0, 39.1], [116.0, 39.0]]]}
+
+
+def post_report(client: FlaskClient, **fields: object) -> object:
+    data = {"csrf_token": csrf_token(client, "/patrol/new"), "description": "3号楼楼道灯不亮",
+            "phone": "13900001111", **fields}
+    return client.post("/patrol/new", data=data, content_type="multipart/form-data")
+
+
+def only_ticket() -> Ticket:
+    return db.session.scalars(select(Ticket)).one()
+
+
+def test_ray_casting_places_points_in_and_out_of_polygons() -> None:
+    assert geo.contains(SQUARE, 39.05, 116.05)
+    assert not geo.contains(SQUARE, 39.05, 116.2)
+    assert not geo.contains(SQUARE, 39.2, 116.05)
+    holed = {"type": "Polygon", "coordinates": [
+        SQUARE["coordinates"][0], [[116.04, 39.04], [116.06, 39.04], [116.06, 39.06], [116.04, 39.06], [116.04, 39.04]]]}
+    assert not geo.contains(holed, 39.05, 116.05)
+    assert geo.contains(holed, 39.02, 116.02)
+    multi = {"type": "MultiPolygon", "coordinates": [SQUARE["coordinates"]]}
+    assert geo.contains(json.dumps({"type": "Feature", "geometry": multi}), 39.05, 116.05)
+    assert not geo.contains("not json", 39.05, 116.05)
+
+
+def test_a_patrol_report_is_filed_in_the_workers_grid(client: FlaskClient, world: World) -> None:
+    login(client, world.gina)
+    page = client.get("/patrol/new").get_data(as_text=True)
+    assert "navigator.geolocation" in page and "槐树院" in page and "西苑" not in page
+    response = post_report(client, category_id=world.category("repair.stair_light").id,
+                           building_id=world.building_managed.id,
+                           photo=(io.BytesIO(png_bytes()), "p.png"))
+    assert response.status_code == 303
+    ticket = only_ticket()
+    assert ticket.channel == "patrol"
+    assert ticket.grid_id == world.grid_a1.id
+    assert ticket.building_id == world.building_managed.id
+    assert ticket.status in ("submitted", "dispatched")  # routed as usual
+    assert ticket.created_by_id == world.gina.id
+    assert len(ticket.photos) == 1
+    assert response.headers["Location"].endswith(f"/tickets/{ticket.number}")
+
+
+def test_handle_it_now_with_a_result_resolves_it_by_the_worker(client: FlaskClient, world: World) -> None:
+    login(client, world.gina)
+    response = post_report(client, category_id=world.category("repair.stair_light").id,
+                           building_id=world.building_courtyard.id, handle_now="y",
+                           result="换了灯泡")
+    assert response.status_code == 303
+    ticket = only_ticket()
+    assert ticket.status == "resolved"
+    assert ticket.assignee_id == world.gina.id
+    actions = [(e.action, e.actor_id) for e in sorted(ticket.events, key=lambda e: e.id)]
+    assert [a for a, _ in actions] == ["submit", "dispatch", "accept", "resolve"]
+    assert dict(actions)["accept"] == world.gina.id and dict(actions)["resolve"] == world.gina.id
+    dispatch = next(e for e in ticket.events if e.action == "dispatch")
+    assert dispatch.detail["assignee_id"] == world.gina.id
+    assert dispatch.detail["rule"] == "patrol: taken on the spot"
+
+
+def test_handle_it_now_without_a_result_leaves_it_accepted(client: FlaskClient, world: World) -> None:
+    login(client, world.gina)
+    post_report(client, category_id=world.category("repair.stair_light").id,
+                building_id=world.building_courtyard.id, handle_now="y")
+    ticket = only_ticket()
+    assert ticket.status == "accepted" and ticket.assignee_id == world.gina.id
+
+
+def test_a_location_inside_a_grid_polygon_places_it_in_that_grid(client: FlaskClient, world: World) -> None:
+    world.grid_a2.boundary = json.dumps(SQUARE)
+    db.session.commit()
+    login(client, world.gina)
+    post_report(client, category_id=world.category("environment.litter").id, lat="39.05", lng="116.05")
+    ticket = only_ticket()
+    assert ticket.grid_id == world.grid_a2.id
+    assert ticket.community_id == world.community_a.id
+    assert "39.05" in ticket.address_text
+
+
+def test_a_location_outside_every_polygon_falls_back_to_the_workers_community(
+    client: FlaskClient, world: World,
+) -> None:
+    world.grid_a2.boundary = json.dumps(SQUARE)
+    db.session.commit()
+    login(client, world.gina)
+    post_report(client, category_id=world.category("environment.litter").id, lat="30.0", lng="120.0")
+    ticket = only_ticket()
+    assert ticket.community_id == world.community_a.id and ticket.grid_id is None
+
+
+def test_a_report_without_a_valid_phone_is_shown_again(client: FlaskClient, world: World) -> None:
+    login(client, world.gina)
+    response = post_report(client, category_id=world.category("environment.litter").id,
+                           building_id=world.building_courtyard.id, phone="123")
+    assert response.status_code == 400
+    assert "11-digit mobile" in response.get_data(as_text=True)
+    assert db.session.scalars(select(Ticket)).first() is None
+
+
+@pytest.mark.parametrize("persona", ["dora", "pete", "adam"])
+def test_only_grid_workers_patrol(client: FlaskClient, world: World, persona: str) -> None:
+    login(client, persona)
+    assert client.get("/patrol/new").status_code == 404
+
+
+def test_the_nav_links_to_patrol_for_grid_workers(client: FlaskClient, world: World) -> None:
+    login(client, world.gina)
+    html = client.get("/patrol/new").get_data(as_text=True)
+    assert 'href="/patrol/new"' in html and 'href="/patrol/groupchat"' in html

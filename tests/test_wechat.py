@@ -1,0 +1,222 @@
+"""The WeChat official account: signed XML callback, plain and safe mode, one ticket per MsgId."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import time
+from typing import Any
+
+import pytest
+import xmltodict
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from wechatpy.crypto import WeChatCrypto
+
+from tests.factories import PHONE, World, make_ticket
+from ticketing.channels import wechat
+from ticketing.extensions import db
+from ticketing.models import Notification, Ticket
+from ticketing.services.photos import PhotoStore
+
+URL = "/channels/wechat"
+TOKEN = "minhu-wechat-token"
+APP_ID = "wx0123456789abcdef"
+AES_KEY = base64.b64encode(b"minhu-test-encoding-aes-key-0001").decode().rstrip("=")
+OPENID = "oABCD1234567890openid"
+TEXT = f"红星小区3号楼楼道灯坏了，晚上很黑 {PHONE}"
+
+
+@pytest.fixture()
+def account(ctx: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(ctx.config, "WECHAT_TOKEN", TOKEN)
+
+
+@pytest.fixture()
+def safe_mode(ctx: Flask, monkeypatch: pytest.MonkeyPatch, account: None) -> WeChatCrypto:
+    monkeypatch.setitem(ctx.config, "WECHAT_ENCODING_AES_KEY", AES_KEY)
+    monkeypatch.setitem(ctx.config, "WECHAT_APP_ID", APP_ID)
+    return WeChatCrypto(TOKEN, AES_KEY, APP_ID)
+
+
+def signed(token: str = TOKEN, **extra: str) -> dict[str, str]:
+    timestamp, nonce = str(int(time.time())), "nonce123"
+    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
+    return {"signature": signature, "timestamp": timestamp, "nonce": nonce, **extra}
+
+
+def text_xml(content: str, msg_id: int = 1234567890123456, openid: str = OPENID) -> str:
+    return (
+        "<xml><ToUserName><![CDATA[gh_minhu]]></ToUserName>"
+        f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
+        f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
+    )
+
+
+def post(client: FlaskClient, body: str | bytes, token: str = TOKEN, **extra: str) -> Any:
+    data = body.encode() if isinstance(body, str) else body
+    return client.post(URL, query_string=signed(token, **extra), data=data, content_type="text/xml")
+
+
+def reply_content(response: Any) -> str:
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return xmltodict.parse(response.get_data(as_text=True))["xml"]["Content"]
+
+
+def tickets() -> list[Ticket]:
+    db.session.expire_all()
+    return list(db.session.scalars(select(Ticket).order_by(Ticket.id)))
+
+
+def ticket_count() -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(Ticket)) or 0
+
+
+def test_server_verification_echoes_echostr(client: FlaskClient, account: None) -> None:
+    response = client.get(URL, query_string=signed(echostr="hello-wechat"))
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == "hello-wechat"
+
+
+def test_server_verification_with_a_bad_signature_is_403(client: FlaskClient, account: None) -> None:
+    assert client.get(URL, query_string=signed("other-token", echostr="x")).status_code == 403
+    assert client.get(URL, query_string={"echostr": "x"}).status_code == 403
+
+
+def test_the_channel_is_off_without_a_token(world: World, client: FlaskClient) -> None:
+    assert client.get(URL, query_string=signed(echostr="x")).status_code == 404
+    assert post(client, text_xml(TEXT)).status_code == 404
+    assert ticket_count() == 0
+
+
+def test_a_text_message_files_a_ticket_and_the_reply_has_its_number(
+        world: World, client: FlaskClient, account: None) -> None:
+    content = reply_content(post(client, text_xml(TEXT)))
+    [ticket] = tickets()
+    assert ticket.channel == "wechat_oa"
+    assert ticket.external_id == "wx:1234567890123456"
+    assert ticket.resident_openid == OPENID
+    assert ticket.requester_phone == PHONE
+    assert ticket.building_id == world.building_managed.id
+    assert ticket.category.code == "repair.stair_light"
+    assert ticket.number in content
+    assert re.search(r"http://\S+/t/\S+", content)
+
+
+def test_retries_of_one_message_file_one_ticket(world: World, client: FlaskClient, account: None) -> None:
+    replies = [reply_content(post(client, text_xml(TEXT))) for _ in range(3)]
+    assert ticket_count() == 1
+    assert len(set(replies)) == 1
+
+
+def test_a_message_without_a_phone_files_nothing_and_asks_for_one(
+        world: World, client: FlaskClient, account: None) -> None:
+    content = reply_content(post(client, text_xml("红星小区3号楼楼道灯坏了")))
+    assert ticket_count() == 0
+    assert "13812345678" in content  # the example number in the request for one
+
+
+def test_an_unrelated_text_falls_back_to_the_general_suggestion(
+        world: World, client: FlaskClient, account: None) -> None:
+    reply_content(post(client, text_xml(f"东怡社区能不能多办些活动 {PHONE}")))
+    [ticket] = tickets()
+    assert ticket.category.code == "suggestion.general"
+    assert ticket.community_id == world.community_a.id
+
+
+def test_a_bad_signature_is_403_and_nothing_filed(world: World, client: FlaskClient, account: None) -> None:
+    assert post(client, text_xml(TEXT), token="not-the-token").status_code == 403
+    assert ticket_count() == 0
+
+
+@pytest.mark.parametrize("body", [
+    ('<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY x "boom">]>'
+     f"<xml><FromUserName>{OPENID}</FromUserName><MsgType>text</MsgType>"
+     f"<Content>&x; {PHONE}</Content><MsgId>1</MsgId></xml>"),
+    '<!doctype xml SYSTEM "file:///etc/passwd"><xml><MsgType>text</MsgType></xml>',
+    "<xml><MsgType>text</MsgType><Content>unclosed",
+])
+def test_xml_with_entities_or_malformed_is_400_and_nothing_filed(
+        world: World, client: FlaskClient, account: None, body: str) -> None:
+    assert post(client, body).status_code == 400
+    assert ticket_count() == 0
+
+
+def test_an_oversized_body_is_413(world: World, client: FlaskClient, account: None) -> None:
+    assert post(client, text_xml("漏" * 30000 + PHONE)).status_code == 413
+    assert ticket_count() == 0
+
+
+def test_query_lists_the_senders_tickets(world: World, client: FlaskClient, account: None,
+                                         store: PhotoStore) -> None:
+    reply_content(post(client, text_xml(TEXT)))
+    other = make_ticket(world, store)  # someone else's, from the web form: not listed
+    content = reply_content(post(client, text_xml("查询", msg_id=2)))
+    [mine] = [t for t in tickets() if t.resident_openid == OPENID]
+    assert mine.number in content
+    assert other.number not in content
+    assert ticket_count() == 2
+    empty = reply_content(post(client, text_xml("查询", msg_id=3, openid="someone-else")))
+    assert mine.number not in empty
+
+
+def test_a_second_message_is_placed_like_the_senders_last_ticket(
+        world: World, client: FlaskClient, account: None) -> None:
+    reply_content(post(client, text_xml(TEXT)))
+    reply_content(post(client, text_xml(f"门口垃圾没人清 {PHONE}", msg_id=2)))
+    first, second = tickets()
+    assert second.building_id == first.building_id == world.building_managed.id
+
+
+def test_an_image_is_answered_with_the_web_form(world: World, client: FlaskClient, account: None) -> None:
+    body = (f"<xml><ToUserName>gh</ToUserName><FromUserName>{OPENID}</FromUserName>"
+            "<CreateTime>1</CreateTime><MsgType>image</MsgType>"
+            "<PicUrl>http://mmbiz.example/pic.jpg</PicUrl><MediaId>m1</MediaId><MsgId>9</MsgId></xml>")
+    assert reply_content(post(client, body))
+    assert ticket_count() == 0
+
+
+def test_safe_mode_round_trip(world: World, client: FlaskClient, safe_mode: WeChatCrypto) -> None:
+    args = signed(encrypt_type="aes")
+    encrypted = safe_mode.encrypt_message(text_xml(TEXT), args["nonce"], args["timestamp"])
+    msg_signature = xmltodict.parse(encrypted)["xml"]["MsgSignature"]
+    response = client.post(URL, query_string={**args, "msg_signature": msg_signature},
+                           data=encrypted.encode(), content_type="text/xml")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    outer = xmltodict.parse(response.get_data(as_text=True))["xml"]
+    plain = safe_mode.decrypt_message(response.get_data(as_text=True), outer["MsgSignature"],
+                                      outer["TimeStamp"], outer["Nonce"])
+    [ticket] = tickets()
+    assert ticket.resident_openid == OPENID
+    reply = xmltodict.parse(plain)["xml"]
+    assert ticket.number in reply["Content"]
+    assert reply["ToUserName"] == OPENID
+    # a wrong msg_signature is refused
+    response = client.post(URL, query_string={**args, "msg_signature": "0" * 40},
+                           data=encrypted.encode(), content_type="text/xml")
+    assert response.status_code == 403
+
+
+def test_a_wechat_tickets_resident_messages_go_to_the_openid(
+        world: World, client: FlaskClient, account: None, store: PhotoStore) -> None:
+    reply_content(post(client, text_xml(TEXT)))
+    [ticket] = tickets()
+    notes = list(db.session.scalars(select(Notification).where(Notification.ticket_id == ticket.id,
+                                                               Notification.user_id.is_(None))))
+    assert notes, "the resident is told the ticket was received"
+    assert all(n.channel == "wechat" and n.address == OPENID for n in notes)
+    web = make_ticket(world, store)  # a web ticket's still go by SMS
+    notes = list(db.session.scalars(select(Notification).where(Notification.ticket_id == web.id,
+                                                               Notification.user_id.is_(None))))
+    assert notes and all(n.channel == "sms" and n.address == PHONE for n in notes)
+
+
+def test_phone_in_text() -> None:
+    assert wechat.phone_in("电话 138-1234-5678 谢谢") == "13812345678"
+    assert wechat.phone_in("+86 13812345678") == "13812345678"
+    assert wechat.phone_in("１３８１２３４５６７８") == "13812345678"
+    assert wechat.phone_in("订单 113812345678") is None
+    assert wechat.phone_in("no number") is None

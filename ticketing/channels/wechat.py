@@ -1,0 +1,290 @@
+"""The WeChat official account (一键报修): WeChat's signed XML callback in, passive replies out.
+
+WeChat posts every message a follower sends to `/channels/wechat` (see docs/wechat.md).
+A text message becomes a ticket through the one intake call, with channel `wechat_oa`,
+external id `wx:<MsgId>` (WeChat retries a callback up to three times: one ticket) and
+the follower's openid on the ticket, so later messages about it go to them on WeChat.
+The passive reply carries the ticket number and the tracking link.
+
+Configuration: `WECHAT_TOKEN` (the channel is off, 404, while it is unset),
+`WECHAT_ENCODING_AES_KEY` and `WECHAT_APP_ID` for safe (encrypted) mode.
+
+XML is never expanded: a body (or a decrypted message) that declares a DOCTYPE or an
+entity is refused before any parser sees it.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from ticketing.extensions import db
+from ticketing.labels import STATUS_LABELS, label
+from ticketing.models import Category, Channel, Community, Ticket
+from ticketing.services.errors import ValidationFailed
+from ticketing.services.tracking import tracking_token
+
+log = logging.getLogger(__name__)
+
+CHANNEL = Channel.WECHAT_OA.value
+MAX_BODY_BYTES = 64 * 1024
+QUERY_WORD = "查询"
+FALLBACK_CATEGORY = "suggestion.general"
+MAX_LISTED = 10
+# A mainland mobile number inside free text, optionally with +86 / 0086 and separators.
+PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:(?:\+|00)?86[\s-]?)?(1[3-9]\d[\s-]?\d{4}[\s-]?\d{4})(?!\d)")
+FORBIDDEN_XML = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+class Refused(Exception):
+    """The callback is refused; `status` is the HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Settings:
+    token: str
+    aes_key: str | None
+    app_id: str | None
+
+    def __repr__(self) -> str:  # never show the token or the key
+        return f"Settings(app_id={self.app_id!r}, safe_mode={bool(self.aes_key)})"
+
+
+def settings(config: Mapping[str, Any] | None = None) -> Settings | None:
+    """The account's settings, or None while the channel is off."""
+    config = current_app.config if config is None else config
+    token = (config.get("WECHAT_TOKEN") or "").strip()
+    if not token:
+        return None
+    return Settings(token, (config.get("WECHAT_ENCODING_AES_KEY") or "").strip() or None,
+                    (config.get("WECHAT_APP_ID") or "").strip() or None)
+
+
+def check_signature(account: Settings, args: Mapping[str, str]) -> None:
+    """`Refused(403)` unless `signature` is WeChat's over token, timestamp and nonce."""
+    from wechatpy.exceptions import InvalidSignatureException
+    from wechatpy.utils import check_signature as wechat_check
+
+    signature, timestamp, nonce = (args.get(k, "") for k in ("signature", "timestamp", "nonce"))
+    if not signature or not timestamp or not nonce:
+        raise Refused(403, "missing signature")
+    try:
+        wechat_check(account.token, signature, timestamp, nonce)
+    except InvalidSignatureException:
+        raise Refused(403, "bad signature") from None
+
+
+def refuse_unsafe_xml(body: bytes) -> None:
+    """`Refused(400)` for XML that declares a DOCTYPE or an entity: never expanded."""
+    if FORBIDDEN_XML.search(body):
+        raise Refused(400, "XML with a DOCTYPE or entity declaration is refused")
+
+
+def is_safe_mode(args: Mapping[str, str]) -> bool:
+    return (args.get("encrypt_type") or "").lower() == "aes"
+
+
+def crypto(account: Settings) -> Any:
+    from wechatpy.crypto import WeChatCrypto
+
+    if not account.aes_key or not account.app_id:
+        raise Refused(400, "safe mode is not configured")
+    return WeChatCrypto(account.token, account.aes_key, account.app_id)
+
+
+def read_message(account: Settings, args: Mapping[str, str], body: bytes) -> Any:
+    """The parsed message of an authenticated callback (decrypted in safe mode)."""
+    from wechatpy import parse_message
+    from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+
+    refuse_unsafe_xml(body)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused(400, "body is not UTF-8") from None
+    if is_safe_mode(args):
+        msg_signature = args.get("msg_signature", "")
+        if not msg_signature:
+            raise Refused(403, "missing msg_signature")
+        try:
+            text = crypto(account).decrypt_message(text, msg_signature, args.get("timestamp", ""),
+                                                   args.get("nonce", ""))
+        except InvalidSignatureException:
+            raise Refused(403, "bad msg_signature") from None
+        except InvalidAppIdException:
+            raise Refused(403, "message for another app id") from None
+        except Refused:
+            raise
+        except Exception:  # noqa: BLE001 - malformed XML, base64 or padding: wechatpy raises many kinds
+            raise Refused(400, "malformed encrypted message") from None
+        plain = text.encode("utf-8") if isinstance(text, str) else text
+        refuse_unsafe_xml(plain)
+        text = plain.decode("utf-8", "replace")
+    try:
+        message = parse_message(text)
+    except Exception:  # noqa: BLE001 - expat, KeyError, ValueError … from xmltodict and wechatpy
+        raise Refused(400, "malformed XML") from None
+    if message is None or not getattr(message, "source", None):
+        raise Refused(400, "malformed XML")
+    return message
+
+
+def render_reply(account: Settings, args: Mapping[str, str], message: Any, content: str | None,
+                 ) -> tuple[str, str]:
+    """(body, mimetype) of the passive reply; "success" when there is nothing to say."""
+    from wechatpy.replies import TextReply
+
+    if content is None:
+        return "success", "text/plain"
+    xml = TextReply(message=message, content=content).render()
+    if is_safe_mode(args):
+        xml = crypto(account).encrypt_message(xml, args.get("nonce", ""), args.get("timestamp"))
+    return xml, "application/xml"
+
+
+# --- what a message does ------------------------------------------------------
+
+
+def tracking_link(ticket: Ticket) -> str:
+    config = current_app.config
+    return config["PUBLIC_URL"].rstrip("/") + "/t/" + tracking_token(ticket, config["SECRET_KEY"])
+
+
+def phone_in(text: str) -> str | None:
+    """The first mainland mobile number in the text (full-width digits allowed)."""
+    found = PHONE_IN_TEXT.search(unicodedata.normalize("NFKC", text))
+    return re.sub(r"[\s-]", "", found.group(1)) if found else None
+
+
+def guess_category(text: str) -> Category | None:
+    """The first active category one of whose keywords occurs in the text, else
+    `suggestion.general`. Keyword classification with word segmentation comes later."""
+    text = unicodedata.normalize("NFKC", text)
+    categories = db.session.scalars(
+        select(Category).where(Category.active.is_(True), Category.parent_id.is_not(None))
+        .order_by(Category.sort_order, Category.id)
+    )
+    for category in categories:
+        if any(word and word in text for word in (category.keywords or "").split()):
+            return category
+    return db.session.scalar(select(Category).where(Category.code == FALLBACK_CATEGORY,
+                                                    Category.active.is_(True)))
+
+
+def last_ticket(openid: str) -> Ticket | None:
+    return db.session.scalar(
+        select(Ticket).where(Ticket.resident_openid == openid).order_by(Ticket.id.desc()).limit(1)
+    )
+
+
+def guess_place(openid: str, text: str) -> dict[str, Any] | None:
+    """The intake place fields: the sender's last ticket's place; else a community named
+    in the text, or the only community; None when it cannot be told."""
+    previous = last_ticket(openid)
+    if previous is not None:
+        return {"community_id": previous.community_id, "complex_id": previous.complex_id,
+                "building_id": previous.building_id,
+                "address_text": "" if previous.complex_id else previous.address_text}
+    communities = list(db.session.scalars(select(Community).order_by(Community.id)))
+    named = [c for c in communities if c.name and c.name in text]
+    if len(named) == 1:
+        return {"community_id": named[0].id, "address_text": text[:200]}
+    if len(communities) == 1:
+        return {"community_id": communities[0].id, "address_text": text[:200]}
+    from ticketing.services.intake import place_from_text
+
+    placed = [p for p in (place_from_text(c, text) for c in communities) if p.complex is not None]
+    if len(placed) == 1:
+        return {"community_id": placed[0].community.id, "address_text": text[:200]}
+    return None
+
+
+def file_text(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes: int) -> str:
+    """File a text message as a ticket; the reply to send."""
+    from ticketing.services import intake
+    from ticketing.services.lifecycle import Actor
+
+    openid = str(message.source)[:64]
+    text = intake.clean_text(message.content or "", multiline=True)
+    external_id = f"wx:{message.id}"
+    existing = intake.find_existing(CHANNEL, external_id)
+    if existing is not None:
+        return filed_reply(existing)
+    if not text:
+        return _("Please describe the problem in a text message.")
+    phone = phone_in(text)
+    if phone is None:
+        return _("Please send the problem again with your mobile number in the message, "
+                 "e.g. \"3号楼楼道灯坏了 13812345678\".")
+    place = guess_place(openid, text)
+    if place is None:
+        names = "、".join(c.name for c in db.session.scalars(select(Community).order_by(Community.id)))
+        return _("Please send the problem again with the name of your community (%(names)s) "
+                 "and your address.", names=names)
+    category = guess_category(text)
+    if category is None:
+        return _("Sorry, we cannot take requests here right now. Please use the web form.")
+    req = intake.IntakeRequest(
+        channel=CHANNEL, external_id=external_id, description=text, phone=phone,
+        category_id=category.id, openid=openid, **place,
+    )
+    try:
+        ticket, created = intake.submit(req, Actor.system(), now, tz, store, max_photo_bytes, max_photos=0)
+    except ValidationFailed as exc:
+        log.info("wechat message %s not filed: %s", message.id, sorted(exc.errors))
+        return _("Sorry, we could not file this request. Please check it and send it again, "
+                 "or use the web form.")
+    log.info("wechat message %s filed as ticket %s (new=%s)", message.id, ticket.number, created)
+    return filed_reply(ticket)
+
+
+def filed_reply(ticket: Ticket) -> str:
+    return _("Your request is filed as %(number)s. Follow it here: %(link)s",
+             number=ticket.number, link=tracking_link(ticket))
+
+
+def list_tickets(openid: str) -> str:
+    """The sender's tickets, newest first, with their states."""
+    tickets = list(db.session.scalars(
+        select(Ticket).where(Ticket.resident_openid == openid)
+        .order_by(Ticket.id.desc()).limit(MAX_LISTED)
+    ))
+    if not tickets:
+        return _("You have no requests yet. Describe a problem in a message to file one.")
+    lines = [_("Your requests:")]
+    lines += [f"{t.number} {label(STATUS_LABELS, t.status)}" for t in tickets]
+    return "\n".join(lines)
+
+
+def handle(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes: int) -> str | None:
+    """What to reply to a message; None for nothing."""
+    kind = getattr(message, "type", "")
+    if kind == "text":
+        if (message.content or "").strip() == QUERY_WORD:
+            return list_tickets(str(message.source))
+        return file_text(message, now, tz, store, max_photo_bytes)
+    if kind == "image":
+        # Fetching the picture from WeChat needs the network; not done here (docs/wechat.md).
+        return _("Sorry, photos sent here cannot be added to a request yet. "
+                 "Please add them with the web form: %(url)s",
+                 url=current_app.config["PUBLIC_URL"].rstrip("/") + "/")
+    if kind == "location":
+        return _("Thank you. Please describe the problem in a text message, "
+                 "with your community, building and mobile number.")
+    if kind == "event" and getattr(message, "event", "") == "subscribe":
+        return _("Welcome. Describe a problem in a message, with your address and mobile number, "
+                 "to file a request; send 查询 to see your requests.")
+    return None

@@ -1,0 +1,79 @@
+"""Place a phone's location in a grid: point-in-polygon over the grids' GeoJSON boundaries.
+
+GeoJSON writes positions as [longitude, latitude]. Polygons are small (a grid is a few
+hundred metres across), so plain ray casting on the raw coordinates is exact enough.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ticketing.models import Grid
+
+Ring = Sequence[Sequence[float]]
+
+
+def in_ring(lng: float, lat: float, ring: Ring) -> bool:
+    """Ray casting: True when the point is inside the closed ring (edges count as either)."""
+    inside = False
+    n = len(ring)
+    if n < 3:
+        return False
+    j = n - 1
+    for i in range(n):
+        xi, yi = float(ring[i][0]), float(ring[i][1])
+        xj, yj = float(ring[j][0]), float(ring[j][1])
+        if (yi > lat) != (yj > lat):
+            x_cross = (xj - xi) * (lat - yi) / (yj - yi) + xi
+            if lng < x_cross:
+                inside = not inside
+        j = i
+    return inside
+
+
+def in_polygon(lng: float, lat: float, rings: Sequence[Ring]) -> bool:
+    """Inside the outer ring and outside every hole."""
+    if not rings or not in_ring(lng, lat, rings[0]):
+        return False
+    return not any(in_ring(lng, lat, hole) for hole in rings[1:])
+
+
+def polygons(geojson: Any) -> list[Sequence[Ring]]:
+    """The polygons of a GeoJSON Polygon, MultiPolygon, Feature or FeatureCollection."""
+    if isinstance(geojson, str):
+        try:
+            geojson = json.loads(geojson)
+        except ValueError:
+            return []
+    if not isinstance(geojson, dict):
+        return []
+    kind = geojson.get("type")
+    if kind == "Feature":
+        return polygons(geojson.get("geometry"))
+    if kind == "FeatureCollection":
+        return [p for f in geojson.get("features") or [] for p in polygons(f)]
+    coords = geojson.get("coordinates")
+    if not isinstance(coords, list):
+        return []
+    if kind == "Polygon":
+        return [coords]
+    if kind == "MultiPolygon":
+        return list(coords)
+    return []
+
+
+def contains(geojson: Any, lat: float, lng: float) -> bool:
+    """True when the GeoJSON area contains the point."""
+    try:
+        return any(in_polygon(lng, lat, p) for p in polygons(geojson))
+    except (TypeError, IndexError, ValueError):
+        return False  # a malformed boundary places nothing
+
+
+def grid_at(grids: Iterable[Grid], lat: float, lng: float) -> Grid | None:
+    """The first grid whose boundary contains the point, if any."""
+    for grid in grids:
+        if grid.boundary and contains(grid.boundary, lat, lng):
+            return grid
+    return None

@@ -1,0 +1,124 @@
+"""Split a block of WeChat-group messages, as WeChat copies them, into draft tickets.
+
+Three header shapes start a message:
+
+    张阿姨 10:32                 (sender, then the time; a date may come before it)
+    [11-20 10:32] 张阿姨: text   (time in brackets, sender, colon, maybe text)
+    张阿姨：                     (sender and a colon alone on the line)
+
+Every other line belongs to the message above it. Each draft then gets a guessed
+phone (mainland mobile), category (the first category with a keyword in the text)
+and place (a complex or building alias, through intake.place_from_text).
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ticketing.models import Category, Community
+from ticketing.services import intake
+
+MAX_SENDER = 32
+TIME = r"\d{1,2}:\d{2}(?::\d{2})?"
+DATE = r"(?:\d{2,4}[-/年.]\d{1,2}(?:[-/月.]\d{1,2}日?)?|\d{1,2}[-/月]\d{1,2}日?|昨天|今天|前天)"
+STAMP = rf"(?:{DATE}\s*)?{TIME}"
+# 张阿姨 10:32 / 张阿姨 2026-11-20 10:32
+SENDER_TIME = re.compile(rf"^(?P<sender>\S(?:.{{0,{MAX_SENDER - 1}}}?\S)?)\s+(?P<time>{STAMP})$")
+# [11-20 10:32] 张阿姨: text
+BRACKETED = re.compile(rf"^[\[【](?P<time>{STAMP})[\]】]\s*(?P<sender>[^:：]{{1,{MAX_SENDER}}}?)\s*[:：]\s*(?P<text>.*)$")
+# 张阿姨：
+SENDER_ONLY = re.compile(rf"^(?P<sender>[^\s:：\d][^:：]{{0,{MAX_SENDER - 1}}}?)\s*[:：]$")
+MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d(?:[\s-]?\d){8})(?!\d)")
+
+
+@dataclass
+class Draft:
+    """One message of the paste, and what was guessed from it."""
+
+    sender: str
+    time: str
+    text: str
+    phone: str = ""
+    category_id: int | None = None
+    community_id: int | None = None
+    complex_id: int | None = None
+    building_id: int | None = None
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+def _header(line: str) -> tuple[str, str, str] | None:
+    """(sender, time, text on the same line) when the line starts a message."""
+    for pattern in (BRACKETED, SENDER_TIME, SENDER_ONLY):
+        match = pattern.match(line)
+        if match:
+            groups = match.groupdict()
+            return groups["sender"].strip(), (groups.get("time") or "").strip(), (groups.get("text") or "").strip()
+    return None
+
+
+def parse(text: str) -> list[Draft]:
+    """The messages of a pasted block, in order; empty messages are dropped.
+
+    Lines before any header make one message without a sender.
+    """
+    drafts: list[Draft] = []
+    current: Draft | None = None
+    lines: list[str] = []
+
+    def close() -> None:
+        if current is not None:
+            current.text = "\n".join(lines).strip()
+            if current.text:
+                drafts.append(current)
+
+    for raw in unicodedata.normalize("NFC", text or "").replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = raw.strip()
+        head = _header(line) if line else None
+        if head is not None:
+            close()
+            sender, time, rest = head
+            current = Draft(sender=sender, time=time, text="")
+            lines = [rest] if rest else []
+        elif line:
+            if current is None:
+                current = Draft(sender="", time="", text="")
+                lines = []
+            lines.append(line)
+    close()
+    return drafts
+
+
+def find_phone(text: str) -> str:
+    """The first mainland mobile number in the text, as 11 digits, or ""."""
+    match = MOBILE_IN_TEXT.search(unicodedata.normalize("NFKC", text))
+    return re.sub(r"\D", "", match.group(1)) if match else ""
+
+
+def find_category(text: str, categories: Sequence[Category]) -> Category | None:
+    """The first category (in the order given) one of whose keywords is in the text."""
+    text = unicodedata.normalize("NFKC", text)
+    for category in categories:
+        if any(word and word in text for word in (category.keywords or "").split()):
+            return category
+    return None
+
+
+def detect(drafts: list[Draft], communities: Sequence[Community], categories: Sequence[Category]) -> list[Draft]:
+    """Fill in each draft's phone, category and place guesses; returns the drafts."""
+    for draft in drafts:
+        draft.phone = find_phone(draft.text)
+        category = find_category(draft.text, categories)
+        draft.category_id = category.id if category else None
+        if communities:
+            draft.community_id = communities[0].id
+        for community in communities:
+            placement = intake.place_from_text(community, draft.text)
+            if placement.complex is not None:
+                draft.community_id = community.id
+                draft.complex_id = placement.complex.id
+                draft.building_id = placement.building.id if placement.building else None
+                break
+    return drafts

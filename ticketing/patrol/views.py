@@ -1,0 +1,266 @@
+"""Grid patrol (巡查) and WeChat-group quick entry (收单): two more doors into intake."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    url_for,
+)
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response
+
+from ticketing.console import places
+from ticketing.extensions import db
+from ticketing.forms import with_blank
+from ticketing.models import Category, Channel, Community, Grid, Role, Ticket, User
+from ticketing.patrol import geo, groupchat
+from ticketing.patrol.forms import DraftsForm, PasteForm, PatrolForm
+from ticketing.services import intake
+from ticketing.services.catalog import category_groups
+from ticketing.services.errors import InvalidInput, ServiceError, ValidationFailed
+from ticketing.services.intake import IntakeRequest
+from ticketing.services.lifecycle import Actor, perform
+from ticketing.web import (
+    calendar,
+    local_tz,
+    now,
+    photo_store,
+    roles_required,
+    staff_actor,
+    staff_user,
+)
+
+bp = Blueprint("patrol", __name__)
+
+GROUPCHAT_ROLES = (Role.DISPATCHER, Role.GRID_WORKER)
+TAKEN_ON_THE_SPOT = "patrol: taken on the spot"
+
+
+def worker_communities(user: User) -> list[Community]:
+    """The communities of a grid worker's grids, in grid order, each once."""
+    seen: dict[int, Community] = {}
+    for grid in user.grids:
+        seen.setdefault(grid.community_id, grid.community)
+    return list(seen.values())
+
+
+def scope_communities(user: User) -> list[Community]:
+    """The communities the user files group-chat tickets in."""
+    if user.role == Role.GRID_WORKER:
+        return worker_communities(user)
+    return places.communities_in_scope(user)
+
+
+def worker_buildings(user: User) -> dict[str, list[tuple[Any, str]]]:
+    """Buildings of the worker's own grids, grouped by complex."""
+    grouped: dict[str, list[tuple[Any, str]]] = {}
+    for grid in user.grids:
+        for cx in grid.complexes:
+            for building in cx.buildings:
+                grouped.setdefault(cx.name, []).append((building.id, building.name))
+    return grouped
+
+
+# --- Grid patrol --------------------------------------------------------------
+
+
+def place_point(user: User, lat: float, lng: float) -> Grid | None:
+    """The grid containing the point: the worker's own grids first, then the street's."""
+    grid = geo.grid_at(user.grids, lat, lng)
+    if grid is None and user.street_id is not None:
+        others = db.session.scalars(
+            db.select(Grid).join(Grid.community)
+            .where(Community.street_id == user.street_id, Grid.boundary.is_not(None))
+            .order_by(Grid.code)
+        )
+        grid = geo.grid_at(others, lat, lng)
+    return grid
+
+
+def take_on_the_spot(ticket: Ticket, worker: User, result: str) -> None:
+    """Dispatch the new ticket to the worker, who accepts it and, with a result, resolves it."""
+    at, cal = now(), calendar()
+    perform(ticket, "dispatch", Actor.system(), at, cal, assignee=worker, rule=TAKEN_ON_THE_SPOT)
+    perform(ticket, "accept", Actor.staff(worker), at, cal)
+    if result:
+        perform(ticket, "resolve", Actor.staff(worker), at, cal, note=result)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(Role.GRID_WORKER)
+def new_report() -> str | Response | tuple[str, int]:
+    """A grid worker reports what they found on patrol; 马上就办 takes it on the spot."""
+    worker = staff_user()
+    own_phone = intake.clean_phone(worker.phone)
+    form = PatrolForm()
+    form.category_id.choices = with_blank(places.category_choices(), _("Choose…"))
+    form.building_id.choices = with_blank(worker_buildings(worker), _("Use my location"))
+    communities = worker_communities(worker)
+
+    def page(status: int = 200) -> tuple[str, int]:
+        return render_template("patrol/new.html", form=form, ask_phone=own_phone is None), status
+
+    if not form.is_submitted():
+        return page()
+    if not communities:
+        form.form_errors.append(_("You have no grid to report in."))
+        return page(400)
+    if not form.validate():
+        return page(400)
+    point = form.point()
+    grid = None
+    community = communities[0]
+    address = ""
+    if form.building_id.data is None and point is not None:
+        grid = place_point(worker, *point)
+        if grid is not None:
+            community = grid.community
+        address = _("Location %(lat).6f, %(lng).6f", lat=point[0], lng=point[1])
+    handle_now = bool(form.handle_now.data)
+    result = (form.result.data or "").strip()
+    req = IntakeRequest(
+        channel=Channel.PATROL.value,
+        description=form.description.data or "",
+        phone=own_phone or form.phone.data or "",
+        name=worker.display_name,
+        category_id=form.category_id.data,
+        community_id=None if form.building_id.data else community.id,
+        building_id=form.building_id.data,
+        address_text=address,
+        photos=form.uploaded_photos(),
+        external_id=form.submission_key(),
+    )
+    try:
+        ticket, created = intake.submit(
+            req, Actor.staff(worker), now(), local_tz(), photo_store(),
+            current_app.config["MAX_PHOTO_BYTES"], current_app.config["MAX_PHOTOS"],
+            route=not handle_now,
+        )
+    except ValidationFailed as exc:
+        form.add_errors(exc.errors)
+        return page(exc.status)
+    except InvalidInput as exc:
+        form.form_errors.append(exc.message)
+        return page(exc.status)
+    if created:
+        if grid is not None and ticket.grid_id is None:
+            ticket.grid_id = grid.id  # placed by the phone's location, not by a building
+        if handle_now:
+            try:
+                take_on_the_spot(ticket, worker, result)
+            except ServiceError as exc:
+                # The ticket is filed; it waits for the dispatcher like any other.
+                db.session.rollback()
+                flash(_("Ticket %(number)s filed, but it could not be taken on the spot: %(error)s",
+                        number=ticket.number, error=exc.message), "error")
+                return redirect(url_for("staff.detail", number=ticket.number), 303)
+        db.session.commit()
+    flash(_("Ticket %(number)s filed.", number=ticket.number), "success")
+    return redirect(url_for("staff.detail", number=ticket.number), 303)
+
+
+# --- WeChat-group quick entry -------------------------------------------------
+
+
+def leaf_categories() -> list[Category]:
+    """Active leaf categories in the catalogue's order (the keyword search order)."""
+    return [c for g in category_groups() for c in g.options]
+
+
+def drafts_form(user: User, communities: list[Community], data: dict[str, Any] | None = None) -> DraftsForm:
+    """The step-2 form with its rows' choices set."""
+    form = DraftsForm(formdata=None, data=data) if data is not None else DraftsForm()
+    categories = with_blank(places.category_choices(), _("Choose…"))
+    community_choices = [(c.id, c.name) for c in communities]
+    if user.role == Role.GRID_WORKER:
+        buildings = with_blank(worker_buildings(user), _("Not in the list"))
+    else:
+        buildings = with_blank(places.building_choices(communities), _("Not in the list"))
+    for row in form.rows:
+        row.form.category_id.choices = categories
+        row.form.community_id.choices = community_choices
+        row.form.building_id.choices = buildings
+    return form
+
+
+@bp.route("/groupchat", methods=["GET", "POST"])
+@roles_required(*GROUPCHAT_ROLES)
+def groupchat_entry() -> str | Response | tuple[str, int]:
+    """Step 1: paste the messages; step 2 (POST with `text`): the drafts to fix and file."""
+    user = staff_user()
+    communities = scope_communities(user)
+    paste = PasteForm()
+    if not paste.is_submitted():
+        return render_template("patrol/groupchat.html", form=paste)
+    if not paste.validate():
+        return render_template("patrol/groupchat.html", form=paste), 400
+    drafts = groupchat.detect(groupchat.parse(paste.text.data or ""), communities, leaf_categories())
+    if not drafts:
+        paste.text.errors = [*paste.text.errors, _("No messages found. Paste the messages as WeChat copies them.")]
+        return render_template("patrol/groupchat.html", form=paste), 400
+    rows = [{
+        "include": True, "key": d.key, "sender": d.sender, "time": d.time, "name": d.sender[:32],
+        "category_id": d.category_id, "community_id": d.community_id, "building_id": d.building_id,
+        "phone": d.phone, "description": d.text,
+    } for d in drafts[:50]]
+    form = drafts_form(user, communities, {"rows": rows})
+    return render_template("patrol/drafts.html", form=form)
+
+
+@bp.route("/groupchat/file", methods=["POST"])
+@roles_required(*GROUPCHAT_ROLES)
+def groupchat_file() -> str | Response | tuple[str, int]:
+    """File every included draft, each in its own transaction; show the failed ones again."""
+    user = staff_user()
+    communities = scope_communities(user)
+    form = drafts_form(user, communities)
+    if not form.validate():
+        # A tampered row (a choice not offered) or a stale token: nothing is filed.
+        return render_template("patrol/drafts.html", form=form), 400
+    filed = 0
+    keep = []
+    for row in form.rows:
+        if not row.form.include.data:
+            continue
+        req = IntakeRequest(
+            channel=Channel.WECHAT_GROUP.value,
+            description=row.form.description.data or "",
+            phone=row.form.phone.data or "",
+            name=row.form.name.data or "",
+            category_id=row.form.category_id.data,
+            community_id=None if row.form.building_id.data else row.form.community_id.data,
+            building_id=row.form.building_id.data,
+            external_id=row.form.key.data if groupchat_key(row.form.key.data) else None,
+        )
+        try:
+            _ticket, _created = intake.submit(
+                req, staff_actor(), now(), local_tz(), photo_store(),
+                current_app.config["MAX_PHOTO_BYTES"], current_app.config["MAX_PHOTOS"],
+            )
+        except ValidationFailed as exc:
+            for name, message in exc.errors.items():
+                field = row.form._fields.get(name)
+                if field is None:
+                    field = row.form.description
+                field.errors = [*field.errors, message]
+            keep.append(row)
+        except InvalidInput as exc:
+            row.form.description.errors = [*row.form.description.errors, exc.message]
+            keep.append(row)
+        else:
+            filed += 1
+    flash(_("%(n)d filed.", n=filed), "success" if filed else "info")
+    if not keep:
+        return redirect(url_for("patrol.groupchat_entry"), 303)
+    form.rows.entries = keep
+    return render_template("patrol/drafts.html", form=form), 400
+
+
+def groupchat_key(value: str | None) -> bool:
+    """A draft key is one we issued: 32 hex digits."""
+    return bool(value) and len(value or "") == 32 and all(ch in "0123456789abcdef" for ch in value or "")
