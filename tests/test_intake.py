@@ -192,3 +192,16 @@ def test_full_width_digits_in_an_address_still_find_the_building(world: World, s
     ticket = submit(world, store, building_id=None, community_id=world.community_a.id,
                     address_text="东怡街７９号院３栋")
     assert ticket.building_id == world.building_managed.id
+
+
+def test_a_grid_given_without_a_building_places_the_ticket_in_it(world: World, store: PhotoStore) -> None:
+    ticket = submit(world, store, building_id=None, community_id=world.community_a.id,
+                    grid_id=world.grid_a2.id, address_text="Location 39.9, 116.4")
+    assert (ticket.grid_id, ticket.complex_id) == (world.grid_a2.id, None)
+
+
+def test_a_grid_of_another_community_is_refused(world: World, store: PhotoStore) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        submit(world, store, building_id=None, community_id=world.community_a.id, grid_id=world.grid_b1.id)
+    assert "grid_id" in caught.value.errors
+    assert ticket_count() == 0

@@ -131,6 +131,7 @@ def new_report() -> str | Response | tuple[str, int]:
         category_id=form.category_id.data,
         community_id=None if form.building_id.data else community.id,
         building_id=form.building_id.data,
+        grid_id=grid.id if grid is not None else None,
         address_text=address,
         photos=form.uploaded_photos(),
         external_id=form.submission_key(),
@@ -148,8 +149,6 @@ def new_report() -> str | Response | tuple[str, int]:
         form.form_errors.append(exc.message)
         return page(exc.status)
     if created:
-        if grid is not None and ticket.grid_id is None:
-            ticket.grid_id = grid.id  # placed by the phone's location, not by a building
         if handle_now:
             try:
                 take_on_the_spot(ticket, worker, result)

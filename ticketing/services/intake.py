@@ -22,6 +22,7 @@ from ticketing.models import (
     Channel,
     Community,
     Complex,
+    Grid,
     Photo,
     SlaTier,
     Status,
@@ -55,6 +56,8 @@ class IntakeRequest:
     community_id: int | None = None
     complex_id: int | None = None
     building_id: int | None = None
+    # A grid known without a building, e.g. the phone's location placed in a grid polygon.
+    grid_id: int | None = None
     address_text: str = ""
     unit_room: str = ""
     external_id: str | None = None
@@ -70,6 +73,14 @@ class Placement:
     community: Community
     complex: Complex | None = None
     building: Building | None = None
+    grid: Grid | None = None
+
+    @property
+    def grid_id(self) -> int | None:
+        """The grid of the complex, else the one given directly."""
+        if self.complex is not None:
+            return self.complex.grid_id
+        return self.grid.id if self.grid is not None else None
 
 
 def clean_text(value: str | None, multiline: bool = False) -> str:
@@ -138,9 +149,15 @@ def resolve_place(req: IntakeRequest, errors: dict[str, object]) -> Placement | 
     if community is None or (req.community_id and community.id != req.community_id):
         errors["community_id"] = _l("Choose your community.")
         return None
+    grid = db.session.get(Grid, req.grid_id) if req.grid_id and cx is None else None
+    if req.grid_id and cx is None and (grid is None or grid.community_id != community.id):
+        errors["grid_id"] = unknown
+        return None
     if cx is None and req.address_text:
-        return place_from_text(community, req.address_text)
-    return Placement(community, cx, building)
+        found = place_from_text(community, req.address_text)
+        if found.complex is not None:
+            return found
+    return Placement(community, cx, building, grid)
 
 
 def validate(req: IntakeRequest) -> tuple[dict[str, object], Placement | None, Category | None]:
@@ -267,7 +284,7 @@ def _store(
         tier=tier,
         street_id=placement.community.street_id,
         community=placement.community,
-        grid_id=cx.grid_id if cx else None,
+        grid_id=placement.grid_id,
         complex=cx,
         building=building,
         address_text=req.address_text,
