@@ -12,7 +12,8 @@ from tests.factories import World
 from ticketing.extensions import db
 from ticketing.models import Ticket
 from ticketing.patrol import groupchat
-from ticketing.patrol.views import leaf_categories
+from ticketing.services.catalog import leaf_categories
+from ticketing.services.classify import keyword_category
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -39,13 +40,6 @@ def test_the_parser_keeps_leading_lines_and_drops_empty_messages() -> None:
     assert [(d.sender, d.text) for d in drafts] == [("", "没有发送人的一行"), ("钱哥", "有事")]
 
 
-def test_phones_are_found_in_the_text() -> None:
-    assert groupchat.find_phone("电话 138-1234-5678 谢谢") == "13812345678"
-    assert groupchat.find_phone("找我：＋86 13900001111") == "13900001111"
-    assert groupchat.find_phone("门牌 12345678901234") == ""
-    assert groupchat.find_phone("没有电话") == ""
-
-
 def test_categories_and_places_are_detected(world: World) -> None:
     drafts = groupchat.detect(groupchat.parse(PASTE), [world.community_a], leaf_categories())
     assert drafts[0].category_id == world.category("repair.stair_light").id
@@ -55,7 +49,7 @@ def test_categories_and_places_are_detected(world: World) -> None:
     assert drafts[1].complex_id == world.courtyard.id and drafts[1].building_id is None
     assert drafts[2].category_id == world.category("environment.sewage").id
     assert drafts[2].building_id == world.building_west.id
-    assert groupchat.find_category("你好", leaf_categories()) is None
+    assert keyword_category("你好", leaf_categories()) is None
 
 
 def drafts_page(client: FlaskClient) -> str:

@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from wechatpy.crypto import WeChatCrypto
 
 from tests.factories import PHONE, World, make_ticket
-from ticketing.channels import wechat
 from ticketing.extensions import db
 from ticketing.models import Notification, Ticket
 from ticketing.services.photos import PhotoStore
@@ -214,9 +213,3 @@ def test_a_wechat_tickets_resident_messages_go_to_the_openid(
     assert notes and all(n.channel == "sms" and n.address == PHONE for n in notes)
 
 
-def test_phone_in_text() -> None:
-    assert wechat.phone_in("电话 138-1234-5678 谢谢") == "13812345678"
-    assert wechat.phone_in("+86 13812345678") == "13812345678"
-    assert wechat.phone_in("１３８１２３４５６７８") == "13812345678"
-    assert wechat.phone_in("订单 113812345678") is None
-    assert wechat.phone_in("no number") is None

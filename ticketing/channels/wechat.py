@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +28,8 @@ from sqlalchemy import select
 from ticketing.extensions import db
 from ticketing.labels import STATUS_LABELS, label
 from ticketing.models import Category, Channel, Community, Ticket
+from ticketing.services.catalog import leaf_categories
+from ticketing.services.classify import keyword_category, phone_in_text
 from ticketing.services.errors import ValidationFailed
 from ticketing.services.tracking import tracking_token
 
@@ -40,7 +41,6 @@ QUERY_WORD = "查询"
 FALLBACK_CATEGORY = "suggestion.general"
 MAX_LISTED = 10
 # A mainland mobile number inside free text, optionally with +86 / 0086 and separators.
-PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:(?:\+|00)?86[\s-]?)?(1[3-9]\d[\s-]?\d{4}[\s-]?\d{4})(?!\d)")
 FORBIDDEN_XML = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
@@ -163,25 +163,10 @@ def tracking_link(ticket: Ticket) -> str:
     return config["PUBLIC_URL"].rstrip("/") + "/t/" + tracking_token(ticket, config["SECRET_KEY"])
 
 
-def phone_in(text: str) -> str | None:
-    """The first mainland mobile number in the text (full-width digits allowed)."""
-    found = PHONE_IN_TEXT.search(unicodedata.normalize("NFKC", text))
-    return re.sub(r"[\s-]", "", found.group(1)) if found else None
-
-
 def guess_category(text: str) -> Category | None:
-    """The first active category one of whose keywords occurs in the text, else
-    `suggestion.general`. Keyword classification with word segmentation comes later."""
-    text = unicodedata.normalize("NFKC", text)
-    categories = db.session.scalars(
-        select(Category).where(Category.active.is_(True), Category.parent_id.is_not(None))
-        .order_by(Category.sort_order, Category.id)
-    )
-    for category in categories:
-        if any(word and word in text for word in (category.keywords or "").split()):
-            return category
-    return db.session.scalar(select(Category).where(Category.code == FALLBACK_CATEGORY,
-                                                    Category.active.is_(True)))
+    """By keywords (services/classify.py), else `suggestion.general`."""
+    return keyword_category(text, leaf_categories()) or db.session.scalar(
+        select(Category).where(Category.code == FALLBACK_CATEGORY, Category.active.is_(True)))
 
 
 def last_ticket(openid: str) -> Ticket | None:
@@ -225,7 +210,7 @@ def file_text(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes:
         return filed_reply(existing)
     if not text:
         return _("Please describe the problem in a text message.")
-    phone = phone_in(text)
+    phone = phone_in_text(text)
     if phone is None:
         return _("Please send the problem again with your mobile number in the message, "
                  "e.g. \"3号楼楼道灯坏了 13812345678\".")

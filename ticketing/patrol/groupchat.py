@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from ticketing.models import Category, Community
 from ticketing.services import intake
+from ticketing.services.classify import keyword_category, phone_in_text
 
 MAX_SENDER = 32
 TIME = r"\d{1,2}:\d{2}(?::\d{2})?"
@@ -31,7 +32,6 @@ SENDER_TIME = re.compile(rf"^(?P<sender>\S(?:.{{0,{MAX_SENDER - 1}}}?\S)?)\s+(?P
 BRACKETED = re.compile(rf"^[\[【](?P<time>{STAMP})[\]】]\s*(?P<sender>[^:：]{{1,{MAX_SENDER}}}?)\s*[:：]\s*(?P<text>.*)$")
 # 张阿姨：
 SENDER_ONLY = re.compile(rf"^(?P<sender>[^\s:：\d][^:：]{{0,{MAX_SENDER - 1}}}?)\s*[:：]$")
-MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(1[3-9]\d(?:[\s-]?\d){8})(?!\d)")
 
 
 @dataclass
@@ -91,26 +91,11 @@ def parse(text: str) -> list[Draft]:
     return drafts
 
 
-def find_phone(text: str) -> str:
-    """The first mainland mobile number in the text, as 11 digits, or ""."""
-    match = MOBILE_IN_TEXT.search(unicodedata.normalize("NFKC", text))
-    return re.sub(r"\D", "", match.group(1)) if match else ""
-
-
-def find_category(text: str, categories: Sequence[Category]) -> Category | None:
-    """The first category (in the order given) one of whose keywords is in the text."""
-    text = unicodedata.normalize("NFKC", text)
-    for category in categories:
-        if any(word and word in text for word in (category.keywords or "").split()):
-            return category
-    return None
-
-
 def detect(drafts: list[Draft], communities: Sequence[Community], categories: Sequence[Category]) -> list[Draft]:
     """Fill in each draft's phone, category and place guesses; returns the drafts."""
     for draft in drafts:
-        draft.phone = find_phone(draft.text)
-        category = find_category(draft.text, categories)
+        draft.phone = phone_in_text(draft.text) or ""
+        category = keyword_category(draft.text, categories)
         draft.category_id = category.id if category else None
         if communities:
             draft.community_id = communities[0].id

@@ -17,11 +17,11 @@ from werkzeug.wrappers import Response
 from ticketing.console import places
 from ticketing.extensions import db
 from ticketing.forms import with_blank
-from ticketing.models import Category, Channel, Community, Grid, Role, Ticket, User
+from ticketing.models import Channel, Community, Grid, Role, Ticket, User
 from ticketing.patrol import geo, groupchat
 from ticketing.patrol.forms import DraftsForm, PasteForm, PatrolForm
 from ticketing.services import intake
-from ticketing.services.catalog import category_groups
+from ticketing.services.catalog import leaf_categories
 from ticketing.services.errors import InvalidInput, ServiceError, ValidationFailed
 from ticketing.services.intake import IntakeRequest
 from ticketing.services.lifecycle import Actor, perform
@@ -164,11 +164,6 @@ def new_report() -> str | Response | tuple[str, int]:
 
 
 # --- WeChat-group quick entry -------------------------------------------------
-
-
-def leaf_categories() -> list[Category]:
-    """Active leaf categories in the catalogue's order (the keyword search order)."""
-    return [c for g in category_groups() for c in g.options]
 
 
 def drafts_form(user: User, communities: list[Community], data: dict[str, Any] | None = None) -> DraftsForm:

@@ -34,3 +34,8 @@ def category_groups() -> list[CategoryGroup]:
         options = [child for child in group.children if child.active]
         result.append(CategoryGroup(group, options or [group]))
     return result
+
+
+def leaf_categories() -> list[Category]:
+    """Active leaf categories in the catalogue's order (the keyword search order)."""
+    return [c for g in category_groups() for c in g.options]
