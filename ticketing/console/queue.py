@@ -1,7 +1,6 @@
 """The dispatcher's queue: tabs, filters, counts and one page of tickets, in a fixed number of queries."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 from ticketing.extensions import db
 from ticketing.models import Category, SlaTier, Status, Ticket, TicketEvent, User
 from ticketing.services import scope
+from ticketing.web import page_span
 
 PER_PAGE = 50
 DEFAULT_TAB = "awaiting"
@@ -127,22 +127,21 @@ def tab_counts(where: list[ColumnElement[bool]], now: datetime) -> dict[str, int
     return {tab: int(row._mapping[tab]) for tab in TABS}
 
 
+def list_item_options() -> list[Any]:
+    """What a ticket line of the console's lists shows, loaded with the page."""
+    return [joinedload(relation) for relation in (
+        Ticket.category, Ticket.community, Ticket.complex, Ticket.building,
+        Ticket.assignee, Ticket.team, Ticket.company,
+    )]
+
+
 def page_query(tab: str, where: list[ColumnElement[bool]], now: datetime) -> Select[tuple[Ticket]]:
     """The tickets of a tab with everything an item shows loaded alongside."""
     return (
         select(Ticket)
         .join(Ticket.tier)
         .where(*where, tab_condition(tab, now))
-        .options(
-            contains_eager(Ticket.tier),
-            joinedload(Ticket.category),
-            joinedload(Ticket.community),
-            joinedload(Ticket.complex),
-            joinedload(Ticket.building),
-            joinedload(Ticket.assignee),
-            joinedload(Ticket.team),
-            joinedload(Ticket.company),
-        )
+        .options(contains_eager(Ticket.tier), *list_item_options())
         .order_by(*tab_order(tab))
     )
 
@@ -165,10 +164,9 @@ def load_queue(user: User, tab: str, filters: QueueFilters, page: int, now: date
     tab = tab if tab in TABS else DEFAULT_TAB
     where = [scope.ticket_scope(user), *filter_conditions(filters)]
     counts = tab_counts(where, now)
-    pages = max(1, math.ceil(counts[tab] / PER_PAGE))
-    page = min(max(page, 1), pages)
+    page, pages, offset = page_span(counts[tab], page, PER_PAGE)
     tickets: list[Ticket] = []
     if counts[tab]:
-        query = page_query(tab, where, now).limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+        query = page_query(tab, where, now).limit(PER_PAGE).offset(offset)
         tickets = list(db.session.scalars(query).unique())
     return QueuePage(tab, tickets, counts, page, pages, return_reasons(tickets))

@@ -7,19 +7,18 @@ a community's people see their community, a street's people the street.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
-from sqlalchemy.orm import joinedload
 
-from ticketing.console.queue import current_deadline
+from ticketing.console.queue import current_deadline, list_item_options
 from ticketing.extensions import db
 from ticketing.models import OPEN_STATUSES, Role, Ticket, TicketEvent, User
 from ticketing.services import scope
+from ticketing.web import page_span
 
 PER_PAGE = 50
 
@@ -116,27 +115,18 @@ def load_supervision(user: User, levels: tuple[int, ...], page: int) -> Supervis
     """One page of the tickets on the lists of `levels` that `user` may see, latest first."""
     counts = level_counts(user)
     total = sum(counts[level] for level in levels)
-    pages = max(1, math.ceil(total / PER_PAGE))
-    page = min(max(page, 1), pages)
+    page, pages, offset = page_span(total, page, PER_PAGE)
     tickets: list[Ticket] = []
     if total:
         deadline = current_deadline()
         query = (
             select(Ticket)
             .where(scope.ticket_scope(user), supervised_condition(), list_level().in_(levels))
-            .options(
-                joinedload(Ticket.category),
-                joinedload(Ticket.community),
-                joinedload(Ticket.complex),
-                joinedload(Ticket.building),
-                joinedload(Ticket.assignee),
-                joinedload(Ticket.team),
-                joinedload(Ticket.company),
-            )
+            .options(*list_item_options())
             # The longest overdue first; those with no deadline (awaiting a handler) last.
             .order_by(deadline.is_(None), deadline, Ticket.escalated_at, Ticket.id)
             .limit(PER_PAGE)
-            .offset((page - 1) * PER_PAGE)
+            .offset(offset)
         )
         tickets = list(db.session.scalars(query).unique())
     return SupervisionPage(levels, tickets, counts, page, pages, escalation_reasons(tickets))

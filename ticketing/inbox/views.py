@@ -5,7 +5,6 @@ rated, reopened, warnings, breaches); here they are only listed and marked read.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +26,7 @@ from werkzeug.wrappers import Response
 
 from ticketing.extensions import db
 from ticketing.models import Notification
-from ticketing.web import now, staff_user
+from ticketing.web import now, page_span, staff_user
 
 bp = Blueprint("inbox", __name__)
 
@@ -64,13 +63,12 @@ def load_page(user_id: int, page: int) -> InboxPage:
     total = db.session.scalar(
         select(func.count()).select_from(Notification).where(own_messages(user_id))
     ) or 0
-    pages = max(1, math.ceil(total / PER_PAGE))
-    page = min(max(page, 1), pages)
+    page, pages, offset = page_span(total, page, PER_PAGE)
     messages = list(db.session.scalars(
         select(Notification).options(joinedload(Notification.ticket))
         .where(own_messages(user_id))
         .order_by(Notification.created_at.desc(), Notification.id.desc())
-        .limit(PER_PAGE).offset((page - 1) * PER_PAGE)
+        .limit(PER_PAGE).offset(offset)
     ))
     return InboxPage(messages, page, pages, total, unread_count(user_id))
 
