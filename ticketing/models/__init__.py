@@ -1,5 +1,6 @@
 """All models, split by domain and re-exported here for convenience."""
-from ticketing.models.catalog import CalendarDay, Category, SlaTier
+from ticketing.models.catalog import CalendarDay, Category, ClassificationCorrection, SlaTier
+from ticketing.models.channels import ApiKey, KeyKind, WechatFollower
 from ticketing.models.notifications import Notification
 from ticketing.models.outbox import OutboxMessage, SchedulerRun
 from ticketing.models.people import (
@@ -31,6 +32,7 @@ from ticketing.models.tickets import (
 from ticketing.models.types import UTCDateTime, utcnow
 
 __all__ = [
+    "ApiKey", "ClassificationCorrection", "KeyKind", "WechatFollower",
     "Building", "CalendarDay", "DutyShift", "Leave", "RoutingRule", "Category", "Channel", "Community", "Complex", "FailedAttempt",
     "FINAL_STATUSES", "Grid", "HANDLER_ROLES", "HandlerKind", "Notification", "OPEN_STATUSES",
     "OutboxMessage", "Photo", "SchedulerRun",

@@ -1,12 +1,14 @@
 """Reference data: time-limit tiers, the category tree, the working-day overrides."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ticketing.extensions import db
+from ticketing.models.types import UTCDateTime, utcnow
 
 
 class SlaTier(db.Model):
@@ -26,6 +28,9 @@ class SlaTier(db.Model):
     resolve_minutes: Mapped[int] = mapped_column(Integer)
     working_days: Mapped[bool] = mapped_column(Boolean, default=False)
     rank: Mapped[int] = mapped_column(Integer, default=0)
+    # Words that put a request on this tier whatever its category (燃气泄漏, 起火 …),
+    # one per line; see services/classify.py.
+    trigger_words: Mapped[str] = mapped_column(Text, default="")
 
 
 class Category(db.Model):
@@ -43,6 +48,9 @@ class Category(db.Model):
     hint_en: Mapped[str] = mapped_column(Text, default="")
     tier_id: Mapped[int | None] = mapped_column(ForeignKey("sla_tiers.id"))
     keywords: Mapped[str] = mapped_column(Text, default="")
+    # Extra questions for this category, as Open311 service attributes:
+    # [{"code", "datatype", "required", "description", "order", "values": [{"key", "name"}]}].
+    extra_fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -78,3 +86,20 @@ class CalendarDay(db.Model):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     is_workday: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ClassificationCorrection(db.Model):
+    """A dispatcher's correction of the category intake guessed; the classifier learns from these."""
+
+    __tablename__ = "classification_corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    guessed_category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
+    chosen_category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    guessed_category: Mapped[Category | None] = relationship(foreign_keys=[guessed_category_id])
+    chosen_category: Mapped[Category] = relationship(foreign_keys=[chosen_category_id])

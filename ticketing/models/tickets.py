@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -114,12 +115,20 @@ class Ticket(db.Model):
     building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id"))
     address_text: Mapped[str] = mapped_column(String(200), default="")
     unit_room: Mapped[str] = mapped_column(String(64), default="")
+    # Where the reporter's phone or map pin was (WGS-84), when a channel gave one.
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
 
     description: Mapped[str] = mapped_column(Text)
     requester_name: Mapped[str] = mapped_column(String(64), default="")
     requester_phone: Mapped[str] = mapped_column(String(20))
     # The WeChat official account follower who filed it (channel wechat_oa); replies go there.
     resident_openid: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Answers to the category's extra fields (Open311 attributes), keyed by code.
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # What the classifier made of the text at intake: its category and confidence (0–1).
+    guess_category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
+    guess_confidence: Mapped[float | None] = mapped_column(Float)
 
     handler_kind: Mapped[str | None] = mapped_column(String(20))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -158,7 +167,8 @@ class Ticket(db.Model):
 
     __mapper_args__ = {"version_id_col": version}
 
-    category: Mapped[Category] = relationship()
+    category: Mapped[Category] = relationship(foreign_keys=[category_id])
+    guess_category: Mapped[Category | None] = relationship(foreign_keys=[guess_category_id])
     tier: Mapped[SlaTier] = relationship()
     street: Mapped[Street] = relationship()
     community: Mapped[Community] = relationship()

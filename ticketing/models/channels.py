@@ -1,0 +1,70 @@
+"""What the machine-facing doors keep: API keys for client apps and staff apps,
+and what WeChat followers last told us about where they are."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Float, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ticketing.extensions import db
+from ticketing.models.people import User
+from ticketing.models.places import Grid
+from ticketing.models.types import UTCDateTime, utcnow
+
+
+class KeyKind(StrEnum):
+    """What a key opens."""
+
+    OPEN311 = "open311"  # a client app posting GeoReport v2 requests
+    STAFF = "staff"  # a staff app acting as one staff account on /api/v1
+
+
+class ApiKey(db.Model):
+    """A key issued once to a client app or a staff app; only its SHA-256 is stored.
+
+    Keys are long random strings, so a plain SHA-256 is enough to make a stolen
+    table useless and cheap enough to check on every request.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # The first characters of the key, shown in lists so people can tell keys apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # For staff keys: the account the key acts as.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class WechatFollower(db.Model):
+    """A WeChat official-account follower's last location message, placed in a grid.
+
+    A text message that follows is filed at that grid; without one the place comes
+    from the follower's last ticket, else the dispatcher places it.
+    """
+
+    __tablename__ = "wechat_followers"
+
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    located_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    grid: Mapped[Grid | None] = relationship()
