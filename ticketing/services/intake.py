@@ -6,6 +6,7 @@ transaction. Routing itself comes after, in the dispatcher (services/routing.py)
 """
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -64,6 +65,11 @@ class IntakeRequest:
     photos: list[bytes] = field(default_factory=list)
     # The WeChat official account follower who sent it (channel wechat_oa).
     openid: str | None = None
+    # Where the reporter was (WGS-84), when the channel gave a location.
+    lat: float | None = None
+    lon: float | None = None
+    # Answers to the category's extra fields (Open311 attributes), keyed by field code.
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -179,6 +185,10 @@ def validate(req: IntakeRequest) -> tuple[dict[str, object], Placement | None, C
         errors["address_text"] = _l("The address is too long.")
     if len(req.unit_room) > MAX_ROOM:
         errors["unit_room"] = _l("The unit and room are too long.")
+    if (req.lat is None) != (req.lon is None) or (req.lat is not None and not (
+        math.isfinite(req.lat) and math.isfinite(req.lon) and -90 <= req.lat <= 90 and -180 <= req.lon <= 180
+    )):
+        errors["location"] = _l("The location is not a valid latitude and longitude.")
     phone = clean_phone(req.phone)
     if phone is None:
         errors["phone"] = _l("Enter an 11-digit mobile number, e.g. 13812345678.")
@@ -293,6 +303,9 @@ def _store(
         requester_name=req.name,
         requester_phone=req.phone,
         resident_openid=(req.openid or "").strip()[:64] or None,
+        lat=req.lat,
+        lon=req.lon,
+        extra=dict(req.extra),
         created_at=now,
         updated_at=now,
         created_by_id=actor.user.id if actor.user else None,

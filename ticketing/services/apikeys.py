@@ -1,0 +1,65 @@
+"""Issuing and checking API keys: Open311 client apps and staff apps (see models/channels.py).
+
+A key is shown once, when it is issued; only its SHA-256 is kept. Checking a key is
+one indexed lookup by that hash.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from ticketing.extensions import db
+from ticketing.models import ApiKey, KeyKind, User
+
+PREFIXES = {KeyKind.OPEN311: "o311_", KeyKind.STAFF: "mhs_"}
+MAX_NAME = 100
+# last_used_at is written at most this often per key, not on every request.
+TOUCH_EVERY = timedelta(minutes=5)
+
+
+def digest(key: str) -> str:
+    """The stored form of a key."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def issue(kind: KeyKind, name: str, now: datetime, user: User | None = None,
+          created_by: User | None = None) -> tuple[ApiKey, str]:
+    """Create a key; return the row and the key itself (the only time it is seen). Commits."""
+    name = " ".join((name or "").split())
+    if not name or len(name) > MAX_NAME:
+        raise ValueError(f"a key needs a name of 1–{MAX_NAME} characters")
+    if kind == KeyKind.STAFF and (user is None or not user.active):
+        raise ValueError("a staff key needs an active staff account")
+    key = PREFIXES[kind] + secrets.token_urlsafe(32)
+    row = ApiKey(kind=kind, name=name, prefix=key[:12], key_hash=digest(key),
+                 user=user if kind == KeyKind.STAFF else None, created_by=created_by,
+                 created_at=now)
+    db.session.add(row)
+    db.session.commit()
+    return row, key
+
+
+def verify(kind: KeyKind, key: str | None, now: datetime) -> ApiKey | None:
+    """The active key of `kind` that `key` is, else None. Records when it was last used."""
+    if not key or len(key) > 200:
+        return None
+    row = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == digest(key)))
+    if row is None or row.kind != kind or row.revoked_at is not None:
+        return None
+    if row.kind == KeyKind.STAFF and (row.user is None or not row.user.active):
+        return None
+    if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
+        # A plain UPDATE: no version check, no conflict between concurrent requests.
+        db.session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
+        db.session.commit()
+    return row
+
+
+def revoke(row: ApiKey, now: datetime) -> None:
+    """Stop a key from working; the row stays for the record. Commits."""
+    if row.revoked_at is None:
+        row.revoked_at = now
+        db.session.commit()
