@@ -124,6 +124,29 @@ def development_secret(instance: Path) -> str:
     return key
 
 
+# Limits on the anonymous doors, as attempts per seconds (services/ratelimit.py).
+DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
+    "web_ip": (30, 3600),  # resident web form, per client address
+    "web_phone": (6, 3600),  # resident web form, per phone number
+    "open311_key": (600, 60),  # Open311 POST requests, per client app key
+    "wechat_sender": (10, 600),  # WeChat messages that file tickets, per follower
+}
+RATE_LIMIT_ITEM = re.compile(r"^([a-z0-9_]+)=(\d+)/(\d+)$")
+
+
+def parse_rate_limits(raw: str, name: str = "RATE_LIMITS") -> dict[str, tuple[int, int]]:
+    """`web_ip=30/3600,web_phone=6/3600`: overrides of the defaults; 0/N turns a limit off."""
+    limits = dict(DEFAULT_RATE_LIMITS)
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        found = RATE_LIMIT_ITEM.match(item)
+        if found is None or found.group(1) not in DEFAULT_RATE_LIMITS or int(found.group(3)) < 1:
+            raise ConfigError(
+                f"{name}: {item!r} is not one of {', '.join(DEFAULT_RATE_LIMITS)}=<count>/<seconds>"
+            )
+        limits[found.group(1)] = (int(found.group(2)), int(found.group(3)))
+    return limits
+
+
 @dataclass(frozen=True)
 class Config:
     """Settings of one process; field names become Flask config keys in upper case."""
@@ -138,6 +161,7 @@ class Config:
     default_locale: str = "zh_CN"
     max_photo_bytes: int = 5 * 1024 * 1024
     max_photos: int = 3
+    rate_limits: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     session_cookie_secure: bool = False
     # Reverse proxies in front of the app (nginx: 1); their X-Forwarded-* headers are trusted.
     proxy_hops: int = 0
@@ -185,6 +209,7 @@ class Config:
             wechat_sender=env_choice(env, "WECHAT_SENDER", ("record", "wechat"), "record"),
             email_sender=env_choice(env, "EMAIL_SENDER", ("record", "smtp"), "record"),
             upstream_centers=parse_upstream_centers(env.get("UPSTREAM_CENTERS", "")),
+            rate_limits=parse_rate_limits(env.get("RATE_LIMITS", "")),
             extra={name: env[name] for name in PASSTHROUGH if env.get(name)},
         )
 

@@ -80,8 +80,12 @@ def hit(bucket: str, key: str, limit: int, per: int, now: datetime) -> Decision:
     return Decision(True, 0)
 
 
-def check(bucket: str, key: str, limit: int, per: int, now: datetime) -> None:
-    """`hit()`, raising `RateLimited` when over the limit."""
+def check(bucket: str, key: str, now: datetime) -> None:
+    """Count one attempt against the configured limit `bucket` (config RATE_LIMITS);
+    raise `RateLimited` when over it."""
+    from flask import current_app
+
+    limit, per = current_app.config["RATE_LIMITS"][bucket]
     decision = hit(bucket, key, limit, per, now)
     if not decision.allowed:
         raise RateLimited(decision.retry_after)
