@@ -244,3 +244,74 @@ def test_the_backlog_counts_pending_and_done_rows(world: World, store: PhotoStor
     assert outbox.backlog() == {"pending": 1, "failed": 0, "done": 0}
     relay(T0)
     assert outbox.backlog() == {"pending": 0, "failed": 0, "done": 1}
+
+
+# --- the relay after a request, and relays at once --------------------------
+
+
+def test_the_relay_after_a_request_hands_over_that_requests_rows_only(world: World, client: Any) -> None:
+    backlog = outbox.emit("workers.jobs.noop", "someone else's")
+    db.session.commit()
+    backlog_id = backlog.id
+    db.session.info.pop(outbox.EMITTED)  # as if another process had written it
+    assert post_report(client, form_data(world)).status_code == 303
+    db.session.expire_all()
+    rows = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert [r.id for r in rows if r.done_at is None] == [backlog_id]  # the scheduled relay's
+    assert {r.job for r in rows if r.done_at is not None} == {
+        "workers.jobs.deliver_notification", "workers.jobs.route_ticket"}
+
+
+def test_rows_of_a_rolled_back_transaction_are_not_relayed(ctx: Flask) -> None:
+    outbox.emit("workers.jobs.noop", "never")
+    db.session.rollback()
+    assert outbox.take_emitted() == []
+    assert relay(T0).ran_inline == []
+
+
+@pytest.mark.redis
+def test_the_relay_hands_several_rows_to_their_own_queues_in_one_go(
+    world: World, redis_app: Flask, redis_conn: Any
+) -> None:
+    with redis_app.app_context():
+        rows = [outbox.emit("workers.jobs.noop", str(i), queue=q)
+                for i, q in enumerate(["high", "default", "low", "default"])]
+        db.session.commit()
+        ids = [row.id for row in rows]
+        assert relay(T0).handed_over == ids
+    assert queued(redis_conn, "high") == [f"outbox-{ids[0]}-1"]
+    assert queued(redis_conn, "default") == [f"outbox-{ids[1]}-1", f"outbox-{ids[3]}-1"]
+    assert queued(redis_conn, "low") == [f"outbox-{ids[2]}-1"]
+    work_burst(redis_app, redis_conn)
+    db.session.expire_all()
+    assert all(db.session.get(OutboxMessage, i).done_at is not None for i in ids)
+
+
+@pytest.mark.postgres
+def test_two_relays_at_once_take_each_row_exactly_once(app: Flask, ctx: Flask) -> None:
+    import threading
+
+    ids = []
+    for i in range(60):
+        ids.append(outbox.emit("workers.jobs.noop", str(i)))
+    db.session.commit()
+    ids = [row.id for row in ids]
+    db.session.remove()
+    barrier = threading.Barrier(2)
+    taken: list[list[int]] = []
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                taken.append([row.id for row in outbox.claim_many(T0, limit=100)])
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(taken) == 2
+    assert sorted(taken[0] + taken[1]) == ids  # every row once, none twice

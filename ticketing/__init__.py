@@ -59,7 +59,7 @@ def register_outbox_relay(app: Flask) -> None:
 
     @app.after_request
     def relay_emitted(response: Any) -> Any:
-        if db.session.info.pop(EMITTED, False):
+        if db.session.info.get(EMITTED):
             import_string("workers.relay.relay_after_request")()
         return response
 

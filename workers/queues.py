@@ -130,3 +130,27 @@ def enqueue(name: str, *args: Any, job_id: str | None = None, queue_name: str | 
         name, args=args, timeout=opts.timeout, result_ttl=opts.result_ttl,
         failure_ttl=opts.failure_ttl, retry=retry, job_id=job_id,
     )
+
+
+def enqueue_many(jobs: list[tuple[str, tuple[Any, ...], str | None, str | None]]) -> None:
+    """Put several jobs on their RQ queues in one Redis round trip.
+
+    Each item is (job name, args, queue name or None for the job's own, job id or None).
+    Raises `redis.exceptions.RedisError` when Redis is down; nothing is half-queued
+    that matters, since every job here is idempotent and its row is released.
+    """
+    connection = redis_connection()
+    if connection is None:
+        raise RuntimeError("enqueue_many needs Redis; run jobs inline with enqueue()")
+    by_queue: dict[str, list[Any]] = {}
+    for name, args, queue_name, job_id in jobs:
+        opts = options_of(name)
+        retry = Retry(max=opts.retries, interval=list(opts.backoff)) if opts.retries else None
+        by_queue.setdefault(queue_name or opts.queue, []).append(Queue.prepare_data(
+            name, args=args, timeout=opts.timeout, result_ttl=opts.result_ttl,
+            failure_ttl=opts.failure_ttl, retry=retry, job_id=job_id,
+        ))
+    with connection.pipeline() as pipe:
+        for queue_name, datas in by_queue.items():
+            queue(queue_name, connection).enqueue_many(datas, pipeline=pipe)
+        pipe.execute()

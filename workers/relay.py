@@ -13,9 +13,9 @@ from datetime import datetime
 from redis.exceptions import RedisError
 
 from ticketing.extensions import db
-from ticketing.models import OutboxMessage, utcnow
+from ticketing.models import utcnow
 from ticketing.services import outbox
-from workers.queues import enqueue, redis_connection
+from workers.queues import enqueue_many, redis_connection
 
 log = logging.getLogger(__name__)
 
@@ -31,38 +31,45 @@ class RelayResult:
     redis_down: bool = False
 
 
-def relay(now: datetime | None = None, limit: int = 100) -> RelayResult:
-    """Hand over (or run) every due outbox row, up to `limit`."""
+def relay(now: datetime | None = None, limit: int = 100, ids: list[int] | None = None) -> RelayResult:
+    """Hand over (or run) the given outbox rows, else every due row up to `limit`.
+
+    The rows are claimed in one statement and handed to Redis in one pipeline.
+    """
     from workers.jobs import run_outbox
 
     now = now or utcnow()
     result = RelayResult()
-    inline = redis_connection() is None
-    for message_id in outbox.due(now, limit):
-        if not outbox.claim(message_id, now):
-            continue  # another relay took it
-        if inline:
-            run_outbox(message_id)
-            result.ran_inline.append(message_id)
-            continue
-        row = db.session.get(OutboxMessage, message_id)
-        assert row is not None
-        try:
-            enqueue(RUN_OUTBOX, message_id, queue_name=row.queue,
-                    job_id=f"outbox-{message_id}-{row.enqueue_count}")
-        except RedisError as exc:
-            outbox.release(message_id, f"Redis unavailable: {type(exc).__name__}")
-            log.warning("outbox relay: Redis unavailable, %s rows wait", len(outbox.due(now, limit)))
-            result.redis_down = True
-            break
-        result.handed_over.append(message_id)
+    claimed = outbox.claim_many(now, ids=ids, limit=limit)
+    if not claimed:
+        return result
+    if redis_connection() is None:
+        for row in claimed:
+            run_outbox(row.id)
+            result.ran_inline.append(row.id)
+        return result
+    try:
+        enqueue_many([(RUN_OUTBOX, (row.id,), row.queue, f"outbox-{row.id}-{row.enqueue_count}")
+                      for row in claimed])
+    except RedisError as exc:
+        outbox.release([row.id for row in claimed], f"Redis unavailable: {type(exc).__name__}")
+        log.warning("outbox relay: Redis unavailable, %s rows wait", len(claimed))
+        result.redis_down = True
+        return result
+    result.handed_over.extend(row.id for row in claimed)
     return result
 
 
 def relay_after_request() -> None:
-    """After a request that emitted outbox rows: hand them over without failing the request."""
+    """After a request that emitted outbox rows: hand over those rows without failing the request.
+
+    Only this request's rows: a backlog is the scheduled relay's, so a request never
+    waits for other people's work.
+    """
     try:
-        relay()
+        ids = outbox.take_emitted()
+        if ids:
+            relay(ids=ids)
     except Exception:  # the rows are committed; the scheduled relay will take them
         db.session.rollback()
         log.exception("outbox relay after request failed; the scheduled relay will retry")

@@ -109,8 +109,7 @@ def discard_job() -> Response:
 def retry_outbox(message_id: int) -> Response:
     """Give a failed outbox row a fresh start; the relay after this request hands it over."""
     if records.retry_outbox(message_id):
-        # Same signal as a new row: the after-request relay takes it at once.
-        db.session.info[outbox.EMITTED] = True
+        outbox.relay_soon(message_id)  # the after-request relay takes it at once
         db.session.commit()
         flash(_("Outbox row %(id)d will be handed over again.", id=message_id), "success")
     else:

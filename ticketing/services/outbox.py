@@ -7,10 +7,11 @@ conditional UPDATE so that two relays or two workers never take the same row twi
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, inspect, or_, select, update
 
 from ticketing.extensions import db
 from ticketing.models import OutboxMessage
@@ -19,6 +20,8 @@ from ticketing.models import OutboxMessage
 STALE_AFTER = timedelta(minutes=10)
 # After this many hand-overs a row is given up and shown to admins as failed.
 MAX_ENQUEUES = 8
+# The session keeps the rows emitted since the last relay, so that the relay after a
+# request hands over that request's own rows at once (the scheduled relay takes the rest).
 EMITTED = "minhu.outbox_emitted"
 
 
@@ -26,40 +29,94 @@ def emit(job: str, *args: Any, queue: str = "default") -> OutboxMessage:
     """Record that job `job(*args)` must run once this transaction commits."""
     message = OutboxMessage(job=job, args=list(args), queue=queue)
     db.session.add(message)
-    db.session.info[EMITTED] = True
+    db.session.info.setdefault(EMITTED, []).append(message)
     return message
+
+
+def relay_soon(message_id: int) -> None:
+    """Have the relay after this request hand over an existing row (e.g. one retried by hand)."""
+    db.session.info.setdefault(EMITTED, []).append(message_id)
+
+
+def take_emitted() -> list[int]:
+    """Ids of the rows emitted (or marked) in this session since the last call.
+
+    A row whose transaction rolled back has no id, or one that no longer exists; the
+    relay's claim simply finds nothing for it.
+    """
+    ids = []
+    for message in db.session.info.pop(EMITTED, []):
+        if isinstance(message, int):
+            ids.append(message)
+            continue
+        identity = inspect(message).identity  # known after the flush; no query
+        if identity is not None and not inspect(message).deleted:
+            ids.append(identity[0])
+    return ids
 
 
 def due(now: datetime, limit: int = 100) -> list[int]:
     """Ids of rows to hand over: never handed over, or handed over and gone stale."""
     rows = db.session.scalars(
-        select(OutboxMessage.id)
-        .where(OutboxMessage.done_at.is_(None), OutboxMessage.failed_at.is_(None),
-               or_(OutboxMessage.enqueued_at.is_(None), OutboxMessage.enqueued_at < now - STALE_AFTER))
-        .order_by(OutboxMessage.id)
-        .limit(limit)
+        select(OutboxMessage.id).where(_is_due(now)).order_by(OutboxMessage.id).limit(limit)
     )
     return list(rows)
+
+
+def _is_due(now: datetime) -> Any:
+    return and_(OutboxMessage.done_at.is_(None), OutboxMessage.failed_at.is_(None),
+                or_(OutboxMessage.enqueued_at.is_(None), OutboxMessage.enqueued_at < now - STALE_AFTER))
+
+
+@dataclass(frozen=True, order=True)
+class Claimed:
+    """A row taken for handing over."""
+
+    id: int
+    queue: str
+    enqueue_count: int
+
+
+def claim_many(now: datetime, ids: list[int] | None = None, limit: int = 100) -> list[Claimed]:
+    """Take due rows for handing over in one statement: the given ones, else the oldest due.
+
+    On PostgreSQL the oldest-due pick skips rows another relay has locked, so relays
+    running at once take different rows; each row is taken by exactly one of them.
+    """
+    if ids is not None:
+        if not ids:
+            return []
+        which = OutboxMessage.id.in_(ids)
+    else:
+        oldest = (select(OutboxMessage.id).where(_is_due(now)).order_by(OutboxMessage.id)
+                  .limit(limit).with_for_update(skip_locked=True))
+        which = OutboxMessage.id.in_(oldest.scalar_subquery())
+    rows = db.session.execute(
+        update(OutboxMessage).where(which, _is_due(now))
+        .values(enqueued_at=now, enqueue_count=OutboxMessage.enqueue_count + 1)
+        .returning(OutboxMessage.id, OutboxMessage.queue, OutboxMessage.enqueue_count)
+        .execution_options(synchronize_session=False)
+    ).all()
+    db.session.commit()
+    return sorted(Claimed(*row) for row in rows)
 
 
 def claim(message_id: int, now: datetime) -> bool:
     """Take a due row for handing over; False when someone else took it first."""
     result = db.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None),
-               OutboxMessage.failed_at.is_(None),
-               or_(OutboxMessage.enqueued_at.is_(None),
-                   OutboxMessage.enqueued_at < now - STALE_AFTER))
+        .where(OutboxMessage.id == message_id, _is_due(now))
         .values(enqueued_at=now, enqueue_count=OutboxMessage.enqueue_count + 1)
     )
     db.session.commit()
     return result.rowcount == 1
 
 
-def release(message_id: int, error: str) -> None:
-    """Undo a claim whose hand-over failed (Redis down), so the next relay retries at once."""
+def release(message_ids: int | list[int], error: str) -> None:
+    """Undo claims whose hand-over failed (Redis down), so the next relay retries at once."""
+    ids = [message_ids] if isinstance(message_ids, int) else message_ids
     db.session.execute(
-        update(OutboxMessage).where(OutboxMessage.id == message_id)
+        update(OutboxMessage).where(OutboxMessage.id.in_(ids))
         .values(enqueued_at=None, last_error=error[:2000])
     )
     db.session.commit()
