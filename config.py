@@ -126,7 +126,7 @@ def development_secret(instance: Path) -> str:
 
 # Limits on the anonymous doors, as attempts per seconds (services/ratelimit.py).
 DEFAULT_RATE_LIMITS: dict[str, tuple[int, int]] = {
-    "web_ip": (30, 3600),  # resident web form, per client address
+    "web_ip": (120, 3600),  # resident web form, per client address (mobile networks share addresses)
     "web_phone": (6, 3600),  # resident web form, per phone number
     "open311_key": (600, 60),  # Open311 POST requests, per client app key
     "wechat_sender": (10, 600),  # WeChat messages that file tickets, per follower

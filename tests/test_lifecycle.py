@@ -44,6 +44,7 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "escalate": ({"dispatched", "accepted", "on_hold"}, {"gina", "system"}),
     "deescalate": ({"dispatched", "accepted", "on_hold"}, {"sam", "sue"}),
     "extend": ({"dispatched", "accepted", "on_hold"}, {"sam", "sue"}),
+    "recategorize": ({"submitted", "dispatched", "accepted", "on_hold"}, {"dora", "adam", "sam", "sue"}),
 }
 
 # A submitted ticket has no handler yet, so gina may not write on it.
@@ -97,6 +98,8 @@ def params_for(name: str, world: World, store: PhotoStore) -> dict[str, Any]:
         params["rating"] = "satisfied"
     if name == "extend":
         params["deadline"] = T0 + timedelta(days=3)
+    if name == "recategorize":
+        params["category"] = world.category("repair.other")
     return params
 
 

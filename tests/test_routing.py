@@ -206,6 +206,19 @@ def test_a_rules_tier_sets_the_deadline(on_call: World, store: PhotoStore) -> No
     assert ticket.accept_due_at == T0 + timedelta(minutes=urgent.accept_minutes)
 
 
+def test_a_rules_slower_tier_does_not_undo_what_urgent_words_raised(on_call: World, store: PhotoStore) -> None:
+    tiers = {t.code: t for t in db.session.scalars(select(SlaTier))}
+    add_rule(on_call, HandlerKind.GRID_WORKER, category="repair.stair_light", tier_id=tiers["complex"].id)
+    raised = make_ticket(on_call, store)
+    raised.tier = tiers["urgent"]  # as intake does for 起火, 燃气泄漏 …
+    db.session.commit()
+    route_at(raised)
+    assert raised.tier.code == "urgent"
+    plain = make_ticket(on_call, store)
+    route_at(plain)
+    assert plain.tier.code == "complex"  # without urgent words the rule's tier applies
+
+
 # --- on duty ----------------------------------------------------------------
 
 

@@ -189,8 +189,19 @@ def test_two_scheduler_processes_fire_each_slot_once(tmp_path: Path) -> None:
     logs = [tmp_path / "one.log", tmp_path / "two.log"]
     processes = [subprocess.Popen([*flask, "scheduler", "run"], cwd=ROOT, env=env,
                                   stdout=log.open("w"), stderr=subprocess.STDOUT) for log in logs]
+    def settled() -> bool:
+        """Both processes have fired or found taken at least two sweep slots."""
+        outputs = [log.read_text() for log in logs]
+        seen = [{slot for entry, slot in FIRED.findall(out) + TAKEN.findall(out) if entry == "sla-sweep"}
+                for out in outputs]
+        return all(len(slots) >= 2 for slots in seen)
+
     try:
-        time.sleep(5)
+        # Starting the app takes seconds on a busy machine: wait for both, not a fixed time.
+        deadline = time.monotonic() + 90
+        while not settled() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(1)
     finally:
         for process in processes:
             process.terminate()

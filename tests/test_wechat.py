@@ -1,4 +1,8 @@
-"""The WeChat official account: signed XML callback, plain and safe mode, one ticket per MsgId."""
+"""The WeChat official account: signed XML callback, plain and safe mode, one ticket per MsgId.
+
+Locations, the place of a request and the rate limit: test_wechat_place.py; photos:
+test_wechat_media.py.
+"""
 from __future__ import annotations
 
 import base64
@@ -126,6 +130,16 @@ def test_an_unrelated_text_falls_back_to_the_general_suggestion(
     assert ticket.community_id == world.community_a.id
 
 
+def test_a_text_is_classified_and_urgent_words_raise_its_tier(
+        world: World, client: FlaskClient, account: None) -> None:
+    reply_content(post(client, text_xml(f"红星小区3号楼楼道灯坏了，开关冒烟起火了 {PHONE}")))
+    [ticket] = tickets()
+    assert ticket.category.code == "repair.stair_light"  # guessed from the words
+    assert ticket.guess_category_id == ticket.category_id and ticket.guess_confidence > 0
+    assert ticket.tier.code == "urgent"  # not the light's own tier: 起火
+    assert "起火" in ticket.events[0].detail["urgent"]
+
+
 def test_a_bad_signature_is_403_and_nothing_filed(world: World, client: FlaskClient, account: None) -> None:
     assert post(client, text_xml(TEXT), token="not-the-token").status_code == 403
     assert ticket_count() == 0
@@ -168,14 +182,6 @@ def test_a_second_message_is_placed_like_the_senders_last_ticket(
     reply_content(post(client, text_xml(f"门口垃圾没人清 {PHONE}", msg_id=2)))
     first, second = tickets()
     assert second.building_id == first.building_id == world.building_managed.id
-
-
-def test_an_image_is_answered_with_the_web_form(world: World, client: FlaskClient, account: None) -> None:
-    body = (f"<xml><ToUserName>gh</ToUserName><FromUserName>{OPENID}</FromUserName>"
-            "<CreateTime>1</CreateTime><MsgType>image</MsgType>"
-            "<PicUrl>http://mmbiz.example/pic.jpg</PicUrl><MediaId>m1</MediaId><MsgId>9</MsgId></xml>")
-    assert reply_content(post(client, body))
-    assert ticket_count() == 0
 
 
 def test_safe_mode_round_trip(world: World, client: FlaskClient, safe_mode: WeChatCrypto) -> None:

@@ -96,6 +96,8 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Mount the feature blueprints."""
     from ticketing.admin.views import bp as admin_bp
+    from ticketing.api.open311 import bp as open311_bp
+    from ticketing.api.staff import bp as staff_api_bp
     from ticketing.api.upstream import bp as upstream_api_bp
     from ticketing.auth.views import bp as auth_bp
     from ticketing.channels.wechat_views import bp as wechat_bp
@@ -119,6 +121,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")  # /admin/rules…, /admin/people…
     app.register_blueprint(health_bp)
     app.register_blueprint(upstream_api_bp, url_prefix="/api/v1/upstream")  # county centre orders
+    app.register_blueprint(staff_api_bp, url_prefix="/api/v1")  # staff apps, token auth
+    app.register_blueprint(open311_bp, url_prefix="/open311")  # Open311 GeoReport v2 apps
     app.register_blueprint(wechat_bp, url_prefix="/channels/wechat")  # WeChat official account
 
 

@@ -180,5 +180,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(users)
     app.cli.add_command(reference)
     app.cli.add_command(calendar)
+    app.cli.add_command(import_string("ticketing.cli_open311:open311"))
+    app.cli.add_command(import_string("ticketing.cli_api:api"))  # staff API keys
     # The worker and scheduler commands live with the workers, found by name.
     import_string("workers.cli.register")(app)

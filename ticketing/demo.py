@@ -113,13 +113,18 @@ def load_demo(now: datetime | None = None, force: bool = False) -> bool:
     """Load the demo sub-district and its tickets; return True if anything was added.
 
     Runs once: when the demo street exists it returns False and changes nothing,
-    with or without `force`. Into a database that already holds other places or
+    with or without `force`, except that reference data a newer release ships
+    (keywords and trigger words where there are none yet) is added, as
+    `flask reference load` does. Into a database that already holds other places or
     accounts it loads only with `force` (the demo accounts share a published
     password), and raises `DemoConflict` if a demo username is taken. Tickets are
     spread over the 30 days before `now` (an aware UTC time; default: the clock).
     """
     state = demo_state()
     if state == LOADED or (state == OTHER_DATA and not force):
+        if state == LOADED:
+            ensure_reference_data()
+            db.session.commit()
         return False
     taken = db.session.scalars(select(User.username).where(User.username.in_([s.username for s in STAFF])))
     clashes = sorted(taken)

@@ -71,6 +71,7 @@ ACTION_LABELS: dict[str, Any] = {
     "escalate": _l("Escalated"),
     "deescalate": _l("Sent back down"),
     "extend": _l("New deadline set"),
+    "recategorize": _l("Category changed"),
 }
 
 

@@ -22,59 +22,153 @@ TIERS = [
 
 # group code, 中文, English, resident hint 中文, hint English, group tier,
 #   [(code, 中文, English, tier or None for the group's, keywords)]
+# Keywords are the words residents use (services/classify.py matches them as whole
+# words after segmentation); a word in several categories counts less in each.
 CATEGORIES = [
     ("repair", "维修", "Repairs", "水电、电梯、楼道灯、门禁等坏了", "Water, power, lifts, lights, doors", "general", [
-        ("repair.water_leak", "水管漏水", "Burst or leaking pipe", "utility", "漏水 水管 爆管 渗水"),
-        ("repair.no_water", "停水", "No water", "utility", "停水 没水 水压"),
-        ("repair.power", "停电/电路故障", "Power cut or wiring", "utility", "停电 没电 跳闸 电路"),
-        ("repair.heating", "暖气不热", "No heating", "utility", "暖气 供暖 不热"),
-        ("repair.gas", "燃气异味", "Gas smell", "urgent", "燃气 煤气 漏气 异味"),
-        ("repair.lift_trapped", "电梯困人", "People trapped in a lift", "urgent", "电梯困人 困在电梯"),
-        ("repair.lift", "电梯故障", "Lift out of order", None, "电梯 故障 停运"),
-        ("repair.stair_light", "楼道灯不亮", "Stairwell light out", None, "楼道灯 路灯 不亮 照明"),
-        ("repair.door", "单元门/门禁损坏", "Entrance door or access control", None, "单元门 门禁 门锁"),
-        ("repair.roof", "屋顶漏雨", "Leaking roof", "complex", "漏雨 屋顶 防水"),
-        ("repair.other", "其他维修", "Other repairs", None, "维修 坏了"),
+        ("repair.water_leak", "水管漏水", "Burst or leaking pipe", "utility",
+         "漏水 水管 爆管 渗水 水管爆裂 管道 跑水 冒水 滴水 阀门 水龙头 总阀 漏"),
+        ("repair.no_water", "停水", "No water", "utility",
+         "停水 没水 水压 断水 不出水 自来水 供水 二次供水 水泵 水小"),
+        ("repair.power", "停电/电路故障", "Power cut or wiring", "utility",
+         "停电 没电 跳闸 电路 断电 电闸 总闸 配电箱 空开 短路 电线 线路 插座 电表"),
+        ("repair.heating", "暖气不热", "No heating", "utility",
+         "暖气 供暖 不热 暖气片 供热 取暖 地暖 室温 排气"),
+        ("repair.gas", "燃气异味", "Gas smell", "urgent",
+         "燃气 煤气 漏气 异味 天然气 燃气味 煤气味 燃气灶 燃气表 液化气"),
+        ("repair.lift_trapped", "电梯困人", "People trapped in a lift", "urgent",
+         "电梯困人 困在电梯 被困 困人 关在电梯 卡在"),
+        ("repair.lift", "电梯故障", "Lift out of order", None,
+         "电梯 故障 停运 电梯坏 电梯门 异响 维保 故障代码"),
+        ("repair.stair_light", "楼道灯不亮", "Stairwell light out", None,
+         "楼道灯 路灯 不亮 照明 灯泡 声控灯 感应灯 灯管 灯坏 车库灯 黑乎乎"),
+        ("repair.door", "单元门/门禁损坏", "Entrance door or access control", None,
+         "单元门 门禁 门锁 防盗门 大门 铁门 合页 关不上 门卡 电子门"),
+        ("repair.roof", "屋顶漏雨", "Leaking roof", "complex",
+         "漏雨 屋顶 防水 顶楼 屋面 楼顶 渗漏 墙皮 防水层"),
+        ("repair.other", "其他维修", "Other repairs", None,
+         "维修 修理 破损 损坏 井盖 台阶 扶手 栏杆 窗户 松动 地面 墙面"),
     ]),
     ("environment", "环境卫生", "Cleanliness", "垃圾、污水、绿化、虫鼠", "Litter, sewage, greenery, pests", "general", [
-        ("environment.litter", "垃圾清运", "Rubbish not collected", None, "垃圾 清运 堆放"),
-        ("environment.sewage", "下水道堵塞", "Blocked drain", "utility", "下水道 堵塞 污水 反味"),
-        ("environment.greenery", "绿化养护", "Greenery", None, "绿化 树木 草坪"),
-        ("environment.pests", "虫鼠害", "Pests", None, "老鼠 蟑螂 蚊虫"),
+        ("environment.litter", "垃圾清运", "Rubbish not collected", None,
+         "垃圾 清运 堆放 垃圾桶 建筑垃圾 装修垃圾 乱倒 满出来 保洁 卫生 杂物"),
+        ("environment.sewage", "下水道堵塞", "Blocked drain", "utility",
+         "下水道 堵塞 污水 反味 堵了 化粪池 下水井 排水 地漏 马桶 臭味"),
+        ("environment.greenery", "绿化养护", "Greenery", None,
+         "绿化 树木 草坪 树枝 修剪 大树 枯树 绿地 杂草 种菜 开荒"),
+        ("environment.pests", "虫鼠害", "Pests", None,
+         "老鼠 蟑螂 蚊虫 蚊子 苍蝇 白蚁 消杀 灭鼠 虫子 乱窜 鼠患 马蜂"),
     ]),
     ("safety", "安全隐患", "Safety hazards", "消防通道、飞线充电、危险设施", "Fire exits, unsafe charging, hazards", "urgent", [
-        ("safety.fire_exit", "消防通道堵塞", "Fire exit blocked", "urgent", "消防通道 堵塞 消防"),
-        ("safety.charging", "飞线充电", "Unsafe e-bike charging", "general", "飞线 充电 电动车"),
-        ("safety.hazard", "高空坠物/危险设施", "Falling objects or dangerous structures", "urgent", "坠物 危险 脱落"),
+        ("safety.fire_exit", "消防通道堵塞", "Fire exit blocked", "urgent",
+         "消防通道 堵塞 消防 消防车 灭火器 消火栓 安全出口 逃生 堵占"),
+        ("safety.charging", "飞线充电", "Unsafe e-bike charging", "general",
+         "飞线 充电 电动车 电瓶车 拉电线 扯电线 私拉 楼道充电"),
+        ("safety.hazard", "高空坠物/危险设施", "Falling objects or dangerous structures", "urgent",
+         "坠物 危险 脱落 高空坠物 外墙 瓷砖 空调外机 掉下来 广告牌 危房 裂缝"),
     ]),
     ("parking", "停车", "Parking", "乱停车、车位、充电桩", "Parking, spaces, chargers", "general", [
-        ("parking.disorder", "乱停乱放", "Badly parked vehicles", None, "乱停 占道 停车"),
-        ("parking.space", "车位与充电桩", "Spaces and chargers", "complex", "车位 充电桩"),
+        ("parking.disorder", "乱停乱放", "Badly parked vehicles", None,
+         "乱停 占道 停车 乱停车 僵尸车 挪车 外来车辆 堵门 车辆"),
+        ("parking.space", "车位与充电桩", "Spaces and chargers", "complex",
+         "车位 充电桩 停车位 停车难 车棚"),
     ]),
     ("dispute", "邻里纠纷", "Neighbour disputes", "噪音、漏水到楼下、公共空间占用", "Noise, leaks downstairs, shared space", "complex", [
-        ("dispute.noise", "噪音扰民", "Noise", None, "噪音 吵闹 扰民"),
-        ("dispute.other", "其他纠纷", "Other disputes", None, "纠纷 矛盾 吵架"),
+        ("dispute.noise", "噪音扰民", "Noise", None,
+         "噪音 吵闹 扰民 声音太大 音响 广场舞 太吵 睡不好 跳绳 装修噪音"),
+        ("dispute.other", "其他纠纷", "Other disputes", None,
+         "纠纷 矛盾 吵架 邻居 调解 协商 吵 不讲理 占用"),
     ]),
     ("elderly", "助老帮扶", "Help for the elderly", "独居老人帮扶、代办、探访", "Help, errands and visits for older people", "general", [
-        ("elderly.help", "生活帮扶", "Daily help", None, "老人 独居 帮忙 代买"),
-        ("elderly.visit", "上门探访", "Home visit", None, "探访 看望 慰问"),
+        ("elderly.help", "生活帮扶", "Daily help", None,
+         "老人 独居 帮忙 代买 助餐 送餐 买药 腿脚不便 行动不便 照顾 老伴 志愿者"),
+        ("elderly.visit", "上门探访", "Home visit", None,
+         "探访 看望 慰问 没见 联系不上 空巢 子女"),
     ]),
     ("suggestion", "建议", "Suggestions", "对社区和小区的建议", "Ideas for the community", "complex", [
-        ("suggestion.general", "意见建议", "Suggestion", None, "建议 希望 意见"),
+        ("suggestion.general", "意见建议", "Suggestion", None,
+         "建议 希望 意见 加装 加装电梯 申请 增设"),
     ]),
 ]
 
+# Words that put a request on a tier whatever its category, one per line; a line of
+# several words needs all of them close together (see services/classify.py).
+TRIGGER_WORDS = {
+    "urgent": "\n".join([
+        "燃气泄漏", "燃气泄露", "煤气泄漏", "煤气泄露", "天然气泄漏", "燃气味", "煤气味", "天然气味",
+        "闻到煤气", "闻到燃气", "燃气 漏气", "煤气 漏气", "起火", "着火", "失火", "火灾", "冒烟", "爆炸",
+        "电梯困人", "困在电梯", "电梯 困", "触电", "漏电", "坍塌", "倒塌", "掉落", "坠落", "高空坠物",
+    ]),
+    "utility": "\n".join(["停水", "停电", "断水", "断电", "爆管", "水管爆裂", "水管爆了"]),
+}
+
+# Words that cancel a trigger word right after them (没有起火, 打不着火): services/classify.py.
+NEGATIONS = ("没有", "不", "没", "未", "无", "别")
+
+# Words too common in requests to teach the classifier anything about their category.
+STOP_WORDS = frozenset(
+    "我们 你们 他们 我家 小区 社区 楼下 楼上 单元 已经 现在 今天 昨天 一直 还是 就是 这个 那个 一下 "
+    "麻烦 谢谢 师傅 请问 希望 可以 能不能 没有 什么 怎么 时候 好几天 一个 问题 反映 处理 情况 "
+    "院子 院里 早上 中午 晚上 白天 每天 天天 最近 经常 特别 非常 好几次 外面 里面 附近".split()
+)
+
+# Extra questions of a category (Open311 service attributes).
+EXTRA_FIELDS = {
+    "repair.water_leak": [
+        {"code": "floor", "datatype": "number", "required": False, "description": "楼层", "order": 1},
+        {"code": "spreading", "datatype": "singlevaluelist", "required": False,
+         "description": "水是否漫到楼道或楼下", "order": 2,
+         "values": [{"key": "yes", "name": "已漫到楼道或楼下"}, {"key": "no", "name": "只在室内"}]},
+    ],
+    "repair.lift": [
+        {"code": "trapped", "datatype": "singlevaluelist", "required": True, "description": "是否有人被困",
+         "order": 1, "values": [{"key": "yes", "name": "有人被困"}, {"key": "no", "name": "无人被困"}]},
+        {"code": "floor", "datatype": "number", "required": False, "description": "电梯停在几楼", "order": 2},
+    ],
+    "repair.lift_trapped": [
+        {"code": "floor", "datatype": "number", "required": False, "description": "电梯停在几楼", "order": 1},
+    ],
+    "parking.disorder": [
+        {"code": "plate", "datatype": "string", "required": False, "description": "车牌号", "order": 1},
+    ],
+}
+
+# The keywords earlier releases shipped: a category still holding exactly these gets
+# the new ones; anything an admin wrote is left alone.
+PREVIOUS_KEYWORDS = {
+    "repair.water_leak": "漏水 水管 爆管 渗水", "repair.no_water": "停水 没水 水压",
+    "repair.power": "停电 没电 跳闸 电路", "repair.heating": "暖气 供暖 不热",
+    "repair.gas": "燃气 煤气 漏气 异味", "repair.lift_trapped": "电梯困人 困在电梯",
+    "repair.lift": "电梯 故障 停运", "repair.stair_light": "楼道灯 路灯 不亮 照明",
+    "repair.door": "单元门 门禁 门锁", "repair.roof": "漏雨 屋顶 防水", "repair.other": "维修 坏了",
+    "environment.litter": "垃圾 清运 堆放", "environment.sewage": "下水道 堵塞 污水 反味",
+    "environment.greenery": "绿化 树木 草坪", "environment.pests": "老鼠 蟑螂 蚊虫",
+    "safety.fire_exit": "消防通道 堵塞 消防", "safety.charging": "飞线 充电 电动车",
+    "safety.hazard": "坠物 危险 脱落", "parking.disorder": "乱停 占道 停车", "parking.space": "车位 充电桩",
+    "dispute.noise": "噪音 吵闹 扰民", "dispute.other": "纠纷 矛盾 吵架",
+    "elderly.help": "老人 独居 帮忙 代买", "elderly.visit": "探访 看望 慰问",
+    "suggestion.general": "建议 希望 意见",
+}
+
 
 def ensure_reference_data() -> None:
-    """Insert missing tiers and categories; existing rows are left as admins set them."""
+    """Insert missing tiers and categories; existing rows are left as admins set them.
+
+    Keywords, trigger words and extra fields are filled in only where they are empty
+    (or, for keywords, still exactly what an earlier release shipped), so running it
+    again on a live database adds what is new without undoing an admin's edits. An
+    admin who wants a category never guessed deactivates it rather than emptying it.
+    """
     tiers = {t.code: t for t in db.session.scalars(select(SlaTier))}
     for code, zh, en, accept, resolve, working, rank in TIERS:
         if code not in tiers:
             tiers[code] = SlaTier(
                 code=code, name_zh=zh, name_en=en, accept_minutes=accept,
-                resolve_minutes=resolve, working_days=working, rank=rank,
+                resolve_minutes=resolve, working_days=working, rank=rank, trigger_words="",
             )
             db.session.add(tiers[code])
+        if not (tiers[code].trigger_words or "").strip() and code in TRIGGER_WORDS:
+            tiers[code].trigger_words = TRIGGER_WORDS[code]
     existing = {c.code: c for c in db.session.scalars(select(Category))}
     for order, (code, zh, en, hint_zh, hint_en, tier, children) in enumerate(CATEGORIES):
         group = existing.get(code)
@@ -85,10 +179,16 @@ def ensure_reference_data() -> None:
             )
             db.session.add(group)
         for child_order, (child_code, czh, cen, ctier, keywords) in enumerate(children):
-            if child_code not in existing:
-                db.session.add(Category(
+            child = existing.get(child_code)
+            if child is None:
+                child = Category(
                     code=child_code, name_zh=czh, name_en=cen, parent=group,
-                    tier=tiers[ctier] if ctier else None, keywords=keywords,
+                    tier=tiers[ctier] if ctier else None, keywords="", extra_fields=[],
                     sort_order=child_order,
-                ))
+                )
+                db.session.add(child)
+            if (child.keywords or "").strip() in ("", PREVIOUS_KEYWORDS.get(child_code)):
+                child.keywords = keywords
+            if not child.extra_fields and child_code in EXTRA_FIELDS:
+                child.extra_fields = EXTRA_FIELDS[child_code]
     db.session.flush()

@@ -121,3 +121,21 @@ def report_upstream(ticket_id: int, event_id: int) -> str:
     from ticketing.channels.upstream import report
 
     return report(ticket_id, event_id)
+
+
+@job(queue=DEFAULT, timeout=60, retries=0)
+def attach_wechat_photo(ticket_id: int, msg_id: str, media_id: str, pic_url: str) -> str:
+    """Download a photo a resident sent on WeChat and add it to their ticket, once per MsgId
+    (channels/wechat_media.py).
+
+    A network failure raises, so the outbox row is retried; a file too large or not an
+    image is refused for good and noted on the ticket. The photo is written to
+    UPLOAD_FOLDER, which the workers must share with the web processes.
+    """
+    from flask import current_app
+
+    from ticketing.channels.wechat_media import attach
+    from ticketing.services.photos import PhotoStore
+
+    config = current_app.config
+    return attach(ticket_id, msg_id, media_id, pic_url, utcnow(), PhotoStore(config["UPLOAD_FOLDER"]), config)

@@ -4,10 +4,14 @@ WeChat posts every message a follower sends to `/channels/wechat` (see docs/wech
 A text message becomes a ticket through the one intake call, with channel `wechat_oa`,
 external id `wx:<MsgId>` (WeChat retries a callback up to three times: one ticket) and
 the follower's openid on the ticket, so later messages about it go to them on WeChat.
-The passive reply carries the ticket number and the tracking link.
+The passive reply carries the ticket number and the tracking link. A location message
+is remembered to place the next request (wechat_geo.py); an image is added to the
+sender's newest open ticket by a job (wechat_media.py). Filing and photos count
+against the sender's rate limit (RATE_LIMITS `wechat_sender`).
 
 Configuration: `WECHAT_TOKEN` (the channel is off, 404, while it is unset),
-`WECHAT_ENCODING_AES_KEY` and `WECHAT_APP_ID` for safe (encrypted) mode.
+`WECHAT_ENCODING_AES_KEY` and `WECHAT_APP_ID` for safe (encrypted) mode,
+`WECHAT_APP_SECRET` to fetch photos through the media API.
 
 XML is never expanded: a body (or a decrypted message) that declares a DOCTYPE or an
 entity is refused before any parser sees it.
@@ -15,6 +19,7 @@ entity is refused before any parser sees it.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,12 +30,14 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from ticketing.channels import wechat_geo, wechat_media
 from ticketing.extensions import db
 from ticketing.labels import STATUS_LABELS, label
-from ticketing.models import Category, Channel, Community, Ticket
-from ticketing.services.catalog import leaf_categories
-from ticketing.services.classify import keyword_category, phone_in_text
+from ticketing.models import Channel, Community, Ticket
+from ticketing.services import ratelimit
+from ticketing.services.classify import phone_in_text
 from ticketing.services.errors import ValidationFailed
+from ticketing.services.ratelimit import RateLimited
 from ticketing.services.tracking import tracking_token
 
 log = logging.getLogger(__name__)
@@ -38,8 +45,8 @@ log = logging.getLogger(__name__)
 CHANNEL = Channel.WECHAT_OA.value
 MAX_BODY_BYTES = 64 * 1024
 QUERY_WORD = "查询"
-FALLBACK_CATEGORY = "suggestion.general"
 MAX_LISTED = 10
+RATE_BUCKET = "wechat_sender"
 # A mainland mobile number inside free text, optionally with +86 / 0086 and separators.
 FORBIDDEN_XML = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
@@ -158,42 +165,33 @@ def render_reply(account: Settings, args: Mapping[str, str], message: Any, conte
 # --- what a message does ------------------------------------------------------
 
 
+def sender(message: Any) -> str:
+    """The follower's openid."""
+    return str(message.source)[:64]
+
+
 def tracking_link(ticket: Ticket) -> str:
     config = current_app.config
     return config["PUBLIC_URL"].rstrip("/") + "/t/" + tracking_token(ticket, config["SECRET_KEY"])
 
 
-def guess_category(text: str) -> Category | None:
-    """By keywords (services/classify.py), else `suggestion.general`."""
-    return keyword_category(text, leaf_categories()) or db.session.scalar(
-        select(Category).where(Category.code == FALLBACK_CATEGORY, Category.active.is_(True)))
+def community_names() -> str:
+    """The communities we serve, for replies that ask the resident to name theirs."""
+    return "、".join(c.name for c in db.session.scalars(select(Community).order_by(Community.id)))
 
 
-def last_ticket(openid: str) -> Ticket | None:
-    return db.session.scalar(
-        select(Ticket).where(Ticket.resident_openid == openid).order_by(Ticket.id.desc()).limit(1)
-    )
+def over_limit(openid: str, now: datetime) -> str | None:
+    """The polite refusal when the follower is over their limit (RATE_LIMITS wechat_sender);
+    None while within it. Counts one attempt.
 
-
-def guess_place(openid: str, text: str) -> dict[str, Any] | None:
-    """The intake place fields: the sender's last ticket's place; else a community named
-    in the text, or the only community; None when it cannot be told."""
-    previous = last_ticket(openid)
-    if previous is not None:
-        return {"community_id": previous.community_id, "complex_id": previous.complex_id,
-                "building_id": previous.building_id,
-                "address_text": "" if previous.complex_id else previous.address_text}
-    communities = list(db.session.scalars(select(Community).order_by(Community.id)))
-    named = [c for c in communities if c.name and c.name in text]
-    if len(named) == 1:
-        return {"community_id": named[0].id, "address_text": text[:200]}
-    if len(communities) == 1:
-        return {"community_id": communities[0].id, "address_text": text[:200]}
-    from ticketing.services.intake import place_from_text
-
-    placed = [p for p in (place_from_text(c, text) for c in communities) if p.complex is not None]
-    if len(placed) == 1:
-        return {"community_id": placed[0].community.id, "address_text": text[:200]}
+    WeChat shows a follower only a 200 with a reply, so the limit is said in the reply,
+    not with a bare 429 (docs/wechat.md)."""
+    try:
+        ratelimit.check(RATE_BUCKET, openid, now)
+    except RateLimited as exc:
+        log.info("wechat sender over the limit; retry after %s s", exc.retry_after)
+        return _("You are sending requests too often. Please try again in %(minutes)d min; "
+                 "requests already filed are kept.", minutes=max(1, math.ceil(exc.retry_after / 60)))
     return None
 
 
@@ -202,9 +200,10 @@ def file_text(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes:
     from ticketing.services import intake
     from ticketing.services.lifecycle import Actor
 
-    openid = str(message.source)[:64]
+    openid = sender(message)
     text = intake.clean_text(message.content or "", multiline=True)
     external_id = f"wx:{message.id}"
+    # A retry of a message that filed a ticket gets its reply, whatever the limit says.
     existing = intake.find_existing(CHANNEL, external_id)
     if existing is not None:
         return filed_reply(existing)
@@ -214,22 +213,23 @@ def file_text(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes:
     if phone is None:
         return _("Please send the problem again with your mobile number in the message, "
                  "e.g. \"3号楼楼道灯坏了 13812345678\".")
-    place = guess_place(openid, text)
+    place = wechat_geo.guess_place(openid, text, now)
     if place is None:
-        names = "、".join(c.name for c in db.session.scalars(select(Community).order_by(Community.id)))
         return _("Please send the problem again with the name of your community (%(names)s) "
-                 "and your address.", names=names)
-    category = guess_category(text)
-    if category is None:
-        return _("Sorry, we cannot take requests here right now. Please use the web form.")
+                 "and your address.", names=community_names())
+    limited = over_limit(openid, now)
+    if limited is not None:
+        return limited
     req = intake.IntakeRequest(
         channel=CHANNEL, external_id=external_id, description=text, phone=phone,
-        category_id=category.id, openid=openid, **place,
+        category_id=None, guess_category=True, openid=openid, **place,
     )
     try:
         ticket, created = intake.submit(req, Actor.system(), now, tz, store, max_photo_bytes, max_photos=0)
     except ValidationFailed as exc:
         log.info("wechat message %s not filed: %s", message.id, sorted(exc.errors))
+        if "category_id" in exc.errors:  # no category active to put it in
+            return _("Sorry, we cannot take requests here right now. Please use the web form.")
         return _("Sorry, we could not file this request. Please check it and send it again, "
                  "or use the web form.")
     log.info("wechat message %s filed as ticket %s (new=%s)", message.id, ticket.number, created)
@@ -254,21 +254,58 @@ def list_tickets(openid: str) -> str:
     return "\n".join(lines)
 
 
+def receive_location(message: Any, now: datetime) -> str:
+    """Remember where the follower is (wechat_geo.py); say which grid that is."""
+    point = wechat_geo.parse_location(message)
+    if point is None:
+        return _("Sorry, we could not read this location. Please describe the problem in a "
+                 "text message, with your community, building and mobile number.")
+    follower = wechat_geo.remember_location(sender(message), *point, message.label or "", now)
+    if follower.grid is None:
+        return _("This location is outside the area we serve (%(names)s). Please describe the "
+                 "problem with the name of your community and your address.", names=community_names())
+    return _("Your location is noted: %(place)s. Please describe the problem in a text message, "
+             "with your mobile number.", place=wechat_geo.place_name(follower.grid))
+
+
+def receive_image(message: Any, now: datetime) -> str | None:
+    """Accept a photo for the sender's newest open ticket; it is downloaded by a job."""
+    openid, msg_id = sender(message), wechat_media.msg_id_of(message)
+    if msg_id is None:
+        return None
+    accepted = wechat_media.accepted_ticket(openid, msg_id)
+    if accepted is not None:  # a retried callback: the same answer, nothing new
+        return photo_reply(accepted)
+    ticket = wechat_media.newest_open_ticket(openid)
+    if ticket is None:
+        return _("Please describe the problem in a text message first, with your mobile number; "
+                 "photos you send after that are added to your request.")
+    most = current_app.config["MAX_PHOTOS"]
+    if wechat_media.photos_taken(ticket) >= most:
+        return _("Your request %(number)s already has %(n)d photos, as many as it can take.",
+                 number=ticket.number, n=most)
+    limited = over_limit(openid, now)
+    if limited is not None:
+        return limited
+    wechat_media.accept(ticket, msg_id, message.media_id or "", message.image or "")
+    return photo_reply(ticket)
+
+
+def photo_reply(ticket: Ticket) -> str:
+    return _("Thank you. The photo will be added to your request %(number)s.", number=ticket.number)
+
+
 def handle(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes: int) -> str | None:
     """What to reply to a message; None for nothing."""
     kind = getattr(message, "type", "")
     if kind == "text":
         if (message.content or "").strip() == QUERY_WORD:
-            return list_tickets(str(message.source))
+            return list_tickets(sender(message))
         return file_text(message, now, tz, store, max_photo_bytes)
     if kind == "image":
-        # Fetching the picture from WeChat needs the network; not done here (docs/wechat.md).
-        return _("Sorry, photos sent here cannot be added to a request yet. "
-                 "Please add them with the web form: %(url)s",
-                 url=current_app.config["PUBLIC_URL"].rstrip("/") + "/")
+        return receive_image(message, now)
     if kind == "location":
-        return _("Thank you. Please describe the problem in a text message, "
-                 "with your community, building and mobile number.")
+        return receive_location(message, now)
     if kind == "event" and getattr(message, "event", "") == "subscribe":
         return _("Welcome. Describe a problem in a message, with your address and mobile number, "
                  "to file a request; send 查询 to see your requests.")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from ticketing.extensions import db
 from ticketing.models import Category, SlaTier, Status, Ticket, TicketEvent, User
-from ticketing.services import scope
+from ticketing.services import duplicates, scope
 from ticketing.web import page_span
 
 PER_PAGE = 50
@@ -49,6 +49,8 @@ class QueuePage:
     page: int
     pages: int
     return_reasons: dict[int, str] = field(default_factory=dict)
+    # Ids of the page's tickets with a likely duplicate in scope (services/duplicates.py).
+    duplicates: set[int] = field(default_factory=set)
 
     @property
     def total(self) -> int:
@@ -169,4 +171,5 @@ def load_queue(user: User, tab: str, filters: QueueFilters, page: int, now: date
     if counts[tab]:
         query = page_query(tab, where, now).limit(PER_PAGE).offset(offset)
         tickets = list(db.session.scalars(query).unique())
-    return QueuePage(tab, tickets, counts, page, pages, return_reasons(tickets))
+    return QueuePage(tab, tickets, counts, page, pages, return_reasons(tickets),
+                     duplicates.flagged(tickets, user))

@@ -21,7 +21,7 @@ from ticketing.console.forms import NewTicketForm, QueueFilterForm
 from ticketing.console.queue import DEFAULT_TAB, TABS, load_queue
 from ticketing.forms import with_blank
 from ticketing.models import Role, Ticket
-from ticketing.services import intake
+from ticketing.services import duplicates, intake
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.web import (
     local_tz,
@@ -118,6 +118,10 @@ def new_ticket() -> str | Response | tuple[str, int]:
             status = exc.status
         else:
             flash(_("Ticket %(number)s filed.", number=ticket.number), "success")
+            similar = duplicates.candidates(ticket, user, now(), limit=1)
+            if similar:
+                flash(_("A similar open ticket exists: %(number)s. See the possible duplicates below.",
+                        number=similar[0].number), "info")
             return redirect(url_for("staff.detail", number=ticket.number), 303)
     return render_template("console/new.html", form=form), status
 

@@ -7,8 +7,8 @@ Three header shapes start a message:
     张阿姨：                     (sender and a colon alone on the line)
 
 Every other line belongs to the message above it. Each draft then gets a guessed
-phone (mainland mobile), category (the first category with a keyword in the text)
-and place (a complex or building alias, through intake.place_from_text).
+phone (mainland mobile), category with its confidence (services/classify.py) and
+place (a complex or building alias, through intake.place_from_text).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from ticketing.models import Category, Community
 from ticketing.services import intake
-from ticketing.services.classify import keyword_category, phone_in_text
+from ticketing.services.classify import classify, phone_in_text
 
 MAX_SENDER = 32
 TIME = r"\d{1,2}:\d{2}(?::\d{2})?"
@@ -43,6 +43,8 @@ class Draft:
     text: str
     phone: str = ""
     category_id: int | None = None
+    confidence: float = 0.0  # of the guessed category
+    urgent_words: tuple[str, ...] = ()
     community_id: int | None = None
     complex_id: int | None = None
     building_id: int | None = None
@@ -93,10 +95,12 @@ def parse(text: str) -> list[Draft]:
 
 def detect(drafts: list[Draft], communities: Sequence[Community], categories: Sequence[Category]) -> list[Draft]:
     """Fill in each draft's phone, category and place guesses; returns the drafts."""
+    candidates = {c.id for c in categories}
     for draft in drafts:
         draft.phone = phone_in_text(draft.text) or ""
-        category = keyword_category(draft.text, categories)
-        draft.category_id = category.id if category else None
+        guess = classify(draft.text, candidates)
+        draft.category_id = guess.category.id if guess.category else None
+        draft.confidence, draft.urgent_words = guess.confidence, guess.urgent_words
         if communities:
             draft.community_id = communities[0].id
         for community in communities:

@@ -5,6 +5,8 @@ its public timeline, and rate the result or ask for it to be redone.
 """
 from __future__ import annotations
 
+import ipaddress
+import math
 from typing import Any
 
 from flask import (
@@ -24,10 +26,10 @@ from werkzeug.wrappers import Response
 
 from ticketing import web
 from ticketing.extensions import db
-from ticketing.models import Photo, Status, Ticket
+from ticketing.models import Channel, Photo, Status, Ticket
 from ticketing.resident.forms import RateForm, ReopenForm, ReportForm, TrackForm
 from ticketing.resident.places import communities, complexes_of
-from ticketing.services import intake, lifecycle, throttle, tracking
+from ticketing.services import intake, lifecycle, ratelimit, throttle, tracking
 from ticketing.services.catalog import category_groups
 from ticketing.services.errors import ServiceError, ValidationFailed
 
@@ -67,7 +69,7 @@ def index() -> str:
     return render_template("resident/index.html")
 
 
-def render_report(form: ReportForm, status: int = 200) -> tuple[str, int]:
+def render_report(form: ReportForm, status: int = 200, **extra: Any) -> tuple[str, int]:
     """The report form with the categories and places to choose from."""
     return render_template(
         "resident/report.html",
@@ -78,7 +80,43 @@ def render_report(form: ReportForm, status: int = 200) -> tuple[str, int]:
         max_photos=current_app.config["MAX_PHOTOS"],
         max_photo_mb=max(current_app.config["MAX_PHOTO_BYTES"] // (1024 * 1024), 1),
         max_description=intake.MAX_DESCRIPTION,
+        **extra,
     ), status
+
+
+def client_key(address: str | None) -> str:
+    """The client's address as a rate-limit key: IPv4 as it is, IPv6 by its /64 network.
+
+    One IPv6 host usually holds a whole /64, so counting single addresses would let
+    it step around the limit.
+    """
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def count_attempt(form: ReportForm) -> None:
+    """Count a submission against the limits per client address and per phone (web_ip,
+    web_phone); raises `ratelimit.RateLimited`. A phone intake will refuse is not counted."""
+    at = web.now()
+    ratelimit.check("web_ip", client_key(request.remote_addr), at)
+    phone = intake.clean_phone(form.phone.data)
+    if phone is not None:
+        ratelimit.check("web_phone", phone, at)
+
+
+def too_many(form: ReportForm, retry_after: int) -> Response:
+    """429: the form again with the resident's answers, how long to wait, and who else to ask."""
+    html, status = render_report(form, 429, wait_minutes=max(1, math.ceil(retry_after / 60)))
+    response = make_response(html, status)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @bp.route("/report", methods=["GET", "POST"])
@@ -87,6 +125,16 @@ def report() -> Page:
     form = ReportForm()
     if not form.validate_on_submit():
         return render_report(form, 400 if form.errors else 200)
+    # A double tap or a browser's retry of a form already filed: show that ticket
+    # again, whatever the limits say now (nothing already accepted is lost).
+    filed = intake.find_existing(Channel.WEB, form.submission_key())
+    if filed is not None:
+        return redirect(url_for(".submitted", token=link_token(filed)), 303)
+    # Counted before intake stores anything, so a refused request leaves no trace.
+    try:
+        count_attempt(form)
+    except ratelimit.RateLimited as exc:
+        return too_many(form, exc.retry_after)
     # An empty file input still posts one part without a file name.
     photos = [upload.read() for upload in request.files.getlist(form.photos.name) if upload.filename]
     try:

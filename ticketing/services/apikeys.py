@@ -10,6 +10,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from ticketing.extensions import db
 from ticketing.models import ApiKey, KeyKind, User
@@ -46,7 +47,8 @@ def verify(kind: KeyKind, key: str | None, now: datetime) -> ApiKey | None:
     """The active key of `kind` that `key` is, else None. Records when it was last used."""
     if not key or len(key) > 200:
         return None
-    row = db.session.scalar(select(ApiKey).where(ApiKey.key_hash == digest(key)))
+    row = db.session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == digest(key)).options(joinedload(ApiKey.user)))
     if row is None or row.kind != kind or row.revoked_at is not None:
         return None
     if row.kind == KeyKind.STAFF and (row.user is None or not row.user.active):

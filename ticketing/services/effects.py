@@ -10,12 +10,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 
+from ticketing.extensions import db
 from ticketing.models import (
+    Category,
+    ClassificationCorrection,
     HandlerKind,
     PropertyCompany,
     Rating,
     Role,
+    SlaTier,
     Status,
     Team,
     TeamKind,
@@ -23,6 +28,7 @@ from ticketing.models import (
     User,
 )
 from ticketing.services import outbox, scope, sla
+from ticketing.services.classify import tier_urgency
 from ticketing.services.errors import IllegalTransition, InvalidInput
 from ticketing.services.workdays import WorkCalendar
 
@@ -234,6 +240,44 @@ def extend(ticket: Ticket, ctx: Context) -> None:
     else:
         ctx.detail.update(old=_iso(ticket.resolve_due_at), new=_iso(deadline))
         ticket.resolve_due_at = deadline
+
+
+def recategorize(ticket: Ticket, ctx: Context) -> None:
+    """A dispatcher corrects the category; the correction is kept for the classifier to learn.
+
+    Only a ticket still waiting for dispatch takes the new category's tier (kept at
+    least as urgent as intake's urgent words made it). Once dispatched, its deadlines
+    are running and were promised to a handler: they stay, and so does the tier; a
+    supervisor sets a new deadline if the new category calls for one.
+    """
+    category: Category | None = ctx.params.get("category")
+    if category is None or not category.active or any(child.active for child in category.children):
+        raise InvalidInput(_l("Choose a category from the list."), field="category")
+    if category.id == ticket.category_id:
+        raise InvalidInput(_l("That is already the ticket's category."), field="category")
+    db.session.add(ClassificationCorrection(
+        ticket_id=ticket.id, text=ticket.description, guessed_category_id=ticket.guess_category_id,
+        chosen_category_id=category.id, user_id=ctx.actor.user.id if ctx.actor.user else None, at=ctx.now,
+    ))
+    ctx.detail.update({"from": ticket.category.code, "to": category.code})
+    ticket.category = category
+    if ticket.status != Status.SUBMITTED:
+        ctx.detail.update(tier_kept=ticket.tier.code)
+        return
+    tier = category.effective_tier() or ticket.tier
+    urgent = _urgent_tier_at_intake(ticket)
+    if urgent is not None and tier_urgency(urgent) < tier_urgency(tier):
+        tier = urgent
+    if tier.id != ticket.tier_id:
+        ctx.detail.update(tier={"from": ticket.tier.code, "to": tier.code})
+        ticket.tier = tier
+
+
+def _urgent_tier_at_intake(ticket: Ticket) -> SlaTier | None:
+    """The tier intake raised the ticket to for its urgent words, if it did."""
+    submitted = next((e for e in ticket.events if e.action == "submit"), None)
+    code = (submitted.detail or {}).get("urgent_tier") if submitted is not None else None
+    return db.session.scalar(select(SlaTier).where(SlaTier.code == code)) if code else None
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -30,7 +30,7 @@ from ticketing.models import (
     Ticket,
     TicketEvent,
 )
-from ticketing.services import notify, outbox
+from ticketing.services import classify, notify, outbox
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.numbering import next_ticket_number
@@ -41,6 +41,8 @@ MAX_NAME = 32
 MAX_ADDRESS = 200
 MAX_ROOM = 64
 DEFAULT_TIER = "general"
+# Where a request goes when its channel has no category picker and nothing was guessed.
+FALLBACK_CATEGORY = "suggestion.general"
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -70,6 +72,9 @@ class IntakeRequest:
     lon: float | None = None
     # Answers to the category's extra fields (Open311 attributes), keyed by field code.
     extra: dict[str, object] = field(default_factory=dict)
+    # A channel without a category picker (WeChat) sets this: with no category_id the
+    # classifier's guess is used, else FALLBACK_CATEGORY. Forms keep requiring one.
+    guess_category: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,8 +171,10 @@ def resolve_place(req: IntakeRequest, errors: dict[str, object]) -> Placement | 
     return Placement(community, cx, building, grid)
 
 
-def validate(req: IntakeRequest) -> tuple[dict[str, object], Placement | None, Category | None]:
-    """Normalise `req` in place and collect every problem at once."""
+def validate(
+    req: IntakeRequest,
+) -> tuple[dict[str, object], Placement | None, Category | None, classify.Guess]:
+    """Normalise `req` in place, classify its text, and collect every problem at once."""
     errors: dict[str, object] = {}
     req.description = clean_text(req.description, multiline=True)
     req.name = clean_text(req.name)
@@ -194,11 +201,33 @@ def validate(req: IntakeRequest) -> tuple[dict[str, object], Placement | None, C
         errors["phone"] = _l("Enter an 11-digit mobile number, e.g. 13812345678.")
     else:
         req.phone = phone
+    bounded = 0 < len(req.description) <= MAX_DESCRIPTION
+    guess = classify.classify(req.description) if bounded else classify.Guess(None, 0.0)
     category = db.session.get(Category, req.category_id) if req.category_id else None
+    if category is None and req.category_id is None and req.guess_category and req.description:
+        category = guessed_category(guess)
     if category is None or not category.active:
         errors["category_id"] = _l("Choose what kind of problem it is.")
     placement = resolve_place(req, errors)
-    return errors, placement, category
+    return errors, placement, category, guess
+
+
+def guessed_category(guess: classify.Guess) -> Category | None:
+    """The guessed category when it is still active, else the fallback category."""
+    if guess.category is not None:
+        found = db.session.get(Category, guess.category.id)
+        if found is not None and found.active:
+            return found
+    return db.session.scalar(
+        select(Category).where(Category.code == FALLBACK_CATEGORY, Category.active.is_(True))
+    )
+
+
+def raised_tier(tier: SlaTier, guess: classify.Guess) -> SlaTier | None:
+    """The tier of the guess's urgent words when it is more urgent than `tier`, else None."""
+    if guess.urgent_tier is None or classify.tier_urgency(guess.urgent_tier) >= classify.tier_urgency(tier):
+        return None
+    return db.session.get(SlaTier, guess.urgent_tier.id)
 
 
 def find_existing(channel: str, external_id: str | None) -> Ticket | None:
@@ -230,7 +259,7 @@ def submit(
     existing = find_existing(req.channel, req.external_id)
     if existing is not None:
         return existing, False
-    errors, placement, category = validate(req)
+    errors, placement, category, guess = validate(req)
     if len(req.photos) > max_photos:
         errors["photos"] = _l("At most %(n)d photos.", n=max_photos)
     cleaned = []
@@ -248,9 +277,11 @@ def submit(
     )
     if tier is None:
         raise InvalidInput(_l("No time-limit tier is configured."))
+    urgent = raised_tier(tier, guess)
     try:
         with store.staged() as written:
-            ticket = _store(req, actor, now, tz, placement, category, tier)
+            ticket = _store(req, actor, now, tz, placement, category, urgent or tier, guess,
+                            guess.urgent_words if urgent is not None else ())
             for photo in cleaned:
                 key = store.write(photo, now)
                 written.append(key)
@@ -283,6 +314,8 @@ def _store(
     placement: Placement,
     category: Category,
     tier: SlaTier,
+    guess: classify.Guess,
+    urgent_words: tuple[str, ...],
 ) -> Ticket:
     cx, building = placement.complex, placement.building
     ticket = Ticket(
@@ -306,6 +339,8 @@ def _store(
         lat=req.lat,
         lon=req.lon,
         extra=dict(req.extra),
+        guess_category_id=guess.category.id if guess.category is not None else None,
+        guess_confidence=guess.confidence if guess.category is not None else None,
         created_at=now,
         updated_at=now,
         created_by_id=actor.user.id if actor.user else None,
@@ -315,8 +350,16 @@ def _store(
         ticket=ticket, at=now, actor_kind=actor.kind,
         actor_id=actor.user.id if actor.user else None, action="submit",
         from_status=None, to_status=Status.SUBMITTED, public=True,
-        detail={"channel": req.channel},
+        detail=submit_detail(req.channel, tier, urgent_words),
     )
     db.session.add(event)
     notify.on_event(ticket, event)
     return ticket
+
+
+def submit_detail(channel: str, tier: SlaTier, urgent_words: tuple[str, ...]) -> dict[str, object]:
+    """The submit event's detail: the channel, and the urgent words that raised the tier."""
+    detail: dict[str, object] = {"channel": channel}
+    if urgent_words:
+        detail.update(urgent=list(urgent_words), urgent_tier=tier.code)
+    return detail

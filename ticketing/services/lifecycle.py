@@ -19,6 +19,7 @@ from ticketing.channels import upstream
 from ticketing.extensions import db
 from ticketing.labels import STATUS_LABELS
 from ticketing.models import (
+    OPEN_STATUSES,
     Status,
     Ticket,
     TicketEvent,
@@ -155,6 +156,11 @@ TRANSITIONS: dict[str, Transition] = {
         Transition("extend", frozenset({S.DISPATCHED, S.ACCEPTED, S.ON_HOLD}), None,
                    by_supervisor, _l("Set a new deadline"), note_required=True, public=False,
                    effect=effects.extend),
+        # The dispatcher corrects the category intake guessed or the resident chose;
+        # the classifier learns from it (services/classify.py).
+        Transition("recategorize", frozenset(OPEN_STATUSES), None,
+                   any_of(by_dispatcher, by_supervisor), _l("Change the category"), public=False,
+                   effect=effects.recategorize),
     )
 }
 

@@ -1,31 +1,57 @@
 """Rate limits on the anonymous doors: the web form, Open311 posts, WeChat senders.
 
 `hit(bucket, key, limit, per, now)` counts one attempt and says whether it is within
-`limit` per `per` seconds. With `REDIS_URL` set the count lives in Redis (one INCR +
-EXPIRE per fixed window, shared by every process); without it, in the database
-(`failed_attempts` rows, pruned as they age), so the embedded set-up is limited too.
-
-A dead Redis must not shut the doors: the count then falls back to the database,
-and the failure is logged. Limits are checked before anything is stored, so a
+`limit` per fixed window of `per` seconds; `check(bucket, key, now)` does the same
+with the limit configured for `bucket` (config `RATE_LIMITS`) and raises
+`RateLimited` when over it. Limits are checked before anything is stored, so a
 refused request changes nothing, and one already accepted is never undone.
+
+Where the count lives:
+
+- With `REDIS_URL` set, in Redis: one INCR + EXPIRE per key and window, shared by
+  every process. Refused attempts count too (the window still ends when it ends).
+- Without Redis, or when Redis fails, in the database (`failed_attempts` rows),
+  so the embedded set-up is limited too and a dead Redis does not shut the doors.
+  After a Redis failure this process counts in the database for `REDIS_BACKOFF`
+  seconds before trying Redis again, so an unreachable server does not cost every
+  request a connect timeout. Only accepted attempts are stored there, each in its
+  own short transaction, serialised per key (PostgreSQL: an advisory lock; SQLite:
+  the write lock taken by the first statement), so two processes racing for the
+  last slot cannot both have it. Old rows of a key go when the key is counted
+  again; now and then a sweep removes every expired row (`prune`).
+
+Keys are never stored as given: a phone number or an address is personal data, so
+the stored key is an HMAC of bucket and key under the app's SECRET_KEY.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
+import random
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
+from flask import current_app
+from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, insert, select, text
 
 from ticketing.extensions import db
 from ticketing.models import FailedAttempt
 
 log = logging.getLogger(__name__)
 
+PREFIX = "rl:"  # beside the lookup and sign-in lockouts (services/throttle.py) in one table
+REDIS_BACKOFF = 30.0  # seconds this process counts in the database after a Redis failure
+PRUNE_CHANCE = 0.01  # share of database hits that also sweep every key's expired rows
+
 
 @dataclass(frozen=True)
 class Decision:
+    """The answer to one attempt."""
+
     allowed: bool
     retry_after: int  # seconds until the window ends (0 when allowed)
 
@@ -38,54 +64,121 @@ class RateLimited(Exception):
         self.retry_after = max(1, retry_after)
 
 
-def _redis():  # type: ignore[no-untyped-def]
-    from workers.queues import redis_connection
-
-    return redis_connection()
+def counter_name(bucket: str, key: str) -> str:
+    """The stored name of `key`'s counter in `bucket`: `rl:<bucket>:<HMAC>`, never the raw key."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    digest = hmac.new(secret, f"{bucket}\n{key}".encode(), hashlib.sha256).hexdigest()[:32]
+    return f"{PREFIX}{bucket[:60]}:{digest}"
 
 
 def _window_start(now: datetime, per: int) -> int:
+    """The start of the fixed window `now` falls in, in Unix seconds."""
     return int(now.timestamp()) // per * per
 
 
+def _state() -> dict[str, float]:
+    return current_app.extensions.setdefault("minhu.ratelimit", {})  # type: ignore[no-any-return]
+
+
+def _redis() -> Redis | None:
+    """The app's Redis, unless none is configured or it failed a moment ago."""
+    from workers.queues import redis_connection
+
+    if _state().get("redis_down_until", 0.0) > time.monotonic():
+        return None
+    return redis_connection()
+
+
+def _count_in_redis(conn: Redis, name: str, start: int, per: int) -> int:
+    """Count one attempt in Redis; the number of attempts in this window so far."""
+    redis_key = f"minhu:{name}:{start}"
+    pipe = conn.pipeline()
+    pipe.incr(redis_key)
+    pipe.expire(redis_key, per + 5)
+    return int(pipe.execute()[0])
+
+
+def _lock_key(conn: Connection, name: str, older_than: datetime) -> None:
+    """Serialise attempts on one key until the transaction ends; drop the key's old rows.
+
+    PostgreSQL: an advisory lock on the key's hash (other keys are not held up).
+    SQLite: the DELETE, a write, takes the database's write lock at once, so the
+    count that follows already sees whatever a concurrent attempt committed.
+    """
+    if conn.dialect.name == "postgresql":
+        lock_id = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+    conn.execute(delete(FailedAttempt).where(FailedAttempt.key == name, FailedAttempt.at < older_than))
+
+
+def _count_in_database(name: str, limit: int, start: datetime, now: datetime) -> bool:
+    """Count one attempt in the database if a slot is free; whether it was."""
+    # Its own transaction, committed here: the count must hold whatever the
+    # caller's session does next, and must not commit the caller's work.
+    with db.engine.begin() as conn:
+        _lock_key(conn, name, start)
+        count = conn.scalar(
+            select(func.count()).select_from(FailedAttempt)
+            .where(FailedAttempt.key == name, FailedAttempt.at >= start)
+        ) or 0
+        if count >= limit:
+            return False
+        conn.execute(insert(FailedAttempt).values(key=name, at=now))
+    return True
+
+
+def longest_window(per: int = 0) -> int:
+    """The longest configured window in seconds (at least `per`): rows older are of no use."""
+    limits = current_app.config.get("RATE_LIMITS") or {}
+    return max([per, *(window for _count, window in limits.values())])
+
+
+def prune(now: datetime, older_than: timedelta | None = None) -> int:
+    """Delete every rate-limit row older than the longest window; how many went."""
+    cutoff = now - (older_than if older_than is not None else timedelta(seconds=longest_window()))
+    with db.engine.begin() as conn:
+        result = conn.execute(delete(FailedAttempt).where(
+            FailedAttempt.key.startswith(PREFIX), FailedAttempt.at < cutoff,
+        ))
+    return int(result.rowcount or 0)
+
+
 def hit(bucket: str, key: str, limit: int, per: int, now: datetime) -> Decision:
-    """Count one attempt of `key` in `bucket`; allowed while at most `limit` per `per` seconds."""
+    """Count one attempt of `key` in `bucket`; allowed while at most `limit` per `per` seconds.
+
+    A limit of 0 or less is no limit. Call it before the request writes anything:
+    on SQLite a write the caller's session still holds would make the count wait.
+    """
     if limit <= 0:
         return Decision(True, 0)
+    if per <= 0:
+        raise ValueError("a rate-limit window must be at least one second")
     start = _window_start(now, per)
-    retry_after = start + per - int(now.timestamp())
-    name = f"rl:{bucket}:{key}"[:100]
+    retry_after = max(1, start + per - int(now.timestamp()))
+    name = counter_name(bucket, key)
     conn = _redis()
     if conn is not None:
         try:
-            redis_key = f"minhu:{name}:{start}"
-            pipe = conn.pipeline()
-            pipe.incr(redis_key)
-            pipe.expire(redis_key, per + 5)
-            count = int(pipe.execute()[0])
-            return Decision(count <= limit, 0 if count <= limit else retry_after)
+            count = _count_in_redis(conn, name, start, per)
+            return Decision(True, 0) if count <= limit else Decision(False, retry_after)
         except RedisError as exc:
-            log.warning("rate limit: Redis unavailable (%s); counting in the database", type(exc).__name__)
-    window_start = datetime.fromtimestamp(start, tz=now.tzinfo)
-    count = db.session.scalar(
-        select(func.count()).select_from(FailedAttempt)
-        .where(FailedAttempt.key == name, FailedAttempt.at >= window_start)
-    ) or 0
-    if count >= limit:
-        return Decision(False, retry_after)
-    db.session.execute(delete(FailedAttempt).where(
-        FailedAttempt.key == name, FailedAttempt.at < window_start - timedelta(seconds=per)))
-    db.session.add(FailedAttempt(key=name, at=now))
-    db.session.commit()
-    return Decision(True, 0)
+            _state()["redis_down_until"] = time.monotonic() + REDIS_BACKOFF
+            log.warning("rate limit: Redis unavailable (%s); counting in the database for %d s",
+                        type(exc).__name__, REDIS_BACKOFF)
+    window_start = datetime.fromtimestamp(start, tz=timezone.utc)
+    allowed = _count_in_database(name, limit, window_start, now)
+    if random.random() < PRUNE_CHANCE:
+        prune(now, timedelta(seconds=longest_window(per)))
+    return Decision(True, 0) if allowed else Decision(False, retry_after)
 
 
 def check(bucket: str, key: str, now: datetime) -> None:
     """Count one attempt against the configured limit `bucket` (config RATE_LIMITS);
     raise `RateLimited` when over it."""
-    from flask import current_app
-
-    limit, per = current_app.config["RATE_LIMITS"][bucket]
+    limits = current_app.config["RATE_LIMITS"]
+    if bucket not in limits:
+        raise KeyError(f"no rate limit named {bucket!r} in RATE_LIMITS")
+    limit, per = limits[bucket]
     decision = hit(bucket, key, limit, per, now)
     if not decision.allowed:
         raise RateLimited(decision.retry_after)

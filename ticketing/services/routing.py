@@ -39,6 +39,7 @@ from ticketing.models import (
     user_grids,
 )
 from ticketing.services import duty, notify
+from ticketing.services.classify import tier_urgency
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.workdays import WorkCalendar
 
@@ -253,8 +254,13 @@ def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> Decision:
                                                    n=ticket.return_count)))
     target = target_for(ticket)
     if target.tier_id is not None and target.tier_id != ticket.tier_id:
-        # Before dispatching, so that the accept-by follows the rule's tier.
-        ticket.tier = db.session.get(SlaTier, target.tier_id) or ticket.tier
+        # Before dispatching, so that the accept-by follows the rule's tier; but a rule
+        # never makes a ticket less urgent than intake's urgent words made it.
+        rule_tier = db.session.get(SlaTier, target.tier_id)
+        usual = ticket.category.effective_tier()
+        raised = usual is not None and tier_urgency(ticket.tier) < tier_urgency(usual)
+        if rule_tier is not None and (not raised or tier_urgency(rule_tier) < tier_urgency(ticket.tier)):
+            ticket.tier = rule_tier
     try:
         pool = pool_for(ticket, target)
     except NobodyFits as exc:

@@ -27,9 +27,11 @@ from wtforms import (
 from wtforms.validators import InputRequired, Length
 
 from ticketing.extensions import db
-from ticketing.labels import format_deadline
-from ticketing.models import Ticket, User
+from ticketing.forms import optional_id, with_blank
+from ticketing.labels import format_deadline, localized_name
+from ticketing.models import Category, Status, Ticket, User
 from ticketing.services import scope
+from ticketing.services.catalog import category_groups
 from ticketing.services.errors import InvalidInput
 from ticketing.services.lifecycle import MAX_NOTE_LENGTH
 from ticketing.staff.handlers import handler_choices, parse_handler
@@ -195,6 +197,32 @@ class ExtendForm(ActionForm):
                       params={"deadline": deadline.astimezone(timezone.utc) if deadline else None})
 
 
+class RecategorizeForm(ActionForm):
+    """Correct the ticket's category; the classifier learns from the correction."""
+
+    category = SelectField(_l("New category"), id="recategorize-category", coerce=optional_id,
+                           invalid_choice_message=_l("Choose a category from the list."))
+    note = note_field("recategorize", _l("Note (optional)"))
+
+    def prepare(self, ticket: Ticket) -> None:
+        groups = {
+            localized_name(g.group): [(c.id, localized_name(c)) for c in g.options if c.id != ticket.category_id]
+            for g in category_groups()
+        }
+        self.category.choices = with_blank({k: v for k, v in groups.items() if v}, _l("Choose…"))
+        # Offer the classifier's guess first when it differs from the category.
+        if not self.category.raw_data and ticket.guess_category_id not in (None, ticket.category_id):
+            self.category.data = ticket.guess_category_id
+        if ticket.status != Status.SUBMITTED:
+            self.category.description = _l("The time limits already running stay as they are.")
+
+    def inputs(self, user: User) -> Inputs:
+        category = db.session.get(Category, self.category.data) if self.category.data else None
+        if category is None:
+            raise InvalidInput(_l("Choose a category from the list."), field="category")
+        return Inputs(note=self.note.data or "", params={"category": category})
+
+
 FORMS: dict[str, type[ActionForm]] = {
     "dispatch": DispatchForm,
     "reject": RejectForm,
@@ -208,4 +236,5 @@ FORMS: dict[str, type[ActionForm]] = {
     "escalate": EscalateForm,
     "deescalate": DeescalateForm,
     "extend": ExtendForm,
+    "recategorize": RecategorizeForm,
 }

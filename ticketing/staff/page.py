@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 
 from ticketing.extensions import db
-from ticketing.models import Photo, Ticket, TicketEvent, User
-from ticketing.services import scope
+from ticketing.models import Category, Photo, Ticket, TicketEvent, User
+from ticketing.services import classify, scope
 from ticketing.services.lifecycle import Actor, Transition, allowed
 from ticketing.staff.forms import FORMS, ActionForm
 
@@ -82,4 +82,44 @@ def event_summary(event: TicketEvent) -> dict[str, Any]:
         "to": detail.get("assignee") or detail.get("team") or detail.get("company") or "",
         "rule": detail.get("rule", ""),
         "merged_into": detail.get("merged_into", ""),
+        "urgent": list(detail.get("urgent") or ()),
     }
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What intake's classifier guessed for the ticket, for the dispatcher to check."""
+
+    guess: Category | None
+    confidence: float | None
+    differs: bool  # the category now is not the guess
+    low: bool  # no guess, or too unsure to trust
+    terms: tuple[str, ...]  # the words behind the guess
+    urgent_words: tuple[str, ...]  # the words that raised the tier at intake
+
+
+def category_doubtful(ticket: Ticket) -> bool:
+    """True when the category deserves a second look: the guess differs or was unsure."""
+    if ticket.guess_confidence is None:
+        return False
+    return ticket.guess_category_id != ticket.category_id or ticket.guess_confidence < classify.LOW_CONFIDENCE
+
+
+def classification(ticket: Ticket) -> Classification:
+    """The guess shown beside the category, with the words it rests on."""
+    submitted = next((e for e in ticket.events if e.action == "submit"), None)
+    urgent = tuple((submitted.detail or {}).get("urgent", ())) if submitted is not None else ()
+    terms: tuple[str, ...] = ()
+    if ticket.guess_category_id is not None:
+        again = classify.classify(ticket.description)
+        if again.category is not None and again.category.id == ticket.guess_category_id:
+            terms = again.terms
+    confidence = ticket.guess_confidence
+    return Classification(
+        guess=ticket.guess_category,
+        confidence=confidence,
+        differs=ticket.guess_category_id is not None and ticket.guess_category_id != ticket.category_id,
+        low=confidence is None or confidence < classify.LOW_CONFIDENCE,
+        terms=terms,
+        urgent_words=urgent,
+    )

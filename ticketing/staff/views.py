@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from ticketing.extensions import db
 from ticketing.models import Photo, Role, Ticket
-from ticketing.services import lifecycle, privacy, scope
+from ticketing.services import classify, duplicates, lifecycle, privacy, scope
 from ticketing.services.errors import InvalidInput, ServiceError
 from ticketing.services.lifecycle import TRANSITIONS, perform
 from ticketing.services.photos import CleanPhoto, clean_photo
@@ -56,6 +56,7 @@ DONE: dict[str, Any] = {
     "escalate": _l("The ticket went up one level; its supervisors were told."),
     "deescalate": _l("The ticket went back down one level."),
     "extend": _l("The new deadline is set."),
+    "recategorize": _l("The category was changed."),
 }
 
 
@@ -77,10 +78,24 @@ def render_ticket(
         open_action=failed[0] if failed else None,
         routing=page.routing_event(ticket),
         merged_here=page.merged_here(ticket, user),
+        duplicates=duplicates.hints(ticket, staff_actor(), now()),
         photos=page.photos_by_kind(ticket),
         event_summary=page.event_summary,
+        classification=page.classification(ticket),
     )
     return html, status
+
+
+@bp.app_template_global("category_guess")
+def category_guess(text: str) -> classify.Guess:
+    """The classifier's guess for a text (the group-chat drafts show it)."""
+    return classify.classify(text or "")
+
+
+@bp.app_template_test("doubtful_category")
+def doubtful_category(ticket: Ticket) -> bool:
+    """`{% if t is doubtful_category %}`: the guess differs from the category or was unsure."""
+    return page.category_doubtful(ticket)
 
 
 @bp.route("/<number>")

@@ -1,0 +1,132 @@
+"""What each operation of the staff API takes: channels, actions, bodies, query parameters.
+
+The views read requests with these, and the OpenAPI document is built from them;
+the enums come from the models and the state machine, so neither can drift.
+"""
+from __future__ import annotations
+
+from ticketing.api.inputs import (
+    NUMBER_PATTERN,
+    Body,
+    Boolean,
+    CategoryRef,
+    Choice,
+    Choices,
+    Integer,
+    Moment,
+    Number,
+    Query,
+    Text,
+)
+from ticketing.console.views import ENTRY_ROLES
+from ticketing.models import STAFF_ENTRY_CHANNELS, Channel, Role, Status, User
+from ticketing.patrol.views import GROUPCHAT_ROLES
+from ticketing.services.intake import MAX_ADDRESS, MAX_DESCRIPTION, MAX_NAME, MAX_ROOM
+from ticketing.services.lifecycle import MAX_NOTE_LENGTH, TRANSITIONS
+from ticketing.staff.forms import FORMS
+
+# Who may file on which channel: the same roles as the web pages of each door.
+CHANNEL_ROLES: dict[str, tuple[str, ...]] = {
+    **{channel.value: tuple(ENTRY_ROLES) for channel in STAFF_ENTRY_CHANNELS},
+    Channel.WECHAT_GROUP.value: tuple(GROUPCHAT_ROLES),
+    Channel.PATROL.value: (Role.GRID_WORKER,),
+}
+DEFAULT_CHANNEL = Channel.SERVICE_HALL.value
+DEFAULT_CHANNEL_OF_ROLE = {Role.GRID_WORKER.value: Channel.PATROL.value}
+
+# The actions staff take on the ticket page, in the state machine's order.
+STAFF_ACTIONS: tuple[str, ...] = tuple(name for name in TRANSITIONS if name in FORMS)
+# The one input beyond the note that an action takes.
+ACTION_PARAMS: dict[str, str] = {
+    "dispatch": "handler", "merge": "target", "extend": "deadline", "note": "public", "recategorize": "category",
+}
+
+KEY_PATTERN = r"^[!-~]{1,64}$"
+HANDLER_PATTERN = r"^(user|team):[1-9][0-9]{0,9}$"
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 100
+
+
+def channels_for(user: User) -> list[str]:
+    """The channels `user` may file tickets on."""
+    return [channel for channel, roles in CHANNEL_ROLES.items() if user.role in roles]
+
+
+def default_channel(user: User) -> str:
+    """The channel of a new ticket that names none: patrol for grid workers, else service hall."""
+    return DEFAULT_CHANNEL_OF_ROLE.get(user.role, DEFAULT_CHANNEL)
+
+
+PLACE_ID = "Give the most specific place known; the others follow from it."
+
+NEW_TICKET = Body(
+    fields={
+        "channel": Choice(values=tuple(CHANNEL_ROLES), description=(
+            "The door the request came through. walk_in, service_hall and phone: dispatchers and "
+            "admins; wechat_group: dispatchers and grid workers; patrol: grid workers. Default: "
+            "patrol for grid workers, service_hall for everyone else.")),
+        "description": Text(max_length=MAX_DESCRIPTION, description=(
+            "What the problem is, in the resident's words. Control characters are removed and "
+            "spaces collapsed; it may not end up empty.")),
+        "phone": Text(max_length=32, description=(
+            "The resident's 11-digit mainland mobile number (+86, spaces and dashes are allowed). "
+            "Required, except on patrol when the grid worker's account has a mobile number.")),
+        "name": Text(max_length=MAX_NAME, description="The resident's name (optional; on patrol, the grid worker's)."),
+        "category": CategoryRef(description="The category's code (see GET /categories) or its id."),
+        "community_id": Integer(description=f"Community. {PLACE_ID}"),
+        "complex_id": Integer(description=f"Complex or courtyard. {PLACE_ID}"),
+        "building_id": Integer(description=f"Building. {PLACE_ID}"),
+        "grid_id": Integer(description=f"Grid, when no complex or building is known. {PLACE_ID}"),
+        "address_text": Text(max_length=MAX_ADDRESS, description=(
+            "The address as given; within the community it may name a complex and building.")),
+        "unit_room": Text(max_length=MAX_ROOM, description="Unit and room as given."),
+        "lat": Number(minimum=-90, maximum=90, description="WGS-84 latitude; with lon, or not at all."),
+        "lon": Number(minimum=-180, maximum=180, description="WGS-84 longitude; with lat, or not at all."),
+        "external_id": Text(max_length=64, min_length=1, pattern=KEY_PATTERN, description=(
+            "Idempotency key (or send the Idempotency-Key header): the same key on the same channel "
+            "from the same account returns the first ticket with 200 instead of filing another.")),
+    },
+    required=frozenset({"description", "category"}),
+)
+
+TRANSITION = Body(
+    fields={
+        "action": Choice(values=STAFF_ACTIONS, description=(
+            "What to do; the ticket's `actions` lists those this account may do now.")),
+        "note": Text(max_length=MAX_NOTE_LENGTH, description=(
+            "Note or reason; required for reject, return, hold, resolve, note, escalate, "
+            "deescalate and extend.")),
+        "public": Boolean(description="note only: may the resident read it too? Default false."),
+        "handler": Text(max_length=20, pattern=HANDLER_PATTERN, description=(
+            "dispatch only, required: user:<id> for a person, team:<id> for a whole team.")),
+        "target": Text(max_length=20, pattern=NUMBER_PATTERN, description=(
+            "merge only, required: the number of the ticket to merge into.")),
+        "deadline": Moment(description="extend only, required: the new deadline, with its time zone."),
+        "category": CategoryRef(description="recategorize only, required: the new category (code or id)."),
+        "version": Integer(description=(
+            "The ticket's version as last read; if it changed since, nothing is done (409 "
+            "version_mismatch). The If-Match header does the same.")),
+    },
+    required=frozenset({"action"}),
+)
+
+TICKET_LIST = Query(
+    params={
+        "status": Choices(values=tuple(s.value for s in Status), description=(
+            "Only these states; repeat the parameter or separate with commas.")),
+        "category": CategoryRef(description="Only this category (code or id); a group includes its categories."),
+        "community_id": Integer(description="Only this community."),
+        "grid_id": Integer(description="Only this grid."),
+        "assignee": Choice(values=("me",), description="me: only tickets assigned to this account."),
+        "overdue": Boolean(description="true: only tickets past their accept-by or resolve-by; false: only others."),
+        "created_after": Moment(description="Only tickets received at or after this time."),
+        "created_before": Moment(description="Only tickets received before this time."),
+        "q": Text(max_length=20, min_length=1, pattern=r"^[0-9A-Za-z-]+$",
+                  description="A ticket number, or the start of one."),
+        "limit": Integer(minimum=1, maximum=MAX_PAGE_SIZE,
+                         description=f"Tickets per page, default {PAGE_SIZE}."),
+        "cursor": Text(max_length=10, pattern=r"^[1-9][0-9]{0,9}$",
+                       description="next_cursor of the previous page."),
+    },
+    repeatable=frozenset({"status"}),
+)

@@ -1,0 +1,327 @@
+"""What the staff API accepts, field by field: JSON bodies and query strings.
+
+Each field is a small spec that both reads a value (or says what is wrong with it)
+and describes itself as JSON Schema. The OpenAPI document (ticketing/api/openapi.py)
+is built from these same specs, so the documented bounds are the enforced ones.
+Business rules stay in the services; this only checks shapes and bounds, so that
+nothing malformed reaches the database (a NUL byte, a number past 2³¹).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import request
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
+
+from ticketing.api.errors import ApiError, validation_failed
+from ticketing.forms import MAX_ID
+
+MAX_BODY_BYTES = 64 * 1024
+# Ticket numbers are "261121-0042"; anything else is looked up as nothing at all.
+NUMBER_PATTERN = r"^[0-9A-Za-z-]{1,20}$"
+NUMBER = re.compile(NUMBER_PATTERN)
+BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+class FieldError(Exception):
+    """One field's value is not acceptable; `message` says why."""
+
+    def __init__(self, message: Any) -> None:
+        super().__init__(str(message))
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A field: how to read it from JSON and from a query string, and its JSON Schema."""
+
+    description: str = ""
+
+    def from_json(self, value: Any) -> Any:
+        raise NotImplementedError
+
+    def from_text(self, text: str) -> Any:
+        """A query-string value (always text)."""
+        return self.from_json(text)
+
+    def schema(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def documented(self) -> dict[str, Any]:
+        """The schema with the description."""
+        out = self.schema()
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+@dataclass(frozen=True)
+class Text(Spec):
+    """A string of bounded length, optionally matching a pattern."""
+
+    max_length: int = 200
+    min_length: int = 0
+    pattern: str | None = None
+
+    def from_json(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise FieldError(_l("Must be a string."))
+        if BAD_TEXT.search(value):
+            raise FieldError(_l("Contains characters that are not valid text."))
+        if len(value) > self.max_length:
+            raise FieldError(_l("At most %(n)d characters.", n=self.max_length))
+        if len(value) < self.min_length:
+            raise FieldError(_l("Must not be empty."))
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            raise FieldError(_l("Not in the expected format."))
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
+        if self.min_length:
+            out["minLength"] = self.min_length
+        if self.pattern is not None:
+            out["pattern"] = self.pattern
+        return out
+
+
+def _out_of_range(minimum: float, maximum: float) -> FieldError:
+    return FieldError(_l("Must be between %(min)s and %(max)s.", min=minimum, max=maximum))
+
+
+@dataclass(frozen=True)
+class Integer(Spec):
+    """A whole number in a range (ids: 1 … 2³¹−1, what the database can hold)."""
+
+    minimum: int = 1
+    maximum: int = MAX_ID
+
+    def from_json(self, value: Any) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise FieldError(_l("Must be a whole number."))
+        if not self.minimum <= value <= self.maximum:
+            raise _out_of_range(self.minimum, self.maximum)
+        return value
+
+    def from_text(self, text: str) -> int:
+        if not re.fullmatch(r"[0-9]{1,12}", text):
+            raise FieldError(_l("Must be a whole number."))
+        return self.from_json(int(text))
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": self.minimum, "maximum": self.maximum}
+
+
+@dataclass(frozen=True)
+class Number(Spec):
+    """A finite number in a range (latitude, longitude)."""
+
+    minimum: float = 0
+    maximum: float = 0
+
+    def from_json(self, value: Any) -> float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise FieldError(_l("Must be a number."))
+        try:
+            number = float(value)
+        except OverflowError:  # an integer too large for a float
+            number = math.nan
+        if not math.isfinite(number):
+            number = math.nan
+        if not self.minimum <= number <= self.maximum:
+            raise _out_of_range(self.minimum, self.maximum)
+        return number
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "number", "minimum": self.minimum, "maximum": self.maximum}
+
+
+@dataclass(frozen=True)
+class Boolean(Spec):
+    """true or false (in a query string: the words)."""
+
+    def from_json(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise FieldError(_l("Must be true or false."))
+        return value
+
+    def from_text(self, text: str) -> bool:
+        if text not in ("true", "false"):
+            raise FieldError(_l("Must be true or false."))
+        return text == "true"
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+
+@dataclass(frozen=True)
+class Choice(Spec):
+    """One of a fixed list of codes."""
+
+    values: tuple[str, ...] = ()
+
+    def from_json(self, value: Any) -> str:
+        if not isinstance(value, str) or value not in self.values:
+            raise FieldError(_l("Must be one of: %(values)s.", values=", ".join(self.values)))
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.values)}
+
+
+@dataclass(frozen=True)
+class Choices(Spec):
+    """Several codes of a fixed list: a repeated query parameter, or one with commas."""
+
+    values: tuple[str, ...] = ()
+
+    def from_json(self, value: Any) -> list[str]:
+        texts = value if isinstance(value, list) else [value]
+        found: list[str] = []
+        for text in texts:
+            for part in filter(None, str(text).split(",")):
+                found.append(Choice(values=self.values).from_json(part.strip()))
+        return found
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": {"type": "string", "enum": list(self.values)}}
+
+
+@dataclass(frozen=True)
+class CategoryRef(Spec):
+    """A category by its code ("repair.stair_light") or its id."""
+
+    def from_json(self, value: Any) -> int | str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return Integer().from_json(value)
+        return Text(max_length=64, min_length=1).from_json(value)
+
+    def from_text(self, text: str) -> int | str:
+        return Integer().from_text(text) if text.isdigit() else self.from_json(text)
+
+    def schema(self) -> dict[str, Any]:
+        return {"anyOf": [Text(max_length=64, min_length=1).schema(), Integer().schema()]}
+
+
+@dataclass(frozen=True)
+class Moment(Spec):
+    """An ISO 8601 date and time with its zone, e.g. 2026-11-18T10:00:00+08:00; read as UTC."""
+
+    def from_json(self, value: Any) -> datetime:
+        problem = FieldError(
+            _l("Give a date and time with its time zone, e.g. 2026-11-18T10:00:00+08:00.")
+        )
+        if not isinstance(value, str) or len(value) > 40:
+            raise problem
+        try:
+            moment = datetime.fromisoformat(value)
+            if moment.tzinfo is None or moment.utcoffset() is None:
+                raise problem
+            return moment.astimezone(timezone.utc)
+        except (ValueError, OverflowError):
+            raise problem from None
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "date-time", "maxLength": 40}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema, also allowing null (an optional field may be sent as null)."""
+    out = dict(schema)
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    if isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    elif "anyOf" in out:
+        out["anyOf"] = [*out["anyOf"], {"type": "null"}]
+    return out
+
+
+@dataclass(frozen=True)
+class Body:
+    """A JSON object body: its fields, which are required; unknown fields are refused."""
+
+    fields: dict[str, Spec]
+    required: frozenset[str] = field(default_factory=frozenset)
+
+    def read(self, data: Any) -> dict[str, Any]:
+        """The fields sent (null counts as not sent), or 422 with every problem at once."""
+        if not isinstance(data, dict):
+            raise ApiError(400, _l("The body must be a JSON object."))
+        errors: dict[str, Any] = {name[:64]: _l("Unknown field.") for name in data if name not in self.fields}
+        values: dict[str, Any] = {}
+        for name, spec in self.fields.items():
+            if data.get(name) is None:
+                if name in self.required:
+                    errors[name] = _l("Required.")
+                continue
+            try:
+                values[name] = spec.from_json(data[name])
+            except FieldError as exc:
+                errors[name] = exc.message
+        if errors:
+            raise validation_failed(errors)
+        return values
+
+    def schema(self) -> dict[str, Any]:
+        """The JSON Schema of the body."""
+        return {
+            "type": "object",
+            "properties": {
+                name: spec.documented() if name in self.required else nullable(spec.documented())
+                for name, spec in self.fields.items()
+            },
+            "required": [name for name in self.fields if name in self.required],
+            "additionalProperties": False,
+        }
+
+
+@dataclass(frozen=True)
+class Query:
+    """Query parameters; `repeatable` ones may be given several times. Others are ignored."""
+
+    params: dict[str, Spec]
+    repeatable: frozenset[str] = field(default_factory=frozenset)
+
+    def read(self, args: MultiDict[str, str]) -> dict[str, Any]:
+        """The parameters given (empty ones count as not given), or 422."""
+        errors: dict[str, Any] = {}
+        values: dict[str, Any] = {}
+        for name, spec in self.params.items():
+            given = [text for text in args.getlist(name) if text != ""]
+            if not given:
+                continue
+            try:
+                values[name] = spec.from_json(given) if name in self.repeatable else spec.from_text(given[0])
+            except FieldError as exc:
+                errors[name] = exc.message
+        if errors:
+            raise validation_failed(errors)
+        return values
+
+
+def read_json() -> Any:
+    """The request's JSON body: 415 unless it is JSON, 413 past 64 KB, 400 if malformed."""
+    if request.mimetype != "application/json":
+        raise ApiError(415)
+    length = request.content_length
+    if length is not None and length > MAX_BODY_BYTES:
+        raise ApiError(413)
+    body = request.stream.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413)
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        raise ApiError(400, _l("The body is not valid JSON.")) from None
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON, though Python's parser takes them."""
+    raise ValueError(name)

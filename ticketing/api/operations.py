@@ -1,0 +1,307 @@
+"""The work behind the staff API's ticket routes: filing, listing, and transition inputs.
+
+The rules themselves live in the services (intake, lifecycle, scope); this turns
+the API's checked input into their arguments, the way the web forms do.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, Select, and_, false, not_, or_, select, true
+from sqlalchemy.orm import joinedload, selectinload
+
+from ticketing.api.contract import ACTION_PARAMS, CHANNEL_ROLES, NEW_TICKET, PAGE_SIZE, default_channel
+from ticketing.api.errors import VERSION_MISMATCH, ApiError, validation_failed
+from ticketing.api.inputs import FieldError, Integer
+from ticketing.extensions import db
+from ticketing.forms import MAX_ID, PICK_PLACE
+from ticketing.models import (
+    Building,
+    Category,
+    Channel,
+    Community,
+    Complex,
+    Grid,
+    Role,
+    Status,
+    Ticket,
+    User,
+)
+from ticketing.patrol.views import place_point
+from ticketing.services import intake, scope
+from ticketing.services.errors import InvalidInput
+from ticketing.services.intake import IntakeRequest
+from ticketing.staff.handlers import parse_handler
+
+# intake's field names → the API's.
+INTAKE_FIELDS = {"category_id": "category"}
+PLACE_FIELDS = ("building_id", "complex_id", "community_id", "grid_id")
+MAX_IF_MATCH = 100
+
+
+# --- Filing -----------------------------------------------------------------------
+
+
+def community_filter(user: User) -> ColumnElement[bool]:
+    """The communities `user` may file in and is offered: their own community, else
+    their street, plus the communities of their grids; admins anywhere."""
+    if user.role == Role.ADMIN:
+        return true()
+    if user.role in (Role.DISPATCHER, Role.SUPERVISOR) and user.community_id is not None:
+        return Community.id == user.community_id
+    street = Community.street_id == user.street_id if user.street_id is not None else false()
+    return or_(street, Community.id.in_([grid.community_id for grid in user.grids]))
+
+
+def may_file_in(user: User, community: Community) -> bool:
+    """`community_filter` for one community already loaded."""
+    if user.role == Role.ADMIN:
+        return True
+    if user.role in (Role.DISPATCHER, Role.SUPERVISOR) and user.community_id is not None:
+        return community.id == user.community_id
+    return (user.street_id is not None and community.street_id == user.street_id) or (
+        community.id in {grid.community_id for grid in user.grids}
+    )
+
+
+def check_channel(user: User, channel: str | None) -> str:
+    """The channel to file on (the role's default when none is named); 403 when not this role's."""
+    channel = channel or default_channel(user)
+    if user.role not in CHANNEL_ROLES[channel]:
+        raise ApiError(403, _l("You may not file tickets on this channel."))
+    return channel
+
+
+def idempotency_key(body_key: str | None, header: str | None) -> str | None:
+    """The client's idempotency key: the body's external_id or the Idempotency-Key header."""
+    if header is not None:
+        try:
+            header = NEW_TICKET.fields["external_id"].from_json(header)
+        except FieldError as exc:
+            raise validation_failed({"Idempotency-Key": exc.message}) from None
+        if body_key is not None and body_key != header:
+            raise validation_failed({"external_id": _l("Differs from the Idempotency-Key header.")})
+    return body_key or header
+
+
+def category_by_ref(ref: int | str | None) -> Category | None:
+    """A category by id or code, with its parent and their tiers: one query, and intake
+    finds everything it reads of the category already loaded."""
+    if ref is None:
+        return None
+    where = Category.id == ref if isinstance(ref, int) else Category.code == ref
+    return db.session.scalar(select(Category).where(where).options(
+        joinedload(Category.tier), joinedload(Category.parent).joinedload(Category.tier),
+    ))
+
+
+@dataclass
+class Filing:
+    """An intake request, and the rows looked up while preparing it.
+
+    The session holds rows only weakly; keeping them here until intake has run lets
+    intake find them in the session instead of asking the database again.
+    """
+
+    request: IntakeRequest
+    rows: list[object] = field(default_factory=list)
+
+
+def prepare_filing(values: dict[str, Any], user: User, channel: str, key: str | None) -> Filing:
+    """The intake request a checked body describes, with the defaults of its channel."""
+    category = category_by_ref(values.get("category"))
+    req = IntakeRequest(
+        channel=channel,
+        description=values.get("description", ""),
+        phone=values.get("phone", ""),
+        name=values.get("name", ""),
+        category_id=category.id if category is not None else None,
+        address_text=values.get("address_text", ""),
+        unit_room=values.get("unit_room", ""),
+        lat=values.get("lat"),
+        lon=values.get("lon"),
+        # Namespaced by account (after the last @), so another account's key can neither
+        # collide with nor reveal this one; web forms' submission ids hold no @.
+        external_id=f"{key}@{user.id}" if key else None,
+        **{name: values.get(name) for name in PLACE_FIELDS},
+    )
+    if channel == Channel.PATROL.value:
+        patrol_defaults(req, user)
+    filing = Filing(req, [category])
+    if req.grid_id and not (req.community_id or req.complex_id or req.building_id):
+        grid = db.session.get(Grid, req.grid_id)
+        req.community_id = grid.community_id if grid is not None else None
+        filing.rows.append(grid)
+    return filing
+
+
+def patrol_defaults(req: IntakeRequest, worker: User) -> None:
+    """As on the patrol page: the worker's own phone and name; placed by location, else in
+    the community of the worker's first grid."""
+    if not req.phone:
+        req.phone = intake.clean_phone(worker.phone) or ""
+    req.name = req.name or worker.display_name
+    if any(getattr(req, name) for name in PLACE_FIELDS):
+        return
+    grid = place_point(worker, req.lat, req.lon) if req.lat is not None and req.lon is not None else None
+    if grid is not None:
+        req.grid_id, req.community_id = grid.id, grid.community_id
+    elif worker.grids:
+        req.community_id = worker.grids[0].community_id
+
+
+def check_place(filing: Filing, user: User) -> None:
+    """422 when the place given lies outside the communities `user` may file in.
+
+    Unknown ids are left to intake, which reports them.
+    """
+    req = filing.request
+    community: Community | None = None
+    name = ""
+    # Each row with the places above it in one query; intake then reads them from the session.
+    up_from_complex = joinedload(Complex.grid).joinedload(Grid.community)
+    if req.building_id:
+        building = db.session.scalar(select(Building).where(Building.id == req.building_id)
+                                     .options(joinedload(Building.complex).options(up_from_complex)))
+        community, name = (building.complex.grid.community if building else None), "building_id"
+        filing.rows.append(building)
+    elif req.complex_id:
+        cx = db.session.scalar(select(Complex).where(Complex.id == req.complex_id).options(up_from_complex))
+        community, name = (cx.grid.community if cx else None), "complex_id"
+        filing.rows.append(cx)
+    elif req.community_id:
+        community, name = db.session.get(Community, req.community_id), "community_id"
+    filing.rows.append(community)
+    if community is not None and not may_file_in(user, community):
+        raise validation_failed({name: PICK_PLACE})
+
+
+# --- Listing ----------------------------------------------------------------------
+
+
+def overdue_clause(now: datetime) -> ColumnElement[bool]:
+    """Past the deadline that applies now (`Ticket.is_overdue`); never NULL, so it can be negated."""
+    return or_(
+        and_(Ticket.status == Status.DISPATCHED, Ticket.accept_due_at.is_not(None), Ticket.accept_due_at < now),
+        and_(Ticket.status == Status.ACCEPTED, Ticket.resolve_due_at.is_not(None), Ticket.resolve_due_at < now),
+    )
+
+
+def category_ids(ref: int | str) -> list[int]:
+    """The category and, for a group, its categories; 422 when there is none."""
+    category = category_by_ref(ref)
+    if category is None:
+        raise validation_failed({"category": _l("No such category.")})
+    return [category.id, *(child.id for child in category.children)]
+
+
+def number_prefix(q: str) -> ColumnElement[bool]:
+    """Numbers that start with `q`: LIKE says exactly which, and the range beside it lets the
+    unique index on number find them (PostgreSQL uses no index for LIKE outside the C locale).
+
+    `q` is letters, digits and dashes; a trailing dash is left out of the range, since every
+    number has its dash in the same place.
+    """
+    stem = q.rstrip("-") or q
+    upper = stem[:-1] + chr(ord(stem[-1]) + 1)
+    return and_(Ticket.number.startswith(q, autoescape=True), Ticket.number >= stem, Ticket.number < upper)
+
+
+def list_query(user: User, params: dict[str, Any], now: datetime) -> Select[tuple[Ticket]]:
+    """Tickets in `user`'s scope matching the filters, newest first, one past the page."""
+    stmt = select(Ticket).where(scope.ticket_scope(user))
+    if params.get("status"):
+        stmt = stmt.where(Ticket.status.in_(params["status"]))
+    if "category" in params:
+        stmt = stmt.where(Ticket.category_id.in_(category_ids(params["category"])))
+    for name, column in (("community_id", Ticket.community_id), ("grid_id", Ticket.grid_id)):
+        if name in params:
+            stmt = stmt.where(column == params[name])
+    if params.get("assignee") == "me":
+        stmt = stmt.where(Ticket.assignee_id == user.id)
+    if "overdue" in params:
+        clause = overdue_clause(now)
+        stmt = stmt.where(clause if params["overdue"] else not_(clause))
+    if "created_after" in params:
+        stmt = stmt.where(Ticket.created_at >= params["created_after"])
+    if "created_before" in params:
+        stmt = stmt.where(Ticket.created_at < params["created_before"])
+    if "q" in params:
+        stmt = stmt.where(number_prefix(params["q"]))
+    # Every id is at most MAX_ID; binding a larger number would fail on PostgreSQL's integer.
+    if "cursor" in params and int(params["cursor"]) <= MAX_ID:
+        stmt = stmt.where(Ticket.id < int(params["cursor"]))
+    limit = params.get("limit", PAGE_SIZE)
+    return (
+        stmt.order_by(Ticket.id.desc())
+        .limit(limit + 1)
+        .options(joinedload(Ticket.category), selectinload(Ticket.assignee),
+                 selectinload(Ticket.team), selectinload(Ticket.company))
+    )
+
+
+# --- Transitions ------------------------------------------------------------------
+
+
+def check_version(ticket: Ticket, version: int | None, if_match: str | None) -> None:
+    """409 when the client read an older version (body `version` or the If-Match header)."""
+    expected: list[set[int]] = []
+    if version is not None:
+        expected.append({version})
+    if if_match is not None and len(if_match) > MAX_IF_MATCH:
+        raise validation_failed({"If-Match": _l("At most %(n)d characters.", n=MAX_IF_MATCH)})
+    if if_match is not None and if_match.strip() != "*":
+        tags = set()
+        for tag in if_match.split(","):
+            text = tag.strip().removeprefix("W/").strip('"')
+            try:
+                tags.add(Integer().from_text(text))
+            except FieldError:
+                raise validation_failed({"If-Match": _l("Not in the expected format.")}) from None
+        expected.append(tags)
+    if any(ticket.version not in tags for tags in expected):
+        raise ApiError(409, _l("The ticket changed since you read it; it is now at version %(version)d. "
+                               "Reload and try again.", version=ticket.version), code=VERSION_MISMATCH)
+
+
+def merge_target(user: User, number: str | None) -> Ticket:
+    """The ticket to merge into, by number, within `user`'s scope (as the merge form)."""
+    number = (number or "").strip()
+    if not number:
+        raise InvalidInput(_l("Give the number of the ticket to merge into."), field="target")
+    target = db.session.scalar(select(Ticket).where(Ticket.number == number, scope.ticket_scope(user)))
+    if target is None:
+        raise InvalidInput(_l("There is no ticket with that number."), field="target")
+    return target
+
+
+def handler_params(value: str | None) -> dict[str, Any]:
+    """`user:12` / `team:3` as dispatch parameters (the dispatch form's format)."""
+    _kind, _, raw_id = (value or "").partition(":")
+    if raw_id.isdigit() and int(raw_id) > MAX_ID:
+        value = None  # no such row; parse_handler says so
+    return parse_handler(value)
+
+
+def transition_inputs(name: str, values: dict[str, Any], user: User) -> tuple[bool | None, dict[str, Any]]:
+    """The visibility and parameters of `perform()` for action `name`; 422 for inputs it does not use."""
+    unused = {f for f in set(ACTION_PARAMS.values()) if f in values and ACTION_PARAMS.get(name) != f}
+    if unused:
+        raise validation_failed({f: _l("Not used by this action.") for f in sorted(unused)})
+    if name == "dispatch":
+        return None, handler_params(values.get("handler"))
+    if name == "merge":
+        return None, {"target": merge_target(user, values.get("target"))}
+    if name == "extend":
+        return None, {"deadline": values.get("deadline")}
+    if name == "note":
+        return bool(values.get("public", False)), {}
+    if name == "recategorize":
+        category = category_by_ref(values.get("category"))
+        if category is None:
+            raise InvalidInput(_l("Choose a category from the list."), field="category")
+        return None, {"category": category}
+    return None, {}

@@ -1,0 +1,186 @@
+"""Where a WeChat follower is: location messages (发送位置) and the place of their next request.
+
+A follower who sends their location is remembered in `wechat_followers` (one row per
+openid, the last location wins), placed in a grid by the grids' GeoJSON boundaries
+(`ticketing/patrol/geo.py`). A text message that follows within `LOCATION_FRESH_FOR`
+is filed at that grid with that point; else at the place of the follower's last
+ticket; else where the text says, or by the dispatcher.
+
+The datum: WeChat's map (Tencent Maps) gives GCJ-02 coordinates, the obfuscated
+datum every map of mainland China must use; our grid boundaries, the patrol page
+(the browser's geolocation) and `tickets.lat/lon` are WGS-84, as GeoJSON prescribes.
+The two differ by a few hundred metres in China — more than a grid is wide — so a
+location is converted to WGS-84 before it is placed or stored. The conversion is
+the published GCJ-02 formula (Krasovsky ellipsoid), inverted by fixed-point iteration;
+points outside China are left as they are, as GCJ-02 does.
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ticketing.extensions import db
+from ticketing.models import Community, Grid, Ticket
+from ticketing.models.channels import WechatFollower
+from ticketing.patrol import geo
+from ticketing.services.intake import place_from_text
+
+# A location older than this is not used to place a request: people move about, and
+# a pin sent yesterday morning says little about a problem reported tonight.
+LOCATION_FRESH_FOR = timedelta(hours=24)
+MAX_LABEL = 200
+MAX_ADDRESS = 200
+
+# GCJ-02: the Krasovsky 1940 ellipsoid's semi-major axis and first eccentricity squared.
+_A = 6378245.0
+_EE = 0.00669342162296594323
+
+
+def out_of_china(lat: float, lon: float) -> bool:
+    """True outside the rough bounding box where GCJ-02 applies (it is then WGS-84)."""
+    return not (72.004 <= lon <= 137.8347 and 0.8293 <= lat <= 55.8271)
+
+
+def _shift(lat: float, lon: float) -> tuple[float, float]:
+    """The GCJ-02 offset (degrees of latitude, longitude) at a WGS-84 point."""
+    x, y = lon - 105.0, lat - 35.0
+    waves = (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+    d_lat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x)) + waves
+             + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+             + (160.0 * math.sin(y / 12.0 * math.pi) + 320.0 * math.sin(y / 30.0 * math.pi)) * 2.0 / 3.0)
+    d_lon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x)) + waves
+             + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+             + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0)
+    rad = lat / 180.0 * math.pi
+    magic = 1 - _EE * math.sin(rad) ** 2
+    d_lat = d_lat * 180.0 / ((_A * (1 - _EE)) / (magic * math.sqrt(magic)) * math.pi)
+    d_lon = d_lon * 180.0 / (_A / math.sqrt(magic) * math.cos(rad) * math.pi)
+    return d_lat, d_lon
+
+
+def wgs84_to_gcj02(lat: float, lon: float) -> tuple[float, float]:
+    """A WGS-84 point as mainland Chinese maps show it (GCJ-02)."""
+    if out_of_china(lat, lon):
+        return lat, lon
+    d_lat, d_lon = _shift(lat, lon)
+    return lat + d_lat, lon + d_lon
+
+
+def gcj02_to_wgs84(lat: float, lon: float) -> tuple[float, float]:
+    """A GCJ-02 point (WeChat's map) in WGS-84; iterated to well under a metre."""
+    if out_of_china(lat, lon):
+        return lat, lon
+    w_lat, w_lon = lat, lon
+    for _round in range(10):
+        g_lat, g_lon = wgs84_to_gcj02(w_lat, w_lon)
+        e_lat, e_lon = g_lat - lat, g_lon - lon
+        w_lat, w_lon = w_lat - e_lat, w_lon - e_lon
+        if abs(e_lat) < 1e-9 and abs(e_lon) < 1e-9:
+            break
+    return w_lat, w_lon
+
+
+# --- location messages ------------------------------------------------------------
+
+
+def parse_location(message: Any) -> tuple[float, float] | None:
+    """(lat, lon) as WeChat sent them (GCJ-02), or None when they are not a point."""
+    try:
+        lat, lon = float(message.location_x), float(message.location_y)
+    except (TypeError, ValueError):
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return lat, lon
+
+
+def grid_at(lat: float, lon: float) -> Grid | None:
+    """The grid whose boundary holds the WGS-84 point, if any (in grid-code order)."""
+    grids = db.session.scalars(select(Grid).where(Grid.boundary.is_not(None)).order_by(Grid.code))
+    return geo.grid_at(grids, lat, lon)
+
+
+def remember_location(openid: str, gcj_lat: float, gcj_lon: float, label: str,
+                      now: datetime) -> WechatFollower:
+    """Store the follower's location (converted to WGS-84) and its grid; commits."""
+    lat, lon = gcj02_to_wgs84(gcj_lat, gcj_lon)
+    grid = grid_at(lat, lon)
+    for _attempt in range(2):
+        follower = db.session.get(WechatFollower, openid) or WechatFollower(openid=openid)
+        follower.lat, follower.lon = round(lat, 7), round(lon, 7)
+        follower.label = " ".join((label or "").split())[:MAX_LABEL]
+        follower.grid_id = grid.id if grid is not None else None
+        follower.located_at = now
+        db.session.add(follower)
+        try:
+            db.session.commit()
+            return follower
+        except IntegrityError:  # a second message of the same new follower stored it first
+            db.session.rollback()
+    raise RuntimeError("could not store the follower's location")
+
+
+def place_name(grid: Grid) -> str:
+    """The grid as residents know it: '东怡社区第一网格' (no community twice)."""
+    community = grid.community.name
+    return grid.name if grid.name.startswith(community) else community + grid.name
+
+
+def fresh_location(openid: str, now: datetime) -> WechatFollower | None:
+    """The follower's location when it is recent and inside one of our grids."""
+    follower = db.session.get(WechatFollower, openid)
+    if (follower is None or follower.grid_id is None or follower.located_at is None
+            or follower.lat is None or follower.lon is None):
+        return None
+    if not (now - LOCATION_FRESH_FOR <= follower.located_at <= now + timedelta(minutes=5)):
+        return None
+    return follower
+
+
+# --- the place of a text message -----------------------------------------------
+
+
+def last_ticket(openid: str) -> Ticket | None:
+    """The follower's newest ticket, if any."""
+    return db.session.scalar(
+        select(Ticket).where(Ticket.resident_openid == openid).order_by(Ticket.id.desc()).limit(1)
+    )
+
+
+def place_of_location(follower: WechatFollower, text: str) -> dict[str, Any]:
+    """The intake place fields of a fresh location: its grid and point; the address is
+    the text when it names a complex of that community (more precise), else the map's label."""
+    grid = follower.grid
+    assert grid is not None
+    named = place_from_text(grid.community, text).complex is not None
+    return {"community_id": grid.community_id, "grid_id": grid.id,
+            "lat": follower.lat, "lon": follower.lon,
+            "address_text": (text if named or not follower.label else follower.label)[:MAX_ADDRESS]}
+
+
+def guess_place(openid: str, text: str, now: datetime) -> dict[str, Any] | None:
+    """The intake place fields of a text message, in this order: the follower's fresh
+    location; their last ticket's place; a community named in the text, or the only
+    community, or the one whose complex is named; None when it cannot be told."""
+    follower = fresh_location(openid, now)
+    if follower is not None:
+        return place_of_location(follower, text)
+    previous = last_ticket(openid)
+    if previous is not None:
+        return {"community_id": previous.community_id, "complex_id": previous.complex_id,
+                "building_id": previous.building_id, "grid_id": previous.grid_id,
+                "address_text": "" if previous.complex_id else previous.address_text}
+    communities = list(db.session.scalars(select(Community).order_by(Community.id)))
+    named = [c for c in communities if c.name and c.name in text]
+    if len(named) == 1:
+        return {"community_id": named[0].id, "address_text": text[:MAX_ADDRESS]}
+    if len(communities) == 1:
+        return {"community_id": communities[0].id, "address_text": text[:MAX_ADDRESS]}
+    placed = [p for p in (place_from_text(c, text) for c in communities) if p.complex is not None]
+    if len(placed) == 1:
+        return {"community_id": placed[0].community.id, "address_text": text[:MAX_ADDRESS]}
+    return None

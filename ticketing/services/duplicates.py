@@ -1,0 +1,153 @@
+"""Duplicate hints: open tickets about the same thing at the same place, filed close together.
+
+The rule (from the issue): an open ticket at the same building, in the same
+category, filed within 72 hours of this one, is a likely duplicate. The window runs
+both ways, so the older ticket's page shows the newer one too, and the dispatcher
+can merge from either side.
+
+A weaker hint covers tickets placed only at complex level (a self-managed courtyard
+with no buildings on file, or an address typed without one): same complex, same
+category, within the window, where at least one of the two tickets has no building.
+Two tickets at *different* buildings are never hinted. The rule is symmetric: if A
+is a hint on B's page, B is one on A's.
+
+Hints are only what the viewer may see (`scope.ticket_scope`); merging stays the
+state machine's call (`lifecycle`), which these hints only offer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable, Protocol
+
+from sqlalchemy import ColumnElement, and_, case, false, or_, select
+
+from ticketing.extensions import db
+from ticketing.models import FINAL_STATUSES, OPEN_STATUSES, Ticket, User
+from ticketing.services import scope
+from ticketing.services.lifecycle import Actor, allowed
+
+WINDOW = timedelta(hours=72)
+LIMIT = 5
+
+
+class Placed(Protocol):
+    """What the pairing rule reads of a ticket: a loaded `Ticket`, or a row of its columns."""
+
+    id: int
+    status: str
+    category_id: int
+    complex_id: int | None
+    building_id: int | None
+    created_at: datetime
+
+
+def eligible(ticket: Ticket) -> bool:
+    """Whether hints make sense for `ticket`: it is placed in a complex and not finished."""
+    return ticket.status not in FINAL_STATUSES and ticket.complex_id is not None
+
+
+def same_place(ticket: Ticket) -> ColumnElement[bool]:
+    """SQL: tickets at the same building, or (weaker) in the same complex where one has no building."""
+    if ticket.building_id is None:
+        return Ticket.complex_id == ticket.complex_id
+    return or_(
+        Ticket.building_id == ticket.building_id,
+        and_(Ticket.complex_id == ticket.complex_id, Ticket.building_id.is_(None)),
+    )
+
+
+def pairs(ticket: Placed, other: Placed) -> bool:
+    """The same rule as the SQL of `candidates`, for two loaded tickets."""
+    if other.id == ticket.id or other.status not in OPEN_STATUSES:
+        return False
+    if other.category_id != ticket.category_id or other.complex_id is None:
+        return False
+    if abs(other.created_at - ticket.created_at) > WINDOW:
+        return False
+    if ticket.building_id is not None and other.building_id is not None:
+        return other.building_id == ticket.building_id
+    return other.complex_id == ticket.complex_id
+
+
+def candidates(ticket: Ticket, user: User, now: datetime, limit: int = LIMIT) -> list[Ticket]:
+    """Open tickets `user` may see that look like duplicates of `ticket`, same building first, newest first.
+
+    The window is anchored at the ticket's own filing time, not at `now`, so a
+    ticket keeps its hints for as long as both stay open; `now` is taken for the
+    shape every service shares (and unused today).
+    """
+    if not eligible(ticket):
+        return []
+    same_building = (
+        Ticket.building_id == ticket.building_id if ticket.building_id is not None else false()
+    )
+    query = (
+        select(Ticket)
+        .where(
+            Ticket.id != ticket.id,
+            Ticket.category_id == ticket.category_id,
+            same_place(ticket),
+            Ticket.created_at >= ticket.created_at - WINDOW,
+            Ticket.created_at <= ticket.created_at + WINDOW,
+            Ticket.status.in_(OPEN_STATUSES),
+            scope.ticket_scope(user),
+        )
+        .order_by(case((same_building, 0), else_=1), Ticket.created_at.desc(), Ticket.id.desc())
+        .limit(limit)
+    )
+    return list(db.session.scalars(query))
+
+
+def flagged(tickets: Iterable[Ticket], user: User) -> set[int]:
+    """Ids of those `tickets` that have at least one candidate `user` may see, in one query.
+
+    For a list page: one query fetches the open tickets in scope that share a
+    category and a complex with a ticket of the page and fall in its window; the
+    building rule and "not itself" are checked here, the same as `pairs`.
+    """
+    page = [t for t in tickets if eligible(t)]
+    if not page:
+        return set()
+    near = or_(*(
+        and_(Ticket.category_id == t.category_id, Ticket.complex_id == t.complex_id,
+             Ticket.created_at.between(t.created_at - WINDOW, t.created_at + WINDOW))
+        for t in page
+    ))
+    others = db.session.execute(
+        select(Ticket.id, Ticket.status, Ticket.category_id, Ticket.complex_id,
+               Ticket.building_id, Ticket.created_at)
+        .where(near, Ticket.status.in_(OPEN_STATUSES), scope.ticket_scope(user))
+    ).all()
+    return {t.id for t in page if any(pairs(t, other) for other in others)}
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One likely duplicate as the ticket page shows it, with the merges the viewer may do."""
+
+    ticket: Ticket
+    same_building: bool
+    merge_here: bool  # the page's ticket may be merged into this one
+    merge_there: bool  # this one may be merged into the page's ticket
+
+
+def may_merge(actor: Actor, ticket: Ticket) -> bool:
+    """Whether the state machine lets `actor` merge `ticket` (into some other ticket) now."""
+    return any(t.name == "merge" for t in allowed(actor, ticket))
+
+
+def hints(ticket: Ticket, actor: Actor, now: datetime) -> list[Hint]:
+    """The candidates of `ticket` for a staff viewer, each with the merge buttons they may use."""
+    if actor.user is None:
+        return []
+    here = may_merge(actor, ticket)
+    return [
+        Hint(
+            ticket=other,
+            same_building=ticket.building_id is not None and other.building_id == ticket.building_id,
+            merge_here=here,
+            merge_there=may_merge(actor, other),
+        )
+        for other in candidates(ticket, actor.user, now)
+    ]
