@@ -70,12 +70,13 @@ local thread_id = 0
 
 function init(args)
   statuses = {}
+  phase = args[1] or "run"
 end
 
 function request()
   counter = counter + 1
   local body = bodies[(counter %% n) + 1]
-  body = body:gsub("EXTID", run .. "-" .. tid .. "-" .. counter)
+  body = body:gsub("EXTID", run .. "-" .. phase .. "-" .. tid .. "-" .. counter)
   return wrk.format(nil, "/api/v1/tickets", nil, body)
 end
 
@@ -184,9 +185,9 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
     sys.exit(f"nothing listens on port {port}; see the logs")
 
 
-def wrk(script: Path, connections: int, threads: int, seconds: int, rate_url: str) -> str:
+def wrk(script: Path, connections: int, threads: int, seconds: int, url: str, phase: str) -> str:
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
-           "-s", str(script), rate_url]
+           "-s", str(script), url, "--", phase]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"wrk failed: {done.stdout}{done.stderr}")
@@ -237,7 +238,7 @@ def counts(engine, since: datetime, run: str) -> tuple[int, int]:  # type: ignor
             "SELECT count(*), count(*) FILTER (WHERE status = 'submitted' AND unrouted_reason = '')"
             " FROM tickets WHERE created_at >= :since AND channel = 'service_hall'"
             " AND external_id LIKE :run"
-        ), {"since": since, "run": f"{run}-%"}).one()
+        ), {"since": since, "run": f"{run}-main-%"}).one()
     return int(stored), int(waiting)
 
 
@@ -248,6 +249,8 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--web-threads", type=int, default=1)
     parser.add_argument("--rq-workers", type=int, default=2)
+    parser.add_argument("--rq-simple", action="store_true",
+                        help="run jobs in the worker process (flask rq worker --simple), no fork per job")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=20)
@@ -270,16 +273,17 @@ def main() -> None:
     procs = [start([str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.web_workers), "--threads",
                     str(args.web_threads), "-b", f"127.0.0.1:{PORT}", "--log-level", "warning", "--preload",
                     "wsgi:app"], env, workdir / "gunicorn.log")]
-    procs += [start([str(ROOT / ".venv/bin/flask"), "rq", "worker"], env, workdir / f"rq{i}.log")
+    worker = [str(ROOT / ".venv/bin/flask"), "rq", "worker"] + (["--simple"] if args.rq_simple else [])
+    procs += [start(worker, env, workdir / f"rq{i}.log")
               for i in range(args.rq_workers)]
     engine = create_engine(sqlalchemy_url(args.database_url))
     try:
         wait_for_port(PORT)
         url = f"http://127.0.0.1:{PORT}"
         if args.warmup:
-            wrk(script, args.connections, 2, args.warmup, url)
+            wrk(script, args.connections, 2, args.warmup, url, "warm")
         started = datetime.now(timezone.utc)
-        result = parse_wrk(wrk(script, args.connections, 2, args.duration, url))
+        result = parse_wrk(wrk(script, args.connections, 2, args.duration, url, "main"))
         created = result["statuses"].get(201, 0)  # type: ignore[union-attr]
         stored, waiting = counts(engine, started, run)
         drain_started = time.monotonic()
@@ -292,7 +296,8 @@ def main() -> None:
             stop(proc)
     raw = pg_insert_rate(args.database_url, args.connections, 15)
     pct = result["pct"]
-    print(f"web workers {args.web_workers}×{args.web_threads} threads, rq workers {args.rq_workers}, "
+    print(f"web workers {args.web_workers}×{args.web_threads} threads, rq workers {args.rq_workers}"
+          f"{' (simple)' if args.rq_simple else ''}, "
           f"{args.connections} connections, {args.duration} s")
     print(f"responses: {result['statuses']}")
     print(f"throughput: {result['rps']:.0f} requests/s; latency p50 {pct[50.0]:.0f} ms, "

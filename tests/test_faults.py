@@ -239,7 +239,7 @@ def test_a_killed_worker_leaves_its_outbox_row_to_be_handed_over_again_and_the_e
         row_id = row.id
         assert relay().handed_over == [row_id]
 
-    worker = worker_process()  # forks a work-horse per job, as in production
+    worker = worker_process("--fork")  # a work-horse per job: the worker and the horse die
     wait_until(lambda: read(fault_app, started_effect("outbox-kill")), "the job's effect")
     horse = read(fault_app, lambda: test_jobs.pids_of("outbox-kill"))[0]
     assert horse != worker.pid

@@ -42,11 +42,13 @@ class AppContextMixin:
 
 
 class AppWorker(AppContextMixin, Worker):
-    """Forks a work-horse per job (the production default)."""
+    """Forks a work-horse per job (`--fork`): isolation, at about 200 ms a job."""
 
 
 class AppSimpleWorker(AppContextMixin, SimpleWorker):
-    """Runs jobs in its own process: no fork (debuggers, platforms without fork)."""
+    """Runs jobs in its own process (the default): our jobs are short, idempotent and
+    reset the database session, and a fork plus a new database connection per job
+    limited a worker to about 5 jobs a second (bench/intake_bench.py)."""
 
 
 def parse_queues(value: str | None) -> list[str]:
@@ -86,8 +88,10 @@ def build_worker(app: Flask, connection: Redis, queue_names: list[str], simple: 
               help="Comma-separated queues to take jobs from, in priority order "
                    f"(default: {','.join(QUEUES)}).")
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
-@click.option("--simple", is_flag=True, help="Run jobs in this process instead of a forked work-horse.")
-def worker_command(queue_list: str, burst: bool, simple: bool) -> None:
+@click.option("--fork/--simple", default=False,
+              help="Run each job in a forked work-horse (isolation, about 200 ms a job) or, the "
+                   "default, in this process (our jobs are short and reset their session).")
+def worker_command(queue_list: str, burst: bool, fork: bool) -> None:
     """Run a worker for the high, default and low queues (or those given)."""
     names = parse_queues(queue_list)
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -102,7 +106,7 @@ def worker_command(queue_list: str, burst: bool, simple: bool) -> None:
     except RedisError as exc:
         raise click.ClickException(f"cannot reach Redis at {masked_url(url)}: {exc}") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    worker = build_worker(app, connection, names, simple=simple)
+    worker = build_worker(app, connection, names, simple=not fork)
     log.info("worker %s on %s, queues %s%s", worker.name, masked_url(url), ", ".join(names),
              " (burst)" if burst else "")
     try:
