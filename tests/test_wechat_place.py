@@ -296,3 +296,16 @@ def test_query_is_not_limited(world: World, client: FlaskClient, account: None, 
     [ticket] = tickets()
     for msg_id in range(10, 15):
         assert ticket.number in reply_content(post(client, text_xml("查询", msg_id=msg_id)))
+
+
+def test_housekeeping_forgets_location_pins_too_old_to_place_a_ticket(ctx: Flask) -> None:
+    from workers.jobs import housekeeping
+
+    now = utcnow()
+    db.session.add_all([
+        WechatFollower(openid="old", lat=36.0, lon=120.0, located_at=now - LOCATION_FRESH_FOR - timedelta(minutes=1)),
+        WechatFollower(openid="fresh", lat=36.0, lon=120.0, located_at=now - timedelta(hours=1)),
+    ])
+    db.session.commit()
+    assert housekeeping().startswith("location pins forgotten 1,")
+    assert db.session.scalars(select(WechatFollower.openid)).all() == ["fresh"]

@@ -81,6 +81,25 @@ def morning_digest() -> str:
     return f"digests written {digest(utcnow(), app_calendar())}"
 
 
+@job(queue=LOW, timeout=600, retries=1)
+def housekeeping() -> str:
+    """Scheduled nightly: forget WeChat location pins too old to place a ticket (they
+    are often a home), and rate-limit counts whose windows are over."""
+    from sqlalchemy import delete
+
+    from ticketing.channels.wechat_geo import LOCATION_FRESH_FOR
+    from ticketing.models import WechatFollower
+    from ticketing.services import ratelimit
+
+    now = utcnow()
+    pins = db.session.execute(
+        delete(WechatFollower).where(WechatFollower.located_at < now - LOCATION_FRESH_FOR)
+    ).rowcount
+    db.session.commit()
+    counts = ratelimit.prune(now)
+    return f"location pins forgotten {pins}, rate-limit rows pruned {counts}"
+
+
 @job(queue=HIGH, timeout=60, retries=2, backoff=(5, 30))
 def route_ticket(ticket_id: int) -> str:
     """Route a submitted ticket (services/routing.py); a no-op once someone has it.

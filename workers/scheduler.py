@@ -86,6 +86,7 @@ SCHEDULE: tuple[Entry, ...] = (
     Entry("sla-sweep", "workers.jobs.sla_sweep", every=60),
     # A digest missed by a scheduler restart at 08:20 still goes out; one at noon does not.
     Entry("morning-digest", "workers.jobs.morning_digest", cron="0 8 * * *", misfire_grace=3600),
+    Entry("housekeeping", "workers.jobs.housekeeping", cron="30 3 * * *", misfire_grace=6 * 3600),
     # The nightly per-grid ledger ("10 0 * * *") joins with the ledger issue.
 )
 
