@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from flask import Flask, has_request_context, render_template, request, session
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -64,12 +65,14 @@ def register_outbox_relay(app: Flask) -> None:
         return response
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
     """Chinese unless the visitor chose English (kept in the session)."""
+    from ticketing.labels import locale_of
+
     if not has_request_context():
-        return "zh_CN"
+        return locale_of("zh_CN")
     chosen = session.get("lang")
-    return chosen if chosen in LOCALES else "zh_CN"
+    return locale_of(chosen if chosen in LOCALES else "zh_CN")
 
 
 def register_extensions(app: Flask) -> None:

@@ -1,9 +1,11 @@
 """Display labels for the domain's codes, through the one translation layer."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
+from babel import Locale
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 
@@ -80,6 +82,13 @@ def label(table: dict[str, Any], code: str | None) -> str:
     if code is None:
         return ""
     return str(table.get(code, code))
+
+
+@functools.lru_cache(maxsize=32)
+def locale_of(identifier: str) -> Locale:
+    """The parsed locale, once per process: Babel looks each identifier up in its whole
+    locale list (about a millisecond), and every request and message needs one."""
+    return Locale.parse(identifier)
 
 
 def localized_name(obj: Any) -> str:

@@ -19,6 +19,7 @@ from ticketing.channels.open311 import Open311Error
 from ticketing.channels.open311_format import FORMATS, render
 from ticketing.channels.open311_post import file_request
 from ticketing.extensions import csrf, db
+from ticketing.labels import locale_of
 from ticketing.models import Street
 
 bp = Blueprint("open311", __name__)
@@ -114,7 +115,7 @@ def request_list(fmt: str) -> Response:
     """GET Service Requests, filtered as the spec says (last 90 days, at most 1000)."""
     found = open311.find_requests(jurisdiction(), open311.parse_query(request.args, web.now(), web.local_tz()))
     lang = language(request.args.get("locale"))
-    with force_locale(BABEL_LOCALES[lang]):
+    with force_locale(locale_of(BABEL_LOCALES[lang])):
         return respond("service_requests", open311.request_records(found, web.local_tz(), lang))
 
 
@@ -123,7 +124,7 @@ def request_by_id(number: str, fmt: str) -> Response:
     """GET Service Request."""
     ticket = open311.find_request(jurisdiction(), number)
     lang = language(request.args.get("locale"))
-    with force_locale(BABEL_LOCALES[lang]):
+    with force_locale(locale_of(BABEL_LOCALES[lang])):
         return respond("service_requests", open311.request_records([ticket], web.local_tz(), lang))
 
 
@@ -152,7 +153,7 @@ def post_request(fmt: str) -> Response:
     filed = file_request(form, web.now(), web.local_tz(), web.photo_store(),
                          current_app.config["MAX_PHOTO_BYTES"])
     lang = language(form.get("locale"))
-    with force_locale(BABEL_LOCALES[lang]):
+    with force_locale(locale_of(BABEL_LOCALES[lang])):
         return respond("service_requests", filed.document(lang), 201)
 
 

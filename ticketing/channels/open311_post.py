@@ -34,6 +34,7 @@ from ticketing.channels.open311 import (
 )
 from ticketing.channels.open311_format import parse_w3c, w3c
 from ticketing.extensions import db
+from ticketing.labels import locale_of
 from ticketing.models import ApiKey, Building, Category, Community, Grid, KeyKind, Street, Ticket
 from ticketing.patrol import geo
 from ticketing.services import apikeys, intake, ratelimit
@@ -273,7 +274,7 @@ class Filed:
 
 def intake_errors(exc: ValidationFailed) -> list[str]:
     """intake's field problems, named by the Open311 arguments, in English."""
-    with force_locale("en"):
+    with force_locale(locale_of("en")):
         return [f"{FIELD_NAMES.get(name, name)}: {message}" for name, message in exc.errors.items()]
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ticketing.extensions import db
-from ticketing.labels import format_deadline, localized_name
+from ticketing.labels import format_deadline, locale_of, localized_name
 from ticketing.models import Category, Notification, Ticket, User
 from ticketing.services import notify
 from ticketing.services.sweep import BATCH, PHASES, id_batches
@@ -85,7 +85,7 @@ def write_digest(user_id: int, due: list[DueLine], day: date, now: datetime,
     if user is None or not user.active:
         return 0
     locale = user.locale or notify.RESIDENT_LOCALE
-    with force_locale(locale):
+    with force_locale(locale_of(locale)):
         body = [str(DIGEST_OVERDUE if line.deadline < now else DIGEST_DUE) % {
             "number": line.number,
             "category": localized_name(categories[line.category_id]),

@@ -18,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
 from ticketing.extensions import db
-from ticketing.labels import RATING_LABELS, format_deadline, localized_name
+from ticketing.labels import RATING_LABELS, format_deadline, locale_of, localized_name
 from ticketing.models import Notification, Role, Ticket, TicketEvent, User
 from ticketing.services import outbox
 from ticketing.services.privacy import mask_phone
@@ -81,7 +81,7 @@ EVENT_MESSAGES: dict[str, tuple[str | None, str | None]] = {
 def render(kind: str, locale: str, values: Mapping[str, Any]) -> tuple[str, str]:
     """Subject and body of a message in a locale."""
     subject, body = MESSAGES[kind]
-    with force_locale(locale):
+    with force_locale(locale_of(locale)):
         return str(subject) % values, str(body) % values
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from ticketing.extensions import db
+from ticketing.labels import locale_of
 from ticketing.models import (
     Category,
     Complex,
@@ -242,7 +243,7 @@ def route(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> Decision:
     Only a submitted ticket is routed; the caller commits. Reasons and labels are
     stored in the site's default language, whoever caused the routing.
     """
-    with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN")):
+    with force_locale(locale_of(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN"))):
         return _route(ticket, now, calendar)
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, Select, insert, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, joinedload
 
 from ticketing.extensions import db
-from ticketing.labels import format_deadline
+from ticketing.labels import format_deadline, locale_of
 from ticketing.models import Notification, SlaTier, Status, Ticket
 from ticketing.services import notify, outbox, sla
 from ticketing.services.errors import Conflict, IllegalTransition
@@ -202,7 +202,7 @@ def breach_one(ticket_id: int, phase: Phase, deadline: datetime, now: datetime,
 
 def system_note(message: Any, deadline: datetime, calendar: WorkCalendar) -> str:
     """A note of the sweep's, in the app's default language (it is stored, not shown per user)."""
-    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+    with force_locale(locale_of(current_app.config["BABEL_DEFAULT_LOCALE"])):
         return str(message) % {"deadline": format_deadline(deadline, calendar.tz, "%m-%d")}
 
 
