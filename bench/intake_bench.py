@@ -202,6 +202,23 @@ def parse_wrk(output: str) -> dict[str, object]:
     return {"statuses": statuses, "pct": pct, "rps": rps, "max": mx}
 
 
+ROLES = (("gunicorn", "gunicorn"), ("rq workers", "rq worker"), ("postgres", "postgres"),
+         ("redis", "redis-server"), ("wrk", "wrk "))
+
+
+def cpu_seconds() -> dict[str, int]:
+    """CPU seconds used so far by the processes of each role (from ps; whole seconds)."""
+    out = subprocess.run(["ps", "-eo", "cputimes,args"], capture_output=True, text=True).stdout
+    used = {role: 0 for role, _ in ROLES}
+    for line in out.splitlines()[1:]:
+        seconds, _, args = line.strip().partition(" ")
+        for role, needle in ROLES:
+            if needle in args:
+                used[role] += int(seconds)
+                break
+    return used
+
+
 def pg_insert_rate(database_url: str, clients: int, seconds: int) -> float:
     """Transactions per second of pgbench inserting one ticket-sized row each."""
     parts = urlsplit(database_url)
@@ -283,7 +300,9 @@ def main() -> None:
         if args.warmup:
             wrk(script, args.connections, 2, args.warmup, url, "warm")
         started = datetime.now(timezone.utc)
+        before = cpu_seconds()
         result = parse_wrk(wrk(script, args.connections, 2, args.duration, url, "main"))
+        after = cpu_seconds()
         created = result["statuses"].get(201, 0)  # type: ignore[union-attr]
         stored, waiting = counts(engine, started, run)
         drain_started = time.monotonic()
@@ -302,6 +321,9 @@ def main() -> None:
     print(f"responses: {result['statuses']}")
     print(f"throughput: {result['rps']:.0f} requests/s; latency p50 {pct[50.0]:.0f} ms, "
           f"p90 {pct[90.0]:.0f} ms, p99 {pct[99.0]:.0f} ms, max {result['max']:.0f} ms")
+    if created:
+        split = ", ".join(f"{role} {(after[role] - before[role]) * 1000 / created:.1f}" for role, _ in ROLES)
+        print(f"CPU per ticket during the run, ms: {split}")
     print(f"stored {stored} tickets for {created} answers of 201 (the warm-up's are not counted); "
           f"{waiting} still unrouted after {drained:.0f} s of draining")
     print(f"raw PostgreSQL: {raw:.0f} single-row inserts/s ({args.connections} clients); "
