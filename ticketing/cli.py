@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 from typing import Sequence
+from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
@@ -32,6 +34,26 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         cells = [str(cell) + " " * (width - display_width(str(cell))) for cell, width in zip(row, widths)]
         lines.append("  " + "  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def local_time(value: datetime | None) -> str:
+    """A time in the site's zone to the minute, or empty."""
+    return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%Y-%m-%d %H:%M") if value else ""
+
+
+def revoke_key(kind: str, key_id: int, what: str) -> None:
+    """Revoke key `key_id` of `kind` for `flask open311 revoke-key` / `flask api revoke-token`."""
+    from ticketing.models import KeyKind, utcnow
+    from ticketing.services import apikeys
+
+    row = apikeys.find(KeyKind(kind), key_id)
+    if row is None:
+        raise click.ClickException(f"there is no {what} key {key_id}")
+    if row.revoked_at is not None:
+        click.echo(f"Key {key_id} ({row.name}) was already revoked on {local_time(row.revoked_at)}.")
+        return
+    apikeys.revoke(row, utcnow())
+    click.echo(f"Key {key_id} ({row.name}) revoked.")
 
 
 def echo_logins(url: str) -> None:

@@ -60,6 +60,19 @@ def verify(kind: KeyKind, key: str | None, now: datetime) -> ApiKey | None:
     return row
 
 
+def of_kind(kind: KeyKind) -> list[ApiKey]:
+    """Every key of a kind, oldest first, with the accounts staff keys act as."""
+    return list(db.session.scalars(
+        select(ApiKey).where(ApiKey.kind == kind).options(joinedload(ApiKey.user)).order_by(ApiKey.id)
+    ))
+
+
+def find(kind: KeyKind, key_id: int) -> ApiKey | None:
+    """The key `key_id` if it is of `kind`."""
+    row = db.session.get(ApiKey, key_id)
+    return row if row is not None and row.kind == kind else None
+
+
 def revoke(row: ApiKey, now: datetime) -> None:
     """Stop a key from working; the row stays for the record. Commits."""
     if row.revoked_at is None:
