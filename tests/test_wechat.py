@@ -184,22 +184,29 @@ def test_a_second_message_is_placed_like_the_senders_last_ticket(
     assert second.building_id == first.building_id == world.building_managed.id
 
 
-def test_safe_mode_round_trip(world: World, client: FlaskClient, safe_mode: WeChatCrypto) -> None:
+def post_encrypted(client: FlaskClient, crypto: WeChatCrypto, body: str) -> dict[str, Any]:
+    """Send a message in safe mode as WeChat does; the decrypted reply's fields."""
     args = signed(encrypt_type="aes")
-    encrypted = safe_mode.encrypt_message(text_xml(TEXT), args["nonce"], args["timestamp"])
+    encrypted = crypto.encrypt_message(body, args["nonce"], args["timestamp"])
     msg_signature = xmltodict.parse(encrypted)["xml"]["MsgSignature"]
     response = client.post(URL, query_string={**args, "msg_signature": msg_signature},
                            data=encrypted.encode(), content_type="text/xml")
     assert response.status_code == 200, response.get_data(as_text=True)
     outer = xmltodict.parse(response.get_data(as_text=True))["xml"]
-    plain = safe_mode.decrypt_message(response.get_data(as_text=True), outer["MsgSignature"],
-                                      outer["TimeStamp"], outer["Nonce"])
+    plain = crypto.decrypt_message(response.get_data(as_text=True), outer["MsgSignature"],
+                                   outer["TimeStamp"], outer["Nonce"])
+    return dict(xmltodict.parse(plain)["xml"])
+
+
+def test_safe_mode_round_trip(world: World, client: FlaskClient, safe_mode: WeChatCrypto) -> None:
+    reply = post_encrypted(client, safe_mode, text_xml(TEXT))
     [ticket] = tickets()
     assert ticket.resident_openid == OPENID
-    reply = xmltodict.parse(plain)["xml"]
     assert ticket.number in reply["Content"]
     assert reply["ToUserName"] == OPENID
     # a wrong msg_signature is refused
+    args = signed(encrypt_type="aes")
+    encrypted = safe_mode.encrypt_message(text_xml(TEXT), args["nonce"], args["timestamp"])
     response = client.post(URL, query_string={**args, "msg_signature": "0" * 40},
                            data=encrypted.encode(), content_type="text/xml")
     assert response.status_code == 403

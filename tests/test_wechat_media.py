@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import xmltodict
 from flask import Flask
 from flask.testing import FlaskClient
 from rq import Queue, SimpleWorker
@@ -27,6 +26,7 @@ from tests.test_wechat import (  # noqa: F401  (account, safe_mode: fixtures)
     URL,
     account,
     post,
+    post_encrypted,
     reply_content,
     safe_mode,
     signed,
@@ -401,16 +401,7 @@ def test_an_image_over_the_senders_limit_is_not_accepted(
 def test_an_encrypted_image_is_added(
         world: World, client: FlaskClient, safe_mode: WeChatCrypto, fetch: FakeFetch) -> None:
     def send(body: str) -> str:
-        args = signed(encrypt_type="aes")
-        encrypted = safe_mode.encrypt_message(body, args["nonce"], args["timestamp"])
-        msg_signature = xmltodict.parse(encrypted)["xml"]["MsgSignature"]
-        response = client.post(URL, query_string={**args, "msg_signature": msg_signature},
-                               data=encrypted.encode(), content_type="text/xml")
-        assert response.status_code == 200
-        outer = xmltodict.parse(response.get_data(as_text=True))["xml"]
-        plain = safe_mode.decrypt_message(response.get_data(as_text=True), outer["MsgSignature"],
-                                          outer["TimeStamp"], outer["Nonce"])
-        return str(xmltodict.parse(plain)["xml"]["Content"])
+        return str(post_encrypted(client, safe_mode, body)["Content"])
 
     send(text_xml(TEXT))
     [ticket] = tickets()

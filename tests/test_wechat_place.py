@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-import xmltodict
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -21,6 +20,7 @@ from tests.test_wechat import (  # noqa: F401  (account, safe_mode: fixtures)
     URL,
     account,
     post,
+    post_encrypted,
     reply_content,
     safe_mode,
     signed,
@@ -167,17 +167,8 @@ def test_a_location_that_is_not_a_point_is_answered_and_not_stored(
 
 def test_an_encrypted_location_is_stored_and_the_reply_encrypted(
         bounded: World, client: FlaskClient, safe_mode: WeChatCrypto) -> None:
-    args = signed(encrypt_type="aes")
-    body = location_xml(*wgs84_to_gcj02(*inside(1)))
-    encrypted = safe_mode.encrypt_message(body, args["nonce"], args["timestamp"])
-    msg_signature = xmltodict.parse(encrypted)["xml"]["MsgSignature"]
-    response = client.post(URL, query_string={**args, "msg_signature": msg_signature},
-                           data=encrypted.encode(), content_type="text/xml")
-    assert response.status_code == 200
-    outer = xmltodict.parse(response.get_data(as_text=True))["xml"]
-    plain = safe_mode.decrypt_message(response.get_data(as_text=True), outer["MsgSignature"],
-                                      outer["TimeStamp"], outer["Nonce"])
-    assert "东怡社区第二网格" in xmltodict.parse(plain)["xml"]["Content"]
+    reply = post_encrypted(client, safe_mode, location_xml(*wgs84_to_gcj02(*inside(1))))
+    assert "东怡社区第二网格" in reply["Content"]
     row = follower()
     assert row is not None and row.grid_id == bounded.grid_a2.id
 
