@@ -11,18 +11,18 @@ from typing import Any
 import pytest
 from flask import Flask
 from rq import Queue, SimpleWorker
-from rq.job import JobStatus
+from rq.job import Job, JobStatus
 from sqlalchemy import select
 
-from tests.factories import T0, World, make_ticket
+from tests.factories import T0, World, calendar, make_ticket, put_on_call
 from tests.test_resident import form_data, post_report
 from ticketing.extensions import db
-from ticketing.models import Notification, OutboxMessage
+from ticketing.models import Notification, OutboxMessage, Status, Ticket
 from ticketing.services import outbox
 from ticketing.services.photos import PhotoStore
 from workers import jobs
 from workers.queues import QUEUES, enqueue, redis_connection
-from workers.relay import relay
+from workers.relay import KICK_KEY, drain, relay
 
 # --- helpers ----------------------------------------------------------------
 
@@ -173,20 +173,89 @@ def test_a_job_run_twice_has_its_effect_once(
 
 
 @pytest.mark.redis
-def test_a_report_filed_with_redis_configured_is_handed_over_and_a_worker_delivers_it(
+def test_reports_filed_with_redis_configured_kick_one_drain_that_routes_and_delivers_them(
     world: World, redis_app: Flask, redis_conn: Any
 ) -> None:
-    response = post_report(redis_app.test_client(), form_data(world))
-    assert response.status_code == 303
-    row = only_outbox_row("workers.jobs.deliver_notification")
-    assert (row.enqueue_count, row.done_at) == (1, None) and row.enqueued_at is not None
-    assert queued(redis_conn, "default") == [f"outbox-{row.id}-1"]
-    assert only_resident_message().status == "pending"
+    put_on_call(world.gina)
+    client = redis_app.test_client()
+    for n in range(3):
+        assert post_report(client, form_data(world, description=f"楼道灯不亮，第{n + 1}处")).status_code == 303
+    rows = db.session.scalars(select(OutboxMessage)).all()
+    # Each request stored its ticket and the routing job, which writes the resident's message.
+    assert [row.job for row in rows] == ["workers.jobs.route_ticket"] * 3
+    assert all(row.enqueued_at is None for row in rows)  # the drain claims them
+    [drain_job] = queued(redis_conn, "high")  # one for the three requests
+    assert redis_conn.get(KICK_KEY) == b"1"
+    assert queued(redis_conn, "default") == []
 
     work_burst(redis_app, redis_conn)
-    assert fresh(OutboxMessage, row.id).done_at is not None
-    message = only_resident_message()
-    assert (message.status, message.sender, message.attempts) == ("sent", "record", 1)
+    db.session.expire_all()
+    assert Job.fetch(drain_job, connection=redis_conn).return_value() == "batched 6, handed over 0"
+    assert all(row.done_at is not None for row in db.session.scalars(select(OutboxMessage)))
+    tickets = db.session.scalars(select(Ticket)).all()
+    assert [(t.status, t.assignee_id) for t in tickets] == [(Status.DISPATCHED, world.gina.id)] * 3
+    messages = db.session.scalars(select(Notification).where(Notification.channel == "sms")).all()
+    assert [(m.status, m.sender, m.attempts) for m in messages] == [("sent", "record", 1)] * 3
+    assert redis_conn.get(KICK_KEY) is None
+
+
+@pytest.mark.redis
+def test_the_drain_hands_jobs_without_a_batch_form_to_their_queue_one_each(
+    ctx: Flask, redis_app: Flask, redis_conn: Any
+) -> None:
+    with redis_app.app_context():
+        rows = [outbox.emit("workers.jobs.noop", str(i), queue="low") for i in range(3)]
+        db.session.commit()
+        ids = [row.id for row in rows]
+        result = drain()
+    assert (result.batched, result.handed_over) == (0, 3)
+    assert queued(redis_conn, "low") == [f"outbox-{i}-1" for i in ids]
+
+
+@pytest.mark.redis
+def test_a_failing_batch_is_rolled_back_and_its_rows_go_to_the_queue_one_each(
+    world: World, store: PhotoStore, redis_app: Flask, redis_conn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_on_call(world.gina)
+    tickets = [make_ticket(world, store, route=True) for _ in range(2)]
+    routing_rows = db.session.scalars(
+        select(OutboxMessage.id).where(OutboxMessage.job == "workers.jobs.route_ticket").order_by(OutboxMessage.id)
+    ).all()
+
+    def broken(*args: Any) -> None:
+        from ticketing.services import routing
+
+        routing.route(db.session.get(Ticket, tickets[0].id), T0, calendar())  # half done, then fails
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("ticketing.services.routing.route_many", broken)
+    with redis_app.app_context():
+        result = drain()
+    assert (result.batched, result.handed_over, result.failed_batches) == (0, 2, 1)
+    assert queued(redis_conn, "high") == [f"outbox-{i}-1" for i in routing_rows]
+    db.session.expire_all()
+    assert all(t.status == Status.SUBMITTED for t in db.session.scalars(select(Ticket)))
+    monkeypatch.undo()
+    work_burst(redis_app, redis_conn)  # the two jobs, then the drain they kick for the messages
+    db.session.expire_all()
+    assert [t.status for t in db.session.scalars(select(Ticket))] == [Status.DISPATCHED] * 2
+    assert [m.status for m in db.session.scalars(select(Notification).where(Notification.channel == "sms"))] == [
+        "sent"] * 2
+
+
+@pytest.mark.redis
+def test_a_drain_out_of_time_queues_its_successor(
+    world: World, store: PhotoStore, redis_app: Flask, redis_conn: Any
+) -> None:
+    for _ in range(3):
+        make_ticket(world, store, route=True)
+    with redis_app.app_context():
+        result = drain(budget=0, batch=2)
+    assert result.more and result.batched == 2
+    assert len(queued(redis_conn, "high")) == 1 and redis_conn.get(KICK_KEY) == b"1"
+    work_burst(redis_app, redis_conn)
+    db.session.expire_all()
+    assert all(row.done_at is not None for row in db.session.scalars(select(OutboxMessage)))
 
 
 @pytest.mark.redis

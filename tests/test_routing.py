@@ -298,6 +298,42 @@ def test_a_hundred_tickets_over_three_workers_end_within_one_of_each_other(
     assert max(counts.values()) - min(counts.values()) <= 1
 
 
+def test_a_batch_routes_each_ticket_as_routing_them_one_by_one_would(world: World, store: PhotoStore) -> None:
+    put_on_call(world.gina)
+    workers = [world.gina, grid_worker(world, "gwen"), grid_worker(world, "gil")]
+    one_by_one = [make_ticket(world, store, now=T0 + timedelta(seconds=i)) for i in range(6)]
+    for i, ticket in enumerate(one_by_one):
+        route_at(ticket, T0 + timedelta(minutes=1))
+    expected = [t.assignee_id for t in one_by_one]
+    for ticket in one_by_one:  # back to where they started, loads and waits too
+        db.session.execute(update(Ticket).where(Ticket.id == ticket.id).values(status=Status.CLOSED))
+    for user in workers:
+        user.last_assigned_at = None
+    db.session.commit()
+    batch = [make_ticket(world, store, now=T0 + timedelta(seconds=i)) for i in range(6)]
+    decisions = routing.route_many([t.id for t in reversed(batch)], T0 + timedelta(minutes=1), calendar())
+    db.session.commit()
+    assert [t.assignee_id for t in batch] == expected
+    assert sorted(expected.count(u.id) for u in workers) == [2, 2, 2]
+    assert all(decisions[t.id].routed for t in batch)
+    assert [dispatch_event(t).detail["reason"] for t in batch] == [
+        dispatch_event(t).detail["reason"] for t in one_by_one]
+
+
+def test_a_batch_leaves_tickets_nobody_fits_with_the_dispatcher_and_routes_the_rest(
+        on_call: World, store: PhotoStore) -> None:
+    world = on_call
+    placed = make_ticket(world, store)
+    request = intake.IntakeRequest(channel="web", description="路灯不亮", phone=PHONE,
+                                   category_id=world.category("repair.stair_light").id,
+                                   community_id=world.community_a.id)
+    unplaced, _ = intake.submit(request, Actor.resident(), T0, TZ, store, 5 * 1024 * 1024, route=False)
+    routing.route_many([placed.id, unplaced.id], T0, calendar())
+    db.session.commit()
+    assert placed.status == Status.DISPATCHED and placed.assignee_id is not None
+    assert unplaced.status == Status.SUBMITTED and unplaced.unrouted_reason
+
+
 def test_ties_go_to_whoever_waited_longest(world: World, store: PhotoStore) -> None:
     put_on_call(world.gina)
     gwen, gil = grid_worker(world, "gwen"), grid_worker(world, "gil")

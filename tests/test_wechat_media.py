@@ -419,10 +419,10 @@ def test_with_redis_the_reply_comes_first_and_a_worker_adds_the_photo(
     reply = reply_content(post(client, image_xml()))
     assert ticket.number in reply
     [row] = photo_rows()
-    assert row.enqueued_at is not None and row.done_at is None and fetch.urls == []
+    assert row.done_at is None and fetch.urls == []
     assert reply_content(post(client, image_xml())) == reply  # retried while queued: no second job
     assert len(photo_rows()) == 1
-    assert f"outbox-{row.id}-1" in Queue("default", connection=redis_conn).job_ids
+    assert Queue("high", connection=redis_conn).job_ids  # a drain, which hands the download to a job
     work_burst(redis_app, redis_conn)
     assert len(photos_of(ticket)) == 1 and fetch.urls == [PIC_URL]
     [photo] = photos_of(ticket)

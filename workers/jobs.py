@@ -35,6 +35,10 @@ def run_outbox(message_id: int) -> str:
         raise
     outbox.mark_done(message_id, utcnow())
     db.session.commit()
+    if redis_connection() is not None:
+        from workers.relay import kick_if_emitted
+
+        kick_if_emitted()  # embedded, the relay that ran this row runs those too
     return str(outcome)
 
 
@@ -46,12 +50,48 @@ def deliver_notification(notification_id: int) -> str:
 
 @job(queue=HIGH, timeout=120, retries=0)
 def relay_outbox() -> str:
-    """Scheduled: hand over what is due, and free messages a dead worker left sending."""
-    from workers.relay import relay
+    """Scheduled: free messages a dead worker left sending, then work through what is
+    due: drained in batches with Redis, run here when embedded."""
+    from workers.relay import drain, relay, run_emitted_inline
 
     freed = notify.release_stuck(utcnow())
+    if redis_connection() is not None:
+        drained = drain()
+        return f"batched {drained.batched}, handed over {drained.handed_over}, freed {freed}"
     result = relay()
+    run_emitted_inline()
     return f"handed over {len(result.handed_over)}, ran {len(result.ran_inline)}, freed {freed}"
+
+
+@job(queue=HIGH, timeout=120, retries=0)
+def drain_outbox() -> str:
+    """Kicked after requests that wrote outbox rows: work through them in batches."""
+    from workers.relay import drain
+
+    result = drain()
+    return (f"batched {result.batched}, handed over {result.handed_over}"
+            f"{', failed batches ' + str(result.failed_batches) if result.failed_batches else ''}"
+            f"{', more to come' if result.more else ''}")
+
+
+def route_tickets(rows: list[outbox.Claimed]) -> list[int]:
+    """Batch form of `route_ticket`: the claimed rows' tickets routed in one transaction."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+
+    from ticketing.services.routing import route_many
+    from ticketing.services.workdays import load_calendar
+
+    ticket_ids = [int(row.args[0]) for row in rows]
+    route_many(ticket_ids, utcnow(), load_calendar(ZoneInfo(current_app.config["TIMEZONE"])))
+    return [row.id for row in rows]
+
+
+def deliver_notifications(rows: list[outbox.Claimed]) -> list[int]:
+    """Batch form of `deliver_notification`; a message to be retried keeps its row."""
+    retry = notify.deliver_many([int(row.args[0]) for row in rows], utcnow())
+    return [row.id for row in rows if int(row.args[0]) not in retry]
 
 
 @job(queue=LOW, timeout=600, retries=1)
@@ -102,7 +142,8 @@ def housekeeping() -> str:
 
 @job(queue=HIGH, timeout=60, retries=2, backoff=(5, 30))
 def route_ticket(ticket_id: int) -> str:
-    """Route a submitted ticket (services/routing.py); a no-op once someone has it.
+    """Write the resident's "received" message if not yet written, and route a submitted
+    ticket (services/routing.py); the routing is a no-op once someone has it.
 
     A dispatcher who acted first wins: the optimistic lock turns our write into a
     `Conflict`, and the job does nothing.
@@ -120,6 +161,8 @@ def route_ticket(ticket_id: int) -> str:
     ticket = db.session.get(Ticket, ticket_id, options=routing_load_options())
     if ticket is None:
         return "no such ticket"
+    if notify.confirm_receipt([ticket]):  # intake leaves the resident's message to us
+        db.session.commit()
     try:
         decision = route(ticket, utcnow(), load_calendar(ZoneInfo(current_app.config["TIMEZONE"])))
         db.session.commit()

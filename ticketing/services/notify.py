@@ -178,6 +178,24 @@ def on_event(ticket: Ticket, event: TicketEvent) -> None:
                      note=event.note, rating=rating, fresh=True)
 
 
+def confirm_receipt(tickets: list[Ticket]) -> int:
+    """Write the messages of the tickets' submit events that are not written yet; how many
+    events needed them. Intake leaves this to the routing job (services/intake.py)."""
+    by_id = {ticket.id: ticket for ticket in tickets}
+    if not by_id:
+        return 0
+    events = db.session.scalars(
+        select(TicketEvent).where(TicketEvent.ticket_id.in_(list(by_id)), TicketEvent.action == "submit")
+        .order_by(TicketEvent.id)
+    ).all()
+    written = set(db.session.scalars(select(Notification.dedupe_key).where(
+        Notification.dedupe_key.in_([f"ev{event.id}:r" for event in events]))))
+    missing = [event for event in events if f"ev{event.id}:r" not in written]
+    for event in missing:
+        on_event(by_id[event.ticket_id], event)
+    return len(missing)
+
+
 def staff_for(kind: str, ticket: Ticket, event: TicketEvent) -> list[User]:
     """The staff a message of this kind about this ticket goes to."""
     if kind in ("returned", "unrouted", "expired"):
@@ -235,37 +253,59 @@ def deliver(notification_id: int, now: datetime) -> str:
     or two workers, send it once. A failure puts it back to pending and raises
     `RetryLater`, until the last attempt, which marks it failed for admins to see.
     """
-    claimed = db.session.execute(
+    outcome = _deliver([notification_id], now)[notification_id]
+    if isinstance(outcome, RetryLater):
+        raise outcome
+    return outcome
+
+
+def deliver_many(notification_ids: list[int], now: datetime) -> set[int]:
+    """Send several pending messages, each as `deliver()` would; the ids to retry later."""
+    outcomes = _deliver(notification_ids, now)
+    return {i for i, outcome in outcomes.items() if isinstance(outcome, RetryLater)}
+
+
+def _deliver(notification_ids: list[int], now: datetime) -> dict[int, str | RetryLater]:
+    """Claim the pending ones in one UPDATE, send each, and record every outcome."""
+    claimed = set(db.session.scalars(
         update(Notification)
-        .where(Notification.id == notification_id, Notification.status == "pending")
+        .where(Notification.id.in_(notification_ids), Notification.status == "pending")
         .values(status="sending", attempts=Notification.attempts + 1, claimed_at=now)
-    ).rowcount
+        .returning(Notification.id)
+    ))
     db.session.commit()
-    if claimed != 1:
-        status = db.session.scalar(select(Notification.status).where(Notification.id == notification_id))
-        if status == "sending":
+    outcomes: dict[int, str | RetryLater] = {}
+    others = [i for i in notification_ids if i not in claimed]
+    if others:
+        statuses = dict(db.session.execute(
+            select(Notification.id, Notification.status).where(Notification.id.in_(others))).tuples().all())
+        for i in others:
             # Another run holds it, or a dead worker left it: not done yet, so the outbox
             # row must stay and come back once release_stuck() has freed the message.
-            raise RetryLater(f"notification {notification_id} is being sent by another run")
-        return "not pending"
-    notification = db.session.get(Notification, notification_id)
-    assert notification is not None
-    try:
-        sender = sender_for(notification.channel, current_app.config)
-        sender.send(notification)
-    except SendError as exc:
-        final = notification.attempts >= MAX_ATTEMPTS
-        notification.status = "failed" if final else "pending"
-        notification.last_error = str(exc)[:2000]
-        db.session.commit()
-        log.warning("notification %s to %s failed (attempt %s): %s", notification_id,
-                    mask_phone(notification.address), notification.attempts, exc)
-        if final:
-            return "failed"
-        raise RetryLater(str(exc)) from None
-    notification.status, notification.sent_at, notification.sender = "sent", now, sender.name
+            outcomes[i] = (RetryLater(f"notification {i} is being sent by another run")
+                           if statuses.get(i) == "sending" else "not pending")
+    if not claimed:
+        return outcomes
+    messages = db.session.scalars(select(Notification).where(Notification.id.in_(claimed))).all()
+    for notification in messages:
+        sender: Any = None
+        try:
+            sender = sender_for(notification.channel, current_app.config)
+            sender.send(notification)
+        except SendError as exc:
+            final = notification.attempts >= MAX_ATTEMPTS
+            notification.status = "failed" if final else "pending"
+            notification.last_error = str(exc)[:2000]
+            log.warning("notification %s to %s failed (attempt %s): %s", notification.id,
+                        mask_phone(notification.address), notification.attempts, exc)
+            outcomes[notification.id] = "failed" if final else RetryLater(str(exc))
+        else:
+            notification.status, notification.sent_at, notification.sender = "sent", now, sender.name
+            outcomes[notification.id] = "sent"
+        if sender is None or getattr(sender, "external", True):
+            db.session.commit()
     db.session.commit()
-    return "sent"
+    return outcomes
 
 
 def release_stuck(now: datetime, older_than_minutes: int = 10) -> int:

@@ -7,7 +7,7 @@ conditional UPDATE so that two relays or two workers never take the same row twi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -75,6 +75,8 @@ class Claimed:
     id: int
     queue: str
     enqueue_count: int
+    job: str = field(default="", compare=False)
+    args: list[Any] = field(default_factory=list, compare=False)
 
 
 def claim_many(now: datetime, ids: list[int] | None = None, limit: int = 100) -> list[Claimed]:
@@ -88,13 +90,16 @@ def claim_many(now: datetime, ids: list[int] | None = None, limit: int = 100) ->
             return []
         which = OutboxMessage.id.in_(ids)
     else:
+        # A materialised CTE: as a plain IN (subquery) PostgreSQL may run the locking
+        # subquery more than once and so take more than `limit` rows.
         oldest = (select(OutboxMessage.id).where(_is_due(now)).order_by(OutboxMessage.id)
-                  .limit(limit).with_for_update(skip_locked=True))
-        which = OutboxMessage.id.in_(oldest.scalar_subquery())
+                  .limit(limit).with_for_update(skip_locked=True)).cte("oldest").prefix_with("MATERIALIZED")
+        which = OutboxMessage.id.in_(select(oldest.c.id))
     rows = db.session.execute(
         update(OutboxMessage).where(which, _is_due(now))
         .values(enqueued_at=now, enqueue_count=OutboxMessage.enqueue_count + 1)
-        .returning(OutboxMessage.id, OutboxMessage.queue, OutboxMessage.enqueue_count)
+        .returning(OutboxMessage.id, OutboxMessage.queue, OutboxMessage.enqueue_count,
+                   OutboxMessage.job, OutboxMessage.args)
         .execution_options(synchronize_session=False)
     ).all()
     db.session.commit()
@@ -130,6 +135,18 @@ def mark_done(message_id: int, now: datetime) -> bool:
         .values(done_at=now, last_error="")
     )
     return result.rowcount == 1
+
+
+def mark_many_done(message_ids: list[int], now: datetime) -> int:
+    """Mark rows done in one statement (a batch that ran them); returns how many were not yet."""
+    if not message_ids:
+        return 0
+    result = db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.done_at.is_(None))
+        .values(done_at=now, last_error="")
+    )
+    return result.rowcount
 
 
 def record_error(message_id: int, error: str, now: datetime) -> None:

@@ -11,14 +11,14 @@ reason, so "why did this come to me?" has an answer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import joinedload
 
 from ticketing.extensions import db
@@ -110,21 +110,53 @@ def category_ids(category: Category) -> list[int]:
     return ids
 
 
-def matching_rule(ticket: Ticket) -> RoutingRule | None:
+@dataclass
+class Batch:
+    """What routing looks up once however many tickets it routes together: matching
+    rules, pools, who is on duty in them, their loads (kept current as the batch
+    assigns) and shift ends. Routing one ticket is a batch of one."""
+
+    rules: list[RoutingRule] | None = None
+    pools: dict[tuple[Any, ...], "Pool | NobodyFits"] = field(default_factory=dict)
+    people: dict[tuple[Any, ...], list[User]] = field(default_factory=dict)
+    counts: dict[int, int] = field(default_factory=dict)
+    shift_ends: dict[int, datetime | None] = field(default_factory=dict)
+    members: dict[tuple[Any, ...], bool] = field(default_factory=dict)
+    dispatchers: dict[tuple[Any, ...], list[User]] = field(default_factory=dict)
+
+    def active_rules(self) -> list[RoutingRule]:
+        if self.rules is None:
+            self.rules = active_rules()
+        return self.rules
+
+    def open_counts(self, people: list[User]) -> dict[int, int]:
+        """Open tickets of these people: counted once, then kept up to date."""
+        missing = [u.id for u in people if u.id not in self.counts]
+        if missing:
+            found = open_counts(missing)
+            self.counts.update({i: found.get(i, 0) for i in missing})
+        return self.counts
+
+
+def matching_rule(ticket: Ticket, batch: Batch | None = None) -> RoutingRule | None:
     """The first active rule, by ascending priority, that matches the ticket."""
-    places: list[ColumnElement[bool]] = [RoutingRule.scope_kind == "any"]
-    for kind, place_id in (("community", ticket.community_id), ("grid", ticket.grid_id),
-                           ("complex", ticket.complex_id)):
-        if place_id is not None:
-            places.append(and_(RoutingRule.scope_kind == kind, RoutingRule.scope_id == place_id))
-    return db.session.scalar(
-        select(RoutingRule)
-        .where(RoutingRule.active.is_(True),
-               or_(RoutingRule.category_id.is_(None), RoutingRule.category_id.in_(category_ids(ticket.category))),
-               or_(*places))
-        .order_by(RoutingRule.priority, RoutingRule.id)
-        .limit(1)
-    )
+    rules = batch.active_rules() if batch is not None else active_rules()
+    ids = set(category_ids(ticket.category))
+    places = {("any", None)} | {(kind, place_id) for kind, place_id in (
+        ("community", ticket.community_id), ("grid", ticket.grid_id), ("complex", ticket.complex_id))
+        if place_id is not None}
+    for rule in rules:
+        if (rule.category_id is None or rule.category_id in ids) and (
+                (rule.scope_kind, None if rule.scope_kind == "any" else rule.scope_id) in places):
+            return rule
+    return None
+
+
+def active_rules() -> list[RoutingRule]:
+    """Every active rule, by ascending priority (a street has tens, not thousands)."""
+    return list(db.session.scalars(
+        select(RoutingRule).where(RoutingRule.active.is_(True)).order_by(RoutingRule.priority, RoutingRule.id)
+    ))
 
 
 def default_target(ticket: Ticket) -> Target:
@@ -143,9 +175,9 @@ def default_target(ticket: Ticket) -> Target:
     return Target(kind, text(DEFAULT_LABELS[kind]))
 
 
-def target_for(ticket: Ticket) -> Target:
+def target_for(ticket: Ticket, batch: Batch | None = None) -> Target:
     """What the first matching rule says, else the default."""
-    rule = matching_rule(ticket)
+    rule = matching_rule(ticket, batch)
     if rule is None:
         return default_target(ticket)
     return Target(rule.handler_kind, rule.name, rule.team_id, rule.company_id, rule.tier_id)
@@ -162,26 +194,43 @@ class Pool:
     name: str
     team: Team | None = None
     company: PropertyCompany | None = None
+    # Which pool this is, for a batch's look-ups: ("grid", id), ("company", id) or ("team", id).
+    key: tuple[Any, ...] = ()
 
 
 class NobodyFits(Exception):
     """No handler of that kind exists for the ticket's place; the message says why."""
 
 
-def pool_for(ticket: Ticket, target: Target) -> Pool:
+def pool_for(ticket: Ticket, target: Target, batch: Batch | None = None) -> Pool:
     """The people of the target's kind for this place; raises `NobodyFits`."""
+    if batch is None:
+        return _pool_for(ticket, target)
+    key = (target, ticket.community_id, ticket.grid_id, ticket.complex_id)
+    if key not in batch.pools:
+        try:
+            batch.pools[key] = _pool_for(ticket, target)
+        except NobodyFits as exc:
+            batch.pools[key] = exc
+    found = batch.pools[key]
+    if isinstance(found, NobodyFits):
+        raise found
+    return found
+
+
+def _pool_for(ticket: Ticket, target: Target) -> Pool:
     if target.kind == HandlerKind.GRID_WORKER:
         if ticket.grid_id is None or ticket.grid is None:
             raise NobodyFits(text(_l("placed only at community level: a dispatcher places it")))
         in_grid = exists().where(user_grids.c.user_id == User.id, user_grids.c.grid_id == ticket.grid_id)
-        return Pool(and_(User.role == Role.GRID_WORKER, in_grid), ticket.grid.name)
+        return Pool(and_(User.role == Role.GRID_WORKER, in_grid), ticket.grid.name, key=("grid", ticket.grid_id))
     if target.kind == HandlerKind.PROPERTY:
         company_id = target.company_id or (ticket.complex.property_company_id if ticket.complex else None)
         company = db.session.get(PropertyCompany, company_id) if company_id else None
         if company is None:
             raise NobodyFits(text(_l("no property company manages this place")))
         return Pool(and_(User.role == Role.PROPERTY_STAFF, User.company_id == company.id),
-                    company.name, company=company)
+                    company.name, company=company, key=("company", company.id))
     team_kind = TEAM_KINDS.get(target.kind)
     if team_kind is None:
         raise NobodyFits(text(_l("the rule names an unknown handler kind")))
@@ -192,7 +241,8 @@ def pool_for(ticket: Ticket, target: Target) -> Pool:
         message = (_l("the community has no volunteer team") if team_kind == TeamKind.VOLUNTEER
                    else _l("the community has no mediation team"))
         raise NobodyFits(text(message))
-    return Pool(and_(User.role == Role.VOLUNTEER, User.team_id == team.id), team.name, team=team)
+    return Pool(and_(User.role == Role.VOLUNTEER, User.team_id == team.id), team.name, team=team,
+                key=("team", team.id))
 
 
 def excluded_people(ticket: Ticket) -> set[int]:
@@ -244,16 +294,29 @@ def route(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> Decision:
     stored in the site's default language, whoever caused the routing.
     """
     with force_locale(locale_of(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN"))):
-        return _route(ticket, now, calendar)
+        return _route(ticket, now, calendar, Batch())
 
 
-def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> Decision:
+def route_many(ticket_ids: list[int], now: datetime, calendar: WorkCalendar) -> dict[int, Decision]:
+    """Write the tickets' "received" messages if intake left them, then route them,
+    each exactly as `route()` would, in id order; the caller commits. The look-ups they share are made once (`Batch`), and each
+    assignment counts in the load of the next ticket's pick."""
+    tickets = db.session.scalars(
+        select(Ticket).where(Ticket.id.in_(ticket_ids)).options(*routing_load_options()).order_by(Ticket.id)
+    ).unique().all()
+    notify.confirm_receipt(list(tickets))
+    batch = Batch()
+    with force_locale(locale_of(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN"))):
+        return {ticket.id: _route(ticket, now, calendar, batch) for ticket in tickets}
+
+
+def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar, batch: Batch) -> Decision:
     if ticket.status != Status.SUBMITTED:
         return Decision(False, reason=f"not routed: the ticket is {ticket.status}")
     if ticket.return_count >= MAX_RETURNS:
         return unrouted(ticket, now, "", text(_l("returned %(n)d times: the dispatcher decides",
-                                                   n=ticket.return_count)))
-    target = target_for(ticket)
+                                                   n=ticket.return_count)), batch)
+    target = target_for(ticket, batch)
     if target.tier_id is not None and target.tier_id != ticket.tier_id:
         # Before dispatching, so that the accept-by follows the rule's tier; but a rule
         # never makes a ticket less urgent than intake's urgent words made it.
@@ -263,44 +326,64 @@ def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> Decision:
         if rule_tier is not None and (not raised or tier_urgency(rule_tier) < tier_urgency(ticket.tier)):
             ticket.tier = rule_tier
     try:
-        pool = pool_for(ticket, target)
+        pool = pool_for(ticket, target, batch)
     except NobodyFits as exc:
-        return unrouted(ticket, now, target.label, str(exc))
+        return unrouted(ticket, now, target.label, str(exc), batch)
     excluded = excluded_people(ticket)
-    query = select(User).where(pool.members, duty.on_duty(now, calendar.tz))
-    if excluded:
-        query = query.where(User.id.not_in(excluded))
-    people = list(db.session.scalars(query.order_by(User.id)))
+    people = on_duty_people(pool, excluded, now, calendar, batch)
     if people:
-        counts = open_counts(u.id for u in people)
+        counts = batch.open_counts(people)
         person = fairest(people, counts)
-        reason = explain(person, people, counts, now, calendar)
+        reason = explain(person, people, counts, now, calendar, batch)
         perform(ticket, "dispatch", Actor.system(), now, calendar,
                 assignee=person, rule=target.label, reason=reason)
+        counts[person.id] = counts.get(person.id, 0) + 1
         return Decision(True, target.label, person.display_name, reason)
     if pool.team is not None or pool.company is not None:
-        if not has_members(pool):
+        if not has_members(pool, batch):
             return unrouted(ticket, now, target.label,
-                            text(_l("%(name)s has no active members", name=pool.name)))
+                            text(_l("%(name)s has no active members", name=pool.name)), batch)
         reason = text(_l("no member of %(name)s is on duty: waiting in its queue", name=pool.name))
         handler = {"team": pool.team} if pool.team is not None else {"company": pool.company}
         perform(ticket, "dispatch", Actor.system(), now, calendar, rule=target.label, reason=reason, **handler)
         return Decision(True, target.label, pool.name, reason)
     message = (_l("no grid worker of %(name)s who has not had it yet is on duty", name=pool.name) if excluded
                else _l("no grid worker of %(name)s is on duty", name=pool.name))
-    return unrouted(ticket, now, target.label, text(message))
+    return unrouted(ticket, now, target.label, text(message), batch)
 
 
-def has_members(pool: Pool) -> bool:
+def on_duty_people(pool: Pool, excluded: set[int], now: datetime, calendar: WorkCalendar,
+                   batch: Batch) -> list[User]:
+    """The pool's people on duty now, but those excluded, by id."""
+    key = (pool.key, frozenset(excluded))
+    if key not in batch.people:
+        query = select(User).where(pool.members, duty.on_duty(now, calendar.tz))
+        if excluded:
+            query = query.where(User.id.not_in(excluded))
+        batch.people[key] = list(db.session.scalars(query.order_by(User.id)))
+    return batch.people[key]
+
+
+def has_members(pool: Pool, batch: Batch | None = None) -> bool:
     """True when the team or company has at least one active member, on duty or not."""
-    return db.session.scalar(select(User.id).where(pool.members, User.active.is_(True)).limit(1)) is not None
+    if batch is not None and pool.key in batch.members:
+        return batch.members[pool.key]
+    found = db.session.scalar(select(User.id).where(pool.members, User.active.is_(True)).limit(1)) is not None
+    if batch is not None:
+        batch.members[pool.key] = found
+    return found
 
 
 def explain(person: User, people: list[User], counts: dict[int, int], now: datetime,
-            calendar: WorkCalendar) -> str:
+            calendar: WorkCalendar, batch: Batch | None = None) -> str:
     """Why this person: their open tickets, until when they are on duty, the tie-break."""
     mine = counts.get(person.id, 0)
-    until = duty.on_duty_until(person.id, now, calendar.tz)
+    if batch is not None and person.id in batch.shift_ends:
+        until = batch.shift_ends[person.id]
+    else:
+        until = duty.on_duty_until(person.id, now, calendar.tz)
+        if batch is not None:
+            batch.shift_ends[person.id] = until
     if until is None:  # not in a shift now, so on call
         reason = text(_l("fewest open: %(n)d; on call", n=mine))
     else:
@@ -312,12 +395,22 @@ def explain(person: User, people: list[User], counts: dict[int, int], now: datet
     return reason
 
 
-def unrouted(ticket: Ticket, now: datetime, label: str, reason: str) -> Decision:
+def unrouted(ticket: Ticket, now: datetime, label: str, reason: str, batch: Batch | None = None) -> Decision:
     """Leave the ticket submitted with the reason; alert the dispatchers when the reason is new."""
     reason = reason[:200]
     if ticket.unrouted_reason != reason:
         ticket.unrouted_reason = reason
         db.session.flush()
-        notify.notify_staff("unrouted", ticket, notify.dispatchers_of(ticket),
-                            f"unrouted:t{ticket.id}:{now.strftime('%Y%m%d%H%M%S%f')}", now, note=reason)
+        place = (ticket.community_id, ticket.street_id)
+        if batch is None or place not in batch.dispatchers:
+            found = notify.dispatchers_of(ticket)
+            if batch is None:
+                dispatchers = found
+            else:
+                dispatchers = batch.dispatchers[place] = found
+        else:
+            dispatchers = batch.dispatchers[place]
+        # The key names the ticket and this moment, so it cannot exist yet.
+        notify.notify_staff("unrouted", ticket, dispatchers,
+                            f"unrouted:t{ticket.id}:{now.strftime('%Y%m%d%H%M%S%f')}", now, note=reason, fresh=True)
     return Decision(False, label, "", reason)

@@ -22,6 +22,9 @@ class Sender(Protocol):
     """Delivers one notification, or raises SendError."""
 
     name: str
+    # True when send() reaches the outside world: each sent message is then committed
+    # before the next is sent, so a crash cannot make it be sent twice.
+    external: bool
 
     def send(self, notification: Notification) -> None: ...
 
@@ -30,6 +33,7 @@ class RecordSender:
     """Sends nothing: the stored row is the record of what would have been sent."""
 
     name = "record"
+    external = False
 
     def send(self, notification: Notification) -> None:
         return None
@@ -43,6 +47,7 @@ class SmtpSender:
     """
 
     name = "smtp"
+    external = True
 
     def __init__(self, config: Mapping[str, Any], to_template: str) -> None:
         self.host = config.get("SMTP_HOST") or "localhost"
@@ -79,6 +84,7 @@ class WechatSender:
     """A WeChat official-account template message to the resident's openid."""
 
     name = "wechat"
+    external = True
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.app_id = config.get("WECHAT_APP_ID") or ""
