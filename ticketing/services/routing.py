@@ -401,15 +401,11 @@ def unrouted(ticket: Ticket, now: datetime, label: str, reason: str, batch: Batc
     if ticket.unrouted_reason != reason:
         ticket.unrouted_reason = reason
         db.session.flush()
+        known = batch.dispatchers if batch is not None else {}
         place = (ticket.community_id, ticket.street_id)
-        if batch is None or place not in batch.dispatchers:
-            found = notify.dispatchers_of(ticket)
-            if batch is None:
-                dispatchers = found
-            else:
-                dispatchers = batch.dispatchers[place] = found
-        else:
-            dispatchers = batch.dispatchers[place]
+        if place not in known:
+            known[place] = notify.dispatchers_of(ticket)
+        dispatchers = known[place]
         # The key names the ticket and this moment, so it cannot exist yet.
         notify.notify_staff("unrouted", ticket, dispatchers,
                             f"unrouted:t{ticket.id}:{now.strftime('%Y%m%d%H%M%S%f')}", now, note=reason, fresh=True)
