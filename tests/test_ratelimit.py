@@ -35,6 +35,13 @@ def rows() -> list[FailedAttempt]:
     return list(db.session.scalars(select(FailedAttempt).order_by(FailedAttempt.id)))
 
 
+@pytest.fixture(autouse=True)
+def no_chance_sweeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No sweep of expired rows on a random hit: the tests count rows (one in a hundred
+    hits would otherwise sweep, and a test would fail once in a while)."""
+    monkeypatch.setattr(ratelimit, "PRUNE_CHANCE", 0.0)
+
+
 @pytest.fixture()
 def limits(ctx: Flask, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Set limits of the session's app for one test: `limits(web_ip=(2, 3600))`."""
@@ -106,6 +113,13 @@ def test_prune_removes_expired_rate_limit_rows_and_leaves_lockouts(ctx: Flask) -
     throttle.record_failure("track:261118-0001", NOW)
     assert ratelimit.prune(NOW + timedelta(hours=2), timedelta(hours=1)) == 1
     assert sorted(row.key[:3] for row in rows()) == ["rl:", "tra"]
+
+
+def test_now_and_then_a_hit_sweeps_every_keys_expired_rows(ctx: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    hit("web_ip", "10.0.0.1", 5, 60, NOW)
+    monkeypatch.setattr(ratelimit, "PRUNE_CHANCE", 1.0)
+    hit("web_ip", "10.0.0.2", 5, 60, NOW + timedelta(days=2))
+    assert [row.at for row in rows()] == [NOW + timedelta(days=2)]
 
 
 def test_check_reads_the_configured_limit_and_raises_with_the_time_left(ctx: Flask, limits: Any) -> None:
