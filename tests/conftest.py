@@ -22,6 +22,7 @@ from tests.factories import PASSWORD, World, build_world
 from ticketing import create_app
 from ticketing.extensions import db
 from ticketing.models import User
+from ticketing.services import refcache
 from ticketing.services.photos import PhotoStore
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -66,6 +67,7 @@ def _postgres_only(request: pytest.FixtureRequest) -> None:
 @pytest.fixture()
 def ctx(app: Flask) -> Iterator[Flask]:
     """An app context with empty tables, emptied again afterwards."""
+    refcache.clear()  # ids start again with every test's rows
     with app.app_context():
         yield app
         db.session.remove()

@@ -205,3 +205,40 @@ def test_a_grid_of_another_community_is_refused(world: World, store: PhotoStore)
         submit(world, store, building_id=None, community_id=world.community_a.id, grid_id=world.grid_b1.id)
     assert "grid_id" in caught.value.errors
     assert ticket_count() == 0
+
+
+@pytest.mark.parametrize("route", [True, False])
+def test_numbers_go_past_four_digits_on_a_busy_day(world: World, store: PhotoStore, route: bool) -> None:
+    """Beijing's 12345 takes about 70,000 a day: the 10,000th ticket is …-10000, not a repeat."""
+    from ticketing.models import TicketCounter
+
+    db.session.add(TicketCounter(day=T0.astimezone(TZ).strftime("%y%m%d"), last=9999))
+    db.session.commit()
+    ticket = make_ticket(world, store, route=route)
+    assert ticket.number == T0.astimezone(TZ).strftime("%y%m%d") + "-10000"
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_routed_ticket_is_stored_in_one_statement(world: World, store: PhotoStore) -> None:
+    """Number, ticket, submit event and routing job: one round trip; the rows are all there."""
+    from sqlalchemy import event
+
+    from ticketing.models import OutboxMessage
+
+    writes: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if not statement.lstrip().upper().startswith("SELECT"):
+            writes.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        ticket = make_ticket(world, store, route=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert len(writes) == 1 and writes[0].lstrip().startswith("WITH")
+    [submitted] = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)).all()
+    assert (submitted.action, submitted.to_status, submitted.detail["channel"]) == ("submit", "submitted", "web")
+    job = db.session.scalars(select(OutboxMessage)).one()
+    assert (job.job, job.args, job.queue, job.done_at) == ("workers.jobs.route_ticket", [ticket.id], "high", None)
+    assert (ticket.status, ticket.version, ticket.unrouted_reason, ticket.extra) == (Status.SUBMITTED, 1, "", {})

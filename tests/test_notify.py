@@ -380,3 +380,30 @@ def test_a_deadline_at_midnight_reads_as_24_00_in_a_staff_message(world: World, 
     db.session.commit()
     body = db.session.scalar(select(Notification.body).where(Notification.kind == "assigned"))
     assert body is not None and "24:00" in body and "00:00" not in body
+
+
+def test_a_batch_writes_its_events_messages_once_at_its_end(world: World, store: PhotoStore) -> None:
+    tickets = [advance(make_ticket(world, store), "accepted", world) for _ in range(2)]
+    before = count(Notification)
+    with notify.batched():
+        for ticket in tickets:
+            perform(ticket, "resolve", Actor.staff(world.gina), T0, calendar(), note="已修好", flush=False)
+        assert count(Notification) == before  # held back until the batch ends
+    db.session.commit()
+    resolved = resident_messages("resolved")
+    assert sorted(m.ticket_id for m in resolved) == sorted(t.id for t in tickets)
+    rows = db.session.scalars(select(OutboxMessage.args).where(
+        OutboxMessage.job == "workers.jobs.deliver_notification")).all()
+    assert {m.id for m in resolved} <= {args[0] for args in rows}
+
+
+def test_a_batch_that_fails_writes_none_of_its_messages(world: World, store: PhotoStore) -> None:
+    ticket = advance(make_ticket(world, store), "accepted", world)
+    before = (count(Notification), count(OutboxMessage))
+    with pytest.raises(RuntimeError):
+        with notify.batched():
+            perform(ticket, "resolve", Actor.staff(world.gina), T0, calendar(), note="已修好", flush=False)
+            raise RuntimeError("the batch broke")
+    db.session.rollback()
+    assert (count(Notification), count(OutboxMessage)) == before
+    assert not resident_messages("resolved")

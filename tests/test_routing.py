@@ -602,3 +602,59 @@ def test_the_staff_page_says_why_a_ticket_waits_for_the_dispatcher(
     login(client, world.dora)
     html = unescape(client.get(f"/tickets/{ticket.number}").get_data(as_text=True))
     assert ticket.unrouted_reason in html
+
+
+def test_a_batch_writes_each_tickets_messages_and_their_delivery_rows(world: World, store: PhotoStore) -> None:
+    """Routing in a batch holds its writes back to one flush; every message still gets written."""
+    put_on_call(world.gina)
+    batch = [make_ticket(world, store, route=True, now=T0 + timedelta(seconds=i)) for i in range(3)]
+    routing.route_many([t.id for t in batch], T0 + timedelta(minutes=1), calendar())
+    db.session.commit()
+    for ticket in batch:
+        kinds = sorted(db.session.scalars(select(Notification.kind).where(Notification.ticket_id == ticket.id)))
+        assert kinds == ["assigned", "received"]
+    received = db.session.scalars(select(Notification.id).where(Notification.kind == "received")).all()
+    deliveries = db.session.scalars(select(OutboxMessage.args).where(
+        OutboxMessage.job == "workers.jobs.deliver_notification")).all()
+    assert sorted(args[0] for args in deliveries) == sorted(received)
+
+
+def test_a_batch_that_loses_a_race_raises_and_leaves_the_rollback_to_its_caller(
+        world: World, store: PhotoStore) -> None:
+    """Someone changed a ticket while the batch decided: the batch's flush refuses it."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    put_on_call(world.gina)
+    ticket = make_ticket(world, store)
+    calls = []
+
+    def changed_meanwhile(*args: Any, **kwargs: Any) -> list[User]:
+        if not calls:  # a dispatcher bumps the version between the load and the write
+            db.session.execute(update(Ticket).where(Ticket.id == ticket.id).values(version=Ticket.version + 1)
+                               .execution_options(synchronize_session=False))
+        calls.append(1)
+        return [world.gina]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(routing, "on_duty_people", changed_meanwhile)
+        with pytest.raises(StaleDataError):
+            routing.route_many([ticket.id], T0, calendar())
+    db.session.rollback()
+    assert db.session.get(Ticket, ticket.id).status == Status.SUBMITTED  # type: ignore[union-attr]
+    assert db.session.scalar(select(func.count()).select_from(Notification).where(
+        Notification.kind == "assigned")) == 0
+
+
+def test_a_batch_across_grids_gives_each_ticket_to_its_own_grids_worker(world: World, store: PhotoStore) -> None:
+    """The batch looks up every grid's people at once; nobody gets another grid's ticket."""
+    for user in (world.gina, world.greg, world.gabe):
+        put_on_call(user)
+    places = [world.building_courtyard, world.building_west, world.building_east] * 2
+    tickets = [make_ticket(world, store, building=b, now=T0 + timedelta(seconds=i)) for i, b in enumerate(places)]
+    routing.route_many([t.id for t in tickets], T0 + timedelta(minutes=1), calendar())
+    db.session.commit()
+    owners = {world.grid_a1.id: world.gina.id, world.grid_a2.id: world.greg.id, world.grid_b1.id: world.gabe.id}
+    assert [t.assignee_id for t in tickets] == [owners[t.grid_id] for t in tickets]
+    # Each grid's worker had none open, then the one the batch gave them.
+    assert [dispatch_event(t).detail["reason"] for t in tickets] == (
+        ["在办最少：0 件；值守中"] * 3 + ["在办最少：1 件；值守中"] * 3)

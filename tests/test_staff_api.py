@@ -591,3 +591,71 @@ def test_json_bodies_keep_chinese_readable(api_as: Callable[[User], Api], world:
     ticket = make_ticket(world, store)
     raw = api_as(world.dora).get(f"/tickets/{ticket.number}").get_data()
     assert "楼道灯".encode() in raw and json.loads(raw)["number"] == ticket.number
+
+
+# --- the per-process cache of keys, categories and places (services/refcache.py) ---
+
+
+def count_statements(action: Callable[[], Any]) -> tuple[Any, list[str]]:
+    """Run `action`; return its result and the SQL statements it sent."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        return action(), seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_a_second_ticket_reads_key_category_and_building_from_the_cache(
+        api_as: Callable[[User], Api], world: World) -> None:
+    api = api_as(world.dora)
+    assert api.post("/tickets", new_ticket(world, external_id="first")).status_code == 201
+    response, statements = count_statements(lambda: api.post("/tickets", new_ticket(world, external_id="second")))
+    assert response.status_code == 201
+    looked_up = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    for table in ("api_keys", "categories", "buildings"):
+        assert not any(f"FROM {table}" in s for s in looked_up), table
+    assert ticket_count() == 2
+
+
+def test_a_key_revoked_by_another_process_stops_working_within_the_cache_time(
+        client: FlaskClient, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import update
+
+    from ticketing.services import refcache
+
+    moments = iter([0.0, 1.0, 1.0 + refcache.KEY_TTL + 0.1])
+    monkeypatch.setattr(refcache, "clock", lambda: next(moments))
+    key = issue_key(world.dora)
+    assert Api(client, key).get("/me").status_code == 200
+    # Another process revokes it with SQL of its own: this process's ORM never sees the change.
+    with db.engine.begin() as conn:
+        conn.execute(update(ApiKey).values(revoked_at=utcnow()))
+    assert Api(client, key).get("/me").status_code == 200, "still cached"
+    assert Api(client, key).get("/me").status_code == 401
+
+
+def test_a_category_deactivated_here_is_refused_at_once(api_as: Callable[[User], Api], world: World) -> None:
+    api = api_as(world.dora)
+    assert api.post("/tickets", new_ticket(world, external_id="before")).status_code == 201
+    world.category("repair.stair_light").active = False
+    db.session.commit()
+    response = api.post("/tickets", new_ticket(world, external_id="after"))
+    assert response.status_code == 422 and set(response.get_json()["errors"]) == {"category"}
+
+
+def test_a_request_that_changes_a_cached_row_leaves_the_cache_as_it_was(ctx: Flask, world: World) -> None:
+    from ticketing.services import refcache
+
+    building = refcache.building(world.building_courtyard.id)
+    assert building is not None
+    building.name = "改了名字"
+    db.session.rollback()
+    again = refcache.building(world.building_courtyard.id)
+    assert again is not None and again.name == world.building_courtyard.name

@@ -37,7 +37,7 @@ KICK_TTL = 15
 DRAIN_BATCH = 200
 DRAIN_BUDGET = 10.0
 # A round that found less than a full batch is followed by the next this long after it began.
-ROUND_GAP = 0.1
+ROUND_GAP = 0.5
 # Jobs with a batch form: job name → function taking the claimed rows, returning the ids
 # of those whose work is done (committed, or pending in the session for the drain's commit).
 BATCHES = {

@@ -19,11 +19,9 @@ from ticketing.api.inputs import FieldError, Integer
 from ticketing.extensions import db
 from ticketing.forms import MAX_ID, PICK_PLACE
 from ticketing.models import (
-    Building,
     Category,
     Channel,
     Community,
-    Complex,
     Grid,
     Role,
     Status,
@@ -31,7 +29,7 @@ from ticketing.models import (
     User,
 )
 from ticketing.patrol.views import place_point
-from ticketing.services import intake, scope
+from ticketing.services import intake, refcache, scope
 from ticketing.services.errors import InvalidInput
 from ticketing.services.intake import IntakeRequest
 from ticketing.staff.handlers import parse_handler
@@ -88,14 +86,9 @@ def idempotency_key(body_key: str | None, header: str | None) -> str | None:
 
 
 def category_by_ref(ref: int | str | None) -> Category | None:
-    """A category by id or code, with its parent and their tiers: one query, and intake
-    finds everything it reads of the category already loaded."""
-    if ref is None:
-        return None
-    where = Category.id == ref if isinstance(ref, int) else Category.code == ref
-    return db.session.scalar(select(Category).where(where).options(
-        joinedload(Category.tier), joinedload(Category.parent).joinedload(Category.tier),
-    ))
+    """A category by id or code, with its parent and their tiers, so that intake finds
+    everything it reads of the category loaded (cached: services/refcache.py)."""
+    return None if ref is None else refcache.category(ref)
 
 
 @dataclass
@@ -161,15 +154,14 @@ def check_place(filing: Filing, user: User) -> None:
     req = filing.request
     community: Community | None = None
     name = ""
-    # Each row with the places above it in one query; intake then reads them from the session.
-    up_from_complex = joinedload(Complex.grid).joinedload(Grid.community)
+    # Each row with the places above it (cached: services/refcache.py); intake then reads
+    # them from the session.
     if req.building_id:
-        building = db.session.scalar(select(Building).where(Building.id == req.building_id)
-                                     .options(joinedload(Building.complex).options(up_from_complex)))
+        building = refcache.building(req.building_id)
         community, name = (building.complex.grid.community if building else None), "building_id"
         filing.rows.append(building)
     elif req.complex_id:
-        cx = db.session.scalar(select(Complex).where(Complex.id == req.complex_id).options(up_from_complex))
+        cx = refcache.complex_(req.complex_id)
         community, name = (cx.grid.community if cx else None), "complex_id"
         filing.rows.append(cx)
     elif req.community_id:

@@ -1,7 +1,7 @@
 """Issuing and checking API keys: Open311 client apps and staff apps (see models/channels.py).
 
 A key is shown once, when it is issued; only its SHA-256 is kept. Checking a key is
-one indexed lookup by that hash.
+one indexed lookup by that hash, cached for a few seconds (services/refcache.py).
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from ticketing.extensions import db
 from ticketing.models import ApiKey, KeyKind, User
+from ticketing.services import refcache
 
 PREFIXES = {KeyKind.OPEN311: "o311_", KeyKind.STAFF: "mhs_"}
 MAX_NAME = 100
@@ -47,8 +48,8 @@ def verify(kind: KeyKind, key: str | None, now: datetime) -> ApiKey | None:
     """The active key of `kind` that `key` is, else None. Records when it was last used."""
     if not key or len(key) > 200:
         return None
-    row = db.session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == digest(key)).options(joinedload(ApiKey.user)))
+    key_hash = digest(key)
+    row = refcache.staff_key(key_hash)
     if row is None or row.kind != kind or row.revoked_at is not None:
         return None
     if row.kind == KeyKind.STAFF and (row.user is None or not row.user.active):
@@ -57,6 +58,7 @@ def verify(kind: KeyKind, key: str | None, now: datetime) -> ApiKey | None:
         # A plain UPDATE: no version check, no conflict between concurrent requests.
         db.session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
         db.session.commit()
+        refcache.touched_key(key_hash, now)
     return row
 
 

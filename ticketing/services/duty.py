@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Iterable
 
 from sqlalchemy import ColumnElement, and_, exists, not_, or_, select
 
@@ -65,13 +66,24 @@ def is_on_duty(user: User, now: datetime, tz: tzinfo) -> bool:
 
 def on_duty_until(user_id: int, now: datetime, tz: tzinfo) -> datetime | None:
     """When the shift covering `now` ends (the latest, if shifts overlap); None if none does."""
+    return on_duty_until_many([user_id], now, tz)[user_id]
+
+
+def on_duty_until_many(user_ids: Iterable[int], now: datetime, tz: tzinfo) -> dict[int, datetime | None]:
+    """`on_duty_until` for several people, in one query."""
     moment = LocalMoment.of(now, tz)
+    until: dict[int, datetime | None] = {user_id: None for user_id in user_ids}
+    if not until:
+        return until
     shifts = db.session.execute(
-        select(DutyShift.weekday, DutyShift.starts, DutyShift.ends)
-        .where(DutyShift.user_id == user_id, shift_covers(moment))
+        select(DutyShift.user_id, DutyShift.weekday, DutyShift.starts, DutyShift.ends)
+        .where(DutyShift.user_id.in_(list(until)), shift_covers(moment))
     ).all()
-    ends = [_end_of(moment, weekday, starts, ends, tz) for weekday, starts, ends in shifts]
-    return max(ends) if ends else None
+    for user_id, weekday, starts, ends in shifts:
+        end = _end_of(moment, weekday, starts, ends, tz)
+        latest = until[user_id]
+        until[user_id] = end if latest is None else max(latest, end)
+    return until
 
 
 def _end_of(moment: LocalMoment, weekday: int, starts: time, ends: time, tz: tzinfo) -> datetime:

@@ -191,9 +191,13 @@ def perform(
     calendar: WorkCalendar,
     note: str = "",
     public: bool | None = None,
+    flush: bool = True,
     **params: Any,
 ) -> TicketEvent:
     """Apply transition `name` and record it; the caller commits.
+
+    With `flush` False (a batch inside `notify.batched()`), the write waits for the
+    batch's flush, and a lost race shows there as `StaleDataError`, not `Conflict`.
 
     Raises `IllegalTransition` for a state that does not allow it, `NotAllowed` for
     an actor who may not, `InvalidInput` for missing inputs, and `Conflict` when
@@ -205,7 +209,8 @@ def perform(
         raise IllegalTransition(_l("Unknown action."))
     try:
         event = _apply(ticket, transition, actor, now, calendar, note, public, params)
-        db.session.flush()
+        if flush:
+            db.session.flush()
     except StaleDataError:
         db.session.rollback()
         raise Conflict(_l("Someone else changed this ticket just now. Reload and try again.")) from None

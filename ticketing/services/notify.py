@@ -8,8 +8,10 @@ claim, retrying with backoff until MAX_ATTEMPTS, then marks it failed for admins
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -28,6 +30,8 @@ from ticketing.services.tracking import tracking_token
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+# Session key of the work `batched()` holds back.
+DEFERRED = "minhu.notify_deferred"
 RESIDENT_LOCALE = "zh"
 
 # kind → (subject, body); placeholders: number, category, link, note, rating, deadline.
@@ -122,8 +126,12 @@ def _add(kind: str, key: str, channel: str, ticket: Ticket, values: Mapping[str,
     )
     db.session.add(notification)
     if not inbox:
-        db.session.flush()
-        outbox.emit("workers.jobs.deliver_notification", notification.id, queue="default")
+        deferred = db.session.info.get(DEFERRED)
+        if deferred is not None:
+            deferred.deliveries.append(notification)
+        else:
+            db.session.flush()
+            outbox.emit("workers.jobs.deliver_notification", notification.id, queue="default")
     return notification
 
 
@@ -162,12 +170,59 @@ def notify_resident(kind: str, ticket: Ticket, key: str, now: datetime, note: st
                 address=ticket.requester_phone, fresh=fresh)
 
 
+@dataclass
+class Deferred:
+    """What `batched()` holds back: events whose messages are still to be written, and
+    residents' messages still waiting for their delivery rows."""
+
+    events: list[tuple[Ticket, TicketEvent]] = field(default_factory=list)
+    deliveries: list[Notification] = field(default_factory=list)
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Write the messages of the events made inside at the end, after one flush.
+
+    For a job that changes many tickets at once (routing a batch): instead of a flush
+    per event (its id keys its messages) and per resident's message (its id goes in
+    the delivery row), the tickets, events and messages go out as a few multi-row
+    statements. Autoflush is off inside, so the work must not query for rows it has
+    changed but not flushed; an error leaves the caller to roll back.
+    """
+    if DEFERRED in db.session.info:
+        yield  # already batched by the caller
+        return
+    deferred = db.session.info[DEFERRED] = Deferred()
+    try:
+        with db.session.no_autoflush:
+            yield
+            db.session.flush()
+            for ticket, event in deferred.events:
+                _write(ticket, event)
+            if deferred.deliveries:
+                db.session.flush()
+                for notification in deferred.deliveries:
+                    outbox.emit("workers.jobs.deliver_notification", notification.id, queue="default")
+    finally:
+        db.session.info.pop(DEFERRED, None)
+
+
 def on_event(ticket: Ticket, event: TicketEvent) -> None:
-    """Write the notifications an event calls for (same transaction as the event)."""
+    """Write the notifications an event calls for (same transaction as the event);
+    inside `batched()`, when the batch ends."""
+    deferred = db.session.info.get(DEFERRED)
+    if deferred is not None:
+        deferred.events.append((ticket, event))
+        return
+    _write(ticket, event)
+
+
+def _write(ticket: Ticket, event: TicketEvent) -> None:
     resident_kind, staff_kind = EVENT_MESSAGES.get(event.action, (None, None))
     if resident_kind is None and staff_kind is None:
         return
-    db.session.flush()  # the event's id keys its messages
+    if event.id is None:
+        db.session.flush()  # the event's id keys its messages
     key = f"ev{event.id}"
     note = event.note if event.public else ""
     if resident_kind is not None:

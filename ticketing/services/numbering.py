@@ -3,26 +3,44 @@
 Easy to read over the phone, and race-free across processes: the counter row is
 created or bumped by one INSERT … ON CONFLICT DO UPDATE … RETURNING, which
 PostgreSQL serialises on the row lock and SQLite on its write lock, inside the
-transaction that stores the ticket.
+transaction that stores the ticket (on PostgreSQL, inside the very statement that
+stores it: services/intake.py).
 """
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Integer, ScalarSelect, String, bindparam, cast, column, func, literal, select, text
 
 from ticketing.extensions import db
-from ticketing.models import TicketCounter
+
+
+def ticket_day(now: datetime, tz: tzinfo) -> str:
+    """The day part of the numbers of tickets filed at `now`."""
+    return now.astimezone(tz).strftime("%y%m%d")
+
+
+# The same text on PostgreSQL and SQLite (3.35+). Text, not an insert().on_conflict_do_update()
+# construct: SQLAlchemy cannot cache that construct's compiled form and compiled it anew
+# for every ticket.
+BUMP = text(
+    "INSERT INTO ticket_counters (day, last) VALUES (:day, 1)"
+    " ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last"
+).columns(column("last", Integer))
 
 
 def next_ticket_number(now: datetime, tz: tzinfo) -> str:
     """Reserve and return the next ticket number for the local day of `now`."""
-    day = now.astimezone(tz).strftime("%y%m%d")
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(TicketCounter).values(day=day, last=1)
-    last = db.session.execute(
-        statement.on_conflict_do_update(index_elements=["day"], set_={"last": TicketCounter.last + 1})
-        .returning(TicketCounter.last)
-    ).scalar_one()
+    day = ticket_day(now, tz)
+    last = db.session.execute(BUMP, {"day": day}).scalar_one()
     return f"{day}-{last:04d}"
+
+
+def number_in_statement() -> ScalarSelect[str]:
+    """The next number as an SQL expression, for a PostgreSQL statement that also stores
+    the ticket: the upsert becomes a data-modifying CTE of it. The day (`ticket_day`)
+    is the statement's parameter `day`."""
+    last = cast(BUMP.cte("bumped").c.last, String)
+    # As f"{last:04d}": at least four digits, more past 9999.
+    day = bindparam("day", type_=String())
+    return select(day + literal("-") + func.lpad(last, func.greatest(4, func.length(last)), "0")).scalar_subquery()

@@ -123,6 +123,8 @@ class Batch:
     shift_ends: dict[int, datetime | None] = field(default_factory=dict)
     members: dict[tuple[Any, ...], bool] = field(default_factory=dict)
     dispatchers: dict[tuple[Any, ...], list[User]] = field(default_factory=dict)
+    # Inside notify.batched(): the batch's writes are flushed together at its end.
+    deferred: bool = False
 
     def active_rules(self) -> list[RoutingRule]:
         if self.rules is None:
@@ -299,15 +301,47 @@ def route(ticket: Ticket, now: datetime, calendar: WorkCalendar) -> Decision:
 
 def route_many(ticket_ids: list[int], now: datetime, calendar: WorkCalendar) -> dict[int, Decision]:
     """Write the tickets' "received" messages if intake left them, then route them,
-    each exactly as `route()` would, in id order; the caller commits. The look-ups they share are made once (`Batch`), and each
-    assignment counts in the load of the next ticket's pick."""
+    each exactly as `route()` would, in id order; the caller commits. The look-ups they
+    share are made once (`Batch`), and each assignment counts in the load of the next
+    ticket's pick. The writes go out together at the end (`notify.batched()`); a ticket
+    someone changed meanwhile fails the whole batch with `StaleDataError`, and the
+    drain then routes the batch's tickets one by one (workers/relay.py)."""
     tickets = db.session.scalars(
         select(Ticket).where(Ticket.id.in_(ticket_ids)).options(*routing_load_options()).order_by(Ticket.id)
     ).unique().all()
-    notify.confirm_receipt(list(tickets))
-    batch = Batch()
-    with force_locale(locale_of(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN"))):
+    batch = Batch(deferred=True)
+    with notify.batched(), force_locale(locale_of(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN"))):
+        notify.confirm_receipt(list(tickets))
+        look_up_grids(tickets, now, calendar, batch)
         return {ticket.id: _route(ticket, now, calendar, batch) for ticket in tickets}
+
+
+def look_up_grids(tickets: Iterable[Ticket], now: datetime, calendar: WorkCalendar, batch: Batch) -> None:
+    """Fill the batch with who is on duty in every grid its tickets go to, their loads
+    and their shift ends: three queries, however many grids (a city has thousands)."""
+    grids = set()
+    for ticket in tickets:
+        # Only first routings: a ticket routed before excludes those who returned it.
+        if ticket.status != Status.SUBMITTED or ticket.dispatched_at is not None or ticket.grid_id is None:
+            continue
+        if target_for(ticket, batch).kind == HandlerKind.GRID_WORKER:
+            grids.add(ticket.grid_id)
+    if not grids:
+        return
+    rows = db.session.execute(
+        select(User, user_grids.c.grid_id).join(user_grids, user_grids.c.user_id == User.id)
+        .where(User.role == Role.GRID_WORKER, user_grids.c.grid_id.in_(grids), duty.on_duty(now, calendar.tz))
+        .order_by(User.id)
+    ).all()
+    people: dict[int, list[User]] = {grid_id: [] for grid_id in grids}
+    for user, grid_id in rows:
+        people[grid_id].append(user)
+    for grid_id, found in people.items():
+        batch.people[(("grid", grid_id), frozenset())] = found
+    everyone = list({user.id: user for user, _ in rows}.values())
+    batch.open_counts(everyone)
+    batch.shift_ends.update(duty.on_duty_until_many(
+        [user.id for user in everyone if user.id not in batch.shift_ends], now, calendar.tz))
 
 
 def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar, batch: Batch) -> Decision:
@@ -335,7 +369,7 @@ def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar, batch: Batch) 
         counts = batch.open_counts(people)
         person = fairest(people, counts)
         reason = explain(person, people, counts, now, calendar, batch)
-        perform(ticket, "dispatch", Actor.system(), now, calendar,
+        perform(ticket, "dispatch", Actor.system(), now, calendar, flush=not batch.deferred,
                 assignee=person, rule=target.label, reason=reason)
         counts[person.id] = counts.get(person.id, 0) + 1
         return Decision(True, target.label, person.display_name, reason)
@@ -345,7 +379,8 @@ def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar, batch: Batch) 
                             text(_l("%(name)s has no active members", name=pool.name)), batch)
         reason = text(_l("no member of %(name)s is on duty: waiting in its queue", name=pool.name))
         handler = {"team": pool.team} if pool.team is not None else {"company": pool.company}
-        perform(ticket, "dispatch", Actor.system(), now, calendar, rule=target.label, reason=reason, **handler)
+        perform(ticket, "dispatch", Actor.system(), now, calendar, flush=not batch.deferred,
+                rule=target.label, reason=reason, **handler)
         return Decision(True, target.label, pool.name, reason)
     message = (_l("no grid worker of %(name)s who has not had it yet is on duty", name=pool.name) if excluded
                else _l("no grid worker of %(name)s is on duty", name=pool.name))
@@ -400,7 +435,8 @@ def unrouted(ticket: Ticket, now: datetime, label: str, reason: str, batch: Batc
     reason = reason[:200]
     if ticket.unrouted_reason != reason:
         ticket.unrouted_reason = reason
-        db.session.flush()
+        if batch is None or not batch.deferred:
+            db.session.flush()
         known = batch.dispatchers if batch is not None else {}
         place = (ticket.community_id, ticket.street_id)
         if place not in known:

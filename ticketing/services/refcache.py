@@ -1,0 +1,122 @@
+"""Reference rows read for every filed ticket, cached per process.
+
+A staff key with its account, a category with its tiers, a building or complex with
+the places above it: intake reads them on every ticket and they change rarely. Each
+process keeps a detached, fully loaded copy, loaded on the request's connection by
+a session of its own; a request takes it into its own session with
+`merge(load=False)`, which copies the loaded state without a query (SQLAlchemy's
+way of caching rows). The cached copy itself is never changed by a request.
+
+A change to any of these kinds of row made through this process's ORM clears the
+cache at once (and again if it is rolled back); a change made by another process is
+seen within `KEY_TTL` seconds for keys (a revoked key or a deactivated account works
+that long elsewhere) and `TTL` seconds for categories and places.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ticketing.extensions import db
+from ticketing.models import (
+    ApiKey,
+    Building,
+    Category,
+    Community,
+    Complex,
+    Grid,
+    SlaTier,
+    Street,
+    User,
+)
+
+KEY_TTL = 5.0
+TTL = 60.0
+DIRTY = "minhu.refcache_dirty"
+# Changing a row of these kinds clears the cache (see `_changed`).
+CACHED_KINDS = (ApiKey, User, Category, SlaTier, Street, Community, Grid, Complex, Building)
+
+T = TypeVar("T")
+_rows: dict[tuple[Any, ...], tuple[float, Any]] = {}
+clock: Callable[[], float] = time.monotonic
+
+
+def clear() -> None:
+    """Forget every cached row (tests; an edit in this process)."""
+    _rows.clear()
+
+
+def _cached(key: tuple[Any, ...], load: Callable[[Session], T | None], ttl: float = TTL) -> T | None:
+    """The row `load` finds, from the cache when fresh, merged into the current session."""
+    now = clock()
+    key = (db.engine.url, *key)  # two apps in one process (tests) keep apart
+    found = _rows.get(key)
+    if found is None or now - found[0] > ttl:
+        # The request's connection and transaction: no second connection, and the same view.
+        with Session(bind=db.session.connection(), expire_on_commit=False) as own:
+            row = load(own)
+        if row is None:
+            _rows.pop(key, None)
+            return None  # unknown ids are not remembered: they must be reported every time
+        found = _rows[key] = (now, row)
+    return db.session.merge(found[1], load=False)
+
+
+def staff_key(key_hash: str) -> ApiKey | None:
+    """The API key with this hash, with its account."""
+    return _cached(("key", key_hash), lambda s: s.scalar(
+        select(ApiKey).where(ApiKey.key_hash == key_hash).options(joinedload(ApiKey.user))), KEY_TTL)
+
+
+def touched_key(key_hash: str, when: Any) -> None:
+    """Record in the cached copy when the key was last used, as the database now has it."""
+    found = _rows.get((db.engine.url, "key", key_hash))
+    if found is not None:  # as loaded, not as a change: a changed row could not be merged
+        set_committed_value(found[1], "last_used_at", when)
+
+
+def category(ref: int | str) -> Category | None:
+    """A category by id or code, with its parent and both their tiers."""
+    where = Category.id == ref if isinstance(ref, int) else Category.code == ref
+    return _cached(("category", ref), lambda s: s.scalar(select(Category).where(where).options(
+        joinedload(Category.tier), joinedload(Category.parent).joinedload(Category.tier))))
+
+
+_UP_FROM_COMPLEX = joinedload(Complex.grid).joinedload(Grid.community)
+
+
+def building(building_id: int) -> Building | None:
+    """A building with its complex, grid and community."""
+    return _cached(("building", building_id), lambda s: s.scalar(
+        select(Building).where(Building.id == building_id)
+        .options(joinedload(Building.complex).options(_UP_FROM_COMPLEX))))
+
+
+def complex_(complex_id: int) -> Complex | None:
+    """A complex with its grid and community."""
+    return _cached(("complex", complex_id), lambda s: s.scalar(
+        select(Complex).where(Complex.id == complex_id).options(_UP_FROM_COMPLEX)))
+
+
+@event.listens_for(Session, "after_flush")
+def _changed(session: Session, context: Any) -> None:
+    """A row of a cached kind was written through the ORM: the cache may be stale."""
+    if any(isinstance(row, CACHED_KINDS) for rows in (session.new, session.dirty, session.deleted) for row in rows):
+        session.info[DIRTY] = True
+        clear()
+
+
+@event.listens_for(Session, "after_rollback")
+def _undone(session: Session) -> None:
+    """What was cached after such a write may be gone with the rollback."""
+    if session.info.pop(DIRTY, False):
+        clear()
+
+
+@event.listens_for(Session, "after_commit")
+def _kept(session: Session) -> None:
+    session.info.pop(DIRTY, None)
