@@ -121,6 +121,22 @@ def morning_digest() -> str:
     return f"digests written {digest(utcnow(), app_calendar())}"
 
 
+@job(queue=LOW, timeout=1800, retries=2, backoff=(300, 900))
+def compile_ledgers(day: str | None = None) -> str:
+    """Scheduled at 00:10: every grid's ledger of the day before (local), or of `day`
+    (YYYY-MM-DD). Compiling again gives the same rows, so a retry does no harm."""
+    from datetime import date, timedelta
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+
+    from ticketing.services.ledger import compile_day
+
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    which = date.fromisoformat(day) if day else utcnow().astimezone(tz).date() - timedelta(days=1)
+    return f"ledgers of {which}: {compile_day(which, tz, utcnow())} grids"
+
+
 @job(queue=LOW, timeout=600, retries=1)
 def housekeeping() -> str:
     """Scheduled nightly: forget WeChat location pins too old to place a ticket (they

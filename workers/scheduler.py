@@ -87,7 +87,8 @@ SCHEDULE: tuple[Entry, ...] = (
     # A digest missed by a scheduler restart at 08:20 still goes out; one at noon does not.
     Entry("morning-digest", "workers.jobs.morning_digest", cron="0 8 * * *", misfire_grace=3600),
     Entry("housekeeping", "workers.jobs.housekeeping", cron="30 3 * * *", misfire_grace=6 * 3600),
-    # The nightly per-grid ledger ("10 0 * * *") joins with the ledger issue.
+    # Yesterday's ledgers, a few minutes after local midnight; a restart before 06:00 still compiles them.
+    Entry("nightly-ledgers", "workers.jobs.compile_ledgers", cron="10 0 * * *", misfire_grace=6 * 3600),
 )
 
 

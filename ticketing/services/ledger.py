@@ -1,0 +1,275 @@
+"""The daily ledger (台账): each grid's day, compiled from tickets and events by SQL.
+
+A day is the local (Asia/Shanghai) day, [00:00, 24:00), turned into UTC bounds.
+Per grid, over that window:
+
+- new: tickets filed, also by channel and by category code;
+- dispatched, accepted, resolved, closed (rated or closed without rating),
+  escalated, reopened: tickets with such an event;
+- by status: the tickets touched (filed, or any event) by their state at the end of
+  the day; open at end: all the grid's tickets open then, whenever filed; overdue at
+  end: those of them past the deadline that applied (accept-by while dispatched,
+  resolve-by while accepted; on hold the clock is paused);
+- 响应率: acceptances within the accept-by / acceptances due that day (accepted, or
+  expired unaccepted); 解决率: tickets closed that day and never reopened / closed
+  that day; 满意率: rated satisfied or basically satisfied / rated that day;
+- mean and 90th percentile (nearest rank) of dispatch → accept and filing → resolve,
+  over the acceptances and resolutions of the day;
+- one line per ticket touched: its state at the end of the day, and its handler,
+  deadline, result and rating as they are when compiled.
+
+The state at the end of the day is the `from_status` of the ticket's first event
+after it, or its current status when it has none, so compiling yesterday reads
+today's events, not the history. Nothing is loaded ticket by ticket: the
+aggregates come back as a few numbers per grid and the lines are written by one
+INSERT … SELECT. Compiling a day again replaces its rows (upsert), so late changes
+are folded in by recompiling.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import Any, Iterable
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    distinct,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ticketing.extensions import db
+from ticketing.models import (
+    OPEN_STATUSES,
+    Category,
+    Community,
+    Grid,
+    Ledger,
+    LedgerLine,
+    PropertyCompany,
+    Rating,
+    Status,
+    Team,
+    Ticket,
+    TicketEvent,
+    User,
+)
+
+# Event action → the count it adds to.
+ACTION_COUNTS = {
+    "dispatch": "dispatched", "accept": "accepted", "resolve": "resolved", "rate": "closed",
+    "auto_close": "closed", "escalate": "escalated", "reopen": "reopened",
+}
+CLOSING = ("rate", "auto_close")
+SATISFIED = (Rating.SATISFIED, Rating.BASIC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A local day and its bounds in UTC."""
+
+    day: date
+    start: datetime
+    end: datetime
+
+
+def window(day: date, tz: tzinfo) -> Window:
+    """The UTC bounds of the local day `day`."""
+    start = datetime.combine(day, time(), tzinfo=tz).astimezone(timezone.utc)
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz).astimezone(timezone.utc)
+    return Window(day, start, end)
+
+
+def compile_day(day: date, tz: tzinfo, now: datetime, grid_codes: Iterable[str] | None = None) -> int:
+    """Compile (again) the ledgers of `day` for every grid, or those named; commits.
+    Returns how many grids were compiled."""
+    w = window(day, tz)
+    query = select(Grid.id, Grid.community_id, Community.street_id).join(Community, Grid.community_id == Community.id)
+    if grid_codes is not None:
+        query = query.where(Grid.code.in_(list(grid_codes)))
+    grids = db.session.execute(query.order_by(Grid.id)).all()
+    if not grids:
+        return 0
+    rows = {grid_id: _blank(grid_id, community_id, street_id, w.day, now)
+            for grid_id, community_id, street_id in grids}
+    in_grids = Ticket.grid_id.in_(list(rows))
+    _count_new(rows, w, in_grids)
+    _count_actions(rows, w, in_grids)
+    _count_states(rows, w, in_grids)
+    _count_rates(rows, w, in_grids)
+    _count_times(rows, w, in_grids)
+    _upsert(list(rows.values()))
+    _write_lines(w, in_grids, list(rows))
+    db.session.commit()
+    return len(rows)
+
+
+def _blank(grid_id: int, community_id: int, street_id: int, day: date, now: datetime) -> dict[str, Any]:
+    row: dict[str, Any] = dict(grid_id=grid_id, community_id=community_id, street_id=street_id, day=day,
+                               compiled_at=now, by_channel={}, by_category={}, by_status={},
+                               accept_mean_s=None, accept_p90_s=None, resolve_mean_s=None, resolve_p90_s=None)
+    for name in ("new", *sorted(set(ACTION_COUNTS.values())), "open_at_end", "overdue_at_end",
+                 "response_num", "response_den", "resolution_num", "resolution_den",
+                 "satisfaction_num", "satisfaction_den"):
+        row[name] = 0
+    return row
+
+
+def _in_window(column: Any, w: Window) -> ColumnElement[bool]:
+    return and_(column >= w.start, column < w.end)
+
+
+def _day_events(w: Window, in_grids: ColumnElement[bool]) -> Any:
+    """The day's events of the grids' tickets, joined to their tickets."""
+    return (select().select_from(TicketEvent).join(Ticket, TicketEvent.ticket_id == Ticket.id)
+            .where(_in_window(TicketEvent.at, w), in_grids))
+
+
+def _count_new(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnElement[bool]) -> None:
+    filed = and_(_in_window(Ticket.created_at, w), in_grids)
+    for grid_id, channel, n in db.session.execute(
+            select(Ticket.grid_id, Ticket.channel, func.count()).where(filed).group_by(Ticket.grid_id, Ticket.channel)):
+        rows[grid_id]["by_channel"][channel] = n
+        rows[grid_id]["new"] += n
+    for grid_id, code, n in db.session.execute(
+            select(Ticket.grid_id, Category.code, func.count()).join(Category, Ticket.category_id == Category.id)
+            .where(filed).group_by(Ticket.grid_id, Category.code)):
+        rows[grid_id]["by_category"][code] = n
+
+
+def _count_actions(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnElement[bool]) -> None:
+    bucket = case(*((TicketEvent.action == action, literal(name)) for action, name in ACTION_COUNTS.items()))
+    query = (_day_events(w, in_grids).add_columns(Ticket.grid_id, bucket.label("bucket"),
+                                                  func.count(distinct(TicketEvent.ticket_id)))
+             .where(TicketEvent.action.in_(list(ACTION_COUNTS))).group_by(Ticket.grid_id, bucket))
+    for grid_id, name, n in db.session.execute(query):
+        rows[grid_id][name] = n
+
+
+def state_at_end(w: Window) -> ColumnElement[str]:
+    """A ticket's state when the day ended: where its first later event found it, or where it is."""
+    first_later = (select(TicketEvent.from_status)
+                   .where(TicketEvent.ticket_id == Ticket.id, TicketEvent.at >= w.end)
+                   .order_by(TicketEvent.at, TicketEvent.id).limit(1).scalar_subquery())
+    return func.coalesce(first_later, Ticket.status)
+
+
+def _deadline(state: ColumnElement[str]) -> ColumnElement[Any]:
+    """The deadline that applied in `state`: accept-by while dispatched, resolve-by while
+    accepted or on hold (on hold its clock is paused, so it is shown but not overdue)."""
+    return case((state == Status.DISPATCHED, Ticket.accept_due_at),
+                (state.in_([Status.ACCEPTED, Status.ON_HOLD]), Ticket.resolve_due_at))
+
+
+def _overdue(state: ColumnElement[str], w: Window) -> ColumnElement[bool]:
+    return or_(and_(state == Status.DISPATCHED, Ticket.accept_due_at < w.end),
+               and_(state == Status.ACCEPTED, Ticket.resolve_due_at < w.end))
+
+
+def _touched(w: Window, in_grids: ColumnElement[bool]) -> ColumnElement[bool]:
+    """Filed that day, or with an event that day."""
+    evented = select(TicketEvent.ticket_id).where(_in_window(TicketEvent.at, w))
+    return and_(in_grids, or_(_in_window(Ticket.created_at, w), Ticket.id.in_(evented)))
+
+
+def _count_states(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnElement[bool]) -> None:
+    state = state_at_end(w).label("state")
+    for grid_id, status, n in db.session.execute(
+            select(Ticket.grid_id, state, func.count()).where(_touched(w, in_grids))
+            .group_by(Ticket.grid_id, state)):
+        rows[grid_id]["by_status"][status] = n
+    # Open at the end: open now, or changed since (its first later event says how it was).
+    changed_since = select(TicketEvent.ticket_id).where(TicketEvent.at >= w.end)
+    candidates = and_(in_grids, Ticket.created_at < w.end,
+                      or_(Ticket.status.in_(list(OPEN_STATUSES)), Ticket.id.in_(changed_since)))
+    end_state = state_at_end(w)
+    inner = select(Ticket.grid_id.label("grid_id"), end_state.label("state"),
+                   case((_overdue(end_state, w), 1), else_=0).label("overdue")).where(candidates).subquery()
+    for grid_id, open_n, overdue_n in db.session.execute(
+            select(inner.c.grid_id, func.count(), func.sum(inner.c.overdue))
+            .where(inner.c.state.in_(list(OPEN_STATUSES))).group_by(inner.c.grid_id)):
+        rows[grid_id]["open_at_end"] = open_n
+        rows[grid_id]["overdue_at_end"] = int(overdue_n or 0)
+
+
+def _count_rates(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnElement[bool]) -> None:
+    events = _day_events(w, in_grids)
+    in_time = and_(TicketEvent.action == "accept",
+                   or_(Ticket.accept_due_at.is_(None), TicketEvent.at <= Ticket.accept_due_at))
+    for grid_id, num, den in db.session.execute(
+            events.add_columns(Ticket.grid_id, func.sum(case((in_time, 1), else_=0)), func.count())
+            .where(TicketEvent.action.in_(["accept", "expire"])).group_by(Ticket.grid_id)):
+        rows[grid_id].update(response_num=int(num or 0), response_den=den)
+    never_reopened = case((Ticket.reopen_count == 0, TicketEvent.ticket_id))
+    for grid_id, num, den in db.session.execute(
+            events.add_columns(Ticket.grid_id, func.count(distinct(never_reopened)),
+                               func.count(distinct(TicketEvent.ticket_id)))
+            .where(TicketEvent.action.in_(CLOSING)).group_by(Ticket.grid_id)):
+        rows[grid_id].update(resolution_num=num, resolution_den=den)
+    for grid_id, num, den in db.session.execute(
+            events.add_columns(Ticket.grid_id, func.sum(case((Ticket.rating.in_(SATISFIED), 1), else_=0)),
+                               func.count())
+            .where(TicketEvent.action == "rate").group_by(Ticket.grid_id)):
+        rows[grid_id].update(satisfaction_num=int(num or 0), satisfaction_den=den)
+
+
+def seconds_between(later: Any, earlier: Any) -> ColumnElement[float]:
+    """`later - earlier` in seconds, in the dialect at hand."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def _count_times(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnElement[bool]) -> None:
+    for name, action, since in (("accept", "accept", Ticket.dispatched_at), ("resolve", "resolve", Ticket.created_at)):
+        took = seconds_between(TicketEvent.at, since)
+        durations = (_day_events(w, in_grids)
+                     .add_columns(Ticket.grid_id.label("grid_id"), took.label("took"),
+                                  func.row_number().over(partition_by=Ticket.grid_id, order_by=took).label("rank"),
+                                  func.count().over(partition_by=Ticket.grid_id).label("n"))
+                     .where(TicketEvent.action == action, since.is_not(None), since <= TicketEvent.at)
+                     .subquery())
+        # Nearest-rank 90th percentile: the ceil(0.9 n)-th smallest, in integer arithmetic.
+        p90 = func.max(case((durations.c.rank == (durations.c.n * 9 + 9) // 10, durations.c.took)))
+        for grid_id, mean, slow in db.session.execute(
+                select(durations.c.grid_id, func.avg(durations.c.took), p90).group_by(durations.c.grid_id)):
+            rows[grid_id][f"{name}_mean_s"] = round(float(mean))
+            rows[grid_id][f"{name}_p90_s"] = round(float(slow))
+
+
+def _upsert(rows: list[dict[str, Any]]) -> None:
+    """Insert the ledgers, or update those compiled before (same id, new content)."""
+    table = Ledger.__table__
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(table)
+    kept = ("id", "grid_id", "day")
+    statement = statement.on_conflict_do_update(
+        index_elements=["grid_id", "day"],
+        set_={c.name: statement.excluded[c.name] for c in table.c if c.name not in kept})
+    db.session.execute(statement, rows)
+
+
+def _write_lines(w: Window, in_grids: ColumnElement[bool], grid_ids: list[int]) -> None:
+    """Replace the lines of the day's ledgers with one INSERT … SELECT over the tickets touched."""
+    ledgers = select(Ledger.id).where(Ledger.day == w.day, Ledger.grid_id.in_(grid_ids))
+    db.session.execute(delete(LedgerLine).where(LedgerLine.ledger_id.in_(ledgers)))
+    state = state_at_end(w)
+    handler = func.coalesce(User.display_name, Team.name, PropertyCompany.name, "")
+    lines = (select(Ledger.id, Ticket.id, state, handler, _deadline(state), case((_overdue(state, w), True), else_=False),
+                    Ticket.result_note, Ticket.rating)
+             .select_from(Ticket)
+             .join(Ledger, and_(Ledger.grid_id == Ticket.grid_id, Ledger.day == w.day))
+             .outerjoin(User, Ticket.assignee_id == User.id)
+             .outerjoin(Team, Ticket.team_id == Team.id)
+             .outerjoin(PropertyCompany, Ticket.company_id == PropertyCompany.id)
+             .where(_touched(w, in_grids)))
+    db.session.execute(LedgerLine.__table__.insert().from_select(
+        ["ledger_id", "ticket_id", "status", "handler", "deadline", "overdue", "result", "rating"], lines))
+
