@@ -352,6 +352,35 @@ def test_the_smtp_sender_mails_the_sms_gateway_address(
     assert mail["Subject"] == subject and number in mail.get_content()
 
 
+def test_one_delivery_job_sends_several_messages_and_retries_none_twice(
+    world: World, store: PhotoStore, app_with: Callable[..., Flask], smtp_server: tuple[Mailbox, int]
+) -> None:
+    mailbox, port = smtp_server
+    make_ticket(world, store)
+    make_ticket(world, store)
+    ids = [m.id for m in resident_messages("received")]
+    with app_with(**smtp_settings(free_port())).app_context():  # nobody listens there
+        with pytest.raises(RetryLater):
+            jobs.deliver_notification(*ids)
+    assert [(m.status, m.attempts) for m in resident_messages()] == [("pending", 1)] * 2
+    with app_with(**smtp_settings(port)).app_context():
+        assert jobs.deliver_notification(*ids) == "2 messages"
+        assert jobs.deliver_notification(*ids) == "2 messages"  # a retry of the job: nothing pending
+    assert len(mailbox.envelopes) == 2
+    db.session.expire_all()
+    assert [(m.status, m.sender, m.attempts) for m in resident_messages()] == [("sent", "smtp", 2)] * 2
+
+
+def test_the_record_sender_marks_a_whole_batch_sent(world: World, store: PhotoStore) -> None:
+    make_ticket(world, store)
+    make_ticket(world, store)
+    ids = [m.id for m in resident_messages("received")]
+    assert notify.deliver_many(ids, T0) == set()
+    db.session.expire_all()
+    assert [(m.status, m.sender, m.attempts, m.sent_at) for m in resident_messages()] == [
+        ("sent", "record", 1, T0)] * 2
+
+
 def test_the_wechat_sender_sends_a_template_message_to_the_openid(
     world: World, store: PhotoStore, app_with: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -392,9 +421,11 @@ def test_a_batch_writes_its_events_messages_once_at_its_end(world: World, store:
     db.session.commit()
     resolved = resident_messages("resolved")
     assert sorted(m.ticket_id for m in resolved) == sorted(t.id for t in tickets)
+    # One delivery row for the batch's messages, besides the rows of those made before it.
     rows = db.session.scalars(select(OutboxMessage.args).where(
-        OutboxMessage.job == "workers.jobs.deliver_notification")).all()
-    assert {m.id for m in resolved} <= {args[0] for args in rows}
+        OutboxMessage.job == "workers.jobs.deliver_notification").order_by(OutboxMessage.id)).all()
+    assert sorted(rows[-1]) == sorted(m.id for m in resolved)
+    assert all(len(args) == 1 for args in rows[:-1])
 
 
 def test_a_batch_that_fails_writes_none_of_its_messages(world: World, store: PhotoStore) -> None:

@@ -43,9 +43,15 @@ def run_outbox(message_id: int) -> str:
 
 
 @job(queue=DEFAULT, timeout=60, retries=0)
-def deliver_notification(notification_id: int) -> str:
-    """Send one resident message (raises RetryLater to be retried by the outbox)."""
-    return notify.deliver(notification_id, utcnow())
+def deliver_notification(*notification_ids: int) -> str:
+    """Send resident messages: one, or a routing batch's (raises RetryLater to be retried
+    by the outbox; those already sent are not sent again)."""
+    if len(notification_ids) == 1:
+        return notify.deliver(notification_ids[0], utcnow())
+    retry = notify.deliver_many(list(notification_ids), utcnow())
+    if retry:
+        raise notify.RetryLater(f"{len(retry)} of {len(notification_ids)} messages to retry")
+    return f"{len(notification_ids)} messages"
 
 
 @job(queue=HIGH, timeout=120, retries=0)
@@ -89,9 +95,9 @@ def route_tickets(rows: list[outbox.Claimed]) -> list[int]:
 
 
 def deliver_notifications(rows: list[outbox.Claimed]) -> list[int]:
-    """Batch form of `deliver_notification`; a message to be retried keeps its row."""
-    retry = notify.deliver_many([int(row.args[0]) for row in rows], utcnow())
-    return [row.id for row in rows if int(row.args[0]) not in retry]
+    """Batch form of `deliver_notification`; a row with a message to be retried stays."""
+    retry = notify.deliver_many([int(i) for row in rows for i in row.args], utcnow())
+    return [row.id for row in rows if not retry.intersection(int(i) for i in row.args)]
 
 
 @job(queue=LOW, timeout=600, retries=1)

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 
 from ticketing.extensions import db
 from ticketing.labels import RATING_LABELS, format_deadline, locale_of, localized_name
@@ -30,6 +30,7 @@ from ticketing.services.tracking import tracking_token
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+DELIVER = "workers.jobs.deliver_notification"
 # Session key of the work `batched()` holds back.
 DEFERRED = "minhu.notify_deferred"
 RESIDENT_LOCALE = "zh"
@@ -131,7 +132,7 @@ def _add(kind: str, key: str, channel: str, ticket: Ticket, values: Mapping[str,
             deferred.deliveries.append(notification)
         else:
             db.session.flush()
-            outbox.emit("workers.jobs.deliver_notification", notification.id, queue="default")
+            outbox.emit(DELIVER, notification.id, queue="default")
     return notification
 
 
@@ -186,7 +187,7 @@ def batched() -> Iterator[None]:
     For a job that changes many tickets at once (routing a batch): instead of a flush
     per event (its id keys its messages) and per resident's message (its id goes in
     the delivery row), the tickets, events and messages go out as a few multi-row
-    statements. Autoflush is off inside, so the work must not query for rows it has
+    statements, and the residents' messages get one delivery row between them. Autoflush is off inside, so the work must not query for rows it has
     changed but not flushed; an error leaves the caller to roll back.
     """
     if DEFERRED in db.session.info:
@@ -201,8 +202,8 @@ def batched() -> Iterator[None]:
                 _write(ticket, event)
             if deferred.deliveries:
                 db.session.flush()
-                for notification in deferred.deliveries:
-                    outbox.emit("workers.jobs.deliver_notification", notification.id, queue="default")
+                # One outbox row for all of them: the delivery job takes a list.
+                outbox.emit(DELIVER, *(n.id for n in deferred.deliveries), queue="default")
     finally:
         db.session.info.pop(DEFERRED, None)
 
@@ -322,15 +323,16 @@ def deliver_many(notification_ids: list[int], now: datetime) -> set[int]:
 
 def _deliver(notification_ids: list[int], now: datetime) -> dict[int, str | RetryLater]:
     """Claim the pending ones in one UPDATE, send each, and record every outcome."""
+    outcomes: dict[int, str | RetryLater] = dict.fromkeys(_record_sent(notification_ids, now), "sent")
+    rest = [i for i in notification_ids if i not in outcomes]
     claimed = set(db.session.scalars(
         update(Notification)
-        .where(Notification.id.in_(notification_ids), Notification.status == "pending")
+        .where(Notification.id.in_(rest), Notification.status == "pending")
         .values(status="sending", attempts=Notification.attempts + 1, claimed_at=now)
         .returning(Notification.id)
-    ))
+    )) if rest else set()
     db.session.commit()
-    outcomes: dict[int, str | RetryLater] = {}
-    others = [i for i in notification_ids if i not in claimed]
+    others = [i for i in rest if i not in claimed]
     if others:
         statuses = dict(db.session.execute(
             select(Notification.id, Notification.status).where(Notification.id.in_(others))).tuples().all())
@@ -361,6 +363,32 @@ def _deliver(notification_ids: list[int], now: datetime) -> dict[int, str | Retr
             db.session.commit()
     db.session.commit()
     return outcomes
+
+
+RESIDENT_CHANNELS = ("sms", "wechat", "email")
+
+
+def _record_sent(notification_ids: list[int], now: datetime) -> list[int]:
+    """Mark sent, in one UPDATE, the pending messages whose channel's sender only records
+    them (nothing leaves the system, so there is nothing to claim first); their ids."""
+    names: dict[str, str] = {}
+    for channel in RESIDENT_CHANNELS:
+        try:
+            sender = sender_for(channel, current_app.config)
+        except SendError:
+            continue  # misconfigured: the usual path records the error on each message
+        if not getattr(sender, "external", True):
+            names[channel] = sender.name
+    if not names or not notification_ids:
+        return []
+    return list(db.session.scalars(
+        update(Notification)
+        .where(Notification.id.in_(notification_ids), Notification.status == "pending",
+               Notification.channel.in_(list(names)))
+        .values(status="sent", attempts=Notification.attempts + 1, claimed_at=now, sent_at=now,
+                sender=case(names, value=Notification.channel))
+        .returning(Notification.id)
+    ))
 
 
 def release_stuck(now: datetime, older_than_minutes: int = 10) -> int:
