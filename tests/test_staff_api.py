@@ -653,9 +653,22 @@ def test_a_category_deactivated_here_is_refused_at_once(api_as: Callable[[User],
 def test_a_request_that_changes_a_cached_row_leaves_the_cache_as_it_was(ctx: Flask, world: World) -> None:
     from ticketing.services import refcache
 
-    building = refcache.building(world.building_courtyard.id)
-    assert building is not None
-    building.name = "改了名字"
+    category = refcache.category("repair.stair_light")
+    assert category is not None
+    category.name = "改了名字"
     db.session.rollback()
-    again = refcache.building(world.building_courtyard.id)
-    assert again is not None and again.name == world.building_courtyard.name
+    again = refcache.category("repair.stair_light")
+    assert again is not None and again.name == world.category("repair.stair_light").name
+
+
+def test_a_building_moved_here_is_placed_in_its_new_complex_at_once(
+        api_as: Callable[[User], Api], world: World) -> None:
+    api = api_as(world.dora)
+    moved, courtyard, west = world.building_courtyard, world.building_courtyard.complex, world.building_west.complex
+    assert api.post("/tickets", new_ticket(world, external_id="before")).status_code == 201
+    moved.complex = west  # in another grid of the same community
+    db.session.commit()
+    assert api.post("/tickets", new_ticket(world, external_id="after")).status_code == 201
+    before, after = db.session.scalars(select(Ticket).order_by(Ticket.id)).all()
+    assert (before.complex_id, before.grid_id) == (courtyard.id, world.grid_a1.id)
+    assert (after.complex_id, after.grid_id) == (west.id, world.grid_a2.id)

@@ -54,14 +54,14 @@ def community_filter(user: User) -> ColumnElement[bool]:
     return or_(street, Community.id.in_([grid.community_id for grid in user.grids]))
 
 
-def may_file_in(user: User, community: Community) -> bool:
-    """`community_filter` for one community already loaded."""
+def may_file_in(user: User, community_id: int, street_id: int) -> bool:
+    """`community_filter` for one community, by its id and its street's."""
     if user.role == Role.ADMIN:
         return True
     if user.role in (Role.DISPATCHER, Role.SUPERVISOR) and user.community_id is not None:
-        return community.id == user.community_id
-    return (user.street_id is not None and community.street_id == user.street_id) or (
-        community.id in {grid.community_id for grid in user.grids}
+        return community_id == user.community_id
+    return (user.street_id is not None and street_id == user.street_id) or (
+        community_id in {grid.community_id for grid in user.grids}
     )
 
 
@@ -152,22 +152,18 @@ def check_place(filing: Filing, user: User) -> None:
     Unknown ids are left to intake, which reports them.
     """
     req = filing.request
-    community: Community | None = None
+    place: intake.Placement | None = None
     name = ""
-    # Each row with the places above it (cached: services/refcache.py); intake then reads
-    # them from the session.
     if req.building_id:
-        building = refcache.building(req.building_id)
-        community, name = (building.complex.grid.community if building else None), "building_id"
-        filing.rows.append(building)
+        place, name = intake.building_place(req.building_id), "building_id"
     elif req.complex_id:
-        cx = refcache.complex_(req.complex_id)
-        community, name = (cx.grid.community if cx else None), "complex_id"
-        filing.rows.append(cx)
+        place, name = intake.complex_place(req.complex_id), "complex_id"
     elif req.community_id:
-        community, name = db.session.get(Community, req.community_id), "community_id"
-    filing.rows.append(community)
-    if community is not None and not may_file_in(user, community):
+        community = db.session.get(Community, req.community_id)
+        filing.rows.append(community)
+        place = intake.Placement(community.street_id, community.id) if community is not None else None
+        name = "community_id"
+    if place is not None and not may_file_in(user, place.community_id, place.street_id):
         raise validation_failed({name: PICK_PLACE})
 
 

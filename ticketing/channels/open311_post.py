@@ -211,9 +211,9 @@ def locate(streets: Sequence[Street], form: MultiDict[str, str], errors: list[st
     if text:
         for community in (c for s in streets for c in s.communities):
             named = intake.place_from_text(community, text)
-            if named.complex is not None:
-                place.community_id, place.complex_id = community.id, named.complex.id
-                place.building_id = named.building.id if named.building is not None else None
+            if named.complex_id is not None:
+                place.community_id, place.complex_id, place.building_id = (
+                    community.id, named.complex_id, named.building_id)
                 return place
     if found is not None:
         grids = db.session.scalars(select(Grid).join(Grid.community).where(

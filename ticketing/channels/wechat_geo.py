@@ -156,7 +156,7 @@ def place_of_location(follower: WechatFollower, text: str) -> dict[str, Any]:
     the text when it names a complex of that community (more precise), else the map's label."""
     grid = follower.grid
     assert grid is not None
-    named = place_from_text(grid.community, text).complex is not None
+    named = place_from_text(grid.community, text).complex_id is not None
     return {"community_id": grid.community_id, "grid_id": grid.id,
             "lat": follower.lat, "lon": follower.lon,
             "address_text": (text if named or not follower.label else follower.label)[:MAX_ADDRESS]}
@@ -180,7 +180,7 @@ def guess_place(openid: str, text: str, now: datetime) -> dict[str, Any] | None:
         return {"community_id": named[0].id, "address_text": text[:MAX_ADDRESS]}
     if len(communities) == 1:
         return {"community_id": communities[0].id, "address_text": text[:MAX_ADDRESS]}
-    placed = [p for p in (place_from_text(c, text) for c in communities) if p.complex is not None]
+    placed = [p for p in (place_from_text(c, text) for c in communities) if p.complex_id is not None]
     if len(placed) == 1:
-        return {"community_id": placed[0].community.id, "address_text": text[:MAX_ADDRESS]}
+        return {"community_id": placed[0].community_id, "address_text": text[:MAX_ADDRESS]}
     return None

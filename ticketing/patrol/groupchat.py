@@ -105,9 +105,9 @@ def detect(drafts: list[Draft], communities: Sequence[Community], categories: Se
             draft.community_id = communities[0].id
         for community in communities:
             placement = intake.place_from_text(community, draft.text)
-            if placement.complex is not None:
+            if placement.complex_id is not None:
                 draft.community_id = community.id
-                draft.complex_id = placement.complex.id
-                draft.building_id = placement.building.id if placement.building else None
+                draft.complex_id = placement.complex_id
+                draft.building_id = placement.building_id
                 break
     return drafts

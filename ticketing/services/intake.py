@@ -6,17 +6,19 @@ transaction. Routing itself comes after, in the dispatcher (services/routing.py)
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, tzinfo
 from functools import cache
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnDefault, Select, Table, bindparam, func, insert, select
+from sqlalchemy import ColumnDefault, Select, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
 from ticketing.extensions import db
 from ticketing.models import (
@@ -26,17 +28,16 @@ from ticketing.models import (
     Community,
     Complex,
     Grid,
-    OutboxMessage,
     Photo,
     SlaTier,
     Status,
     Ticket,
     TicketEvent,
 )
-from ticketing.services import classify, notify, outbox
+from ticketing.services import classify, notify, outbox, refcache
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
-from ticketing.services.numbering import next_ticket_number, number_in_statement, ticket_day
+from ticketing.services.numbering import BUMP_SQL, next_ticket_number, ticket_day
 from ticketing.services.photos import PhotoStore, clean_photo
 
 MAX_DESCRIPTION = 2000
@@ -83,19 +84,35 @@ class IntakeRequest:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a ticket belongs, as far as it could be told."""
+    """Where a ticket belongs, as far as it could be told: ids from the street down."""
 
-    community: Community
-    complex: Complex | None = None
-    building: Building | None = None
-    grid: Grid | None = None
+    street_id: int
+    community_id: int
+    grid_id: int | None = None
+    complex_id: int | None = None
+    building_id: int | None = None
 
-    @property
-    def grid_id(self) -> int | None:
-        """The grid of the complex, else the one given directly."""
-        if self.complex is not None:
-            return self.complex.grid_id
-        return self.grid.id if self.grid is not None else None
+
+def _places_above(query: Select[Any]) -> Placement | None:
+    row = db.session.execute(query).one_or_none()
+    return None if row is None else Placement(*row)
+
+
+def building_place(building_id: int) -> Placement | None:
+    """The building and the places above it; None for an unknown id. Cached per process
+    (services/refcache.py): intake reads it for every ticket filed with a building."""
+    return refcache.remember(("building place", building_id), lambda: _places_above(
+        select(Community.street_id, Community.id, Grid.id, Complex.id, Building.id)
+        .join(Complex, Building.complex_id == Complex.id).join(Grid, Complex.grid_id == Grid.id)
+        .join(Community, Grid.community_id == Community.id).where(Building.id == building_id)))
+
+
+def complex_place(complex_id: int) -> Placement | None:
+    """The complex and the places above it; None for an unknown id (cached as above)."""
+    return refcache.remember(("complex place", complex_id), lambda: _places_above(
+        select(Community.street_id, Community.id, Grid.id, Complex.id)
+        .join(Grid, Complex.grid_id == Grid.id).join(Community, Grid.community_id == Community.id)
+        .where(Complex.id == complex_id)))
 
 
 def clean_text(value: str | None, multiline: bool = False) -> str:
@@ -137,42 +154,47 @@ def place_from_text(community: Community, text: str) -> Placement:
         if found_complex:
             break
     if found_complex is None:
-        return Placement(community)
+        return Placement(community.street_id, community.id)
+    placed = Placement(community.street_id, community.id, found_complex.grid_id, found_complex.id)
     for building in found_complex.buildings:
         names = [building.name, *building.aliases.splitlines()]
         if any(n.strip() and n.strip() in text for n in names):
-            return Placement(community, found_complex, building)
-    return Placement(community, found_complex)
+            return replace(placed, building_id=building.id)
+    return placed
 
 
 def resolve_place(req: IntakeRequest, errors: dict[str, object]) -> Placement | None:
     """Check the place ids against each other and fill in what follows from them."""
     unknown = _l("Choose a place from the list.")
-    building = db.session.get(Building, req.building_id) if req.building_id else None
-    if req.building_id and building is None:
-        errors["building_id"] = unknown
-        return None
-    cx = building.complex if building else (
-        db.session.get(Complex, req.complex_id) if req.complex_id else None
-    )
-    if req.complex_id and (cx is None or cx.id != req.complex_id):
+    above: Placement | None = None  # of the building, else of the complex
+    if req.building_id:
+        above = building_place(req.building_id)
+        if above is None:
+            errors["building_id"] = unknown
+            return None
+    elif req.complex_id:
+        above = complex_place(req.complex_id)
+    if req.complex_id and (above is None or above.complex_id != req.complex_id):
         errors["complex_id"] = unknown
         return None
-    community = cx.grid.community if cx else (
-        db.session.get(Community, req.community_id) if req.community_id else None
-    )
-    if community is None or (req.community_id and community.id != req.community_id):
+    if above is not None:
+        if req.community_id and above.community_id != req.community_id:
+            errors["community_id"] = _l("Choose your community.")
+            return None
+        return above
+    community = db.session.get(Community, req.community_id) if req.community_id else None
+    if community is None:
         errors["community_id"] = _l("Choose your community.")
         return None
-    grid = db.session.get(Grid, req.grid_id) if req.grid_id and cx is None else None
-    if req.grid_id and cx is None and (grid is None or grid.community_id != community.id):
+    grid = db.session.get(Grid, req.grid_id) if req.grid_id else None
+    if req.grid_id and (grid is None or grid.community_id != community.id):
         errors["grid_id"] = unknown
         return None
-    if cx is None and req.address_text:
+    if req.address_text:
         found = place_from_text(community, req.address_text)
-        if found.complex is not None:
+        if found.complex_id is not None:
             return found
-    return Placement(community, cx, building, grid)
+    return Placement(community.street_id, community.id, grid.id if grid is not None else None)
 
 
 def validate(
@@ -355,11 +377,11 @@ def _store(
         status=Status.SUBMITTED,
         category_id=category.id,
         tier_id=tier.id,
-        street_id=placement.community.street_id,
-        community_id=placement.community.id,
+        street_id=placement.street_id,
+        community_id=placement.community_id,
         grid_id=placement.grid_id,
-        complex_id=placement.complex.id if placement.complex else None,
-        building_id=placement.building.id if placement.building else None,
+        complex_id=placement.complex_id,
+        building_id=placement.building_id,
         address_text=req.address_text,
         unit_room=req.unit_room,
         description=req.description,
@@ -395,34 +417,57 @@ def _store(
 def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime, tz: tzinfo) -> Ticket:
     """PostgreSQL: number, ticket, submit event and routing job in one statement of
     data-modifying CTEs. One round trip instead of four, and the day's counter row is
-    locked only from this statement to the commit."""
-    tickets, jobs = Ticket.__table__, OutboxMessage.__table__
-    ticket_values = with_defaults(tickets, values)
-    job = with_defaults(jobs, dict(job=ROUTE_JOB, queue="high", created_at=now))
-    job.pop("args")
-    statement = _at_once_statement(tuple(ticket_values), tuple(event), tuple(job))
-    params = {"day": ticket_day(now, tz), **{f"t_{k}": v for k, v in ticket_values.items()},
-              **{f"e_{k}": v for k, v in event.items()}, **{f"j_{k}": v for k, v in job.items()}}
-    ticket, queued_id = db.session.execute(statement, params).one()
+    locked only from this statement to the commit.
+
+    The row values travel as two JSON parameters: with a handful of parameters and a
+    short text, psycopg keeps the statement's parsed form and PostgreSQL its plan
+    (prepared after a few uses), where sixty parameters had both redone for every
+    ticket. The new Ticket is built from the values it was stored with and joins
+    the session as if loaded, so nothing is read back but its id and number.
+    """
+    ticket_values = with_defaults(Ticket.__table__, values)
+    ticket_id, number, queued_id = db.session.connection().exec_driver_sql(_at_once_sql(), {
+        "day": ticket_day(now, tz),
+        "ticket": json.dumps(ticket_values, default=_json_value, ensure_ascii=False),
+        "event": json.dumps(event, default=_json_value, ensure_ascii=False),
+        "job": ROUTE_JOB, "created_at": now,
+    }).one()
     outbox.relay_soon(queued_id)
+    ticket = Ticket(id=ticket_id, number=number, **ticket_values)
+    make_transient_to_detached(ticket)
+    db.session.add(ticket)
     return ticket
 
 
+def _json_value(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not a column value")
+
+
 @cache
-def _at_once_statement(ticket_keys: tuple[str, ...], event_keys: tuple[str, ...],
-                       job_keys: tuple[str, ...]) -> Select[tuple[Ticket, int]]:
-    """The statement of `_store_at_once`, built once per process with bound parameters
-    (built anew each time, compiling it would cost more than it saves)."""
-    tickets, events, jobs = Ticket.__table__, TicketEvent.__table__, OutboxMessage.__table__
-    stored = (insert(tickets).values(number=number_in_statement(), **{
-        k: bindparam(f"t_{k}", type_=tickets.c[k].type) for k in ticket_keys}).returning(*tickets.c).cte("stored"))
-    logged = insert(events).from_select(["ticket_id", *event_keys], select(
-        stored.c.id, *(bindparam(f"e_{k}", type_=events.c[k].type) for k in event_keys))).cte("logged")
-    queued = insert(jobs).from_select(["args", *job_keys], select(
-        func.json_build_array(stored.c.id), *(bindparam(f"j_{k}", type_=jobs.c[k].type) for k in job_keys)),
-    ).returning(jobs.c.id).cte("queued")
-    job_id = select(queued.c.id).scalar_subquery().label("job_id")
-    return select(Ticket, job_id).from_statement(select(stored, job_id).add_cte(logged))
+def _at_once_sql() -> str:
+    """The statement of `_store_at_once` (psycopg's parameter style), built once per process."""
+    ticket_columns = [c.name for c in Ticket.__table__.c if c.name not in ("id", "number")]
+    event_columns = [c.name for c in TicketEvent.__table__.c if c.name not in ("id", "ticket_id")]
+    # The number as f"{day}-{last:04d}": at least four digits, more past 9999.
+    return f"""
+WITH bumped AS ({BUMP_SQL.format(day="%(day)s")}),
+stored AS (
+  INSERT INTO tickets (number, {", ".join(ticket_columns)})
+  SELECT %(day)s || '-' || lpad(bumped.last::text, greatest(4, length(bumped.last::text)), '0'),
+         {", ".join(f"t.{c}" for c in ticket_columns)}
+  FROM bumped, json_populate_record(NULL::tickets, %(ticket)s::json) AS t
+  RETURNING id, number),
+logged AS (
+  INSERT INTO ticket_events (ticket_id, {", ".join(event_columns)})
+  SELECT stored.id, {", ".join(f"e.{c}" for c in event_columns)}
+  FROM stored, json_populate_record(NULL::ticket_events, %(event)s::json) AS e),
+queued AS (
+  INSERT INTO outbox (job, args, queue, created_at, enqueue_count, last_error)
+  SELECT %(job)s, json_build_array(stored.id), 'high', %(created_at)s, 0, '' FROM stored
+  RETURNING id)
+SELECT stored.id, stored.number, queued.id FROM stored, queued"""
 
 
 def with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:

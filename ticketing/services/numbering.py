@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
-from sqlalchemy import Integer, ScalarSelect, String, bindparam, cast, column, func, literal, select, text
+from sqlalchemy import Integer, column, text
 
 from ticketing.extensions import db
 
@@ -20,13 +20,13 @@ def ticket_day(now: datetime, tz: tzinfo) -> str:
     return now.astimezone(tz).strftime("%y%m%d")
 
 
-# The same text on PostgreSQL and SQLite (3.35+). Text, not an insert().on_conflict_do_update()
-# construct: SQLAlchemy cannot cache that construct's compiled form and compiled it anew
-# for every ticket.
-BUMP = text(
-    "INSERT INTO ticket_counters (day, last) VALUES (:day, 1)"
-    " ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last"
-).columns(column("last", Integer))
+# The same text on PostgreSQL and SQLite (3.35+), with the day's placeholder to fill in
+# (intake nests it in its own statement on PostgreSQL). Text, not an
+# insert().on_conflict_do_update() construct: SQLAlchemy cannot cache that construct's
+# compiled form and compiled it anew for every ticket.
+BUMP_SQL = ("INSERT INTO ticket_counters (day, last) VALUES ({day}, 1)"
+            " ON CONFLICT (day) DO UPDATE SET last = ticket_counters.last + 1 RETURNING last")
+BUMP = text(BUMP_SQL.format(day=":day")).columns(column("last", Integer))
 
 
 def next_ticket_number(now: datetime, tz: tzinfo) -> str:
@@ -35,12 +35,3 @@ def next_ticket_number(now: datetime, tz: tzinfo) -> str:
     last = db.session.execute(BUMP, {"day": day}).scalar_one()
     return f"{day}-{last:04d}"
 
-
-def number_in_statement() -> ScalarSelect[str]:
-    """The next number as an SQL expression, for a PostgreSQL statement that also stores
-    the ticket: the upsert becomes a data-modifying CTE of it. The day (`ticket_day`)
-    is the statement's parameter `day`."""
-    last = cast(BUMP.cte("bumped").c.last, String)
-    # As f"{last:04d}": at least four digits, more past 9999.
-    day = bindparam("day", type_=String())
-    return select(day + literal("-") + func.lpad(last, func.greatest(4, func.length(last)), "0")).scalar_subquery()

@@ -1,11 +1,12 @@
 """Reference rows read for every filed ticket, cached per process.
 
-A staff key with its account, a category with its tiers, a building or complex with
-the places above it: intake reads them on every ticket and they change rarely. Each
-process keeps a detached, fully loaded copy, loaded on the request's connection by
-a session of its own; a request takes it into its own session with
-`merge(load=False)`, which copies the loaded state without a query (SQLAlchemy's
-way of caching rows). The cached copy itself is never changed by a request.
+A staff key with its account, a category with its tiers, the places above a building
+or complex: intake reads them on every ticket and they change rarely. Rows are kept
+as a detached, fully loaded copy, loaded on the request's connection by a session of
+its own; a request takes it into its own session with `merge(load=False)`, which
+copies the loaded state without a query (SQLAlchemy's way of caching rows). The
+cached copy itself is never changed by a request. Places are kept as plain ids
+(`remember`, services/intake.py), which need no merging.
 
 A change to any of these kinds of row made through this process's ORM clears the
 cache at once (and again if it is rolled back); a change made by another process is
@@ -50,20 +51,31 @@ def clear() -> None:
     _rows.clear()
 
 
-def _cached(key: tuple[Any, ...], load: Callable[[Session], T | None], ttl: float = TTL) -> T | None:
-    """The row `load` finds, from the cache when fresh, merged into the current session."""
+def remember(key: tuple[Any, ...], load: Callable[[], T | None], ttl: float = TTL) -> T | None:
+    """What `load` finds, from the cache when fresh. For plain values (ids in a frozen
+    dataclass): they are handed out as kept, so they must never be changed."""
     now = clock()
     key = (db.engine.url, *key)  # two apps in one process (tests) keep apart
     found = _rows.get(key)
     if found is None or now - found[0] > ttl:
-        # The request's connection and transaction: no second connection, and the same view.
-        with Session(bind=db.session.connection(), expire_on_commit=False) as own:
-            row = load(own)
-        if row is None:
+        value = load()
+        if value is None:
             _rows.pop(key, None)
             return None  # unknown ids are not remembered: they must be reported every time
-        found = _rows[key] = (now, row)
-    return db.session.merge(found[1], load=False)
+        found = _rows[key] = (now, value)
+    return found[1]
+
+
+def _cached(key: tuple[Any, ...], load: Callable[[Session], T | None], ttl: float = TTL) -> T | None:
+    """The row `load` finds, from the cache when fresh, merged into the current session."""
+
+    def load_detached() -> T | None:
+        # The request's connection and transaction: no second connection, and the same view.
+        with Session(bind=db.session.connection(), expire_on_commit=False) as own:
+            return load(own)
+
+    row = remember(key, load_detached, ttl)
+    return None if row is None else db.session.merge(row, load=False)
 
 
 def staff_key(key_hash: str) -> ApiKey | None:
@@ -84,22 +96,6 @@ def category(ref: int | str) -> Category | None:
     where = Category.id == ref if isinstance(ref, int) else Category.code == ref
     return _cached(("category", ref), lambda s: s.scalar(select(Category).where(where).options(
         joinedload(Category.tier), joinedload(Category.parent).joinedload(Category.tier))))
-
-
-_UP_FROM_COMPLEX = joinedload(Complex.grid).joinedload(Grid.community)
-
-
-def building(building_id: int) -> Building | None:
-    """A building with its complex, grid and community."""
-    return _cached(("building", building_id), lambda s: s.scalar(
-        select(Building).where(Building.id == building_id)
-        .options(joinedload(Building.complex).options(_UP_FROM_COMPLEX))))
-
-
-def complex_(complex_id: int) -> Complex | None:
-    """A complex with its grid and community."""
-    return _cached(("complex", complex_id), lambda s: s.scalar(
-        select(Complex).where(Complex.id == complex_id).options(_UP_FROM_COMPLEX)))
 
 
 @event.listens_for(Session, "after_flush")
