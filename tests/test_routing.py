@@ -320,6 +320,34 @@ def test_a_batch_routes_each_ticket_as_routing_them_one_by_one_would(world: Worl
         dispatch_event(t).detail["reason"] for t in one_by_one]
 
 
+def test_a_batch_sends_companies_and_teams_their_tickets_as_one_by_one_would(
+        world: World, store: PhotoStore) -> None:
+    """Companies' and teams' people are looked up once for the whole batch; the choices
+    and their reasons are those of routing each ticket alone."""
+    put_on_call(world.gina, world.pete, world.vera, world.mia)
+    kinds = [(world.building_managed, "repair.stair_light"), (world.building_courtyard, "elderly.help"),
+             (world.building_courtyard, "dispute.noise"), (world.building_courtyard, "repair.stair_light")]
+
+    def file_all() -> list[Ticket]:
+        return [make_ticket(world, store, building=b, category=c, now=T0 + timedelta(seconds=i))
+                for i, (b, c) in enumerate(kinds * 2)]
+
+    one_by_one = file_all()
+    for ticket in one_by_one:
+        route_at(ticket, T0 + timedelta(minutes=1))
+    expected = [(t.assignee_id, dispatch_event(t).detail["reason"]) for t in one_by_one]
+    for ticket in one_by_one:  # back to where they started, loads and waits too
+        db.session.execute(update(Ticket).where(Ticket.id == ticket.id).values(status=Status.CLOSED))
+    for user in (world.gina, world.pete, world.vera, world.mia):
+        user.last_assigned_at = None
+    db.session.commit()
+    batch = file_all()
+    routing.route_many([t.id for t in batch], T0 + timedelta(minutes=1), calendar())
+    db.session.commit()
+    assert [(t.assignee_id, dispatch_event(t).detail["reason"]) for t in batch] == expected
+    assert [t.assignee_id for t in batch[:4]] == [world.pete.id, world.vera.id, world.mia.id, world.gina.id]
+
+
 def test_a_batch_leaves_tickets_nobody_fits_with_the_dispatcher_and_routes_the_rest(
         on_call: World, store: PhotoStore) -> None:
     world = on_call

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, exists, func, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, select
 from sqlalchemy.orm import joinedload
 
 from ticketing.extensions import db
@@ -188,16 +188,33 @@ def target_for(ticket: Ticket, batch: Batch | None = None) -> Target:
 # --- which people -------------------------------------------------------------
 
 
+# Who belongs to a pool, by its kind: the role, and the column or grid link that names it.
+POOL_ROLES = {"grid": Role.GRID_WORKER, "company": Role.PROPERTY_STAFF, "team": Role.VOLUNTEER}
+
+
 @dataclass(frozen=True)
 class Pool:
-    """Who may take the ticket: a WHERE clause on User, and the queue to fall back on."""
+    """Who may take the ticket: the people of a grid, a company or a team (`key` is
+    ("grid", id), ("company", id) or ("team", id)), and the queue to fall back on."""
 
-    members: ColumnElement[bool]
+    key: tuple[str, int]
     name: str
     team: Team | None = None
     company: PropertyCompany | None = None
-    # Which pool this is, for a batch's look-ups: ("grid", id), ("company", id) or ("team", id).
-    key: tuple[Any, ...] = ()
+
+    def members(self) -> ColumnElement[bool]:
+        """The pool's people, as a WHERE clause on User."""
+        kind, pool_id = self.key
+        if kind == "grid":
+            belongs = exists().where(user_grids.c.user_id == User.id, user_grids.c.grid_id == pool_id)
+        else:
+            belongs = _team_or_company(kind) == pool_id
+        return and_(User.role == POOL_ROLES[kind], belongs)
+
+
+def _team_or_company(kind: str) -> Any:
+    """The User column that names a company's or a team's people."""
+    return User.company_id if kind == "company" else User.team_id
 
 
 class NobodyFits(Exception):
@@ -224,15 +241,13 @@ def _pool_for(ticket: Ticket, target: Target) -> Pool:
     if target.kind == HandlerKind.GRID_WORKER:
         if ticket.grid_id is None or ticket.grid is None:
             raise NobodyFits(text(_l("placed only at community level: a dispatcher places it")))
-        in_grid = exists().where(user_grids.c.user_id == User.id, user_grids.c.grid_id == ticket.grid_id)
-        return Pool(and_(User.role == Role.GRID_WORKER, in_grid), ticket.grid.name, key=("grid", ticket.grid_id))
+        return Pool(("grid", ticket.grid_id), ticket.grid.name)
     if target.kind == HandlerKind.PROPERTY:
         company_id = target.company_id or (ticket.complex.property_company_id if ticket.complex else None)
         company = db.session.get(PropertyCompany, company_id) if company_id else None
         if company is None:
             raise NobodyFits(text(_l("no property company manages this place")))
-        return Pool(and_(User.role == Role.PROPERTY_STAFF, User.company_id == company.id),
-                    company.name, company=company, key=("company", company.id))
+        return Pool(("company", company.id), company.name, company=company)
     team_kind = TEAM_KINDS.get(target.kind)
     if team_kind is None:
         raise NobodyFits(text(_l("the rule names an unknown handler kind")))
@@ -243,8 +258,7 @@ def _pool_for(ticket: Ticket, target: Target) -> Pool:
         message = (_l("the community has no volunteer team") if team_kind == TeamKind.VOLUNTEER
                    else _l("the community has no mediation team"))
         raise NobodyFits(text(message))
-    return Pool(and_(User.role == Role.VOLUNTEER, User.team_id == team.id), team.name, team=team,
-                key=("team", team.id))
+    return Pool(("team", team.id), team.name, team=team)
 
 
 def excluded_people(ticket: Ticket) -> set[int]:
@@ -312,36 +326,44 @@ def route_many(ticket_ids: list[int], now: datetime, calendar: WorkCalendar) -> 
     batch = Batch(deferred=True)
     with notify.batched(), force_locale(locale_of(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN"))):
         notify.confirm_receipt(list(tickets))
-        look_up_grids(tickets, now, calendar, batch)
+        look_up_pools(tickets, now, calendar, batch)
         return {ticket.id: _route(ticket, now, calendar, batch) for ticket in tickets}
 
 
-def look_up_grids(tickets: Iterable[Ticket], now: datetime, calendar: WorkCalendar, batch: Batch) -> None:
-    """Fill the batch with who is on duty in every grid its tickets go to, their loads
-    and their shift ends: three queries, however many grids (a city has thousands)."""
-    grids = set()
+def look_up_pools(tickets: Iterable[Ticket], now: datetime, calendar: WorkCalendar, batch: Batch) -> None:
+    """Fill the batch with who is on duty in every pool its tickets go to (grids,
+    companies, teams), their loads and their shift ends: a query per kind of pool and
+    two more, however many pools (a city has thousands of grids)."""
+    wanted: dict[str, set[int]] = {}
     for ticket in tickets:
         # Only first routings: a ticket routed before excludes those who returned it.
-        if ticket.status != Status.SUBMITTED or ticket.dispatched_at is not None or ticket.grid_id is None:
+        if ticket.status != Status.SUBMITTED or ticket.dispatched_at is not None:
             continue
-        if target_for(ticket, batch).kind == HandlerKind.GRID_WORKER:
-            grids.add(ticket.grid_id)
-    if not grids:
-        return
-    rows = db.session.execute(
-        select(User, user_grids.c.grid_id).join(user_grids, user_grids.c.user_id == User.id)
-        .where(User.role == Role.GRID_WORKER, user_grids.c.grid_id.in_(grids), duty.on_duty(now, calendar.tz))
-        .order_by(User.id)
-    ).all()
-    people: dict[int, list[User]] = {grid_id: [] for grid_id in grids}
-    for user, grid_id in rows:
-        people[grid_id].append(user)
-    for grid_id, found in people.items():
-        batch.people[(("grid", grid_id), frozenset())] = found
-    everyone = list({user.id: user for user, _ in rows}.values())
-    batch.open_counts(everyone)
+        try:
+            kind, pool_id = pool_for(ticket, target_for(ticket, batch), batch).key
+        except NobodyFits:
+            continue
+        wanted.setdefault(kind, set()).add(pool_id)
+    everyone: dict[int, User] = {}
+    for kind, ids in wanted.items():
+        people: dict[int, list[User]] = {pool_id: [] for pool_id in ids}
+        for user, pool_id in db.session.execute(_pool_people(kind, ids).where(duty.on_duty(now, calendar.tz))):
+            people[pool_id].append(user)
+            everyone[user.id] = user
+        for pool_id, found in people.items():
+            batch.people[((kind, pool_id), frozenset())] = found
+    batch.open_counts(list(everyone.values()))
     batch.shift_ends.update(duty.on_duty_until_many(
-        [user.id for user in everyone if user.id not in batch.shift_ends], now, calendar.tz))
+        [user_id for user_id in everyone if user_id not in batch.shift_ends], now, calendar.tz))
+
+
+def _pool_people(kind: str, ids: set[int]) -> Select[tuple[User, int]]:
+    """The people of the pools of one kind, each with the pool's id, by id."""
+    if kind == "grid":
+        return (select(User, user_grids.c.grid_id).join(user_grids, user_grids.c.user_id == User.id)
+                .where(User.role == POOL_ROLES[kind], user_grids.c.grid_id.in_(ids)).order_by(User.id))
+    column = _team_or_company(kind)
+    return select(User, column).where(User.role == POOL_ROLES[kind], column.in_(ids)).order_by(User.id)
 
 
 def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar, batch: Batch) -> Decision:
@@ -392,7 +414,7 @@ def on_duty_people(pool: Pool, excluded: set[int], now: datetime, calendar: Work
     """The pool's people on duty now, but those excluded, by id."""
     key = (pool.key, frozenset(excluded))
     if key not in batch.people:
-        query = select(User).where(pool.members, duty.on_duty(now, calendar.tz))
+        query = select(User).where(pool.members(), duty.on_duty(now, calendar.tz))
         if excluded:
             query = query.where(User.id.not_in(excluded))
         batch.people[key] = list(db.session.scalars(query.order_by(User.id)))
@@ -403,7 +425,7 @@ def has_members(pool: Pool, batch: Batch | None = None) -> bool:
     """True when the team or company has at least one active member, on duty or not."""
     if batch is not None and pool.key in batch.members:
         return batch.members[pool.key]
-    found = db.session.scalar(select(User.id).where(pool.members, User.active.is_(True)).limit(1)) is not None
+    found = db.session.scalar(select(User.id).where(pool.members(), User.active.is_(True)).limit(1)) is not None
     if batch is not None:
         batch.members[pool.key] = found
     return found
