@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -96,6 +97,7 @@ def main() -> None:
     body = json.dumps({"channel": "service_hall", "description": "厨房水管漏水，楼下邻居家天花板湿了",
                        "phone": "13912345678", "building_id": 7, "external_id": "EXTID"}, ensure_ascii=False)
     (workdir / "post.lua").write_text(WRK % body)
+    database = urlsplit(args.database_url).path.lstrip("/")
     dsn = re.sub(r"^postgresql\+\w+://", "postgresql://", args.database_url)
     env = dict(os.environ, FLOOR_DSN=dsn, PYTHONPATH=str(workdir))
     proc = start([str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.web_workers), "-b", f"127.0.0.1:{PORT}",
@@ -105,13 +107,13 @@ def main() -> None:
         url = f"http://127.0.0.1:{PORT}"
         subprocess.run(["wrk", "-t", "2", "-c", str(args.connections), "-d", "5s", "-s",
                         str(workdir / "post.lua"), url], capture_output=True, check=True)
-        before = cpu_seconds()
+        before = cpu_seconds(database)
         started = time.monotonic()
         out = subprocess.run(["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.duration}s",
                               "--latency", "-s", str(workdir / "post.lua"), url],
                              capture_output=True, text=True, check=True).stdout
         elapsed = time.monotonic() - started
-        after = cpu_seconds()
+        after = cpu_seconds(database)
     finally:
         stop(proc)
     with engine.begin() as conn:
