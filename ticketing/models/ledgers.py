@@ -69,6 +69,12 @@ class Ledger(db.Model):
     accept_p90_s: Mapped[int | None] = mapped_column(Integer)
     resolve_mean_s: Mapped[int | None] = mapped_column(Integer)
     resolve_p90_s: Mapped[int | None] = mapped_column(Integer)
+    # How many durations the means are of, and their sum: a roll-up's mean is
+    # Σ total / Σ n, exact, where averaging the daily means would not be.
+    accept_n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    accept_total_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    resolve_n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    resolve_total_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     grid: Mapped[Grid] = relationship()
     lines: Mapped[list["LedgerLine"]] = relationship(
@@ -78,6 +84,43 @@ class Ledger(db.Model):
         """A rate as a fraction, or None when nothing was due."""
         den: int = getattr(self, f"{name}_den")
         return getattr(self, f"{name}_num") / den if den else None
+
+
+class HandlerDay(db.Model):
+    """One handler's part of a grid's day: the 三率 events that were theirs.
+
+    Filled by the same compile as the grid's ledger, so that ranking handlers over
+    30 days reads these rows, never the tickets. A handler is a person, or a team
+    or company when a ticket waited in its queue unaccepted; `handler_key` names it
+    (u12, t3, c2, or "none") so that the row is unique per grid and day. Summed over
+    a grid's handlers, every numerator and denominator equals the grid's ledger.
+    """
+
+    __tablename__ = "ledger_handlers"
+    __table_args__ = (
+        UniqueConstraint("grid_id", "day", "handler_key"),
+        Index("ix_ledger_handlers_day_community", "day", "community_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
+    street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"))
+    day: Mapped[date] = mapped_column(Date)
+    handler_key: Mapped[str] = mapped_column(String(24))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("property_companies.id"))
+    name: Mapped[str] = mapped_column(String(100), default="")
+
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+    response_num: Mapped[int] = mapped_column(Integer, default=0)
+    response_den: Mapped[int] = mapped_column(Integer, default=0)
+    resolution_num: Mapped[int] = mapped_column(Integer, default=0)
+    resolution_den: Mapped[int] = mapped_column(Integer, default=0)
+    satisfaction_num: Mapped[int] = mapped_column(Integer, default=0)
+    satisfaction_den: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class LedgerLine(db.Model):
