@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Integer, and_, cast, func, select, true
 
 from ticketing.extensions import db
 from ticketing.models import Grid, HandlerDay, Ledger
@@ -139,12 +139,19 @@ def rollup(where: ColumnElement[bool], span: Period) -> Figures:
     stocks = db.session.execute(select(*(func.sum(getattr(Ledger, name)) for name in STOCKS))
                                 .where(where, Ledger.day == last_day)).one()
     figures.counts.update({name: int(value or 0) for name, value in zip(STOCKS, stocks)})
-    # The breakdowns are JSON per ledger: added up here, over at most a few thousand small dicts.
-    for by_channel, by_category in db.session.execute(select(Ledger.by_channel, Ledger.by_category).where(in_span)):
-        for target, part in ((figures.by_channel, by_channel), (figures.by_category, by_category)):
-            for code, n in (part or {}).items():
-                target[code] = target.get(code, 0) + n
+    figures.by_channel = breakdown(Ledger.by_channel, in_span)
+    figures.by_category = breakdown(Ledger.by_category, in_span)
     return figures
+
+
+def breakdown(column: Any, where: ColumnElement[bool]) -> dict[str, int]:
+    """Add up a JSON object of counts (by channel, by category) over the ledgers
+    selected, inside the database: its JSON functions unnest them."""
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    pairs = (func.json_each_text if postgres else func.json_each)(column).table_valued("key", "value")
+    rows = db.session.execute(select(pairs.c.key, func.sum(cast(pairs.c.value, Integer)))
+                              .select_from(Ledger).join(pairs, true()).where(where).group_by(pairs.c.key))
+    return {key: int(n) for key, n in sorted(rows, key=lambda kn: (-kn[1], kn[0]))}
 
 
 @dataclass
@@ -155,6 +162,7 @@ class Ranked:
     name: str
     rates: dict[str, Rate]
     extra: dict[str, Any] = field(default_factory=dict)
+    rank: int = 0  # 1 for the best
 
 
 def _ranked(lines: list[Ranked], by: str) -> list[Ranked]:
@@ -162,7 +170,10 @@ def _ranked(lines: list[Ranked], by: str) -> list[Ranked]:
     def order(line: Ranked) -> tuple[int, float, int, str]:
         rate = line.rates[by]
         return (rate.value is None, -(rate.value or 0), -rate.den, line.name)
-    return sorted(lines, key=order)
+    ranked = sorted(lines, key=order)
+    for place, line in enumerate(ranked, start=1):
+        line.rank = place
+    return ranked
 
 
 def grid_ranking(where: ColumnElement[bool], span: Period, by: str = "response") -> list[Ranked]:
