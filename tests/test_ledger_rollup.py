@@ -124,7 +124,7 @@ def test_grids_and_handlers_are_ranked_by_the_rate_asked_for(world: World, days:
         (world.greg.display_name, Rate(1, 3), {"accepted": 2, "resolved": 0})]
     by_resolution = ledger_report.handler_ranking(true(), period("week", DAY), by="resolution")
     assert [h.name for h in by_resolution] == [world.gina.display_name, world.greg.display_name]
-    assert by_resolution[0].rates["resolution"].percent == "50.0 %"
+    assert by_resolution[0].rates["resolution"].percent == "50.0%"
 
 
 def test_a_grid_worker_reads_only_his_grids(world: World, days: dict[str, Ticket]) -> None:

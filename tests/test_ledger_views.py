@@ -39,7 +39,7 @@ def test_a_supervisor_sees_yesterday_today_the_rankings_and_the_map(
     assert status == 200
     assert "Yesterday" in html and "2026-11-18" in html
     assert "As of 10:00" in html  # today's ledgers, compiled at 10:00
-    assert "60.0 %" in html and "3 / 5" in html  # the community's response rate yesterday
+    assert "60.0%" in html and "3 / 5" in html  # the community's response rate yesterday
     assert "1 / 2" in html and "2 / 2" in html
     assert world.gina.display_name in html and world.greg.display_name in html
     assert html.count('class="grid-shape"') == 0  # the test grids have no boundaries…
@@ -92,7 +92,7 @@ def test_the_ledger_page_shows_counts_rates_and_a_masked_line_per_ticket(
     login(client, world.gina)
     status, html = page(client, "/ledger/grid/CA-01/2026-11-18")
     assert status == 200
-    assert "1 / 2" in html and "50.0 %" in html  # the resolution rate
+    assert "1 / 2" in html and "50.0%" in html  # the resolution rate
     for name in ("t1", "t2", "t3", "t5", "t8"):
         assert f'href="/tickets/{days[name].number}"' in html
     assert days["t4"].number not in html and days["t6"].number not in html
@@ -144,7 +144,7 @@ def test_the_print_view_is_an_a4_landscape_sheet(
     login(client, world.sam)
     status, html = page(client, "/ledger/grid/CA-02/2026-11-18/print")
     assert status == 200 and "ledger-print.css" in html and 'class="topbar"' not in html
-    assert days["u1"].number in html and "33.3 % (1/3)" in html
+    assert days["u1"].number in html and "33.3% (1/3)" in html
     css = client.get("/static/css/ledger-print.css").get_data(as_text=True)
     assert "size: A4 landscape" in css
 

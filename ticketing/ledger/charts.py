@@ -14,8 +14,8 @@ from typing import Any, Iterable, Sequence
 from ticketing.models import Grid, Ledger
 from ticketing.patrol.geo import polygons
 
-WIDTH, HEIGHT = 640, 260
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 16, 16, 40
+WIDTH, HEIGHT = 420, 240
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 58, 26, 14, 36
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,7 @@ class MapGrid:
     grid: Grid
     paths: list[str]
     label_at: tuple[float, float]
+    label_size: int  # px in the map's plane, so that the name fits inside the grid
     fill: str
     open: int | None
     overdue: int | None
@@ -160,5 +161,7 @@ def grid_map(grids: Sequence[Grid], ledgers: dict[int, Ledger]) -> GridMap:
         outer = max(projected, key=len)
         outer = outer[:-1] if len(outer) > 1 and outer[0] == outer[-1] else outer  # a closed ring repeats its start
         centre = (round(sum(p[0] for p in outer) / len(outer), 1), round(sum(p[1] for p in outer) / len(outer), 1))
-        result.grids.append(MapGrid(grid, paths, centre, fill_for(open_n, overdue_n), open_n, overdue_n))
+        across = max(p[0] for p in outer) - min(p[0] for p in outer)
+        size = int(max(12, min(28, across * 0.9 / max(len(grid.name), 1))))
+        result.grids.append(MapGrid(grid, paths, centre, size, fill_for(open_n, overdue_n), open_n, overdue_n))
     return result

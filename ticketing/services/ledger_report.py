@@ -83,8 +83,8 @@ class Rate:
 
     @property
     def percent(self) -> str:
-        """"87.5 %", or "—" when nothing was due."""
-        return "—" if self.value is None else f"{self.value * 100:.1f} %"
+        """"87.5%", or "—" when nothing was due."""
+        return "—" if self.value is None else f"{self.value * 100:.1f}%"
 
 
 @dataclass
