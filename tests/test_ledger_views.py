@@ -154,3 +154,28 @@ def test_the_pages_are_in_chinese_by_default(client: FlaskClient, world: World, 
     status, html = page(client, "/ledger/")
     assert status == 200 and "响应率" in html and "今日" in html
     assert "台账" in client.get("/").get_data(as_text=True)  # the menu links the dashboard
+
+
+def test_the_dashboard_reads_the_ledgers_and_never_scans_tickets(
+        client: FlaskClient, world: World, days: dict[str, Any]) -> None:
+    """What keeps it fast at millions of tickets: a grid worker's dashboard (no 督办 list)
+    is a handful of queries over ledger rows, none of them over the tickets."""
+    from sqlalchemy import event
+
+    from ticketing.extensions import db
+
+    login(client, world.gina)
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    with client.application.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert client.get("/ledger/?period=month&day=2026-11-18").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert statements and not [s for s in statements if "FROM tickets" in s or "JOIN tickets" in s]
+    assert len(statements) <= 20
