@@ -40,12 +40,13 @@ class LineChart:
     plot: tuple[float, float, float, float]  # left, top, right, bottom
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 5 × 10ⁿ at or above `value` (at least 1)."""
+def nice_step(value: float) -> float:
+    """The smallest of 1, 2, 3, 5 × 10ⁿ at or above `value` (at least 1): a step that
+    gives whole, readable tick labels."""
     if value <= 1:
         return 1
     power = 10 ** math.floor(math.log10(value))
-    return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
+    return next(step * power for step in (1, 2, 3, 5, 10) if step * power >= value)
 
 
 def line_chart(days: Sequence[date], series: Iterable[Series], top: float | None = None,
@@ -53,7 +54,7 @@ def line_chart(days: Sequence[date], series: Iterable[Series], top: float | None
     """Lay out `series` over `days`; the y axis runs from 0 to `top` (or a round maximum)."""
     series = list(series)
     highest = max((v for s in series for v in s.values if v is not None), default=0)
-    top = top if top is not None else nice_ceiling(highest)
+    top = top if top is not None else 4 * nice_step(highest / 4)
     left, right, upper, lower = PAD_LEFT, WIDTH - PAD_RIGHT, PAD_TOP, HEIGHT - PAD_BOTTOM
     step = (right - left) / max(len(days) - 1, 1)
 
@@ -77,7 +78,7 @@ def line_chart(days: Sequence[date], series: Iterable[Series], top: float | None
         if current:
             runs.append(" ".join(current))
         lines.append((s, runs))
-    y_ticks = [(y(top * k / 4), f"{round(top * k / 4 * (100 if percent else 1))}{' %' if percent else ''}")
+    y_ticks = [(y(top * k / 4), f"{round(top * k / 4 * (100 if percent else 1))}{'%' if percent else ''}")
                for k in range(5)]
     # A label every week, counted back from the last day so that it always has one.
     x_ticks = [(x(i), d.strftime("%m-%d")) for i, d in enumerate(days) if (len(days) - 1 - i) % 7 == 0]
