@@ -175,3 +175,22 @@ def test_the_today_entry_compiles_today_through_the_scheduler(
     assert fire(entry, at, TZ) == "fired"
     today = db.session.scalars(select(Ledger).where(Ledger.day == date(2026, 11, 20))).all()
     assert len(today) == 3 and {row.compiled_at for row in today} == {at}
+
+
+def test_a_ticket_spanning_days_is_on_the_ledger_of_each_day_it_was_touched(
+        world: World, days: dict[str, Ticket]) -> None:
+    from ticketing.models import LedgerLine
+
+    def line(ticket: str, day: date) -> LedgerLine | None:
+        return db.session.scalar(select(LedgerLine).join(Ledger).where(
+            LedgerLine.ticket_id == days[ticket].id, Ledger.day == day))
+
+    # t5: resolved on the 17th, reopened and closed on the 18th, untouched on the 19th.
+    assert (line("t5", DAYS[0]).status, line("t5", DAYS[1]).status, line("t5", DAYS[2])) == ("resolved", "closed", None)
+    # t1: filed at 23:59 on the 17th, worked on the 18th: on both, as it stood each night.
+    assert (line("t1", DAYS[0]).status, line("t1", DAYS[1]).status) == ("submitted", "closed")
+    # t7 was touched only on the 17th, but stays open and overdue in the grid's count every night.
+    assert line("t7", DAYS[1]) is None
+    overdue = [db.session.scalar(select(Ledger.overdue_at_end).where(Ledger.grid_id == world.grid_a1.id, Ledger.day == d))
+               for d in DAYS]
+    assert overdue == [1, 2, 1]  # t7 each night; t8 too on the 18th, accepted late on the 19th
