@@ -147,7 +147,8 @@ def load_dashboard(user: User, area: Area, areas: list[Area], span: Period, by: 
     """Gather the dashboard of `area` for `span` (rankings and roll-up) and today."""
     ledgers, handlers = area.where(user, Ledger), area.where(user, HandlerDay)
     todays = {row.grid_id: row for row in db.session.scalars(select(Ledger).where(ledgers, Ledger.day == today))}
-    as_of = db.session.scalar(select(func.max(Ledger.compiled_at)).where(ledgers, Ledger.day == today))
+    # The oldest compile of the area's grids: every figure shown is at least that fresh.
+    as_of = db.session.scalar(select(func.min(Ledger.compiled_at)).where(ledgers, Ledger.day == today))
     trend_end = min(span.last, today - timedelta(days=1))
     points = ledger_report.trend(ledgers, trend_end)
     days = [p.day for p in points]
