@@ -45,6 +45,7 @@ from ticketing.models import (
     utcnow,
 )
 from ticketing.reference import ensure_reference_data
+from ticketing.services.ledger import compile_day
 
 __all__ = ["DEMO_LOGINS", "DEMO_PASSWORD", "DemoConflict", "DemoLogin", "demo_state", "load_demo"]
 
@@ -149,10 +150,19 @@ def load_demo(now: datetime | None = None, force: bool = False) -> bool:
         file_demo_tickets(world, now, tz, Path(current_app.config["UPLOAD_FOLDER"]),
                           current_app.config["MAX_PHOTO_BYTES"])
         db.session.commit()
+        compile_demo_ledgers(now, tz)
     finally:
         session.expire_on_commit = expire
     db.session.expire_all()
     return True
+
+
+def compile_demo_ledgers(now: datetime, tz: ZoneInfo) -> None:
+    """The ledgers of the demo's 30 days and of today so far, as the scheduler would
+    have compiled them, so that the dashboard has its trends from the start."""
+    today = now.astimezone(tz).date()
+    for back in range(30, -1, -1):
+        compile_day(today - timedelta(days=back), tz, now)
 
 
 @dataclass

@@ -89,6 +89,8 @@ SCHEDULE: tuple[Entry, ...] = (
     Entry("housekeeping", "workers.jobs.housekeeping", cron="30 3 * * *", misfire_grace=6 * 3600),
     # Yesterday's ledgers, a few minutes after local midnight; a restart before 06:00 still compiles them.
     Entry("nightly-ledgers", "workers.jobs.compile_ledgers", cron="10 0 * * *", misfire_grace=6 * 3600),
+    # Today so far, for the supervisors' dashboard: a compile is seconds even on a busy day.
+    Entry("today-ledgers", "workers.jobs.compile_today_ledgers", every=600),
 )
 
 

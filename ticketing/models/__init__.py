@@ -1,7 +1,7 @@
 """All models, split by domain and re-exported here for convenience."""
 from ticketing.models.catalog import CalendarDay, Category, ClassificationCorrection, SlaTier
 from ticketing.models.channels import ApiKey, KeyKind, WechatFollower
-from ticketing.models.ledgers import Ledger, LedgerLine
+from ticketing.models.ledgers import HandlerDay, Ledger, LedgerLine
 from ticketing.models.notifications import Notification
 from ticketing.models.outbox import OutboxMessage, SchedulerRun
 from ticketing.models.people import (
@@ -35,7 +35,7 @@ from ticketing.models.types import UTCDateTime, utcnow
 __all__ = [
     "ApiKey", "ClassificationCorrection", "KeyKind", "WechatFollower",
     "Building", "CalendarDay", "DutyShift", "Leave", "RoutingRule", "Category", "Channel", "Community", "Complex", "FailedAttempt",
-    "FINAL_STATUSES", "Grid", "Ledger", "LedgerLine", "HANDLER_ROLES", "HandlerKind", "Notification", "OPEN_STATUSES",
+    "FINAL_STATUSES", "Grid", "HandlerDay", "Ledger", "LedgerLine", "HANDLER_ROLES", "HandlerKind", "Notification", "OPEN_STATUSES",
     "OutboxMessage", "Photo", "SchedulerRun",
     "PropertyCompany", "Rating", "RevealLog", "Role", "STAFF_ENTRY_CHANNELS", "SlaTier",
     "Status", "Street", "Team", "TeamKind", "Ticket", "TicketCounter", "TicketEvent",

@@ -17,7 +17,36 @@ from ticketing.models.tickets import Ticket
 from ticketing.models.types import UTCDateTime
 
 
-class Ledger(db.Model):
+class GridDay:
+    """The columns of a row kept per grid and local day; the grid's community and
+    street are copied in so that scopes filter without a join."""
+
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"))
+    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
+    street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"))
+    day: Mapped[date] = mapped_column(Date)
+
+
+class RateParts:
+    """The 三率 kept as numerator and denominator, so that roll-ups add them exactly."""
+
+    # 响应率: acceptances in time / acceptances due that day (accepted, or expired unaccepted).
+    response_num: Mapped[int] = mapped_column(Integer, default=0)
+    response_den: Mapped[int] = mapped_column(Integer, default=0)
+    # 解决率: closed that day and never reopened / closed that day.
+    resolution_num: Mapped[int] = mapped_column(Integer, default=0)
+    resolution_den: Mapped[int] = mapped_column(Integer, default=0)
+    # 满意率: rated satisfied or basically satisfied / rated that day.
+    satisfaction_num: Mapped[int] = mapped_column(Integer, default=0)
+    satisfaction_den: Mapped[int] = mapped_column(Integer, default=0)
+
+    def rate(self, name: str) -> float | None:
+        """A rate as a fraction, or None when nothing was due."""
+        den: int = getattr(self, f"{name}_den")
+        return getattr(self, f"{name}_num") / den if den else None
+
+
+class Ledger(GridDay, RateParts, db.Model):
     """A grid's day: counts, the 三率 with their parts, and times to accept and resolve.
 
     Rates are kept as numerator and denominator, so that a week, a month or a
@@ -31,10 +60,6 @@ class Ledger(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"))
-    community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
-    street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"))
-    day: Mapped[date] = mapped_column(Date)
     compiled_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     # Tickets filed that day, and by channel and category code.
@@ -54,30 +79,49 @@ class Ledger(db.Model):
     open_at_end: Mapped[int] = mapped_column(Integer, default=0)
     overdue_at_end: Mapped[int] = mapped_column(Integer, default=0)
 
-    # 响应率: acceptances in time / acceptances due that day (accepted, or expired unaccepted).
-    response_num: Mapped[int] = mapped_column(Integer, default=0)
-    response_den: Mapped[int] = mapped_column(Integer, default=0)
-    # 解决率: closed that day and never reopened / closed that day.
-    resolution_num: Mapped[int] = mapped_column(Integer, default=0)
-    resolution_den: Mapped[int] = mapped_column(Integer, default=0)
-    # 满意率: rated satisfied or basically satisfied / rated that day.
-    satisfaction_num: Mapped[int] = mapped_column(Integer, default=0)
-    satisfaction_den: Mapped[int] = mapped_column(Integer, default=0)
 
     # Dispatch → accept and filing → resolve, for the acceptances and resolutions of the day.
     accept_mean_s: Mapped[int | None] = mapped_column(Integer)
     accept_p90_s: Mapped[int | None] = mapped_column(Integer)
     resolve_mean_s: Mapped[int | None] = mapped_column(Integer)
     resolve_p90_s: Mapped[int | None] = mapped_column(Integer)
+    # How many durations the means are of, and their sum: a roll-up's mean is
+    # Σ total / Σ n, exact, where averaging the daily means would not be.
+    accept_n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    accept_total_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    resolve_n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    resolve_total_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     grid: Mapped[Grid] = relationship()
     lines: Mapped[list["LedgerLine"]] = relationship(
         back_populates="ledger", order_by="LedgerLine.ticket_id", cascade="all, delete-orphan")
 
-    def rate(self, name: str) -> float | None:
-        """A rate as a fraction, or None when nothing was due."""
-        den: int = getattr(self, f"{name}_den")
-        return getattr(self, f"{name}_num") / den if den else None
+
+class HandlerDay(GridDay, RateParts, db.Model):
+    """One handler's part of a grid's day: the 三率 events that were theirs.
+
+    Filled by the same compile as the grid's ledger, so that ranking handlers over
+    30 days reads these rows, never the tickets. A handler is a person, or a team
+    or company when a ticket waited in its queue unaccepted; `handler_key` names it
+    (u12, t3, c2, or "none") so that the row is unique per grid and day. Summed over
+    a grid's handlers, every numerator and denominator equals the grid's ledger.
+    """
+
+    __tablename__ = "ledger_handlers"
+    __table_args__ = (
+        UniqueConstraint("grid_id", "day", "handler_key"),
+        Index("ix_ledger_handlers_day_community", "day", "community_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    handler_key: Mapped[str] = mapped_column(String(24))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"))
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("property_companies.id"))
+    name: Mapped[str] = mapped_column(String(100), default="")
+
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class LedgerLine(db.Model):

@@ -16,7 +16,12 @@ Per grid, over that window:
 - mean and 90th percentile (nearest rank) of dispatch → accept and filing → resolve,
   over the acceptances and resolutions of the day;
 - one line per ticket touched: its state at the end of the day, and its handler,
-  deadline, result and rating as they are when compiled.
+  deadline, result and rating as they are when compiled;
+- each handler's share of the 三率 (`HandlerDay`), so handlers are ranked without
+  reading tickets.
+
+Today can be compiled too (the scheduler does so every 10 minutes): it is then the
+day so far, and "overdue at the end" means overdue at the moment of compiling.
 
 The state at the end of the day is the `from_status` of the ticket's first event
 after it, or its current status when it has none, so compiling yesterday reads
@@ -50,6 +55,7 @@ from ticketing.models import (
     Category,
     Community,
     Grid,
+    HandlerDay,
     Ledger,
     LedgerLine,
     PropertyCompany,
@@ -72,24 +78,26 @@ SATISFIED = (Rating.SATISFIED, Rating.BASIC)
 
 @dataclass(frozen=True)
 class Window:
-    """A local day and its bounds in UTC."""
+    """A local day and its bounds in UTC; `cutoff` is when deadlines are judged: the
+    day's end, or the moment of compiling for the day still under way."""
 
     day: date
     start: datetime
     end: datetime
+    cutoff: datetime
 
 
-def window(day: date, tz: tzinfo) -> Window:
-    """The UTC bounds of the local day `day`."""
+def window(day: date, tz: tzinfo, now: datetime | None = None) -> Window:
+    """The UTC bounds of the local day `day`, as seen at `now`."""
     start = datetime.combine(day, time(), tzinfo=tz).astimezone(timezone.utc)
     end = datetime.combine(day + timedelta(days=1), time(), tzinfo=tz).astimezone(timezone.utc)
-    return Window(day, start, end)
+    return Window(day, start, end, min(end, now) if now is not None else end)
 
 
 def compile_day(day: date, tz: tzinfo, now: datetime, grid_codes: Iterable[str] | None = None) -> int:
     """Compile (again) the ledgers of `day` for every grid, or those named; commits.
     Returns how many grids were compiled."""
-    w = window(day, tz)
+    w = window(day, tz, now)
     query = select(Grid.id, Grid.community_id, Community.street_id).join(Community, Grid.community_id == Community.id)
     if grid_codes is not None:
         query = query.where(Grid.code.in_(list(grid_codes)))
@@ -106,6 +114,7 @@ def compile_day(day: date, tz: tzinfo, now: datetime, grid_codes: Iterable[str] 
     _count_times(rows, w, in_grids)
     _upsert(list(rows.values()))
     _write_lines(w, in_grids, list(rows))
+    _write_handlers(w, grids)
     db.session.commit()
     return len(rows)
 
@@ -114,7 +123,7 @@ def _blank(grid_id: int, community_id: int, street_id: int, day: date, now: date
     row: dict[str, Any] = dict(grid_id=grid_id, community_id=community_id, street_id=street_id, day=day,
                                compiled_at=now, by_channel={}, by_category={}, by_status={},
                                accept_mean_s=None, accept_p90_s=None, resolve_mean_s=None, resolve_p90_s=None)
-    for name in ("new", *sorted(set(ACTION_COUNTS.values())), "open_at_end", "overdue_at_end",
+    for name in ("new", "accept_n", "accept_total_s", "resolve_n", "resolve_total_s", *sorted(set(ACTION_COUNTS.values())), "open_at_end", "overdue_at_end",
                  "response_num", "response_den", "resolution_num", "resolution_den",
                  "satisfaction_num", "satisfaction_den"):
         row[name] = 0
@@ -168,8 +177,8 @@ def _deadline(state: ColumnElement[str]) -> ColumnElement[Any]:
 
 
 def _overdue(state: ColumnElement[str], w: Window) -> ColumnElement[bool]:
-    return or_(and_(state == Status.DISPATCHED, Ticket.accept_due_at < w.end),
-               and_(state == Status.ACCEPTED, Ticket.resolve_due_at < w.end))
+    return or_(and_(state == Status.DISPATCHED, Ticket.accept_due_at < w.cutoff),
+               and_(state == Status.ACCEPTED, Ticket.resolve_due_at < w.cutoff))
 
 
 def _touched(w: Window, in_grids: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -198,12 +207,16 @@ def _count_states(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnEl
         rows[grid_id]["overdue_at_end"] = int(overdue_n or 0)
 
 
+def _accepted_in_time() -> ColumnElement[bool]:
+    """An acceptance by the accept-by (or with none set)."""
+    return and_(TicketEvent.action == "accept",
+                or_(Ticket.accept_due_at.is_(None), TicketEvent.at <= Ticket.accept_due_at))
+
+
 def _count_rates(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnElement[bool]) -> None:
     events = _day_events(w, in_grids)
-    in_time = and_(TicketEvent.action == "accept",
-                   or_(Ticket.accept_due_at.is_(None), TicketEvent.at <= Ticket.accept_due_at))
     for grid_id, num, den in db.session.execute(
-            events.add_columns(Ticket.grid_id, func.sum(case((in_time, 1), else_=0)), func.count())
+            events.add_columns(Ticket.grid_id, func.sum(case((_accepted_in_time(), 1), else_=0)), func.count())
             .where(TicketEvent.action.in_(["accept", "expire"])).group_by(Ticket.grid_id)):
         rows[grid_id].update(response_num=int(num or 0), response_den=den)
     never_reopened = case((Ticket.reopen_count == 0, TicketEvent.ticket_id))
@@ -237,10 +250,11 @@ def _count_times(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnEle
                      .subquery())
         # Nearest-rank 90th percentile: the ceil(0.9 n)-th smallest, in integer arithmetic.
         p90 = func.max(case((durations.c.rank == (durations.c.n * 9 + 9) // 10, durations.c.took)))
-        for grid_id, mean, slow in db.session.execute(
-                select(durations.c.grid_id, func.avg(durations.c.took), p90).group_by(durations.c.grid_id)):
-            rows[grid_id][f"{name}_mean_s"] = round(float(mean))
-            rows[grid_id][f"{name}_p90_s"] = round(float(slow))
+        for grid_id, n, total, slow in db.session.execute(
+                select(durations.c.grid_id, func.count(), func.sum(durations.c.took), p90)
+                .group_by(durations.c.grid_id)):
+            rows[grid_id].update({f"{name}_mean_s": round(float(total) / n), f"{name}_p90_s": round(float(slow)),
+                                  f"{name}_n": n, f"{name}_total_s": round(float(total))})
 
 
 def _upsert(rows: list[dict[str, Any]]) -> None:
@@ -273,3 +287,72 @@ def _write_lines(w: Window, in_grids: ColumnElement[bool], grid_ids: list[int]) 
     db.session.execute(LedgerLine.__table__.insert().from_select(
         ["ledger_id", "ticket_id", "status", "handler", "deadline", "overdue", "result", "rating"], lines))
 
+
+
+def _handler_events(w: Window, in_grids: ColumnElement[bool]) -> Any:
+    """The day's 三率 events, each with its handler and what it adds to the handler's rates.
+
+    Acceptances and resolutions belong to whoever did them; an expiry to the person
+    (or team, or company) who let it lapse, as the event recorded; a closing and a
+    rating to the ticket's assignee, who resolved it (a closed ticket keeps him).
+    """
+    action = TicketEvent.action
+    expired = action == "expire"
+    missed_by = TicketEvent.detail["missed_by"].as_integer()
+    user = case((action.in_(["accept", "resolve"]), TicketEvent.actor_id), (expired, missed_by),
+                else_=Ticket.assignee_id)
+    nobody = and_(expired, missed_by.is_(None))
+    team = case((nobody, TicketEvent.detail["team_id"].as_integer()))
+    company = case((nobody, TicketEvent.detail["company_id"].as_integer()))
+    closing = action.in_(CLOSING)
+
+    def flag(condition: ColumnElement[bool]) -> Any:
+        return case((condition, 1), else_=0)
+
+    return (_day_events(w, in_grids)
+            .add_columns(Ticket.grid_id.label("grid_id"), user.label("user_id"), team.label("team_id"),
+                         company.label("company_id"),
+                         flag(action == "accept").label("accepted"), flag(action == "resolve").label("resolved"),
+                         flag(_accepted_in_time()).label("response_num"),
+                         flag(action.in_(["accept", "expire"])).label("response_den"),
+                         flag(and_(closing, Ticket.reopen_count == 0)).label("resolution_num"),
+                         flag(closing).label("resolution_den"),
+                         flag(and_(action == "rate", Ticket.rating.in_(SATISFIED))).label("satisfaction_num"),
+                         flag(action == "rate").label("satisfaction_den"))
+            .where(action.in_(["accept", "expire", "resolve", *CLOSING])).subquery())
+
+
+HANDLER_FIGURES = ("accepted", "resolved", "response_num", "response_den", "resolution_num", "resolution_den",
+                   "satisfaction_num", "satisfaction_den")
+
+
+def _write_handlers(w: Window, grids: list[Any]) -> None:
+    """Replace the day's handler rows of the grids: one GROUP BY over the day's events."""
+    places = {grid_id: (community_id, street_id) for grid_id, community_id, street_id in grids}
+    db.session.execute(delete(HandlerDay).where(HandlerDay.day == w.day, HandlerDay.grid_id.in_(list(places))))
+    events = _handler_events(w, Ticket.grid_id.in_(list(places)))
+    who = (events.c.grid_id, events.c.user_id, events.c.team_id, events.c.company_id)
+    rows = db.session.execute(select(*who, *(func.sum(events.c[name]) for name in HANDLER_FIGURES))
+                              .group_by(*who)).all()
+    names = _handler_names(rows)
+    records = []
+    for grid_id, user_id, team_id, company_id, *figures in rows:
+        key = f"u{user_id}" if user_id else f"t{team_id}" if team_id else f"c{company_id}" if company_id else "none"
+        community_id, street_id = places[grid_id]
+        records.append(dict(grid_id=grid_id, community_id=community_id, street_id=street_id, day=w.day,
+                            handler_key=key, user_id=user_id, team_id=team_id, company_id=company_id,
+                            name=names.get(key, ""), **{n: int(v or 0) for n, v in zip(HANDLER_FIGURES, figures)}))
+    if records:
+        db.session.execute(HandlerDay.__table__.insert(), records)
+
+
+def _handler_names(rows: list[Any]) -> dict[str, str]:
+    """The display names of the handlers in `rows`, by key, in one query per kind."""
+    names: dict[str, str] = {}
+    for prefix, model, label, position in (("u", User, User.display_name, 1), ("t", Team, Team.name, 2),
+                                           ("c", PropertyCompany, PropertyCompany.name, 3)):
+        ids = {row[position] for row in rows if row[position]}
+        if ids:
+            names.update({f"{prefix}{i}": n for i, n in db.session.execute(
+                select(model.id, label).where(model.id.in_(ids)))})
+    return names

@@ -1,6 +1,8 @@
 """Who sees which tickets, and who handles them. Out of scope means "not found"."""
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import ColumnElement, and_, false, or_, true
 
 from ticketing.models import Role, Ticket, User
@@ -26,6 +28,23 @@ def ticket_scope(user: User) -> ColumnElement[bool]:
     if user.role == Role.VOLUNTEER and user.team_id is not None:
         return or_(assigned, Ticket.team_id == user.team_id)
     return assigned
+
+
+def place_scope(user: User, grid_id: Any, community_id: Any, street_id: Any) -> ColumnElement[bool]:
+    """A WHERE clause on rows kept per grid (the daily ledgers), by the rule of
+    `ticket_scope`: supervisors and dispatchers their community or street, grid
+    workers their grids, admins all, anyone else nothing."""
+    if user.role == Role.ADMIN:
+        return true()
+    if user.role in (Role.SUPERVISOR, Role.DISPATCHER):
+        if user.community_id is not None:
+            return community_id == user.community_id
+        if user.street_id is not None:
+            return street_id == user.street_id
+        return false()
+    if user.role == Role.GRID_WORKER:
+        return grid_id.in_([grid.id for grid in user.grids])
+    return false()
 
 
 def in_scope(user: User, ticket: Ticket) -> bool:

@@ -1,0 +1,1 @@
+"""The daily ledgers on screen: the supervisors' dashboard, a grid's day, exports."""

@@ -1,0 +1,168 @@
+"""The geometry of the dashboard's pictures, drawn as SVG by templates/ledger/_charts.html.
+
+No JavaScript and nothing fetched: a line chart is a few polylines in a viewBox, the
+map is the grids' GeoJSON boundaries projected onto a plane. Both scale with the
+page, so they read the same on a phone and on a desk.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Iterable, Sequence
+
+from ticketing.models import Grid, Ledger
+from ticketing.patrol.geo import polygons
+
+WIDTH, HEIGHT = 420, 240
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 58, 26, 14, 36
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line of a chart: its name, colour and a value per day (None where there is none)."""
+
+    label: str
+    colour: str
+    values: Sequence[float | None]
+    dashed: bool = False
+
+
+@dataclass
+class LineChart:
+    """A chart ready to draw: the polylines (split where values are missing), the axis ticks."""
+
+    width: int
+    height: int
+    lines: list[tuple[Series, list[str]]]
+    y_ticks: list[tuple[float, str]]
+    x_ticks: list[tuple[float, str]]
+    plot: tuple[float, float, float, float]  # left, top, right, bottom
+
+
+def nice_step(value: float) -> float:
+    """The smallest of 1, 2, 3, 5 × 10ⁿ at or above `value` (at least 1): a step that
+    gives whole, readable tick labels."""
+    if value <= 1:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    return next(step * power for step in (1, 2, 3, 5, 10) if step * power >= value)
+
+
+def line_chart(days: Sequence[date], series: Iterable[Series], top: float | None = None,
+               percent: bool = False) -> LineChart:
+    """Lay out `series` over `days`; the y axis runs from 0 to `top` (or a round maximum)."""
+    series = list(series)
+    highest = max((v for s in series for v in s.values if v is not None), default=0)
+    top = top if top is not None else 4 * nice_step(highest / 4)
+    left, right, upper, lower = PAD_LEFT, WIDTH - PAD_RIGHT, PAD_TOP, HEIGHT - PAD_BOTTOM
+    step = (right - left) / max(len(days) - 1, 1)
+
+    def x(i: int) -> float:
+        return round(left + i * step, 1)
+
+    def y(v: float) -> float:
+        return round(lower - (v / top) * (lower - upper), 1)
+
+    lines = []
+    for s in series:
+        runs: list[str] = []
+        current: list[str] = []
+        for i, value in enumerate(s.values):
+            if value is None:
+                if current:
+                    runs.append(" ".join(current))
+                current = []
+            else:
+                current.append(f"{x(i)},{y(value)}")
+        if current:
+            runs.append(" ".join(current))
+        lines.append((s, runs))
+    y_ticks = [(y(top * k / 4), f"{round(top * k / 4 * (100 if percent else 1))}{'%' if percent else ''}")
+               for k in range(5)]
+    # A label every week, counted back from the last day so that it always has one.
+    x_ticks = [(x(i), d.strftime("%m-%d")) for i, d in enumerate(days) if (len(days) - 1 - i) % 7 == 0]
+    return LineChart(WIDTH, HEIGHT, lines, y_ticks, x_ticks, (left, upper, right, lower))
+
+
+# --- the map ------------------------------------------------------------------
+
+MAP_WIDTH = 640
+MAP_PAD = 12
+# Fill colours, from calm to alarming; the numbers are written on every grid as well,
+# so the map does not rely on colour alone.
+CALM, BUSY, OVERDUE, UNKNOWN = "#cfe8d5", "#ffe08a", "#f4a49e", "#e4e4e8"
+BUSY_FROM = 5  # open tickets at which a grid counts as busy
+
+
+@dataclass
+class MapGrid:
+    """A grid on the map: its outline as SVG paths, where to write its name, its colour."""
+
+    grid: Grid
+    paths: list[str]
+    label_at: tuple[float, float]
+    label_size: int  # px in the map's plane, so that the name fits inside the grid
+    fill: str
+    open: int | None
+    overdue: int | None
+
+
+@dataclass
+class GridMap:
+    """The map ready to draw, and the grids that have no boundary to draw."""
+
+    width: int
+    height: int
+    grids: list[MapGrid] = field(default_factory=list)
+    unmapped: list[tuple[Grid, int | None, int | None]] = field(default_factory=list)
+
+
+def fill_for(open_n: int | None, overdue_n: int | None) -> str:
+    """Red with anything overdue, amber when busy, green when calm, grey without a ledger."""
+    if open_n is None:
+        return UNKNOWN
+    if overdue_n:
+        return OVERDUE
+    return BUSY if open_n >= BUSY_FROM else CALM
+
+
+def grid_map(grids: Sequence[Grid], ledgers: dict[int, Ledger]) -> GridMap:
+    """Project the grids' boundaries (longitude, latitude) onto the map's plane.
+
+    Equirectangular with longitude shrunk by cos(latitude): for a street a few
+    kilometres across it is as true as any projection, and needs no library.
+    """
+    shapes: list[tuple[Grid, list[Any]]] = []
+    for grid in grids:
+        rings = [p[0] for p in polygons(grid.boundary) if p and len(p[0]) >= 3] if grid.boundary else []
+        shapes.append((grid, rings))
+    points = [(float(pt[0]), float(pt[1])) for _grid, rings in shapes for ring in rings for pt in ring]
+    result = GridMap(MAP_WIDTH, 0)
+    if points:
+        west, east = min(p[0] for p in points), max(p[0] for p in points)
+        south, north = min(p[1] for p in points), max(p[1] for p in points)
+        shrink = math.cos(math.radians((south + north) / 2))
+        span_x, span_y = max((east - west) * shrink, 1e-9), max(north - south, 1e-9)
+        scale = (MAP_WIDTH - 2 * MAP_PAD) / span_x
+        result.height = min(round(span_y * scale + 2 * MAP_PAD), 2 * MAP_WIDTH)
+        scale = min(scale, (result.height - 2 * MAP_PAD) / span_y)
+
+        def project(pt: Sequence[float]) -> tuple[float, float]:
+            return (round(MAP_PAD + (float(pt[0]) - west) * shrink * scale, 1),
+                    round(MAP_PAD + (north - float(pt[1])) * scale, 1))
+    for grid, rings in shapes:
+        row = ledgers.get(grid.id)
+        open_n, overdue_n = (row.open_at_end, row.overdue_at_end) if row else (None, None)
+        if not rings:
+            result.unmapped.append((grid, open_n, overdue_n))
+            continue
+        projected = [[project(pt) for pt in ring] for ring in rings]
+        paths = ["M" + " L".join(f"{px},{py}" for px, py in ring) + " Z" for ring in projected]
+        outer = max(projected, key=len)
+        outer = outer[:-1] if len(outer) > 1 and outer[0] == outer[-1] else outer  # a closed ring repeats its start
+        centre = (round(sum(p[0] for p in outer) / len(outer), 1), round(sum(p[1] for p in outer) / len(outer), 1))
+        across = max(p[0] for p in outer) - min(p[0] for p in outer)
+        size = int(max(12, min(28, across * 0.9 / max(len(grid.name), 1))))
+        result.grids.append(MapGrid(grid, paths, centre, size, fill_for(open_n, overdue_n), open_n, overdue_n))
+    return result

@@ -1,0 +1,144 @@
+"""The ledger as a file: Excel (.xlsx) and CSV, in the columns a community office files.
+
+The headers and the labels in the cells are Chinese whatever the reader's language:
+this is the office's paper form, not a page of the app. Personal data (name, phone,
+the household part of the address) is masked unless the full version is asked for;
+a full export logs a reveal per ticket (purpose "export"), as the ticket page does.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+from flask_babel import force_locale
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import contains_eager, joinedload
+
+from ticketing import labels
+from ticketing.extensions import db
+from ticketing.models import Grid, Ledger, LedgerLine, RevealLog, Role, Ticket, User
+from ticketing.services import privacy
+
+# (header, width in characters): the columns of the office's ledger, in its order.
+COLUMNS: tuple[tuple[str, int], ...] = (
+    ("编号", 14), ("渠道", 10), ("受理时间", 17), ("诉求人", 9), ("联系电话", 14), ("地点", 24),
+    ("诉求内容", 40), ("类别", 12), ("承办人", 12), ("状态", 9), ("办理情况", 30), ("办理时限", 17),
+    ("是否超时", 9), ("满意度", 10),
+)
+HEADERS = tuple(name for name, _width in COLUMNS)
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+FORMATS = ("xlsx", "csv")
+MEDIA_TYPES = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               "csv": "text/csv; charset=utf-8"}
+
+
+@dataclass(frozen=True)
+class Export:
+    """A finished file: its name, media type and bytes."""
+
+    filename: str
+    media_type: str
+    content: bytes
+
+
+def may_export_full(user: User) -> bool:
+    """Supervisors and admins may ask for the names, phones and rooms in full."""
+    return user.role in (Role.SUPERVISOR, Role.ADMIN)
+
+
+def lines_of(where: ColumnElement[bool], day: date) -> list[LedgerLine]:
+    """The lines of the day's ledgers selected by `where`, by grid and ticket number."""
+    return list(db.session.scalars(
+        select(LedgerLine).join(Ledger, LedgerLine.ledger_id == Ledger.id).join(Grid, Ledger.grid_id == Grid.id)
+        .join(Ticket, LedgerLine.ticket_id == Ticket.id)
+        .where(where, Ledger.day == day)
+        .options(contains_eager(LedgerLine.ticket).options(
+            joinedload(Ticket.category), joinedload(Ticket.complex), joinedload(Ticket.building)))
+        .order_by(Grid.code, Ticket.number)))
+
+
+def place_text(ticket: Ticket, full: bool) -> str:
+    """Complex, building and room (the room masked), else the address as given (masked)."""
+    room = ticket.unit_room if full else privacy.mask_room(ticket.unit_room)
+    parts = [ticket.complex.name if ticket.complex else "", ticket.building.name if ticket.building else "", room]
+    if not ticket.complex and not ticket.building:
+        parts = [ticket.address_text if full else privacy.mask_address(ticket.address_text)]
+    return " ".join(part for part in parts if part)
+
+
+def row_of(line: LedgerLine, tz: tzinfo, full: bool) -> list[Any]:
+    """One line as the office's columns; times as naive local datetimes (Excel has no zones)."""
+    t = line.ticket
+    with force_locale("zh_CN"):
+        return [
+            t.number, labels.label(labels.CHANNEL_LABELS, t.channel),
+            t.created_at.astimezone(tz).replace(tzinfo=None),
+            t.requester_name if full else privacy.mask_name(t.requester_name),
+            t.requester_phone if full else privacy.mask_phone(t.requester_phone),
+            place_text(t, full), t.description, t.category.name_zh, line.handler,
+            labels.label(labels.STATUS_LABELS, line.status), line.result,
+            line.deadline.astimezone(tz).replace(tzinfo=None) if line.deadline else None,
+            "是" if line.overdue else "否", labels.label(labels.RATING_LABELS, line.rating),
+        ]
+
+
+def to_xlsx(rows: list[list[Any]], title: str) -> bytes:
+    """A workbook of one sheet: bold frozen header row, set widths, dates as dates."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = title[:31]  # Excel's limit
+    sheet.append(list(HEADERS))
+    for row in rows:
+        sheet.append(row)
+    for index, (_name, width) in enumerate(COLUMNS, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="F2DCDB")
+    wrap = Alignment(wrap_text=True, vertical="top")
+    for cells in sheet.iter_rows(min_row=2):
+        for cell in cells:
+            cell.alignment = wrap
+            if isinstance(cell.value, datetime):
+                cell.number_format = DATETIME_FORMAT
+    sheet.freeze_panes = "A2"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def to_csv(rows: list[list[Any]]) -> bytes:
+    """UTF-8 with a byte-order mark, so that Excel opens the Chinese text correctly."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(HEADERS)
+    for row in rows:
+        writer.writerow([value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else
+                         "" if value is None else value for value in row])
+    return out.getvalue().encode("utf-8-sig")
+
+
+def build(lines: list[LedgerLine], fmt: str, name: str, tz: tzinfo, full: bool) -> Export:
+    """The file of `lines` in `fmt` ("xlsx" or "csv"), named `name` plus its suffix."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}")
+    rows = [row_of(line, tz, full) for line in lines]
+    content = to_xlsx(rows, name) if fmt == "xlsx" else to_csv(rows)
+    return Export(f"{name}{'-full' if full else ''}.{fmt}", MEDIA_TYPES[fmt], content)
+
+
+def log_full_export(user: User, lines: list[LedgerLine], now: datetime, remote_addr: str = "") -> int:
+    """A reveal per ticket of a full export, in one INSERT; the caller commits."""
+    tickets = sorted({line.ticket_id for line in lines})
+    if tickets:
+        db.session.execute(RevealLog.__table__.insert(), [
+            dict(ticket_id=ticket_id, user_id=user.id, at=now, purpose="export", remote_addr=remote_addr[:64])
+            for ticket_id in tickets])
+    return len(tickets)
