@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, text
 
 from tests.factories import PHONE, T0, TZ, World, make_ticket, png_bytes
 from ticketing.extensions import db
-from ticketing.models import Photo, Status, Ticket, TicketEvent
-from ticketing.services import intake
+from ticketing.models import Photo, Status, Ticket, TicketCounter, TicketEvent
+from ticketing.services import intake, numbering
 from ticketing.services.errors import ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
@@ -151,9 +152,23 @@ def test_staff_entry_records_who_entered_it(world: World, store: PhotoStore) -> 
     assert event is not None and (event.actor_kind, event.actor_id) == ("staff", world.dora.id)
 
 
+def numbered_up_to(day: str, last: int) -> None:
+    """The day has had `last` numbers from the counter, as before numbers came from
+    sequences (and as SQLite still numbers): its sequence is not made yet."""
+    db.session.add(TicketCounter(day=day, last=last))
+    db.session.commit()
+    if numbering.uses_sequences():
+        db.session.execute(text(f"DROP SEQUENCE IF EXISTS {numbering.sequence_name(day)}"))
+        db.session.commit()
+        numbering.forget()
+
+
 @pytest.mark.postgres
-def test_concurrent_intake_never_repeats_a_number(app: Flask, world: World) -> None:
-    """Eight threads file at once on PostgreSQL; every number is distinct."""
+@pytest.mark.parametrize("route", [True, False])
+def test_concurrent_intake_never_repeats_a_number(app: Flask, world: World, route: bool) -> None:
+    """Eight threads file the day's first tickets at once on PostgreSQL (so they also race
+    to make the day's sequence); every number is distinct."""
+    numbered_up_to(T0.astimezone(TZ).strftime("%y%m%d"), 0)
     ids = (world.category("repair.stair_light").id, world.building_courtyard.id)
     store = PhotoStore(app.config["UPLOAD_FOLDER"])
     numbers: list[str] = []
@@ -166,7 +181,7 @@ def test_concurrent_intake_never_repeats_a_number(app: Flask, world: World) -> N
                 barrier.wait()
                 req = intake.IntakeRequest(channel="web", description="灯不亮", phone=PHONE,
                                            category_id=ids[0], building_id=ids[1])
-                ticket, _ = intake.submit(req, Actor.resident(), T0, TZ, store, 5 * MB)
+                ticket, _ = intake.submit(req, Actor.resident(), T0, TZ, store, 5 * MB, route=route)
                 numbers.append(ticket.number)
             except BaseException as exc:  # noqa: BLE001 — reported below
                 errors.append(exc)
@@ -179,7 +194,7 @@ def test_concurrent_intake_never_repeats_a_number(app: Flask, world: World) -> N
     for thread in threads:
         thread.join()
     assert errors == []
-    assert len(set(numbers)) == 8
+    assert sorted(numbers) == [f"{T0.astimezone(TZ):%y%m%d}-{n:04d}" for n in range(1, 9)]
     assert db.session.scalar(select(func.count()).select_from(Photo)) == 0
 
 
@@ -209,13 +224,44 @@ def test_a_grid_of_another_community_is_refused(world: World, store: PhotoStore)
 
 @pytest.mark.parametrize("route", [True, False])
 def test_numbers_go_past_four_digits_on_a_busy_day(world: World, store: PhotoStore, route: bool) -> None:
-    """Beijing's 12345 takes about 70,000 a day: the 10,000th ticket is …-10000, not a repeat."""
-    from ticketing.models import TicketCounter
-
-    db.session.add(TicketCounter(day=T0.astimezone(TZ).strftime("%y%m%d"), last=9999))
-    db.session.commit()
+    """Beijing's 12345 takes about 70,000 a day: the 10,000th ticket is …-10000, not a repeat.
+    On PostgreSQL this is also a day the counter numbered before sequences: it goes on."""
+    numbered_up_to(T0.astimezone(TZ).strftime("%y%m%d"), 9999)
     ticket = make_ticket(world, store, route=route)
     assert ticket.number == T0.astimezone(TZ).strftime("%y%m%d") + "-10000"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("route", [True, False])
+def test_on_postgresql_each_day_numbers_from_its_own_sequence_without_a_counter_row(
+        world: World, store: PhotoStore, route: bool) -> None:
+    for day in (T0, T0 + timedelta(days=1)):
+        numbered_up_to(day.astimezone(TZ).strftime("%y%m%d"), 0)
+    db.session.execute(delete(TicketCounter))
+    db.session.commit()
+    numbers = [make_ticket(world, store, now=at, route=route).number
+               for at in (T0, T0, T0 + timedelta(days=1), T0 + timedelta(seconds=1))]
+    today, tomorrow = T0.astimezone(TZ).strftime("%y%m%d"), (T0 + timedelta(days=1)).astimezone(TZ).strftime("%y%m%d")
+    assert numbers == [f"{today}-0001", f"{today}-0002", f"{tomorrow}-0001", f"{today}-0003"]
+    assert db.session.scalar(select(func.count()).select_from(TicketCounter)) == 0  # no row to queue on
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_sequences_of_days_long_past_are_dropped(world: World, store: PhotoStore) -> None:
+    days = [T0 - timedelta(days=n) for n in (9, 8, 7, 0)]
+    for at in days:
+        make_ticket(world, store, now=at)
+    names = [numbering.sequence_name(at.astimezone(TZ).strftime("%y%m%d")) for at in days]
+
+    def sequences() -> set[str]:
+        return set(db.session.scalars(text("SELECT sequencename FROM pg_sequences WHERE sequencename LIKE 'ticket%'")))
+
+    before = sequences()
+    dropped = numbering.drop_days_before((T0 - timedelta(days=7)).astimezone(TZ).date())
+    left = sequences()
+    assert dropped == len(before - left) >= 2  # other tests' older days go too
+    assert (names[0] in left, names[1] in left, names[2] in left, names[3] in left) == (False, False, True, True)
+    assert make_ticket(world, store, now=T0).number.endswith("-0002")  # today's goes on
 
 
 @pytest.mark.postgres
@@ -231,6 +277,7 @@ def test_on_postgresql_a_routed_ticket_is_stored_in_one_statement(world: World, 
         if not statement.lstrip().upper().startswith("SELECT"):
             writes.append(statement)
 
+    numbering.prepare_day(T0.astimezone(TZ).strftime("%y%m%d"))  # made once a day per process
     event.listen(db.engine, "before_cursor_execute", record)
     try:
         ticket = make_ticket(world, store, route=True)

@@ -161,12 +161,16 @@ def compile_today_ledgers() -> str:
 @job(queue=LOW, timeout=600, retries=1)
 def housekeeping() -> str:
     """Scheduled nightly: forget WeChat location pins too old to place a ticket (they
-    are often a home), and rate-limit counts whose windows are over."""
+    are often a home) and rate-limit counts whose windows are over; drop the number
+    sequences of days long past."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
     from sqlalchemy import delete
 
     from ticketing.channels.wechat_geo import LOCATION_FRESH_FOR
     from ticketing.models import WechatFollower
-    from ticketing.services import ratelimit
+    from ticketing.services import numbering, ratelimit
 
     now = utcnow()
     pins = db.session.execute(
@@ -174,7 +178,10 @@ def housekeeping() -> str:
     ).rowcount
     db.session.commit()
     counts = ratelimit.prune(now)
-    return f"location pins forgotten {pins}, rate-limit rows pruned {counts}"
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    sequences = numbering.drop_days_before(now.astimezone(tz).date() - numbering.KEEP_DAYS)
+    return (f"location pins forgotten {pins}, rate-limit rows pruned {counts}, "
+            f"number sequences of past days dropped {sequences}")
 
 
 @job(queue=HIGH, timeout=60, retries=2, backoff=(5, 30))

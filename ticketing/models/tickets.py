@@ -247,7 +247,8 @@ class Photo(db.Model):
 
 
 class TicketCounter(db.Model):
-    """The last sequence number handed out per local day, for ticket numbers."""
+    """The last number handed out per local day, where the database numbers by this
+    counter (SQLite); on PostgreSQL each day has a sequence (services/numbering.py)."""
 
     __tablename__ = "ticket_counters"
 

@@ -34,10 +34,9 @@ from ticketing.models import (
     Ticket,
     TicketEvent,
 )
-from ticketing.services import classify, notify, outbox, refcache
+from ticketing.services import classify, notify, numbering, outbox, refcache
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
-from ticketing.services.numbering import BUMP_SQL, next_ticket_number, ticket_day
 from ticketing.services.photos import PhotoStore, clean_photo
 
 MAX_DESCRIPTION = 2000
@@ -404,7 +403,7 @@ def _store(
     if route and db.session.get_bind().dialect.name == "postgresql":
         return _store_at_once(values, event, now, tz)
     ticket = db.session.scalars(
-        insert(Ticket).returning(Ticket), [dict(values, number=next_ticket_number(now, tz))]).one()
+        insert(Ticket).returning(Ticket), [dict(values, number=numbering.next_ticket_number(now, tz))]).one()
     event["ticket_id"] = ticket.id
     if route:
         db.session.execute(insert(TicketEvent.__table__).values(**event))
@@ -415,9 +414,9 @@ def _store(
 
 
 def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime, tz: tzinfo) -> Ticket:
-    """PostgreSQL: number, ticket, submit event and routing job in one statement of
-    data-modifying CTEs. One round trip instead of four, and the day's counter row is
-    locked only from this statement to the commit.
+    """PostgreSQL: number (from the day's sequence, services/numbering.py), ticket,
+    submit event and routing job in one statement of data-modifying CTEs: one round
+    trip instead of four.
 
     The row values travel as two JSON parameters: with a handful of parameters and a
     short text, psycopg keeps the statement's parsed form and PostgreSQL its plan
@@ -426,8 +425,9 @@ def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime,
     the session as if loaded, so nothing is read back but its id and number.
     """
     ticket_values = with_defaults(Ticket.__table__, values)
+    day = numbering.ticket_day(now, tz)
     ticket_id, number, queued_id = db.session.connection().exec_driver_sql(_at_once_sql(), {
-        "day": ticket_day(now, tz),
+        "day": day, "sequence": numbering.prepare_day(day),
         "ticket": json.dumps(ticket_values, default=_json_value, ensure_ascii=False),
         "event": json.dumps(event, default=_json_value, ensure_ascii=False),
         "job": ROUTE_JOB, "created_at": now,
@@ -450,9 +450,9 @@ def _at_once_sql() -> str:
     """The statement of `_store_at_once` (psycopg's parameter style), built once per process."""
     ticket_columns = [c.name for c in Ticket.__table__.c if c.name not in ("id", "number")]
     event_columns = [c.name for c in TicketEvent.__table__.c if c.name not in ("id", "ticket_id")]
-    # The number as f"{day}-{last:04d}": at least four digits, more past 9999.
+    # The number as numbering.format_number makes it: at least four digits, more past 9999.
     return f"""
-WITH bumped AS ({BUMP_SQL.format(day="%(day)s")}),
+WITH bumped AS (SELECT nextval(%(sequence)s::regclass) AS last),
 stored AS (
   INSERT INTO tickets (number, {", ".join(ticket_columns)})
   SELECT %(day)s || '-' || lpad(bumped.last::text, greatest(4, length(bumped.last::text)), '0'),
