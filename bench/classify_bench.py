@@ -14,7 +14,6 @@ builds jieba's dictionary cache (in the temp dir).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys

@@ -36,7 +36,7 @@ from ticketing.models import (
     TicketEvent,
     User,
 )
-from ticketing.services import intake, routing
+from ticketing.services import intake, routing, targets
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.photos import PhotoStore
 from ticketing.services.routing import Decision, route
@@ -95,7 +95,7 @@ def test_a_repair_in_a_managed_complex_goes_to_its_property_company(on_call: Wor
     decision = route_at(ticket)
     assert decision.routed and ticket.assignee_id == on_call.pete.id
     assert ticket.status == Status.DISPATCHED and ticket.handler_kind == HandlerKind.PROPERTY
-    assert dispatch_event(ticket).detail["rule"] == routing.text(routing.DEFAULT_LABELS[HandlerKind.PROPERTY])
+    assert dispatch_event(ticket).detail["rule"] == routing.text(targets.DEFAULT_LABELS[HandlerKind.PROPERTY])
 
 
 def test_a_repair_in_a_complex_without_a_company_goes_to_the_grid_worker(on_call: World, store: PhotoStore) -> None:
@@ -560,7 +560,7 @@ def test_a_report_filed_on_the_web_is_routed_by_the_time_the_page_returns(
     ticket = db.session.scalar(select(Ticket))
     assert ticket is not None and ticket.status == Status.DISPATCHED and ticket.assignee_id == world.gina.id
     detail = dispatch_event(ticket).detail
-    assert detail["rule"] == routing.text(routing.DEFAULT_LABELS[HandlerKind.GRID_WORKER])
+    assert detail["rule"] == routing.text(targets.DEFAULT_LABELS[HandlerKind.GRID_WORKER])
     assert detail["reason"] == routing.text(routing._l("fewest open: %(n)d; on call", n=0))
 
 

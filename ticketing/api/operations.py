@@ -29,7 +29,7 @@ from ticketing.models import (
     User,
 )
 from ticketing.patrol.views import place_point
-from ticketing.services import intake, refcache, scope
+from ticketing.services import intake, placing, refcache, scope
 from ticketing.services.errors import InvalidInput
 from ticketing.services.intake import IntakeRequest
 from ticketing.staff.handlers import parse_handler
@@ -152,16 +152,16 @@ def check_place(filing: Filing, user: User) -> None:
     Unknown ids are left to intake, which reports them.
     """
     req = filing.request
-    place: intake.Placement | None = None
+    place: placing.Placement | None = None
     name = ""
     if req.building_id:
-        place, name = intake.building_place(req.building_id), "building_id"
+        place, name = placing.building_place(req.building_id), "building_id"
     elif req.complex_id:
-        place, name = intake.complex_place(req.complex_id), "complex_id"
+        place, name = placing.complex_place(req.complex_id), "complex_id"
     elif req.community_id:
         community = db.session.get(Community, req.community_id)
         filing.rows.append(community)
-        place = intake.Placement(community.street_id, community.id) if community is not None else None
+        place = placing.Placement(community.street_id, community.id) if community is not None else None
         name = "community_id"
     if place is not None and not may_file_in(user, place.community_id, place.street_id):
         raise validation_failed({name: PICK_PLACE})

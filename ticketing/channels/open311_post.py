@@ -37,7 +37,7 @@ from ticketing.extensions import db
 from ticketing.labels import locale_of
 from ticketing.models import ApiKey, Building, Category, Community, Grid, KeyKind, Street, Ticket
 from ticketing.patrol import geo
-from ticketing.services import apikeys, intake, ratelimit
+from ticketing.services import apikeys, intake, placing, ratelimit
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
@@ -210,7 +210,7 @@ def locate(streets: Sequence[Street], form: MultiDict[str, str], errors: list[st
     text = intake.clean_text(form.get("address_string"))
     if text:
         for community in (c for s in streets for c in s.communities):
-            named = intake.place_from_text(community, text)
+            named = placing.place_from_text(community, text)
             if named.complex_id is not None:
                 place.community_id, place.complex_id, place.building_id = (
                     community.id, named.complex_id, named.building_id)

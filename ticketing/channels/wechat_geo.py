@@ -27,7 +27,7 @@ from ticketing.extensions import db
 from ticketing.models import Community, Grid, Ticket
 from ticketing.models.channels import WechatFollower
 from ticketing.patrol import geo
-from ticketing.services.intake import place_from_text
+from ticketing.services.placing import place_from_text
 
 # A location older than this is not used to place a request: people move about, and
 # a pin sent yesterday morning says little about a problem reported tonight.

@@ -8,7 +8,7 @@ Three header shapes start a message:
 
 Every other line belongs to the message above it. Each draft then gets a guessed
 phone (mainland mobile), category with its confidence (services/classify.py) and
-place (a complex or building alias, through intake.place_from_text).
+place (a complex or building alias, through placing.place_from_text).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ticketing.models import Category, Community
-from ticketing.services import intake
+from ticketing.services import placing
 from ticketing.services.classify import classify, phone_in_text
 
 MAX_SENDER = 32
@@ -104,7 +104,7 @@ def detect(drafts: list[Draft], communities: Sequence[Community], categories: Se
         if communities:
             draft.community_id = communities[0].id
         for community in communities:
-            placement = intake.place_from_text(community, draft.text)
+            placement = placing.place_from_text(community, draft.text)
             if placement.complex_id is not None:
                 draft.community_id = community.id
                 draft.complex_id = placement.complex_id

@@ -1,8 +1,8 @@
 """The one intake call every channel ends in.
 
-normalise and bound the text → idempotency (channel + external id) → place it →
-classify → store ticket, first event, photos and the routing job's outbox row in one
-transaction. Routing itself comes after, in the dispatcher (services/routing.py).
+normalise and bound the text → idempotency (channel + external id) → place it
+(services/placing.py) → classify → store ticket, first event, photos and the routing
+job's outbox row in one transaction. Routing itself comes after, in the dispatcher (services/routing.py).
 """
 from __future__ import annotations
 
@@ -10,34 +10,31 @@ import json
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import cache
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnDefault, Select, Table, bindparam, insert, select
+from sqlalchemy import ColumnDefault, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
 from ticketing.extensions import db
 from ticketing.models import (
-    Building,
     Category,
     Channel,
-    Community,
-    Complex,
-    Grid,
     Photo,
     SlaTier,
     Status,
     Ticket,
     TicketEvent,
 )
-from ticketing.services import classify, notify, numbering, outbox, refcache
+from ticketing.services import classify, notify, numbering, outbox, placing
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore, clean_photo
+from ticketing.services.placing import Placement
 
 MAX_DESCRIPTION = 2000
 MAX_NAME = 32
@@ -81,39 +78,6 @@ class IntakeRequest:
     guess_category: bool = False
 
 
-@dataclass(frozen=True)
-class Placement:
-    """Where a ticket belongs, as far as it could be told: ids from the street down."""
-
-    street_id: int
-    community_id: int
-    grid_id: int | None = None
-    complex_id: int | None = None
-    building_id: int | None = None
-
-
-def _places_above(query: Select[Any]) -> Placement | None:
-    row = db.session.execute(query).one_or_none()
-    return None if row is None else Placement(*row)
-
-
-def building_place(building_id: int) -> Placement | None:
-    """The building and the places above it; None for an unknown id. Cached per process
-    (services/refcache.py): intake reads it for every ticket filed with a building."""
-    return refcache.remember(("building place", building_id), lambda: _places_above(
-        select(Community.street_id, Community.id, Grid.id, Complex.id, Building.id)
-        .join(Complex, Building.complex_id == Complex.id).join(Grid, Complex.grid_id == Grid.id)
-        .join(Community, Grid.community_id == Community.id).where(Building.id == building_id)))
-
-
-def complex_place(complex_id: int) -> Placement | None:
-    """The complex and the places above it; None for an unknown id (cached as above)."""
-    return refcache.remember(("complex place", complex_id), lambda: _places_above(
-        select(Community.street_id, Community.id, Grid.id, Complex.id)
-        .join(Grid, Complex.grid_id == Grid.id).join(Community, Grid.community_id == Community.id)
-        .where(Complex.id == complex_id)))
-
-
 def clean_text(value: str | None, multiline: bool = False) -> str:
     """NFC-normalise, drop control characters, collapse spaces, trim.
 
@@ -138,62 +102,6 @@ def clean_phone(value: str | None) -> str | None:
     elif digits.startswith("0086"):
         digits = digits[4:]
     return digits if MOBILE.match(digits) else None
-
-
-def place_from_text(community: Community, text: str) -> Placement:
-    """Find a complex and building of the community named in free text, if any."""
-    text = unicodedata.normalize("NFKC", text)  # ３栋 and 3栋 are the same building
-    found_complex: Complex | None = None
-    for grid in community.grids:
-        for cx in grid.complexes:
-            names = [cx.name, *cx.aliases.splitlines()]
-            if any(n.strip() and n.strip() in text for n in names):
-                found_complex = cx
-                break
-        if found_complex:
-            break
-    if found_complex is None:
-        return Placement(community.street_id, community.id)
-    placed = Placement(community.street_id, community.id, found_complex.grid_id, found_complex.id)
-    for building in found_complex.buildings:
-        names = [building.name, *building.aliases.splitlines()]
-        if any(n.strip() and n.strip() in text for n in names):
-            return replace(placed, building_id=building.id)
-    return placed
-
-
-def resolve_place(req: IntakeRequest, errors: dict[str, object]) -> Placement | None:
-    """Check the place ids against each other and fill in what follows from them."""
-    unknown = _l("Choose a place from the list.")
-    above: Placement | None = None  # of the building, else of the complex
-    if req.building_id:
-        above = building_place(req.building_id)
-        if above is None:
-            errors["building_id"] = unknown
-            return None
-    elif req.complex_id:
-        above = complex_place(req.complex_id)
-    if req.complex_id and (above is None or above.complex_id != req.complex_id):
-        errors["complex_id"] = unknown
-        return None
-    if above is not None:
-        if req.community_id and above.community_id != req.community_id:
-            errors["community_id"] = _l("Choose your community.")
-            return None
-        return above
-    community = db.session.get(Community, req.community_id) if req.community_id else None
-    if community is None:
-        errors["community_id"] = _l("Choose your community.")
-        return None
-    grid = db.session.get(Grid, req.grid_id) if req.grid_id else None
-    if req.grid_id and (grid is None or grid.community_id != community.id):
-        errors["grid_id"] = unknown
-        return None
-    if req.address_text:
-        found = place_from_text(community, req.address_text)
-        if found.complex_id is not None:
-            return found
-    return Placement(community.street_id, community.id, grid.id if grid is not None else None)
 
 
 def validate(
@@ -233,7 +141,8 @@ def validate(
         category = guessed_category(guess)
     if category is None or not category.active:
         errors["category_id"] = _l("Choose what kind of problem it is.")
-    placement = resolve_place(req, errors)
+    placement = placing.resolve(req.building_id, req.complex_id, req.community_id, req.grid_id,
+                                req.address_text, errors)
     return errors, placement, category, guess
 
 

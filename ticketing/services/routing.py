@@ -7,7 +7,8 @@ ticket, it picks the one with the fewest open tickets, ties to whoever has waite
 longest since their last assignment. A team or company with nobody on duty gets
 the ticket in its queue. When nobody fits, the ticket stays submitted with the
 reason and the dispatchers are told. The dispatch event carries the rule and the
-reason, so "why did this come to me?" has an answer.
+reason, so "why did this come to me?" has an answer. Which kind of handler the rules
+or the defaults choose is services/targets.py's.
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from ticketing.extensions import db
 from ticketing.labels import locale_of
 from ticketing.models import (
     Category,
-    Complex,
     HandlerKind,
     PropertyCompany,
     Role,
@@ -42,6 +42,7 @@ from ticketing.models import (
 from ticketing.services import duty, notify
 from ticketing.services.classify import tier_urgency
 from ticketing.services.lifecycle import Actor, perform
+from ticketing.services.targets import Target, active_rules, target_for, text
 from ticketing.services.workdays import WorkCalendar
 
 # The tickets that count as someone's current load.
@@ -49,14 +50,6 @@ LOAD_STATUSES = (Status.DISPATCHED, Status.ACCEPTED, Status.ON_HOLD)
 # After this many returns the dispatcher decides: no ping-pong between handlers.
 MAX_RETURNS = 2
 TEAM_KINDS = {HandlerKind.VOLUNTEER_TEAM: TeamKind.VOLUNTEER, HandlerKind.MEDIATION_TEAM: TeamKind.MEDIATION}
-
-DEFAULT_LABELS: dict[str, Any] = {
-    HandlerKind.PROPERTY: _l("default: property company of the complex"),
-    HandlerKind.VOLUNTEER_TEAM: _l("default: the community's volunteer team"),
-    HandlerKind.MEDIATION_TEAM: _l("default: the community's mediation team"),
-    HandlerKind.GRID_WORKER: _l("default: the grid's workers"),
-}
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -68,26 +61,6 @@ class Decision:
     reason: str = ""
 
 
-@dataclass(frozen=True)
-class Target:
-    """The handler kind a rule or default chose, and the rule's label and overrides."""
-
-    kind: str
-    label: str
-    team_id: int | None = None
-    company_id: int | None = None
-    tier_id: int | None = None
-
-
-def text(message: Any) -> str:
-    """A message in the site's default language: it is stored, and read by anyone later.
-
-    `route()` runs inside one `force_locale` for the default language (switching locale
-    costs more than the rest of a routing decision), so here it is a plain str().
-    """
-    return str(message)
-
-
 def routing_load_options() -> list[Any]:
     """What route() reads of a ticket, loaded with it in one query instead of five."""
     return [
@@ -96,18 +69,6 @@ def routing_load_options() -> list[Any]:
         joinedload(Ticket.grid),
         joinedload(Ticket.tier),
     ]
-
-
-# --- which handler kind -------------------------------------------------------
-
-
-def category_ids(category: Category) -> list[int]:
-    """The category and its ancestors: a rule for a group matches its children."""
-    ids, node = [], category
-    while node is not None:
-        ids.append(node.id)
-        node = node.parent
-    return ids
 
 
 @dataclass
@@ -138,51 +99,6 @@ class Batch:
             found = open_counts(missing)
             self.counts.update({i: found.get(i, 0) for i in missing})
         return self.counts
-
-
-def matching_rule(ticket: Ticket, batch: Batch | None = None) -> RoutingRule | None:
-    """The first active rule, by ascending priority, that matches the ticket."""
-    rules = batch.active_rules() if batch is not None else active_rules()
-    ids = set(category_ids(ticket.category))
-    places = {("any", None)} | {(kind, place_id) for kind, place_id in (
-        ("community", ticket.community_id), ("grid", ticket.grid_id), ("complex", ticket.complex_id))
-        if place_id is not None}
-    for rule in rules:
-        if (rule.category_id is None or rule.category_id in ids) and (
-                (rule.scope_kind, None if rule.scope_kind == "any" else rule.scope_id) in places):
-            return rule
-    return None
-
-
-def active_rules() -> list[RoutingRule]:
-    """Every active rule, by ascending priority (a street has tens, not thousands)."""
-    return list(db.session.scalars(
-        select(RoutingRule).where(RoutingRule.active.is_(True)).order_by(RoutingRule.priority, RoutingRule.id)
-    ))
-
-
-def default_target(ticket: Ticket) -> Target:
-    """No rule matched: repairs in a managed complex to its company, elderly help to
-    volunteers, disputes to mediators, everything else to the grid (社区兜底)."""
-    group = ticket.category.group.code
-    cx: Complex | None = ticket.complex
-    if group == "repair" and cx is not None and cx.property_company_id is not None:
-        kind = HandlerKind.PROPERTY
-    elif group == "elderly":
-        kind = HandlerKind.VOLUNTEER_TEAM
-    elif group == "dispute":
-        kind = HandlerKind.MEDIATION_TEAM
-    else:
-        kind = HandlerKind.GRID_WORKER
-    return Target(kind, text(DEFAULT_LABELS[kind]))
-
-
-def target_for(ticket: Ticket, batch: Batch | None = None) -> Target:
-    """What the first matching rule says, else the default."""
-    rule = matching_rule(ticket, batch)
-    if rule is None:
-        return default_target(ticket)
-    return Target(rule.handler_kind, rule.name, rule.team_id, rule.company_id, rule.tier_id)
 
 
 # --- which people -------------------------------------------------------------
@@ -340,7 +256,7 @@ def look_up_pools(tickets: Iterable[Ticket], now: datetime, calendar: WorkCalend
         if ticket.status != Status.SUBMITTED or ticket.dispatched_at is not None:
             continue
         try:
-            kind, pool_id = pool_for(ticket, target_for(ticket, batch), batch).key
+            kind, pool_id = pool_for(ticket, target_for(ticket, batch.active_rules()), batch).key
         except NobodyFits:
             continue
         wanted.setdefault(kind, set()).add(pool_id)
@@ -372,7 +288,7 @@ def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar, batch: Batch) 
     if ticket.return_count >= MAX_RETURNS:
         return unrouted(ticket, now, "", text(_l("returned %(n)d times: the dispatcher decides",
                                                    n=ticket.return_count)), batch)
-    target = target_for(ticket, batch)
+    target = target_for(ticket, batch.active_rules())
     if target.tier_id is not None and target.tier_id != ticket.tier_id:
         # Before dispatching, so that the accept-by follows the rule's tier; but a rule
         # never makes a ticket less urgent than intake's urgent words made it.
