@@ -13,7 +13,7 @@ from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from unittest.mock import MagicMock
+from unittest.mock import ANY, MagicMock
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -26,7 +26,7 @@ from tests.factories import PHONE, T0, World, advance, calendar, make_ticket
 from tests.redis_server import free_port
 from ticketing.extensions import db
 from ticketing.models import Notification, OutboxMessage, Ticket, TicketEvent, User
-from ticketing.services import notify, outbox, tracking
+from ticketing.services import notify, outbox, tracking, wechat_api
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.notify import MAX_ATTEMPTS, RetryLater
 from ticketing.services.photos import PhotoStore
@@ -395,7 +395,8 @@ def test_the_wechat_sender_sends_a_template_message_to_the_openid(
         "WECHAT_APP_ID": "wx-app", "WECHAT_APP_SECRET": "wx-secret", "WECHAT_TEMPLATE_ID": "tmpl-1"}}
     with app_with(**settings).app_context():
         assert jobs.deliver_notification(message.id) == "sent"
-    client_class.assert_called_once_with("wx-app", "wx-secret", timeout=10)
+    client_class.assert_called_once_with("wx-app", "wx-secret", session=ANY, timeout=10)
+    assert isinstance(client_class.call_args.kwargs["session"], wechat_api.SharedTokens)
     client_class.return_value.message.send_template.assert_called_once_with(
         "o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "tmpl-1",
         {"first": {"value": "已受理"}, "remark": {"value": "您的诉求已受理"}},

@@ -180,13 +180,13 @@ def read_capped(response: Any, max_bytes: int, deadline: float) -> bytes:
 
 
 def media_url(app_id: str, app_secret: str, media_id: str) -> str:
-    """The media API's address of a temporary media file (fetches an access token)."""
-    from wechatpy import WeChatClient
+    """The media API's address of a temporary media file (with the shared access token)."""
+    from ticketing.services import wechat_api
 
     if not MEDIA_ID.match(media_id):
         raise DownloadRejected("unavailable")
     try:
-        return str(WeChatClient(app_id, app_secret, timeout=CONNECT_TIMEOUT).media.get_url(media_id))
+        return str(wechat_api.client(app_id, app_secret, timeout=CONNECT_TIMEOUT).media.get_url(media_id))
     except Exception as exc:  # noqa: BLE001 - wechatpy and requests errors alike: retry later
         raise DownloadFailed(f"access token: {type(exc).__name__}") from None
 

@@ -92,12 +92,13 @@ class WechatSender:
         self.template_id = config.get("WECHAT_TEMPLATE_ID") or ""
 
     def send(self, notification: Notification) -> None:
-        from wechatpy import WeChatClient
         from wechatpy.exceptions import WeChatException
+
+        from ticketing.services import wechat_api
 
         if not (self.app_id and self.app_secret and self.template_id):
             raise SendError("WeChat sender is not configured (WECHAT_APP_ID, _SECRET, _TEMPLATE_ID)")
-        client = WeChatClient(self.app_id, self.app_secret, timeout=10)
+        client = wechat_api.client(self.app_id, self.app_secret, timeout=10)
         data = {"first": {"value": notification.subject}, "remark": {"value": notification.body}}
         try:
             client.message.send_template(notification.address, self.template_id, data)
