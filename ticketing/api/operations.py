@@ -255,17 +255,6 @@ def check_version(ticket: Ticket, version: int | None, if_match: str | None) -> 
                                "Reload and try again.", version=ticket.version), code=VERSION_MISMATCH)
 
 
-def merge_target(user: User, number: str | None) -> Ticket:
-    """The ticket to merge into, by number, within `user`'s scope (as the merge form)."""
-    number = (number or "").strip()
-    if not number:
-        raise InvalidInput(_l("Give the number of the ticket to merge into."), field="target")
-    target = db.session.scalar(select(Ticket).where(Ticket.number == number, scope.ticket_scope(user)))
-    if target is None:
-        raise InvalidInput(_l("There is no ticket with that number."), field="target")
-    return target
-
-
 def handler_params(value: str | None) -> dict[str, Any]:
     """`user:12` / `team:3` as dispatch parameters (the dispatch form's format)."""
     _kind, _, raw_id = (value or "").partition(":")
@@ -282,7 +271,7 @@ def transition_inputs(name: str, values: dict[str, Any], user: User) -> tuple[bo
     if name == "dispatch":
         return None, handler_params(values.get("handler"))
     if name == "merge":
-        return None, {"target": merge_target(user, values.get("target"))}
+        return None, {"target": scope.merge_target(user, values.get("target"))}
     if name == "extend":
         return None, {"deadline": values.get("deadline")}
     if name == "note":

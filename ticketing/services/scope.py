@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, or_, true
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
+from ticketing.extensions import db
 from ticketing.models import Role, Ticket, User
+from ticketing.services.errors import InvalidInput
 
 
 def ticket_scope(user: User) -> ColumnElement[bool]:
@@ -98,3 +101,15 @@ def coordinates(user: User, ticket: Ticket) -> bool:
 def supervises(user: User, ticket: Ticket) -> bool:
     """True for supervisors in the ticket's community or street."""
     return user.role == Role.SUPERVISOR and in_scope(user, ticket)
+
+
+def merge_target(user: User, number: str | None) -> Ticket:
+    """The ticket to merge into, by number, among those `user` may see; raises
+    `InvalidInput` on the form's field "target" (the web form and the API alike)."""
+    number = (number or "").strip()
+    if not number:
+        raise InvalidInput(_l("Give the number of the ticket to merge into."), field="target")
+    target = db.session.scalar(select(Ticket).where(Ticket.number == number, ticket_scope(user)))
+    if target is None:
+        raise InvalidInput(_l("There is no ticket with that number."), field="target")
+    return target

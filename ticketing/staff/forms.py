@@ -15,7 +15,6 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from sqlalchemy import select
 from wtforms import (
     DateTimeLocalField,
     RadioField,
@@ -97,15 +96,7 @@ class MergeForm(ActionForm):
     note = note_field("merge", _l("Note (optional)"))
 
     def inputs(self, user: User) -> Inputs:
-        number = (self.target.data or "").strip()
-        if not number:
-            raise InvalidInput(_l("Give the number of the ticket to merge into."), field="target")
-        target = db.session.scalar(
-            select(Ticket).where(Ticket.number == number, scope.ticket_scope(user))
-        )
-        if target is None:
-            raise InvalidInput(_l("There is no ticket with that number."), field="target")
-        return Inputs(note=self.note.data or "", params={"target": target})
+        return Inputs(note=self.note.data or "", params={"target": scope.merge_target(user, self.target.data)})
 
 
 class AcceptForm(ActionForm):
