@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -96,6 +97,9 @@ class Ticket(db.Model):
         Index("ix_tickets_status_accept_due", "status", "accept_due_at"),
         Index("ix_tickets_status_resolve_due", "status", "resolve_due_at"),
         Index("ix_tickets_building_category", "building_id", "category_id", "created_at"),
+        # Few tickets are merged: the index holds only those, for the foreign key's checks.
+        Index("ix_tickets_merged_into", "merged_into_id", postgresql_where=text("merged_into_id IS NOT NULL"),
+              sqlite_where=text("merged_into_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -212,9 +216,12 @@ class TicketEvent(db.Model):
     """One append-only line of a ticket's history: who, when, what, why."""
 
     __tablename__ = "ticket_events"
+    # A ticket's history in order; the daily ledger also asks for a ticket's first
+    # event after a moment, which this index answers without reading its other events.
+    __table_args__ = (Index("ix_ticket_events_ticket_at", "ticket_id", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
     # Indexed for the daily ledger, which reads one day's events of all tickets.
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor_kind: Mapped[str] = mapped_column(String(16))  # resident | staff | system
