@@ -14,7 +14,10 @@ the same rows. Shape:
   200 dispatchers, 200 supervisors; every handler on a 08:00–20:00 shift every day,
   one in ten on call;
 - tickets: `--open` open ones (dispatched, accepted, on hold) spread over the
-  handlers, the rest closed history over the past year.
+  handlers, the rest closed history filed over `--days` days (a year) up to four days ago;
+- grids tile a rectangle, each with a GeoJSON boundary (for the dashboard's map);
+- with `--events`, every ticket's events as its timestamps say, acceptances and
+  resolutions by its assignee (for the ledger bench).
 """
 from __future__ import annotations
 
@@ -38,8 +41,13 @@ INSERT INTO streets (id, code, name) VALUES (1, 'BENCH', '基准街道');
 INSERT INTO communities (id, street_id, code, name)
 SELECT c, 1, 'C' || c, '社区' || c FROM generate_series(1, 100) AS c;
 
-INSERT INTO grids (id, community_id, code, name)
-SELECT g, (g - 1) / 10 + 1, 'G' || g, '网格' || g FROM generate_series(1, 1000) AS g;
+-- Grids tile a 40 × 25 rectangle of 500 m × 450 m cells, as GeoJSON polygons.
+INSERT INTO grids (id, community_id, code, name, boundary)
+SELECT g, (g - 1) / 10 + 1, 'G' || g, '网格' || g,
+       format('{"type": "Polygon", "coordinates": [[[%1$s, %2$s], [%3$s, %2$s], [%3$s, %4$s], [%1$s, %4$s], [%1$s, %2$s]]]}',
+              116.3 + x * 0.006, 39.8 + y * 0.004, 116.3 + (x + 1) * 0.006, 39.8 + (y + 1) * 0.004)
+FROM generate_series(1, 1000) AS g
+CROSS JOIN LATERAL (SELECT (g - 1) % 40 AS x, (g - 1) / 40 AS y) AS cell;
 
 INSERT INTO property_companies (id, name, phone)
 SELECT p, '物业公司' || p, '010-' || (60000000 + p) FROM generate_series(1, 50) AS p;
@@ -111,9 +119,10 @@ CROSS JOIN LATERAL (
     SELECT (n::bigint * 7919) % 10000 + 1 AS building,
            ((n::bigint * 7919) % 10000) / 5 + 1 AS cx,
            ((n::bigint * 7919) % 10000) / 10 + 1 AS grid,
-           -- open tickets are recent, history spreads over a year
+           -- open tickets are recent; the closed history is filed over --days days
+           -- and resolved two days and rated three days after filing, the newest a day ago
            now() - CASE WHEN n <= :open THEN (n % 48) * interval '1 hour'
-                        ELSE (n % 365 + 1) * interval '1 day' END AS at
+                        ELSE (n % :days + 4) * interval '1 day' + (n % 1440) * interval '1 minute' END AS at
 ) AS b
 CROSS JOIN LATERAL (
     SELECT c.id, COALESCE(c.tier_id, p.tier_id) AS tier_id
@@ -124,19 +133,19 @@ CROSS JOIN LATERAL (
 
 # With --events: every history ticket's events, as its timestamps say (for the ledger bench).
 EVENTS = """
-INSERT INTO ticket_events (ticket_id, at, actor_kind, action, from_status, to_status, note, public, detail)
-SELECT id, created_at, 'resident', 'submit', NULL, 'submitted', '', true, '{}' FROM tickets
+INSERT INTO ticket_events (ticket_id, at, actor_kind, actor_id, action, from_status, to_status, note, public, detail)
+SELECT id, created_at, 'resident', NULL::integer, 'submit', NULL, 'submitted', '', true, '{}'::json FROM tickets
 UNION ALL
-SELECT id, dispatched_at, 'system', 'dispatch', 'submitted', 'dispatched', '', true, '{}'
+SELECT id, dispatched_at, 'system', NULL, 'dispatch', 'submitted', 'dispatched', '', true, '{}'
 FROM tickets WHERE dispatched_at IS NOT NULL
 UNION ALL
-SELECT id, accepted_at, 'staff', 'accept', 'dispatched', 'accepted', '', true, '{}'
+SELECT id, accepted_at, 'staff', assignee_id, 'accept', 'dispatched', 'accepted', '', true, '{}'
 FROM tickets WHERE accepted_at IS NOT NULL
 UNION ALL
-SELECT id, resolved_at, 'staff', 'resolve', 'accepted', 'resolved', '', true, '{}'
+SELECT id, resolved_at, 'staff', assignee_id, 'resolve', 'accepted', 'resolved', '', true, '{}'
 FROM tickets WHERE resolved_at IS NOT NULL
 UNION ALL
-SELECT id, closed_at, 'resident', 'rate', 'resolved', 'closed', '', true, '{}'
+SELECT id, closed_at, 'resident', NULL, 'rate', 'resolved', 'closed', '', true, '{}'
 FROM tickets WHERE closed_at IS NOT NULL;
 """
 
@@ -146,6 +155,7 @@ def main() -> None:
     parser.add_argument("database_url")
     parser.add_argument("--tickets", type=int, default=1_000_000)
     parser.add_argument("--open", type=int, default=100_000)
+    parser.add_argument("--days", type=int, default=365, help="days the closed history spreads over")
     parser.add_argument("--events", action="store_true", help="also every ticket's events (about 4 per ticket)")
     args = parser.parse_args()
     instance = Path(os.environ.get("MINHU_INSTANCE", "/tmp/minhu-bench"))
@@ -175,13 +185,22 @@ def main() -> None:
         with db.engine.begin() as conn:
             for statement in TICKETS.split(";\n"):
                 if statement.strip():
-                    conn.execute(text(statement), {"open": args.open, "total": args.tickets})
+                    conn.execute(text(statement), {"open": args.open, "total": args.tickets, "days": args.days})
             conn.execute(text("ANALYZE"))
         print(f"{args.tickets:,} tickets ({args.open:,} open): {time.perf_counter() - started:.1f} s")
         if args.events:
             started = time.perf_counter()
             with db.engine.begin() as conn:
+                # Tens of millions of rows load faster into a table without indexes.
+                indexes = conn.execute(text(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'ticket_events' "
+                    "AND indexname LIKE 'ix_%'")).all()
+                for name, _ in indexes:
+                    conn.execute(text(f"DROP INDEX {name}"))
+                conn.execute(text("SET LOCAL maintenance_work_mem = '1GB'"))
                 conn.execute(text(EVENTS))
+                for _, definition in indexes:
+                    conn.execute(text(definition))
                 conn.execute(text("ANALYZE ticket_events"))
             print(f"their events: {time.perf_counter() - started:.1f} s")
 

@@ -1,19 +1,28 @@
-"""Compiling a day's ledgers for every grid, on PostgreSQL, at Beijing-12345 scale.
+"""The daily ledger at Beijing-12345 scale, on PostgreSQL: compiling a day, the dashboard.
 
-    python bench/generate.py postgresql://postgres@localhost/bench --tickets 5000000 --events
-    python bench/ledger_bench.py postgresql://postgres@localhost/bench --day-tickets 70000
+    python bench/generate.py postgresql://postgres@localhost/ledger5m --tickets 5000000 --events
+    python bench/generate.py postgresql://postgres@localhost/ledger1m --tickets 1000000 --events --days 73
+    python bench/ledger_bench.py postgresql://postgres@localhost/ledger5m --day-tickets 70000
 
-Needs a database made by bench/generate.py (1,000 grids; with --events, every
-history ticket has its events). Adds one local day (the day before yesterday) of
-`--day-tickets` tickets with their events, set-based: a mix of still submitted,
-dispatched, accepted, resolved and closed with ratings, some reopened and some
-escalated; some of the history is also touched on that day. Then times
-`compile_day` for every grid, and again (a recompile replaces the rows). Run it on
-two history sizes to see that the time follows the day, not the history.
+Needs a database made by bench/generate.py with --events (1,000 grids; every
+ticket has its events). The two commands above give the same history per day
+(about 13,700 tickets filed, resolved and rated a day) over a year and over 73
+days, so their days differ only in the size of the history.
+
+The bench adds one local day D (three days ago: no open ticket of the generated
+data was filed on it) of `--day-tickets` tickets with their events, set-based: a
+mix of still submitted, dispatched, accepted, resolved and closed with ratings,
+some reopened and some escalated; some open history is touched that day too.
+Then it times `compile_day` of D for every grid, then again (a recompile replaces
+the rows), and a day with history only. It back-fills the 29 days before D and
+compiles today, so the dashboard has what it shows (the 30-day trend, today so
+far), and renders the dashboard for D and one grid's ledger page, as a street
+supervisor, through the app (the Flask test client: no HTTP server in the timing).
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -25,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import text  # noqa: E402
+from werkzeug.security import generate_password_hash  # noqa: E402
 
 from config import testing_config  # noqa: E402
 from ticketing import create_app  # noqa: E402
@@ -73,47 +83,62 @@ CROSS JOIN LATERAL (
     WHERE c.code = 'repair.stair_light'
 ) AS cat;
 
-INSERT INTO ticket_events (ticket_id, at, actor_kind, action, from_status, to_status, note, public, detail)
-SELECT id, created_at, 'resident', 'submit', NULL, 'submitted', '', true, '{}' FROM tickets WHERE number LIKE 'L%'
+INSERT INTO ticket_events (ticket_id, at, actor_kind, actor_id, action, from_status, to_status, note, public, detail)
+SELECT id, created_at, 'resident', NULL::integer, 'submit', NULL, 'submitted', '', true, '{}'::json FROM tickets WHERE number LIKE 'L%'
 UNION ALL
-SELECT id, dispatched_at, 'system', 'dispatch', 'submitted', 'dispatched', '', true, '{}'
+SELECT id, dispatched_at, 'system', NULL, 'dispatch', 'submitted', 'dispatched', '', true, '{}'
 FROM tickets WHERE number LIKE 'L%' AND dispatched_at IS NOT NULL
 UNION ALL
-SELECT id, accepted_at, 'staff', 'accept', 'dispatched', 'accepted', '', true, '{}'
+SELECT id, accepted_at, 'staff', assignee_id, 'accept', 'dispatched', 'accepted', '', true, '{}'
 FROM tickets WHERE number LIKE 'L%' AND accepted_at IS NOT NULL
 UNION ALL
-SELECT id, resolved_at, 'staff', 'resolve', 'accepted', 'resolved', '', true, '{}'
+SELECT id, resolved_at, 'staff', assignee_id, 'resolve', 'accepted', 'resolved', '', true, '{}'
 FROM tickets WHERE number LIKE 'L%' AND resolved_at IS NOT NULL
 UNION ALL
-SELECT id, closed_at, 'resident', 'rate', 'resolved', 'closed', '', true, '{}'
+SELECT id, closed_at, 'resident', NULL, 'rate', 'resolved', 'closed', '', true, '{}'
 FROM tickets WHERE number LIKE 'L%' AND closed_at IS NOT NULL
 UNION ALL
-SELECT id, created_at + interval '3 hours', 'staff', 'escalate', status, status, '上报', false, '{}'
+SELECT id, created_at + interval '3 hours', 'staff', NULL, 'escalate', status, status, '上报', false, '{}'
 FROM tickets WHERE number LIKE 'L%' AND escalation_level > 0;
 
 -- Some of the history is touched that day too: a note on every 500th open ticket.
-INSERT INTO ticket_events (ticket_id, at, actor_kind, action, from_status, to_status, note, public, detail)
-SELECT id, CAST(:start AS timestamptz) + interval '12 hours', 'staff', 'note', status, status, '跟进', false, '{}'
+INSERT INTO ticket_events (ticket_id, at, actor_kind, actor_id, action, from_status, to_status, note, public, detail)
+SELECT id, CAST(:start AS timestamptz) + interval '12 hours', 'staff', assignee_id, 'note', status, status, '跟进', false, '{}'
 FROM tickets WHERE number LIKE 'B%' AND status IN ('dispatched', 'accepted', 'on_hold') AND id % 500 = 0;
 """
+
+
+SUPERVISOR = 4801  # a street-level supervisor of bench/generate.py
+PASSWORD = "bench-ledger"
+
+
+def timed(label: str, action) -> float:
+    started = time.perf_counter()
+    result = action()
+    took = time.perf_counter() - started
+    print(f"{label}: {took:.2f} s" + (f" ({result})" if result is not None else ""))
+    return took
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("database_url")
     parser.add_argument("--day-tickets", type=int, default=70_000)
+    parser.add_argument("--renders", type=int, default=10, help="dashboard renders to time")
+    parser.add_argument("--no-backfill", action="store_true", help="skip the 29 days before D (done by a run before)")
     args = parser.parse_args()
     app = create_app(testing_config(args.database_url, Path(tempfile.mkdtemp())))
+    app.config["WTF_CSRF_ENABLED"] = False
     from ticketing.services.ledger import compile_day, window
 
-    day = datetime.now(TZ).date() - timedelta(days=2)
+    today = datetime.now(TZ).date()
+    day = today - timedelta(days=3)
     w = window(day, TZ)
     with app.app_context():
         history = db.session.scalar(text("SELECT count(*) FROM tickets WHERE number NOT LIKE 'L%'"))
         events = db.session.scalar(text("SELECT count(*) FROM ticket_events"))
         with db.engine.begin() as conn:
-            conn.execute(text("DELETE FROM ledger_lines"))
-            conn.execute(text("DELETE FROM ledgers"))
+            conn.execute(text("DELETE FROM ledger_lines WHERE ticket_id IN (SELECT id FROM tickets WHERE number LIKE 'L%')"))
             conn.execute(text("DELETE FROM ticket_events WHERE ticket_id IN (SELECT id FROM tickets WHERE number LIKE 'L%')"))
             conn.execute(text("DELETE FROM ticket_events WHERE at >= :s AND at < :e AND action = 'note'"),
                          {"s": w.start, "e": w.end})
@@ -122,16 +147,51 @@ def main() -> None:
             for statement in DAY_TICKETS.split(";\n"):
                 if statement.strip():
                     conn.execute(text(statement), {"count": args.day_tickets, "start": w.start})
-            conn.execute(text("ANALYZE tickets"))
-            conn.execute(text("ANALYZE ticket_events"))
+            conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :id"),
+                         {"h": generate_password_hash(PASSWORD), "id": SUPERVISOR})
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE tickets"))
+            conn.execute(text("VACUUM ANALYZE ticket_events"))
         print(f"history: {history:,} tickets, {events:,} events; added {args.day_tickets:,} tickets on {day} "
               f"with their events in {time.perf_counter() - started:.1f} s")
-        for attempt in ("compile", "recompile"):
+        touched = db.session.scalar(text(
+            "SELECT count(*) FROM tickets WHERE (created_at >= :s AND created_at < :e) OR id IN "
+            "(SELECT ticket_id FROM ticket_events WHERE at >= :s AND at < :e)"), {"s": w.start, "e": w.end})
+        day_events = db.session.scalar(text("SELECT count(*) FROM ticket_events WHERE at >= :s AND at < :e"),
+                                       {"s": w.start, "e": w.end})
+        print(f"{day}: {touched:,} tickets touched, {day_events:,} events")
+
+        def compile_(d):
+            grids = compile_day(d, TZ, datetime.now(timezone.utc))
+            lines = db.session.scalar(text("SELECT count(*) FROM ledger_lines JOIN ledgers ON ledgers.id = ledger_id "
+                                           "WHERE ledgers.day = :d"), {"d": d})
+            return f"{grids} grids, {lines:,} lines"
+
+        timed(f"compile {day}", lambda: compile_(day))
+        timed(f"recompile {day}", lambda: compile_(day))
+        quiet = day - timedelta(days=1)
+        timed(f"compile {quiet} (history only)", lambda: compile_(quiet))
+        if not args.no_backfill:
+            timed("back-fill the 28 days before that, for the trend",
+                  lambda: [compile_day(quiet - timedelta(days=n), TZ, datetime.now(timezone.utc))
+                           for n in range(1, 29)] and None)
+        timed(f"compile today so far ({today})", lambda: compile_(today))
+
+    client = app.test_client()
+    response = client.post("/auth/login", data={"username": f"u{SUPERVISOR}", "password": PASSWORD})
+    assert response.status_code == 302, response.status_code
+    for label, url in (("dashboard", f"/ledger/?day={day}"), ("dashboard, whole rankings", f"/ledger/?day={day}&all=1"),
+                       ("grid ledger page", f"/ledger/grid/G1/{day}")):
+        client.get(url)  # warm: templates compiled, caches filled
+        took = []
+        for _ in range(args.renders):
             started = time.perf_counter()
-            grids = compile_day(day, TZ, datetime.now(timezone.utc))
-            took = time.perf_counter() - started
-            lines = db.session.scalar(text("SELECT count(*) FROM ledger_lines"))
-            print(f"{attempt}: {grids} grids, {lines:,} lines in {took:.2f} s")
+            response = client.get(url)
+            took.append((time.perf_counter() - started) * 1000)
+            assert response.status_code == 200, response.status_code
+        size = len(response.get_data())
+        print(f"{label} ({url}, {size / 1024:.0f} KiB): median {statistics.median(took):.0f} ms, "
+              f"max {max(took):.0f} ms over {args.renders}")
 
 
 if __name__ == "__main__":
