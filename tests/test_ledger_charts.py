@@ -44,3 +44,18 @@ def test_grids_are_projected_side_by_side_and_coloured_by_their_ledger() -> None
                .replace("Z", "").replace(",", " ").split())
     assert [g.name for g, _open, _overdue in drawn.unmapped] == ["无"]
     assert charts.fill_for(None, None) == charts.UNKNOWN and charts.fill_for(7, 0) == charts.BUSY
+
+
+def test_labels_are_sized_to_fit_their_grid_or_left_out() -> None:
+    # Two grids side by side: each is half the map wide, so both lines fit at full size.
+    wide = charts.grid_map([grid(1, "第一网格", square(116.0, 39.9)), grid(2, "第二网格", square(116.01, 39.9))],
+                           {1: SimpleNamespace(open_at_end=12, overdue_at_end=3)})
+    first, second = wide.grids
+    assert (first.count_text, second.count_text) == ("12 / 3!", "—")
+    across = charts.MAP_WIDTH / 2 - charts.MAP_PAD
+    assert first.labelled and first.label_size * len("第一网格") <= across
+    assert first.count_size * 0.6 * len("12 / 3!") <= across
+    # Forty grids in a row: each is a sliver, too small for a readable label.
+    row = charts.grid_map([grid(i, f"网格{i}", square(116.0 + i * 0.01, 39.9)) for i in range(40)], {})
+    assert not any(g.labelled for g in row.grids)
+    assert charts.label_sizes("网格", "3", across=60, tall=60) == (21, 27)

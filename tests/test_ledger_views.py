@@ -1,6 +1,7 @@
 """The ledger pages: the dashboard, a grid's day and its print view, as each persona sees them."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -63,6 +64,8 @@ def test_the_map_draws_each_grid_from_its_boundary_coloured_and_linked(
     # Today at 10:00 A1 had t7 long overdue (red); A2 three open, none overdue (calm).
     assert 'fill="#f4a49e"' in html and 'fill="#cfe8d5"' in html
     assert 'href="/ledger/grid/CA-01/2026-11-19"' in html
+    assert re.search(f"<title>{world.grid_a1.community.name} {world.grid_a1.name} \\(CA-01\\) — "
+                     r"open \d+, overdue [1-9]\d*</title>", html)
 
 
 def test_the_week_and_the_other_rankings_are_a_link_away(

@@ -19,3 +19,18 @@ def test_models_and_migrations_agree(ctx: Flask) -> None:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, db.metadata)
     assert diff == []
+
+
+def test_the_supervision_index_holds_what_the_list_asks_for(ctx: Flask) -> None:
+    """The partial index is written out by hand: its statuses must be the open ones, or
+    the database could no longer use it for the 督办 list (or would miss tickets)."""
+    import re
+
+    from ticketing.console.supervision import supervised_condition
+    from ticketing.models import OPEN_STATUSES
+    from ticketing.models.tickets import SUPERVISION_WHERE, Ticket
+
+    assert set(re.findall(r"'(\w+)'", SUPERVISION_WHERE)) == {str(s) for s in OPEN_STATUSES}
+    condition = str(supervised_condition().compile(compile_kwargs={"literal_binds": True}))
+    assert "tickets.supervised IS true OR tickets.escalation_level >= 1" in condition
+    assert any(index.name == "ix_tickets_supervision" for index in Ticket.__table__.indexes)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterable, Sequence
 
-from ticketing.models import Grid, Ledger
 from ticketing.patrol.geo import polygons
 
 WIDTH, HEIGHT = 420, 240
@@ -99,13 +98,24 @@ BUSY_FROM = 5  # open tickets at which a grid counts as busy
 class MapGrid:
     """A grid on the map: its outline as SVG paths, where to write its name, its colour."""
 
-    grid: Grid
+    grid: Any  # a row of ledger.pages.grids_in: id, code, name, boundary, community_name
     paths: list[str]
     label_at: tuple[float, float]
     label_size: int  # px in the map's plane, so that the name fits inside the grid
     fill: str
     open: int | None
     overdue: int | None
+    count_size: int = 0  # the same for "open / overdue!" below the name; 0: too small to label
+    note: str = ""  # the tooltip's words on its figures (see `describe`)
+
+    @property
+    def count_text(self) -> str:
+        """"open / overdue!", just "open" when none is overdue, "—" without a ledger."""
+        return count_text(self.open, self.overdue)
+
+    @property
+    def labelled(self) -> bool:
+        return self.count_size > 0
 
 
 @dataclass
@@ -115,7 +125,7 @@ class GridMap:
     width: int
     height: int
     grids: list[MapGrid] = field(default_factory=list)
-    unmapped: list[tuple[Grid, int | None, int | None]] = field(default_factory=list)
+    unmapped: list[tuple[Any, int | None, int | None]] = field(default_factory=list)
 
 
 def fill_for(open_n: int | None, overdue_n: int | None) -> str:
@@ -127,13 +137,13 @@ def fill_for(open_n: int | None, overdue_n: int | None) -> str:
     return BUSY if open_n >= BUSY_FROM else CALM
 
 
-def grid_map(grids: Sequence[Grid], ledgers: dict[int, Ledger]) -> GridMap:
+def grid_map(grids: Sequence[Any], ledgers: dict[int, Any]) -> GridMap:
     """Project the grids' boundaries (longitude, latitude) onto the map's plane.
 
     Equirectangular with longitude shrunk by cos(latitude): for a street a few
     kilometres across it is as true as any projection, and needs no library.
     """
-    shapes: list[tuple[Grid, list[Any]]] = []
+    shapes: list[tuple[Any, list[Any]]] = []
     for grid in grids:
         rings = [p[0] for p in polygons(grid.boundary) if p and len(p[0]) >= 3] if grid.boundary else []
         shapes.append((grid, rings))
@@ -163,6 +173,34 @@ def grid_map(grids: Sequence[Grid], ledgers: dict[int, Ledger]) -> GridMap:
         outer = outer[:-1] if len(outer) > 1 and outer[0] == outer[-1] else outer  # a closed ring repeats its start
         centre = (round(sum(p[0] for p in outer) / len(outer), 1), round(sum(p[1] for p in outer) / len(outer), 1))
         across = max(p[0] for p in outer) - min(p[0] for p in outer)
-        size = int(max(12, min(28, across * 0.9 / max(len(grid.name), 1))))
-        result.grids.append(MapGrid(grid, paths, centre, size, fill_for(open_n, overdue_n), open_n, overdue_n))
+        tall = max(p[1] for p in outer) - min(p[1] for p in outer)
+        size, count = label_sizes(grid.name, count_text(open_n, overdue_n), across, tall)
+        result.grids.append(MapGrid(grid, paths, centre, size, fill_for(open_n, overdue_n), open_n, overdue_n,
+                                    count))
     return result
+
+
+def describe(drawn: GridMap, counts: str, nothing: str) -> None:
+    """Word each grid's tooltip: `counts` % {open, overdue}, or `nothing` without a
+    ledger. The caller translates the two once, not once for each of a thousand grids."""
+    for g in drawn.grids:
+        g.note = nothing if g.open is None else counts % {"open": g.open, "overdue": g.overdue or 0}
+
+
+def count_text(open_n: int | None, overdue_n: int | None) -> str:
+    """What a grid shows on the map: "open / overdue!", or "open", or "—" without a ledger."""
+    if open_n is None:
+        return "—"
+    return f"{open_n} / {overdue_n}!" if overdue_n else str(open_n)
+
+
+def label_sizes(name: str, count: str, across: float, tall: float) -> tuple[int, int]:
+    """Font sizes (px) for a grid's name and count that fit a cell `across` × `tall`:
+    a CJK character is about 1 em wide, a digit about 0.6 em, and the two lines take
+    about 0.8 of the height. (0, 0) when the name would be under 10 px: the grid is
+    then drawn unlabelled, its tooltip still naming it."""
+    name_size = min(28.0, across * 0.9 / max(len(name), 1), tall * 0.35)
+    count_size = min(34.0, across * 0.9 / (0.6 * max(len(count), 1)), tall * 0.45)
+    if name_size < 10 or count_size < 10:
+        return 0, 0
+    return int(name_size), int(count_size)

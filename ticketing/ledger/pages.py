@@ -15,7 +15,6 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, func, select
-from sqlalchemy.orm import contains_eager
 
 from ticketing.console import supervision
 from ticketing.extensions import db
@@ -96,11 +95,14 @@ class _GridColumns:
     street_id = Community.street_id
 
 
-def grids_in(user: User, area: Area) -> list[Grid]:
-    """The grids of the area the user may see, in code order."""
-    query = (select(Grid).join(Community, Grid.community_id == Community.id)
-             .where(area.where(user, _GridColumns)).options(contains_eager(Grid.community)).order_by(Grid.code))
-    return list(db.session.scalars(query))
+def grids_in(user: User, area: Area) -> list[Any]:
+    """The grids of the area the user may see, in code order: what the map draws of
+    each (id, code, name, boundary, community_name) as plain rows, not ORM objects,
+    since a street may have a thousand."""
+    query = (select(Grid.id, Grid.code, Grid.name, Grid.boundary, Community.name.label("community_name"))
+             .join(Community, Grid.community_id == Community.id)
+             .where(area.where(user, _GridColumns)).order_by(Grid.code))
+    return list(db.session.execute(query))
 
 
 def grid_in_scope(user: User, code: str) -> Grid | None:
@@ -146,7 +148,8 @@ def load_dashboard(user: User, area: Area, areas: list[Area], span: Period, by: 
                    everything: bool = False) -> Dashboard:
     """Gather the dashboard of `area` for `span` (rankings and roll-up) and today."""
     ledgers, handlers = area.where(user, Ledger), area.where(user, HandlerDay)
-    todays = {row.grid_id: row for row in db.session.scalars(select(Ledger).where(ledgers, Ledger.day == today))}
+    todays = {row.grid_id: row for row in db.session.execute(
+        select(Ledger.grid_id, Ledger.open_at_end, Ledger.overdue_at_end).where(ledgers, Ledger.day == today))}
     # The oldest compile of the area's grids: every figure shown is at least that fresh.
     as_of = db.session.scalar(select(func.min(Ledger.compiled_at)).where(ledgers, Ledger.day == today))
     trend_end = min(span.last, today - timedelta(days=1))
@@ -159,6 +162,8 @@ def load_dashboard(user: User, area: Area, areas: list[Area], span: Period, by: 
     rates_chart = charts.line_chart(days, [
         charts.Series(str(RATE_LABELS[name]), RATE_COLOURS[name], [p.rates[name].value for p in points])
         for name in ledger_report.RATES], top=1, percent=True)
+    grid_map = charts.grid_map(grids_in(user, area), todays)
+    charts.describe(grid_map, _("open %(open)d, overdue %(overdue)d"), _("no ledger yet"))
     watch = None
     if user.has_role(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN):
         watch = supervision.load_supervision(user, supervision.default_levels(user), 1)
@@ -166,7 +171,7 @@ def load_dashboard(user: User, area: Area, areas: list[Area], span: Period, by: 
         area=area, areas=areas, span=span, by=by, today=today, as_of=as_of,
         today_figures=ledger_report.rollup(ledgers, ledger_report.period("day", today)),
         figures=ledger_report.rollup(ledgers, span),
-        grid_map=charts.grid_map(grids_in(user, area), todays),
+        grid_map=grid_map,
         grids=short(ledger_report.grid_ranking(ledgers, span, by), everything),
         handlers=short(ledger_report.handler_ranking(handlers, span, by), everything),
         trend=points, counts_chart=counts_chart, rates_chart=rates_chart, supervision=watch)

@@ -43,6 +43,8 @@ OPEN_STATUSES = frozenset(
     {Status.SUBMITTED, Status.DISPATCHED, Status.ACCEPTED, Status.ON_HOLD}
 )
 FINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.MERGED})
+SUPERVISION_WHERE = ("status IN ('submitted', 'dispatched', 'accepted', 'on_hold') "
+                     "AND (supervised IS true OR escalation_level >= 1)")
 
 
 class Channel(StrEnum):
@@ -100,6 +102,10 @@ class Ticket(db.Model):
         # Few tickets are merged: the index holds only those, for the foreign key's checks.
         Index("ix_tickets_merged_into", "merged_into_id", postgresql_where=text("merged_into_id IS NOT NULL"),
               sqlite_where=text("merged_into_id IS NOT NULL")),
+        # The 督办 list (console/supervision.py): open tickets escalated or flagged, a few
+        # among millions. The condition is written as the list's query writes it.
+        Index("ix_tickets_supervision", "street_id", "escalation_level",
+              postgresql_where=text(SUPERVISION_WHERE), sqlite_where=text(SUPERVISION_WHERE)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
