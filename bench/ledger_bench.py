@@ -108,7 +108,7 @@ FROM tickets WHERE number LIKE 'B%' AND status IN ('dispatched', 'accepted', 'on
 """
 
 
-SUPERVISOR = 4801  # a street-level supervisor of bench/generate.py
+SUPERVISOR = 4801  # a supervisor of bench/generate.py, made street-level here: the whole street's dashboard
 PASSWORD = "bench-ledger"
 
 
@@ -147,7 +147,7 @@ def main() -> None:
             for statement in DAY_TICKETS.split(";\n"):
                 if statement.strip():
                     conn.execute(text(statement), {"count": args.day_tickets, "start": w.start})
-            conn.execute(text("UPDATE users SET password_hash = :h WHERE id = :id"),
+            conn.execute(text("UPDATE users SET password_hash = :h, community_id = NULL WHERE id = :id"),
                          {"h": generate_password_hash(PASSWORD), "id": SUPERVISOR})
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE tickets"))
@@ -181,6 +181,8 @@ def main() -> None:
     response = client.post("/auth/login", data={"username": f"u{SUPERVISOR}", "password": PASSWORD})
     assert response.status_code == 302, response.status_code
     for label, url in (("dashboard", f"/ledger/?day={day}"), ("dashboard, whole rankings", f"/ledger/?day={day}&all=1"),
+                       ("dashboard, the week", f"/ledger/?day={day}&period=week"),
+                       ("dashboard, the month", f"/ledger/?day={day}&period=month"),
                        ("grid ledger page", f"/ledger/grid/G1/{day}")):
         client.get(url)  # warm: templates compiled, caches filled
         took = []
