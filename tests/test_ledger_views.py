@@ -64,6 +64,7 @@ def test_the_map_draws_each_grid_from_its_boundary_coloured_and_linked(
     # Today at 10:00 A1 had t7 long overdue (red); A2 three open, none overdue (calm).
     assert 'fill="#f4a49e"' in html and 'fill="#cfe8d5"' in html
     assert 'href="/ledger/grid/CA-01/2026-11-19"' in html
+    assert 'class="map-name"' in html and "On each grid: open / overdue!" in html
     assert re.search(f"<title>{world.grid_a1.community.name} {world.grid_a1.name} \\(CA-01\\) — "
                      r"open \d+, overdue [1-9]\d*</title>", html)
 
@@ -182,3 +183,18 @@ def test_the_dashboard_reads_the_ledgers_and_never_scans_tickets(
         event.remove(engine, "before_cursor_execute", record)
     assert statements and not [s for s in statements if "FROM tickets" in s or "JOIN tickets" in s]
     assert len(statements) <= 20
+
+
+def test_a_map_too_crowded_for_labels_does_not_explain_them(
+        client: FlaskClient, world: World, days: dict[str, Any], english: None) -> None:
+    from ticketing.extensions import db
+
+    # Two grids each a sliver (1 m wide, 1 km tall): no room for a name or a count.
+    sliver = '{"type": "Polygon", "coordinates": [[[116.0, 39.0], [116.00001, 39.0], [116.00001, 39.01], [116.0, 39.01], [116.0, 39.0]]]}'
+    world.grid_a1.boundary = sliver
+    world.grid_a2.boundary = sliver.replace("116.0,", "116.5,").replace("116.00001,", "116.50001,")
+    db.session.commit()
+    login(client, world.sam)
+    status, html = page(client, "/ledger/")
+    assert status == 200 and html.count('class="grid-shape"') == 2
+    assert 'class="map-name"' not in html and "On each grid" not in html
