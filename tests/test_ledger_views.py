@@ -1,6 +1,7 @@
 """The ledger pages: the dashboard, a grid's day and its print view, as each persona sees them."""
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -50,17 +51,25 @@ def test_a_supervisor_sees_yesterday_today_the_rankings_and_the_map(
     assert "Supervision list" in html
 
 
-def test_the_map_draws_each_grid_from_its_boundary_coloured_and_linked(
-        client: FlaskClient, world: World, days: dict[str, Any], english: None) -> None:
+def map_of_two(client: FlaskClient, world: World, width: float) -> str:
+    """The dashboard of Sam's community with A1 and A2 drawn as `width`° × 0.01° boxes."""
     from ticketing.extensions import db
 
-    square = '{"type": "Polygon", "coordinates": [[[116.0, 39.0], [116.01, 39.0], [116.01, 39.01], [116.0, 39.01], [116.0, 39.0]]]}'
-    world.grid_a1.boundary = square
-    world.grid_a2.boundary = square.replace("116.0,", "116.02,").replace("116.01,", "116.03,")
+    def box(west: float) -> str:
+        ring = [[west, 39.0], [west + width, 39.0], [west + width, 39.01], [west, 39.01], [west, 39.0]]
+        return json.dumps({"type": "Polygon", "coordinates": [ring]})
+
+    world.grid_a1.boundary, world.grid_a2.boundary = box(116.0), box(116.02)
     db.session.commit()
     login(client, world.sam)
     status, html = page(client, "/ledger/")
     assert status == 200 and html.count('class="grid-shape"') == 2
+    return html
+
+
+def test_the_map_draws_each_grid_from_its_boundary_coloured_and_linked(
+        client: FlaskClient, world: World, days: dict[str, Any], english: None) -> None:
+    html = map_of_two(client, world, 0.01)
     # Today at 10:00 A1 had t7 long overdue (red); A2 three open, none overdue (calm).
     assert 'fill="#f4a49e"' in html and 'fill="#cfe8d5"' in html
     assert 'href="/ledger/grid/CA-01/2026-11-19"' in html
@@ -187,14 +196,6 @@ def test_the_dashboard_reads_the_ledgers_and_never_scans_tickets(
 
 def test_a_map_too_crowded_for_labels_does_not_explain_them(
         client: FlaskClient, world: World, days: dict[str, Any], english: None) -> None:
-    from ticketing.extensions import db
-
-    # Two grids each a sliver (1 m wide, 1 km tall): no room for a name or a count.
-    sliver = '{"type": "Polygon", "coordinates": [[[116.0, 39.0], [116.00001, 39.0], [116.00001, 39.01], [116.0, 39.01], [116.0, 39.0]]]}'
-    world.grid_a1.boundary = sliver
-    world.grid_a2.boundary = sliver.replace("116.0,", "116.5,").replace("116.00001,", "116.50001,")
-    db.session.commit()
-    login(client, world.sam)
-    status, html = page(client, "/ledger/")
-    assert status == 200 and html.count('class="grid-shape"') == 2
+    # Two slivers (1 m wide, 1 km tall) far apart: no room for a name or a count.
+    html = map_of_two(client, world, 0.00001)
     assert 'class="map-name"' not in html and "On each grid" not in html

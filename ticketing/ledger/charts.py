@@ -106,7 +106,7 @@ class MapGrid:
     open: int | None
     overdue: int | None
     count_size: int = 0  # the same for "open / overdue!" below the name; 0: too small to label
-    note: str = ""  # the tooltip's words on its figures (see `describe`)
+    note: str = ""  # the tooltip's words on its figures
 
     @property
     def count_text(self) -> str:
@@ -137,11 +137,14 @@ def fill_for(open_n: int | None, overdue_n: int | None) -> str:
     return BUSY if open_n >= BUSY_FROM else CALM
 
 
-def grid_map(grids: Sequence[Any], ledgers: dict[int, Any]) -> GridMap:
+def grid_map(grids: Sequence[Any], ledgers: dict[int, Any], counts: str = "open %(open)d, overdue %(overdue)d",
+             nothing: str = "no ledger yet") -> GridMap:
     """Project the grids' boundaries (longitude, latitude) onto the map's plane.
 
     Equirectangular with longitude shrunk by cos(latitude): for a street a few
     kilometres across it is as true as any projection, and needs no library.
+    Each tooltip says `counts` % {open, overdue}, or `nothing` without a ledger: the
+    caller translates the two once, not once for each of a thousand grids.
     """
     shapes: list[tuple[Any, list[Any]]] = []
     for grid in grids:
@@ -175,16 +178,10 @@ def grid_map(grids: Sequence[Any], ledgers: dict[int, Any]) -> GridMap:
         across = max(p[0] for p in outer) - min(p[0] for p in outer)
         tall = max(p[1] for p in outer) - min(p[1] for p in outer)
         size, count = label_sizes(grid.name, count_text(open_n, overdue_n), across, tall)
+        note = nothing if open_n is None else counts % {"open": open_n, "overdue": overdue_n or 0}
         result.grids.append(MapGrid(grid, paths, centre, size, fill_for(open_n, overdue_n), open_n, overdue_n,
-                                    count))
+                                    count, note))
     return result
-
-
-def describe(drawn: GridMap, counts: str, nothing: str) -> None:
-    """Word each grid's tooltip: `counts` % {open, overdue}, or `nothing` without a
-    ledger. The caller translates the two once, not once for each of a thousand grids."""
-    for g in drawn.grids:
-        g.note = nothing if g.open is None else counts % {"open": g.open, "overdue": g.overdue or 0}
 
 
 def count_text(open_n: int | None, overdue_n: int | None) -> str:

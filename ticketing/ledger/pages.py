@@ -162,8 +162,8 @@ def load_dashboard(user: User, area: Area, areas: list[Area], span: Period, by: 
     rates_chart = charts.line_chart(days, [
         charts.Series(str(RATE_LABELS[name]), RATE_COLOURS[name], [p.rates[name].value for p in points])
         for name in ledger_report.RATES], top=1, percent=True)
-    grid_map = charts.grid_map(grids_in(user, area), todays)
-    charts.describe(grid_map, _("open %(open)d, overdue %(overdue)d"), _("no ledger yet"))
+    grid_map = charts.grid_map(grids_in(user, area), todays, _("open %(open)d, overdue %(overdue)d"),
+                               _("no ledger yet"))
     watch = None
     if user.has_role(Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN):
         watch = supervision.load_supervision(user, supervision.default_levels(user), 1)

@@ -124,10 +124,10 @@ def compile_day(day: date, tz: tzinfo, now: datetime, grid_codes: Iterable[str] 
     _count_open_at_end(rows, w, in_grids)
     _count_rates(rows, w, in_grids)
     _count_times(rows, w, in_grids)
-    _upsert(list(rows.values()))
+    _upsert(list(rows.values()))  # first, so the lines have their ledgers' ids
     _write_lines(w, in_grids, list(rows))
     _count_states(rows, w)
-    _upsert(list(rows.values()))
+    _upsert(list(rows.values()))  # again, with the counts by state read from the lines
     _write_handlers(w, grids, in_grids)
     db.session.commit()
     return len(rows)
