@@ -76,15 +76,15 @@ def place_text(ticket: Ticket, full: bool) -> str:
 def row_of(line: LedgerLine, tz: tzinfo, full: bool) -> list[Any]:
     """One line as the office's columns; times as naive local datetimes (Excel has no zones)."""
     t = line.ticket
-    text = (lambda value: value) if full else (lambda value: privacy.mask_text(value, t))
     with force_locale("zh_CN"):
         return [
             t.number, labels.label(labels.CHANNEL_LABELS, t.channel),
             t.created_at.astimezone(tz).replace(tzinfo=None),
             t.requester_name if full else privacy.mask_name(t.requester_name),
             t.requester_phone if full else privacy.mask_phone(t.requester_phone),
-            place_text(t, full), text(t.description), t.category.name_zh, line.handler,
-            labels.label(labels.STATUS_LABELS, line.status), text(line.result),
+            place_text(t, full), t.description if full else privacy.mask_text(t.description, t),
+            t.category.name_zh, line.handler, labels.label(labels.STATUS_LABELS, line.status),
+            line.result if full else privacy.mask_text(line.result, t),
             line.deadline.astimezone(tz).replace(tzinfo=None) if line.deadline else None,
             "是" if line.overdue else "否", labels.label(labels.RATING_LABELS, line.rating),
         ]
