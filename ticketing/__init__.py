@@ -183,6 +183,7 @@ def register_template_helpers(app: Flask) -> None:
         mask_phone=privacy.mask_phone,
         mask_room=privacy.mask_room,
         mask_address=privacy.mask_address,
+        mask_text=privacy.mask_text,
         status_label=lambda code: labels.label(labels.STATUS_LABELS, code),
         channel_label=lambda code: labels.label(labels.CHANNEL_LABELS, code),
         rating_label=lambda code: labels.label(labels.RATING_LABELS, code),

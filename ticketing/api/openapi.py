@@ -59,6 +59,11 @@ def array(items: Schema) -> Schema:
     return {"type": "array", "items": items}
 
 
+# The free texts: phone, landline and ID numbers, rooms and the requester's name inside
+# are masked (services/privacy.py mask_text) unless the answer is a reveal.
+FREE_TEXT: Schema = {"type": "string", "description": "Numbers, rooms and the requester's name in it "
+                     "masked unless revealed (POST …/reveal)."}
+
 SUMMARY_FIELDS: dict[str, Schema] = {
     "number": {"type": "string", "description": "The ticket number, e.g. 261118-0001."},
     "status": enum(Status),
@@ -67,7 +72,7 @@ SUMMARY_FIELDS: dict[str, Schema] = {
     "category": ref("CategoryRef"),
     "community_id": INTEGER,
     "grid_id": nullable(INTEGER),
-    "description": STRING,
+    "description": FREE_TEXT,
     "handler": ref("Handler"),
     "deadline": {**nullable(TIME), "description": "The deadline that applies now: accept-by while dispatched, else resolve-by."},
     "overdue": BOOLEAN,
@@ -86,9 +91,9 @@ DETAIL_FIELDS: dict[str, Schema] = {
     "unrouted_reason": STRING,
     **{name: nullable(TIME) for name in ("accept_due_at", "resolve_due_at", "dispatched_at", "accepted_at",
                                          "held_at", "resolved_at", "closed_at")},
-    "result_note": STRING,
+    "result_note": FREE_TEXT,
     "rating": nullable(enum(Rating)),
-    "rating_comment": STRING,
+    "rating_comment": FREE_TEXT,
     "return_count": INTEGER,
     "reopen_count": INTEGER,
     "merged_into": nullable(STRING),
@@ -129,7 +134,7 @@ def schemas() -> dict[str, Schema]:
             "lat": nullable(NUMBER),
             "lon": nullable(NUMBER),
         }, "Address text and room masked, location null, unless revealed."),
-        "Routing": obj({"rule": STRING, "reason": STRING, "at": TIME, "by": ref_or_null("Person"), "note": STRING},
+        "Routing": obj({"rule": STRING, "reason": STRING, "at": TIME, "by": ref_or_null("Person"), "note": FREE_TEXT},
                        "The dispatch that gave the handler the ticket: `manual` or the rule's name."),
         "Event": obj({
             "id": INTEGER, "at": TIME,
@@ -138,7 +143,7 @@ def schemas() -> dict[str, Schema]:
             "actor": ref_or_null("Person"),
             "from_status": nullable(enum(Status)),
             "to_status": nullable(enum(Status)),
-            "note": STRING,
+            "note": FREE_TEXT,
             "public": {"type": "boolean", "description": "false: staff only."},
             "to": {"type": "string", "description": "For a dispatch: who it went to."},
             "rule": STRING,

@@ -1,7 +1,8 @@
 """Tickets, people, categories and places as the staff API's JSON.
 
-The requester's name, phone, room, typed address and location are masked unless
-the caller asked to reveal them (and that reveal was logged). Times are UTC in
+The requester's name, phone, room, typed address and location, and the phone and ID
+numbers inside the free texts (description, notes, result, rating comment), are masked
+unless the caller asked to reveal them (and that reveal was logged). Times are UTC in
 RFC 3339 ("2026-11-18T02:00:00Z").
 """
 from __future__ import annotations
@@ -61,8 +62,13 @@ def handler(ticket: Ticket) -> Json:
     }
 
 
-def ticket_summary(ticket: Ticket, now: datetime) -> Json:
-    """A ticket as a list shows it: no personal data."""
+def free_text(value: str, ticket: Ticket, revealed: bool) -> str:
+    """A resident's or staff member's words: whole only when revealed."""
+    return value if revealed else privacy.mask_text(value, ticket)
+
+
+def ticket_summary(ticket: Ticket, now: datetime, revealed: bool = False) -> Json:
+    """A ticket as a list shows it: no personal data, its text masked."""
     return {
         "number": ticket.number,
         "status": ticket.status,
@@ -71,7 +77,7 @@ def ticket_summary(ticket: Ticket, now: datetime) -> Json:
         "category": category_ref(ticket.category),
         "community_id": ticket.community_id,
         "grid_id": ticket.grid_id,
-        "description": ticket.description,
+        "description": free_text(ticket.description, ticket, revealed),
         "handler": handler(ticket),
         "deadline": iso(ticket.current_deadline),
         "overdue": ticket.is_overdue(now),
@@ -105,7 +111,7 @@ def place(ticket: Ticket, revealed: bool) -> Json:
     }
 
 
-def event(row: TicketEvent) -> Json:
+def event(row: TicketEvent, ticket: Ticket, revealed: bool) -> Json:
     """One line of the timeline, internal ones included (staff see them all)."""
     info = event_summary(row)
     actor = None
@@ -119,7 +125,7 @@ def event(row: TicketEvent) -> Json:
         "actor": actor,
         "from_status": row.from_status,
         "to_status": row.to_status,
-        "note": row.note,
+        "note": free_text(row.note, ticket, revealed),
         "public": row.public,
         "to": str(info["to"]),
         "rule": str(info["rule"]),
@@ -127,14 +133,15 @@ def event(row: TicketEvent) -> Json:
     }
 
 
-def routing(ticket: Ticket) -> Json | None:
+def routing(ticket: Ticket, revealed: bool) -> Json | None:
     """Why the ticket's handler has it: the dispatch that chose them."""
     found = routing_event(ticket)
     if found is None:
         return None
     detail = found.detail or {}
     return {"rule": str(detail.get("rule", "")), "reason": str(detail.get("reason", "")),
-            "at": iso(found.at), "by": person(found.actor), "note": found.note}
+            "at": iso(found.at), "by": person(found.actor),
+            "note": free_text(found.note, ticket, revealed)}
 
 
 def ticket_detail(ticket: Ticket, user: User, now: datetime, duplicates: list[str],
@@ -142,11 +149,11 @@ def ticket_detail(ticket: Ticket, user: User, now: datetime, duplicates: list[st
     """Everything about a ticket that the ticket page shows `user`."""
     actions = {t.name for t in allowed(Actor.staff(user), ticket)}
     return {
-        **ticket_summary(ticket, now),
+        **ticket_summary(ticket, now, revealed),
         "tier": {"code": ticket.tier.code, "name_zh": ticket.tier.name_zh, "name_en": ticket.tier.name_en},
         "place": place(ticket, revealed),
         "requester": requester(ticket, revealed),
-        "routing": routing(ticket),
+        "routing": routing(ticket, revealed),
         "unrouted_reason": ticket.unrouted_reason,
         "accept_due_at": iso(ticket.accept_due_at),
         "resolve_due_at": iso(ticket.resolve_due_at),
@@ -155,16 +162,16 @@ def ticket_detail(ticket: Ticket, user: User, now: datetime, duplicates: list[st
         "held_at": iso(ticket.held_at),
         "resolved_at": iso(ticket.resolved_at),
         "closed_at": iso(ticket.closed_at),
-        "result_note": ticket.result_note,
+        "result_note": free_text(ticket.result_note, ticket, revealed),
         "rating": ticket.rating,
-        "rating_comment": ticket.rating_comment,
+        "rating_comment": free_text(ticket.rating_comment, ticket, revealed),
         "return_count": ticket.return_count,
         "reopen_count": ticket.reopen_count,
         "merged_into": ticket.merged_into.number if ticket.merged_into else None,
         "duplicates": duplicates,
         "actions": [name for name in STAFF_ACTIONS if name in actions],
         "can_reveal": privacy.may_reveal(user, ticket),
-        "events": [event(row) for row in ticket.events],
+        "events": [event(row, ticket, revealed) for row in ticket.events],
     }
 
 

@@ -36,7 +36,7 @@ from ticketing.models import (
     TicketEvent,
 )
 from ticketing.services.catalog import leaf_categories
-from ticketing.services.privacy import mask_name, mask_phone
+from ticketing.services.privacy import mask_text
 
 CHANNEL = Channel.OPEN311.value
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
@@ -48,11 +48,6 @@ DEFAULT_SPAN = timedelta(days=90)
 COORDINATE_DIGITS = 4
 STATUSES = ("open", "closed")
 TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:(?:\+|00)?86[\s-]?)?(1[3-9]\d(?:[\s-]?\d){8})(?!\d)")
-# A unit and room in free text: 2单元301, 2单元301室, 1202室, 3-2-301 (not 1单元3楼, not 120户).
-ROOM_IN_TEXT = re.compile(
-    r"\d+\s*单元\s*\d{3,4}(?![\d楼层])\s*[室号]?|(?<!\d)\d{3,5}\s*室|(?<![\d-])\d{1,3}-\d{1,2}-\d{3,4}(?![\d-])"
-)
 
 
 class Open311Error(Exception):
@@ -197,16 +192,8 @@ def public_address(ticket: Ticket) -> str:
 
 
 def public_text(text: str, ticket: Ticket) -> str:
-    """Free text with mobile numbers, the requester's name and rooms masked."""
-    text = MOBILE_IN_TEXT.sub(lambda m: mask_phone(re.sub(r"\D", "", m.group(1))), text or "")
-    text = ROOM_IN_TEXT.sub("***", text)
-    name = (ticket.requester_name or "").strip()
-    if len(name) >= 2:
-        text = text.replace(name, mask_name(name))
-    room = (ticket.unit_room or "").strip()
-    if room:
-        text = text.replace(room, "***")
-    return text
+    """Free text as the public may read it: the staff pages' masking rule (services/privacy.py)."""
+    return mask_text(text, ticket)
 
 
 def service_notice(tier: SlaTier, lang: str) -> str:

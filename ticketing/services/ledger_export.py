@@ -2,7 +2,8 @@
 
 The headers and the labels in the cells are Chinese whatever the reader's language:
 this is the office's paper form, not a page of the app. Personal data (name, phone,
-the household part of the address) is masked unless the full version is asked for;
+the household part of the address, and the numbers and rooms inside the request and
+result texts) is masked unless the full version is asked for;
 a full export logs a reveal per ticket (purpose "export"), as the ticket page does.
 """
 from __future__ import annotations
@@ -81,8 +82,9 @@ def row_of(line: LedgerLine, tz: tzinfo, full: bool) -> list[Any]:
             t.created_at.astimezone(tz).replace(tzinfo=None),
             t.requester_name if full else privacy.mask_name(t.requester_name),
             t.requester_phone if full else privacy.mask_phone(t.requester_phone),
-            place_text(t, full), t.description, t.category.name_zh, line.handler,
-            labels.label(labels.STATUS_LABELS, line.status), line.result,
+            place_text(t, full), t.description if full else privacy.mask_text(t.description, t),
+            t.category.name_zh, line.handler, labels.label(labels.STATUS_LABELS, line.status),
+            line.result if full else privacy.mask_text(line.result, t),
             line.deadline.astimezone(tz).replace(tzinfo=None) if line.deadline else None,
             "是" if line.overdue else "否", labels.label(labels.RATING_LABELS, line.rating),
         ]

@@ -23,7 +23,7 @@ from ticketing.extensions import db
 from ticketing.labels import RATING_LABELS, format_deadline, locale_of, localized_name
 from ticketing.models import Notification, Role, Ticket, TicketEvent, User
 from ticketing.services import outbox
-from ticketing.services.privacy import mask_phone
+from ticketing.services.privacy import mask_phone, mask_text
 from ticketing.services.senders import SendError, sender_for
 from ticketing.services.tracking import tracking_token
 
@@ -154,7 +154,8 @@ def inbox_rows(kind: str, ticket: Ticket, users: Iterable[User], key: str, now: 
 def notify_staff(kind: str, ticket: Ticket, users: Iterable[User], key: str, now: datetime,
                  note: str = "", rating: str | None = None, fresh: bool = False) -> int:
     """Put a message in each user's inbox; returns how many were new."""
-    values = values_for(ticket, note, rating)
+    # Quoted masked: an inbox is read without a logged reveal, and a comment may carry a number.
+    values = values_for(ticket, mask_text(note, ticket), rating)
     added = [_add(kind, f"{key}:u{user.id}", "inbox", ticket, values, now, user=user, fresh=fresh)
              for user in users]
     return sum(1 for n in added if n is not None)
