@@ -91,6 +91,12 @@ CATEGORIES = [
     ]),
 ]
 
+# The groups whose requests are about shared things, so the keyless Open311 list may
+# show them (masked); the groups and their categories are created public. Elderly
+# help and disputes are about a person's circumstances and stay private, as does any
+# category added later until an admin makes it public. Migration 0014 lists the same.
+PUBLIC_GROUPS = frozenset({"repair", "environment", "safety", "parking", "suggestion"})
+
 # Words that put a request on a tier whatever its category, one per line; a line of
 # several words needs all of them close together (see services/classify.py).
 TRIGGER_WORDS = {
@@ -154,6 +160,9 @@ PREVIOUS_KEYWORDS = {
 def ensure_reference_data() -> None:
     """Insert missing tiers and categories; existing rows are left as admins set them.
 
+    A category is created public in Open311 when its group is in PUBLIC_GROUPS; an
+    existing one keeps the flag an admin (or migration 0014) gave it.
+
     Keywords, trigger words and extra fields are filled in only where they are empty
     (or, for keywords, still exactly what an earlier release shipped), so running it
     again on a live database adds what is new without undoing an admin's edits. An
@@ -175,7 +184,7 @@ def ensure_reference_data() -> None:
         if group is None:
             group = Category(
                 code=code, name_zh=zh, name_en=en, hint_zh=hint_zh, hint_en=hint_en,
-                tier=tiers[tier], sort_order=order,
+                tier=tiers[tier], sort_order=order, public=code in PUBLIC_GROUPS,
             )
             db.session.add(group)
         for child_order, (child_code, czh, cen, ctier, keywords) in enumerate(children):
@@ -184,7 +193,7 @@ def ensure_reference_data() -> None:
                 child = Category(
                     code=child_code, name_zh=czh, name_en=cen, parent=group,
                     tier=tiers[ctier] if ctier else None, keywords="", extra_fields=[],
-                    sort_order=child_order,
+                    sort_order=child_order, public=code in PUBLIC_GROUPS,
                 )
                 db.session.add(child)
             if (child.keywords or "").strip() in ("", PREVIOUS_KEYWORDS.get(child_code)):

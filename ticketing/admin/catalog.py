@@ -1,5 +1,6 @@
-"""The catalogue's words (admins): each category's keywords and whether it is offered,
-each tier's trigger words, and keywords that dispatchers' corrections suggest.
+"""The catalogue's words (admins): each category's keywords, whether it is offered and
+whether the public Open311 list shows its tickets, each tier's trigger words, and
+keywords that dispatchers' corrections suggest.
 
 Saving normalises the words as the classifier reads them (traditional characters
 to simplified, full-width to half-width, Latin lower-case) and drops repeats. A
@@ -35,13 +36,15 @@ MAX_TRIGGER = 40
 
 
 class KeywordsForm(FlaskForm):
-    """A category's keywords and whether residents and the classifier are offered it."""
+    """A category's keywords, whether residents and the classifier are offered it, and
+    whether its tickets are public in Open311."""
 
     class Meta:
         csrf = False  # CSRFProtect checks every POST; the page has a form per category
 
     keywords = TextAreaField(_l("Keywords"))
     active = BooleanField(_l("Active"))
+    public = BooleanField(_l("Public in Open311"))
 
 
 class TriggersForm(FlaskForm):
@@ -156,7 +159,7 @@ def categories() -> tuple[str, int]:
 @bp.route("/categories/<int:category_id>", methods=["POST"])
 @roles_required(Role.ADMIN)
 def save_category(category_id: int) -> Response | tuple[str, int]:
-    """Save a category's keywords and active flag."""
+    """Save a category's keywords, active flag and Open311 public flag."""
     category = db.get_or_404(Category, category_id)
     form = KeywordsForm()
     try:
@@ -165,6 +168,7 @@ def save_category(category_id: int) -> Response | tuple[str, int]:
         db.session.rollback()
         return page(400, {("category", category_id): exc.errors["keywords"]})
     category.active = bool(form.active.data)
+    category.public = bool(form.public.data)
     return saved(_("Keywords of “%(name)s” saved.", name=localized_name(category)), f"category-{category.id}")
 
 

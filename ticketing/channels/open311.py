@@ -5,8 +5,10 @@ its code); a service request is a ticket, its `service_request_id` the ticket
 number. Filing a request is in `open311_post.py`, the XML/JSON writing in
 `open311_format.py`, the HTTP side in `ticketing/api/open311.py`; see docs/open311.md.
 
-Nothing here shows who asked: no name, phone, room or WeChat id, and the free text
-of a request is shown with mobile numbers, the requester's name and room masked.
+Only tickets of public categories are read here (services/publication.py); any other
+is absent from lists and answered by number exactly as a number never issued. Nothing
+here shows who asked: no name, phone, room or WeChat id, and the free text of a
+request is shown with mobile numbers, the requester's name and room masked.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from ticketing.models import (
 )
 from ticketing.services.catalog import leaf_categories
 from ticketing.services.privacy import mask_text
+from ticketing.services.publication import publicly_listed
 
 CHANNEL = Channel.OPEN311.value
 SPEC_URL = "http://wiki.open311.org/GeoReport_v2"
@@ -318,8 +321,8 @@ def with_relations() -> Any:
 
 
 def find_requests(streets: Sequence[Street], query: RequestQuery) -> list[Ticket]:
-    """The tickets of these streets the query asks for, newest first, at most 1000."""
-    stmt = select(Ticket).where(Ticket.street_id.in_([s.id for s in streets]))
+    """The public tickets of these streets the query asks for, newest first, at most 1000."""
+    stmt = select(Ticket).where(Ticket.street_id.in_([s.id for s in streets]), publicly_listed())
     if query.numbers:
         stmt = stmt.where(Ticket.number.in_(query.numbers))
     else:
@@ -335,9 +338,12 @@ def find_requests(streets: Sequence[Street], query: RequestQuery) -> list[Ticket
 
 
 def find_request(streets: Sequence[Street], number: str) -> Ticket:
-    """The ticket with this number in these streets; `Open311Error(404)` otherwise."""
+    """The public ticket with this number in these streets; `Open311Error(404)` otherwise."""
+    # A private ticket gets the very 404 of a number never issued: numbers are
+    # sequential, so any difference would let a caller count the private ones.
     ticket = db.session.scalar(
-        select(Ticket).where(Ticket.number == number, Ticket.street_id.in_([s.id for s in streets]))
+        select(Ticket).where(Ticket.number == number, Ticket.street_id.in_([s.id for s in streets]),
+                             publicly_listed())
         .options(*with_relations())
     )
     if ticket is None:
@@ -346,7 +352,9 @@ def find_request(streets: Sequence[Street], number: str) -> Ticket:
 
 
 def find_token(streets: Sequence[Street], token: str) -> Ticket:
-    """The ticket an Open311 POST filed under this token; `Open311Error(404)` otherwise."""
+    """The ticket an Open311 POST filed under this token, private ones too; 404 otherwise."""
+    # Only the filing app holds the token; the number lets the resident follow a
+    # private request on the /track page.
     ticket = None
     if TOKEN.fullmatch(token):
         ticket = db.session.scalar(select(Ticket).where(

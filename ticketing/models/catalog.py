@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ticketing.extensions import db
@@ -53,6 +53,9 @@ class Category(db.Model):
     extra_fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Whether its tickets are listed (masked) by the keyless Open311 GET requests;
+    # private unless an admin says otherwise (services/publication.py).
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     parent: Mapped["Category | None"] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list["Category"]] = relationship(
