@@ -48,6 +48,8 @@ DEFAULT_SPAN = timedelta(days=90)
 COORDINATE_DIGITS = 4
 STATUSES = ("open", "closed")
 TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Our ticket numbers ("261121-0042"); anything else, a NUL above all, is looked up as nothing.
+NUMBER = re.compile(r"[0-9A-Za-z-]{1,20}")
 MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:(?:\+|00)?86[\s-]?)?(1[3-9]\d(?:[\s-]?\d){8})(?!\d)")
 # A unit and room in free text: 2单元301, 2单元301室, 1202室, 3-2-301 (not 1单元3楼, not 120户).
 ROOM_IN_TEXT = re.compile(
@@ -349,10 +351,12 @@ def find_requests(streets: Sequence[Street], query: RequestQuery) -> list[Ticket
 
 def find_request(streets: Sequence[Street], number: str) -> Ticket:
     """The ticket with this number in these streets; `Open311Error(404)` otherwise."""
-    ticket = db.session.scalar(
-        select(Ticket).where(Ticket.number == number, Ticket.street_id.in_([s.id for s in streets]))
-        .options(*with_relations())
-    )
+    ticket = None
+    if NUMBER.fullmatch(number):
+        ticket = db.session.scalar(
+            select(Ticket).where(Ticket.number == number, Ticket.street_id.in_([s.id for s in streets]))
+            .options(*with_relations())
+        )
     if ticket is None:
         raise Open311Error(404, f"service_request_id {number[:40]!r} was not found")
     return ticket

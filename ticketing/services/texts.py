@@ -22,10 +22,10 @@ def text_problem(text: str) -> str | None:
     return None
 
 
-def bytes_problem(raw: bytes) -> str | None:
+def bytes_problem(raw: bytes, charset: str = "utf-8") -> str | None:
     """Why the bytes of a form field are not text we can store, else None."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "is not valid UTF-8"
+        text = raw.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        return "is not valid UTF-8" if charset == "utf-8" else f"is not valid {charset}"
     return text_problem(text)
