@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 from tests.conftest import csrf_token, login
 from tests.factories import PHONE, World, advance, make_ticket, png_bytes
 from ticketing.extensions import db
-from ticketing.models import RevealLog, Ticket, TicketEvent
+from ticketing.models import HandlerKind, RevealLog, RoutingRule, Ticket, TicketEvent
 from ticketing.services.photos import PhotoStore
 
 # These tests read the English labels; Chinese is checked in test_translations.
@@ -158,6 +158,18 @@ def test_the_dispatch_list_offers_property_staff_only_where_their_company_manage
     elsewhere = make_ticket(world, store, building=world.building_west)  # 西苑: no company
     assert f"user:{world.pete.id}" in dispatch_options(client, managed)
     assert f"user:{world.pete.id}" not in dispatch_options(client, elsewhere)
+
+
+def test_the_dispatch_list_offers_the_staff_of_a_company_a_rule_names_for_the_place(
+        client: FlaskClient, world: World, store: PhotoStore) -> None:
+    db.session.add(RoutingRule(name="西苑代管", scope_kind="complex", scope_id=world.west.id,
+                               handler_kind=HandlerKind.PROPERTY, company_id=world.company.id))
+    db.session.commit()
+    login(client, world.dora)
+    ticket = make_ticket(world, store, building=world.building_west)
+    assert f"user:{world.pete.id}" in dispatch_options(client, ticket)
+    assert act(client, ticket, "dispatch", handler=f"user:{world.pete.id}").status_code == 303
+    assert reload(ticket).assignee_id == world.pete.id
 
 
 def test_dispatch_to_staff_of_a_company_that_does_not_manage_the_complex_is_400(
