@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 
 from tests.factories import T0, World, advance, calendar, make_ticket
 from ticketing.extensions import db
-from ticketing.models import Status, Ticket, TicketEvent, User
+from ticketing.models import HandlerKind, RoutingRule, Status, Ticket, TicketEvent, User
 from ticketing.services.errors import (
     Conflict,
     IllegalTransition,
@@ -160,6 +160,40 @@ def test_dispatch_to_a_worker_of_another_community_is_refused(world: World, stor
         perform(ticket, "dispatch", Actor.staff(world.dora), T0, calendar(), assignee=world.gabe)
     db.session.refresh(ticket)
     assert ticket.status == Status.SUBMITTED
+
+
+def test_dispatch_to_staff_of_a_company_that_does_not_manage_the_complex_is_refused(
+        world: World, store: PhotoStore) -> None:
+    ticket = make_ticket(world, store)  # 槐树院 has no property company
+    with pytest.raises(InvalidInput) as refused:
+        perform(ticket, "dispatch", Actor.staff(world.dora), T0, calendar(), assignee=world.pete)
+    assert refused.value.field == "handler"
+    db.session.refresh(ticket)
+    assert (ticket.status, ticket.assignee_id, ticket.company_id) == (Status.SUBMITTED, None, None)
+
+
+def rule_for(world: World, scope_kind: str, scope_id: int | None, active: bool = True) -> RoutingRule:
+    rule = RoutingRule(name="道路维修外包", scope_kind=scope_kind, scope_id=scope_id,
+                       handler_kind=HandlerKind.PROPERTY, company_id=world.company.id, active=active)
+    db.session.add(rule)
+    db.session.commit()
+    return rule
+
+
+def test_a_company_a_rule_names_for_the_place_may_be_sent_the_ticket(world: World, store: PhotoStore) -> None:
+    rule_for(world, "community", world.community_a.id)
+    ticket = make_ticket(world, store)  # 槐树院, community A: in the rule's service area
+    perform(ticket, "dispatch", Actor.staff(world.dora), T0, calendar(), assignee=world.pete)
+    assert (ticket.assignee_id, ticket.company_id) == (world.pete.id, world.company.id)
+
+
+@pytest.mark.parametrize("scope_kind,place,active", [("grid", "grid_a2", True), ("community", "community_a", False)])
+def test_a_rule_for_another_place_or_a_disabled_rule_does_not_make_the_company_fit(
+        world: World, store: PhotoStore, scope_kind: str, place: str, active: bool) -> None:
+    rule_for(world, scope_kind, getattr(world, place).id, active=active)
+    ticket = make_ticket(world, store)  # 槐树院, grid A1
+    with pytest.raises(InvalidInput):
+        perform(ticket, "dispatch", Actor.staff(world.dora), T0, calendar(), assignee=world.pete)
 
 
 def test_a_team_ticket_can_be_accepted_by_any_member(world: World, store: PhotoStore) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
@@ -19,6 +20,7 @@ from ticketing.extensions import db
 from ticketing.models import KeyKind, Ticket
 from ticketing.services import apikeys
 
+FORM_TYPE = "application/x-www-form-urlencoded"
 GRID_A2 = {"type": "Polygon", "coordinates": [[[116.40, 39.90], [116.41, 39.90], [116.41, 39.91],
                                                [116.40, 39.91], [116.40, 39.90]]]}
 
@@ -291,6 +293,58 @@ def test_markup_in_the_description_comes_back_escaped(client: FlaskClient, world
 
 
 # --- attributes ----------------------------------------------------------------
+
+def raw_form(key: str, field: str, escaped: str) -> str:
+    """A complete url-encoded POST whose `field` is the percent-escaped bytes `escaped`."""
+    return urlencode(form(key, **{field: "MARK"})).replace("MARK", escaped)
+
+
+@pytest.mark.parametrize("field", ["description", "address_string", "first_name", "last_name", "phone", "email"])
+def test_invalid_utf8_in_a_field_is_400_naming_it(client: FlaskClient, world: World, api_key: str,
+                                                  field: str) -> None:
+    response = post(client, raw_form(api_key, field, "%FF%FE%FD"), content_type=FORM_TYPE)
+    assert response.status_code == 400
+    assert errors_of(response, "json") == [(400, f"{field} is not valid UTF-8")]
+    assert tickets() == []
+
+
+@pytest.mark.parametrize("field", ["description", "address_string", "first_name", "phone", "device_id"])
+def test_a_nul_byte_in_a_field_is_400_naming_it(client: FlaskClient, world: World, api_key: str,
+                                                field: str) -> None:
+    response = post(client, raw_form(api_key, field, "%E6%A5%BC%00%E9%81%93"), content_type=FORM_TYPE)
+    assert response.status_code == 400
+    assert errors_of(response, "json") == [(400, f"{field} contains a NUL byte")]
+    assert tickets() == []
+
+
+def test_invalid_utf8_in_a_multipart_field_is_400_naming_it(client: FlaskClient, world: World,
+                                                            api_key: str) -> None:
+    parts = [(name.encode(), value.encode()) for name, value in form(api_key, description=None).items()]
+    parts.append((b"description", b"\xe6\xa5\xbc\xff\xfe\xfd"))
+    body = b"".join(b'--B\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % part for part in parts)
+    response = post(client, body + b"--B--\r\n", content_type="multipart/form-data; boundary=B")
+    assert response.status_code == 400
+    assert errors_of(response, "json") == [(400, "description is not valid UTF-8")]
+    assert tickets() == []
+
+
+def test_invalid_utf8_in_the_query_string_of_a_post_is_400_naming_it(client: FlaskClient, world: World,
+                                                                     api_key: str) -> None:
+    response = client.post(f"{URL}/requests.json?last_name=%FF", data=form(api_key, last_name=None))
+    assert response.status_code == 400
+    assert errors_of(response, "json") == [(400, "last_name is not valid UTF-8")]
+
+
+def test_text_that_is_not_valid_is_checked_after_the_key(client: FlaskClient, world: World) -> None:
+    response = post(client, raw_form("not-a-key", "description", "%FF"), content_type=FORM_TYPE)
+    assert response.status_code == 403
+
+
+def test_a_sent_replacement_character_is_text_like_any_other(client: FlaskClient, world: World,
+                                                             api_key: str) -> None:
+    ticket = filed(post(client, raw_form(api_key, "description", "%E6%A5%BC%EF%BF%BD"), content_type=FORM_TYPE))
+    assert ticket.description == "楼\ufffd"
+
 
 def test_attributes_are_checked_and_kept_by_code(client: FlaskClient, world: World, api_key: str) -> None:
     with_attributes()

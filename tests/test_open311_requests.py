@@ -126,6 +126,11 @@ def test_an_unknown_request_is_404(client: FlaskClient, world: World, fmt: str) 
     assert errors_of(response, fmt) == [(404, "service_request_id '261118-9999' was not found")]
 
 
+def test_a_request_number_with_a_nul_byte_is_404(client: FlaskClient, world: World) -> None:
+    response = client.get(f"{URL}/requests/261118-%00.json")
+    assert response.status_code == 404
+
+
 # --- the list of requests ----------------------------------------------------
 
 def numbers(client: FlaskClient, query: str = "") -> list[str]:
@@ -203,3 +208,15 @@ def test_bad_filters_are_400_with_the_reason(client: FlaskClient, world: World, 
     response = client.get(f"{URL}/requests.{fmt}{query}")
     assert response.status_code == 400
     assert errors_of(response, fmt) == [(400, message)]
+
+
+@pytest.mark.parametrize("query,message", [
+    ("?service_request_id=261118-%00", "service_request_id contains a NUL byte"),
+    ("?jurisdiction_id=ST%00", "jurisdiction_id contains a NUL byte"),
+    ("?service_code=%FF%FE", "service_code is not valid UTF-8"),
+])
+def test_parameters_that_are_not_text_are_400_naming_them(client: FlaskClient, world: World, query: str,
+                                                          message: str) -> None:
+    response = client.get(f"{URL}/requests.json{query}")
+    assert response.status_code == 400
+    assert errors_of(response, "json") == [(400, message)]

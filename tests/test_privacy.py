@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import World, advance, make_ticket
+from tests.factories import T0, World, advance, calendar, make_ticket
+from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.photos import PhotoStore
 from ticketing.services.privacy import (
     mask_address,
@@ -39,6 +40,15 @@ def test_a_grid_worker_who_is_not_the_handler_may_not_reveal(world: World, store
     advance(ticket, "accepted", world, handler=world.pete)
     assert may_reveal(world.pete, ticket)
     assert not may_reveal(world.gina, ticket)  # her grid, but not her ticket
+
+
+def test_property_staff_sent_a_ticket_of_a_complex_their_company_does_not_manage_may_not_reveal(
+        world: World, store: PhotoStore) -> None:
+    ticket = make_ticket(world, store)  # 槐树院: pete's company does not manage it
+    # As dispatch allowed before issue 13: any company's staff, for any ticket.
+    perform(ticket, "dispatch", Actor.system(), T0, calendar(), assignee=world.pete)
+    perform(ticket, "accept", Actor.staff(world.pete), T0, calendar())
+    assert not may_reveal(world.pete, ticket)
 
 
 @pytest.mark.parametrize("text,masked", [

@@ -443,6 +443,32 @@ def test_a_missing_note_or_handler_is_422_on_that_field(api_as: Callable[[User],
     assert status_of(other) == Status.SUBMITTED
 
 
+def test_property_staff_of_a_company_that_does_not_manage_the_complex_are_422(
+        api_as: Callable[[User], Api], world: World, store: PhotoStore) -> None:
+    ticket = make_ticket(world, store)  # 槐树院, self-managed: pete's company has nothing to do there
+    response = act(api_as(world.dora), ticket, "dispatch", handler=f"user:{world.pete.id}")
+    assert response.status_code == 422 and set(response.get_json()["errors"]) == {"handler"}
+    db.session.expire_all()
+    unchanged = db.session.get(Ticket, ticket.id)
+    assert (unchanged.status, unchanged.assignee_id, unchanged.company_id) == (Status.SUBMITTED, None, None)
+    assert [e.action for e in unchanged.events] == ["submit"]
+
+
+def test_property_staff_of_the_managing_company_may_be_dispatched(
+        api_as: Callable[[User], Api], world: World, store: PhotoStore) -> None:
+    ticket = make_ticket(world, store, building=world.building_managed)
+    response = act(api_as(world.dora), ticket, "dispatch", handler=f"user:{world.pete.id}")
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["handler"]["assignee"]["id"] == world.pete.id
+
+
+def test_a_team_of_another_community_is_422(api_as: Callable[[User], Api], world: World, store: PhotoStore) -> None:
+    ticket = make_ticket(world, store, building=world.building_east, category="elderly.help")  # community B
+    response = act(api_as(world.dan), ticket, "dispatch", handler=f"team:{world.volunteers.id}")
+    assert response.status_code == 422 and set(response.get_json()["errors"]) == {"handler"}
+    assert status_of(ticket) == Status.SUBMITTED
+
+
 def test_inputs_of_other_actions_are_refused(api_as: Callable[[User], Api], world: World, store: PhotoStore) -> None:
     ticket = advance(make_ticket(world, store), "dispatched", world)
     response = act(api_as(world.gina), ticket, "accept", handler=f"user:{world.gina.id}")

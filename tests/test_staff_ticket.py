@@ -14,7 +14,7 @@ from werkzeug.test import TestResponse
 from tests.conftest import csrf_token, login
 from tests.factories import PHONE, World, advance, make_ticket, png_bytes
 from ticketing.extensions import db
-from ticketing.models import RevealLog, Ticket, TicketEvent
+from ticketing.models import HandlerKind, RevealLog, RoutingRule, Ticket, TicketEvent
 from ticketing.services.photos import PhotoStore
 
 # These tests read the English labels; Chinese is checked in test_translations.
@@ -143,8 +143,42 @@ def test_the_dispatch_list_puts_the_tickets_own_grid_first(client: FlaskClient, 
     html = text_of(client.get(f"/tickets/{ticket.number}"))
     options = re.findall(r'<option[^>]*value="((?:user|team):\d+)"', html)
     assert options.index(f"user:{world.greg.id}") < options.index(f"user:{world.gina.id}")
-    assert f"team:{world.volunteers.id}" in options and f"user:{world.pete.id}" in options
+    assert f"team:{world.volunteers.id}" in options
     assert f"user:{world.gabe.id}" not in options  # community B's grid worker
+
+
+def dispatch_options(client: FlaskClient, ticket: Ticket) -> list[str]:
+    return re.findall(r'<option[^>]*value="((?:user|team):\d+)"', text_of(client.get(f"/tickets/{ticket.number}")))
+
+
+def test_the_dispatch_list_offers_property_staff_only_where_their_company_manages(
+        client: FlaskClient, world: World, store: PhotoStore) -> None:
+    login(client, world.dora)
+    managed = make_ticket(world, store, building=world.building_managed)
+    elsewhere = make_ticket(world, store, building=world.building_west)  # 西苑: no company
+    assert f"user:{world.pete.id}" in dispatch_options(client, managed)
+    assert f"user:{world.pete.id}" not in dispatch_options(client, elsewhere)
+
+
+def test_the_dispatch_list_offers_the_staff_of_a_company_a_rule_names_for_the_place(
+        client: FlaskClient, world: World, store: PhotoStore) -> None:
+    db.session.add(RoutingRule(name="西苑代管", scope_kind="complex", scope_id=world.west.id,
+                               handler_kind=HandlerKind.PROPERTY, company_id=world.company.id))
+    db.session.commit()
+    login(client, world.dora)
+    ticket = make_ticket(world, store, building=world.building_west)
+    assert f"user:{world.pete.id}" in dispatch_options(client, ticket)
+    assert act(client, ticket, "dispatch", handler=f"user:{world.pete.id}").status_code == 303
+    assert reload(ticket).assignee_id == world.pete.id
+
+
+def test_dispatch_to_staff_of_a_company_that_does_not_manage_the_complex_is_400(
+        client: FlaskClient, world: World, store: PhotoStore) -> None:
+    ticket = make_ticket(world, store, building=world.building_west)
+    login(client, world.dora)
+    response = act(client, ticket, "dispatch", handler=f"user:{world.pete.id}")
+    assert response.status_code == 400
+    assert (reload(ticket).status, reload(ticket).assignee_id) == ("submitted", None)
 
 
 def test_dispatch_to_someone_not_on_the_list_is_refused(client: FlaskClient, world: World, store: PhotoStore) -> None:

@@ -175,6 +175,57 @@ def test_missing_fields_are_400_with_field_errors(world: World, client: FlaskCli
     assert ticket_count() == 0
 
 
+def test_a_deeply_nested_body_is_400(world: World, client: FlaskClient, centres: None) -> None:
+    response = post(client, None, raw=b"[" * 30000)
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "body is nested too deeply"}
+
+
+@pytest.mark.parametrize("building_id", [10**20, 2**31, 0, -1])
+def test_a_building_id_no_building_can_have_is_400_naming_it(world: World, client: FlaskClient, centres: None,
+                                                              building_id: int) -> None:
+    response = post(client, order(world, building_id=building_id))
+    assert response.status_code == 400
+    assert set(response.get_json()["fields"]) == {"building_id"}
+    assert ticket_count() == 0
+
+
+@pytest.mark.parametrize("field", ["description", "order_no", "name", "category", "address"])
+def test_a_lone_surrogate_is_400_naming_the_field(world: World, client: FlaskClient, centres: None,
+                                                  field: str) -> None:
+    raw = json.dumps(order(world, **{field: "楼道\ud800漏水"})).encode()  # ASCII: the escape stays "\ud800"
+    response = post(client, None, raw=raw)
+    assert response.status_code == 400
+    assert response.get_json()["fields"] == {field: "contains a lone surrogate (not valid Unicode)"}
+    assert ticket_count() == 0
+
+
+@pytest.mark.parametrize("field", ["description", "order_no", "category", "community_code"])
+def test_a_nul_byte_is_400_naming_the_field(world: World, client: FlaskClient, centres: None, field: str) -> None:
+    response = post(client, order(world, **{field: "楼道\x00漏水"}))
+    assert response.status_code == 400
+    assert response.get_json()["fields"] == {field: "contains a NUL byte"}
+    assert ticket_count() == 0
+
+
+def test_unknown_fields_are_refused_by_name(world: World, client: FlaskClient, centres: None) -> None:
+    response = post(client, order(world, adress="红星小区3号楼", priority="urgent"))
+    assert response.status_code == 400
+    assert response.get_json()["fields"] == {"adress": "unknown field", "priority": "unknown field"}
+    assert ticket_count() == 0
+
+
+def test_an_unexpected_error_is_a_json_500(world: World, client: FlaskClient, centres: None,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(upstream, "receive", broken)
+    response = post(client, order(world))
+    assert response.status_code == 500
+    assert response.get_json() == {"error": "internal error; nothing was saved"}
+
+
 # --- report back -------------------------------------------------------------
 
 

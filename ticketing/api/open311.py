@@ -14,7 +14,7 @@ from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from werkzeug.exceptions import HTTPException
 
 from ticketing import web
-from ticketing.channels import open311
+from ticketing.channels import open311, rawform
 from ticketing.channels.open311 import Open311Error
 from ticketing.channels.open311_format import FORMATS, render
 from ticketing.channels.open311_post import file_request
@@ -57,6 +57,18 @@ def jurisdiction() -> list[Street]:
 def limit_body() -> None:
     """No Open311 request needs more than 64 KB: larger bodies are refused while read (413)."""
     request.max_content_length = MAX_BODY_BYTES
+
+
+@bp.before_request
+def readable_query() -> None:
+    """A GET's parameters must be text (valid UTF-8, no NUL): 400 naming them otherwise.
+
+    A POST's are checked with its body, after its api_key (`file_request`).
+    """
+    if request.method != "POST":
+        problems = rawform.problems(request.query_string)
+        if problems:
+            raise Open311Error(400, *problems)
 
 
 @bp.errorhandler(Open311Error)
@@ -135,23 +147,28 @@ def token(token: str, fmt: str) -> Response:
     return respond("service_requests", [{"service_request_id": ticket.number, "token": token}])
 
 
-def posted_form() -> MultiDict[str, str]:
-    """The POST's arguments (body first, then query string); 413/415 before anything is read."""
+def posted_form() -> tuple[MultiDict[str, str], list[str]]:
+    """The POST's arguments (body first, then query string), and what is wrong with the
+    text of any of them as sent (`rawform.problems`); 413/415 before anything is read."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise Open311Error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
     bodiless = not request.mimetype and not request.content_length
     if request.mimetype not in POST_TYPES and not bodiless:
         raise Open311Error(415, "Content-Type must be application/x-www-form-urlencoded "
                                 "(or multipart/form-data)")
-    return CombinedMultiDict([request.form, request.args])
+    # The raw bytes first: the form is then parsed from this cached copy.
+    body = request.get_data(cache=True)
+    problems = rawform.problems(request.query_string, body, request.mimetype,
+                                request.mimetype_params.get("boundary"))
+    return CombinedMultiDict([request.form, request.args]), problems
 
 
 @bp.post(f"/v2/requests.{FORMAT}")
 def post_request(fmt: str) -> Response:
     """POST Service Request: 201 with the ticket number and a token."""
-    form = posted_form()
+    form, unreadable = posted_form()
     filed = file_request(form, web.now(), web.local_tz(), web.photo_store(),
-                         current_app.config["MAX_PHOTO_BYTES"])
+                         current_app.config["MAX_PHOTO_BYTES"], unreadable)
     lang = language(form.get("locale"))
     with force_locale(locale_of(BABEL_LOCALES[lang])):
         return respond("service_requests", filed.document(lang), 201)

@@ -4,10 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from ticketing import web
 from ticketing.channels import upstream
-from ticketing.extensions import csrf
+from ticketing.extensions import csrf, db
 
 bp = Blueprint("upstream_api", __name__)
 csrf.exempt(bp)
@@ -15,6 +16,22 @@ csrf.exempt(bp)
 
 def refused(exc: upstream.Refused) -> Any:
     return jsonify(exc.body()), exc.status
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Any:
+    """Werkzeug's errors (405, a broken request) in the API's JSON shape."""
+    db.session.rollback()
+    return jsonify({"error": exc.description or exc.name}), exc.code or 500
+
+
+@bp.errorhandler(Exception)
+def unexpected(exc: Exception) -> Any:
+    """A bug: 500 in JSON, nothing kept, never a traceback or an HTML page."""
+    # Logged with its traceback for operators; the centre sees no internals.
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    db.session.rollback()
+    return jsonify({"error": "internal error; nothing was saved"}), 500
 
 
 def read_body() -> bytes:

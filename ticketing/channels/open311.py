@@ -51,6 +51,8 @@ DEFAULT_SPAN = timedelta(days=90)
 COORDINATE_DIGITS = 4
 STATUSES = ("open", "closed")
 TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Our ticket numbers ("261121-0042"); anything else, a NUL above all, is looked up as nothing.
+NUMBER = re.compile(r"[0-9A-Za-z-]{1,20}")
 
 
 class Open311Error(Exception):
@@ -341,11 +343,13 @@ def find_request(streets: Sequence[Street], number: str) -> Ticket:
     """The public ticket with this number in these streets; `Open311Error(404)` otherwise."""
     # A private ticket gets the very 404 of a number never issued: numbers are
     # sequential, so any difference would let a caller count the private ones.
-    ticket = db.session.scalar(
-        select(Ticket).where(Ticket.number == number, Ticket.street_id.in_([s.id for s in streets]),
-                             publicly_listed())
-        .options(*with_relations())
-    )
+    ticket = None
+    if NUMBER.fullmatch(number):
+        ticket = db.session.scalar(
+            select(Ticket).where(Ticket.number == number, Ticket.street_id.in_([s.id for s in streets]),
+                                 publicly_listed())
+            .options(*with_relations())
+        )
     if ticket is None:
         raise Open311Error(404, f"service_request_id {number[:40]!r} was not found")
     return ticket

@@ -1,6 +1,7 @@
 """Open311 POST requests: an app's form post becomes a ticket through the one intake call.
 
-Order of checks: the client app's api_key (403), its rate limit (429), the
+Order of checks: the client app's api_key (403), its rate limit (429), arguments
+that are not text as sent -- invalid UTF-8, a NUL byte -- (400, each named), the
 jurisdiction (404/400), the service_code (400/404), the place and fields (400), then
 intake. Every POST files a new ticket: GeoReport v2 has no idempotency key, so a
 retried POST files twice. The ticket's external id is a fresh random token, which
@@ -279,10 +280,15 @@ def intake_errors(exc: ValidationFailed) -> list[str]:
 
 
 def file_request(form: MultiDict[str, str], now: datetime, tz: tzinfo, store: PhotoStore,
-                 max_photo_bytes: int) -> Filed:
-    """File an app's POST as a ticket (see the module's docstring for the order of checks)."""
+                 max_photo_bytes: int, unreadable: Sequence[str] = ()) -> Filed:
+    """File an app's POST as a ticket (see the module's docstring for the order of checks).
+
+    `unreadable` says which arguments were not text as sent (channels/rawform.py).
+    """
     key = authenticate(form.get("api_key"), now)
     check_rate(key, now)
+    if unreadable:
+        raise Open311Error(400, *unreadable)
     streets = jurisdiction(form.get("jurisdiction_id"))
     code = (form.get("service_code") or "").strip()
     if not code:

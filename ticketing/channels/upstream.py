@@ -34,7 +34,7 @@ from ticketing.models import (
     TicketEvent,
     utcnow,
 )
-from ticketing.services import outbox
+from ticketing.services import outbox, texts
 from ticketing.services.errors import ValidationFailed
 
 # intake (and through it lifecycle) is imported inside the functions that use it, so
@@ -47,6 +47,11 @@ MAX_BODY_BYTES = 64 * 1024
 WINDOW_SECONDS = 5 * 60
 MAX_ORDER_NO = 100
 EXTERNAL_ID_LENGTH = 100  # tickets.external_id is String(100)
+MAX_BUILDING_ID = 2**31 - 1  # buildings.id is a 32-bit integer
+# The order's fields (docs/upstream-api.md); any other is refused, so that a misspelt
+# optional field (`adress`) is not dropped without a word.
+TEXT_FIELDS = ("order_no", "description", "phone", "name", "category", "community_code", "address")
+ORDER_FIELDS = frozenset({*TEXT_FIELDS, "building_id"})
 CALLBACK_TIMEOUT = 10
 HEADER_CENTRE = "X-Minhu-Centre"
 HEADER_TIMESTAMP = "X-Minhu-Timestamp"
@@ -140,9 +145,33 @@ def parse_body(content_type: str | None, body: bytes) -> dict[str, Any]:
         data = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise Refused(400, "body is not valid UTF-8 JSON") from None
+    except RecursionError:  # e.g. 30,000 nested "[": an order is one flat object
+        raise Refused(400, "body is nested too deeply") from None
     if not isinstance(data, dict):
         raise Refused(400, "body must be a JSON object")
     return data
+
+
+def check_fields(data: Mapping[str, Any]) -> None:
+    """Refuse, naming each field, what the database could not take as sent: unknown
+    fields, texts that are not strings or hold a NUL or a lone surrogate, a
+    building_id that is not an integer our ids can reach. `Refused(400)`."""
+    errors = {str(name)[:64]: "unknown field" for name in data if name not in ORDER_FIELDS}
+    for name in TEXT_FIELDS:
+        value = data.get(name)
+        if value is None:
+            continue
+        problem = "must be a string" if not isinstance(value, str) else texts.text_problem(value)
+        if problem:
+            errors[name] = problem
+    building_id = data.get("building_id")
+    if building_id is not None:
+        if isinstance(building_id, bool) or not isinstance(building_id, int):
+            errors["building_id"] = "must be an integer"
+        elif not 1 <= building_id <= MAX_BUILDING_ID:
+            errors["building_id"] = f"must be an integer from 1 to {MAX_BUILDING_ID}"
+    if errors:
+        raise Refused(400, "invalid order", errors)
 
 
 def _text(data: Mapping[str, Any], key: str, errors: dict[str, str]) -> str:
@@ -173,7 +202,8 @@ def order_number(centre: Centre, data: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def intake_request(external_id: str, data: Mapping[str, Any]) -> Any:
-    """Map an order to an `intake.IntakeRequest`; `Refused(400)` with field errors on bad input."""
+    """Map an order that passed `check_fields` to an `intake.IntakeRequest`; `Refused(400)`
+    with field errors on bad input."""
     from ticketing.services import intake
 
     errors: dict[str, str] = {}
@@ -183,10 +213,7 @@ def intake_request(external_id: str, data: Mapping[str, Any]) -> Any:
     address = _text(data, "address", errors)
     category_code = _text(data, "category", errors).strip()
     community_code = _text(data, "community_code", errors).strip()
-    building_id = data.get("building_id")
-    if building_id is not None and (isinstance(building_id, bool) or not isinstance(building_id, int)):
-        errors["building_id"] = "must be an integer"
-        building_id = None
+    building_id = data.get("building_id")  # an id in range: check_fields saw to it
     if not description.strip() and "description" not in errors:
         errors["description"] = "required"
     category_id = None
@@ -236,6 +263,7 @@ def receive(
     from ticketing.services import intake
     from ticketing.services.lifecycle import Actor
 
+    check_fields(data)
     order_no, external_id = order_number(centre, data)
     existing = intake.find_existing(CHANNEL, external_id)
     if existing is not None:

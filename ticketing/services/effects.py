@@ -106,15 +106,18 @@ def _handler_kind_of(user: User) -> str:
 
 
 def _check_handler_fits(user: User, ticket: Ticket) -> None:
-    """A handler must be active, of a handling role, and serve the ticket's community."""
+    """A handler must be active, of a handling role, and serve the ticket: a grid worker or
+    a volunteer its community, property staff its place (`scope.company_serves`)."""
     if not user.active or not user.is_handler:
         raise InvalidInput(_l("That person cannot handle tickets."), field="handler")
+    if user.role == Role.PROPERTY_STAFF:
+        if not scope.company_serves(user.company_id, ticket):
+            raise InvalidInput(_l("That person's company does not manage this place."), field="handler")
+        return
     if user.role == Role.GRID_WORKER:
         serves = any(grid.community_id == ticket.community_id for grid in user.grids)
-    elif user.role == Role.VOLUNTEER:
-        serves = user.team is not None and user.team.community_id == ticket.community_id
     else:
-        serves = user.company_id is not None
+        serves = user.team is not None and user.team.community_id == ticket.community_id
     if not serves:
         raise InvalidInput(_l("That person does not serve this community."), field="handler")
 

@@ -131,9 +131,14 @@ def _replace_number(text: str, number: str, masked: str) -> str:
 
 
 def may_reveal(user: User, ticket: Ticket) -> bool:
-    """The ticket's handler, and dispatchers, supervisors and admins in scope."""
+    """The ticket's handler, and dispatchers, supervisors and admins in scope.
+
+    Property staff only while their company serves the ticket's place: dispatch did not
+    always check that, and a company's staff must not read the residents of a complex
+    their company does not manage.
+    """
     if scope.handles(user, ticket) and ticket.assignee_id == user.id:
-        return True
+        return user.role != Role.PROPERTY_STAFF or scope.company_serves(user.company_id, ticket)
     return user.role in (Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN) and scope.in_scope(user, ticket)
 
 

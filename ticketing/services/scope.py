@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from ticketing.extensions import db
-from ticketing.models import Role, Ticket, User
+from ticketing.models import HandlerKind, Role, RoutingRule, Ticket, User
 from ticketing.services.errors import InvalidInput
 
 
@@ -80,6 +80,40 @@ def handles(user: User, ticket: Ticket) -> bool:
     if ticket.company_id is not None:
         return ticket.company_id == user.company_id
     return False
+
+
+def rule_companies(ticket: Ticket) -> set[int]:
+    """The property companies an active routing rule names for the ticket's place.
+
+    The place is what counts, not the rule's category: the rule configures where the
+    company works, and a dispatcher may correct the category before sending it.
+    """
+    places = [RoutingRule.scope_kind == "any"] + [
+        and_(RoutingRule.scope_kind == kind, RoutingRule.scope_id == place_id)
+        for kind, place_id in (("community", ticket.community_id), ("grid", ticket.grid_id),
+                               ("complex", ticket.complex_id))
+        if place_id is not None
+    ]
+    return set(db.session.scalars(select(RoutingRule.company_id).where(
+        RoutingRule.active.is_(True), RoutingRule.handler_kind == HandlerKind.PROPERTY,
+        RoutingRule.company_id.is_not(None), or_(*places),
+    )))
+
+
+def company_serves(company_id: int | None, ticket: Ticket) -> bool:
+    """True when the company manages the ticket's complex, or a routing rule names it for
+    the ticket's place (the service area an admin configured, e.g. a street's roads)."""
+    if company_id is None:
+        return False
+    if ticket.complex is not None and ticket.complex.property_company_id == company_id:
+        return True
+    return company_id in rule_companies(ticket)
+
+
+def serving_companies(ticket: Ticket) -> set[int]:
+    """Every property company that `company_serves` the ticket."""
+    managing = ticket.complex.property_company_id if ticket.complex is not None else None
+    return rule_companies(ticket) | ({managing} if managing is not None else set())
 
 
 def handler_queue(user: User) -> ColumnElement[bool]:

@@ -2,7 +2,8 @@
 
 An option's value is `user:<id>` or `team:<id>`. The lists follow how a dispatcher
 thinks: the grid workers of the ticket's own grid first, the property staff of the
-complex's own company first, then the community's teams and their members. Each
+complex's own company first (only companies that serve the place are listed), then
+the community's teams and their members. Each
 label carries the person's open tickets so the least busy one is easy to spot.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from wtforms import SelectChoice
 
 from ticketing.extensions import db
 from ticketing.models import OPEN_STATUSES, Grid, Role, Team, Ticket, User, user_grids
+from ticketing.services import scope
 from ticketing.services.errors import InvalidInput
 
 Choice = tuple[str, str]
@@ -57,11 +59,15 @@ def grid_worker_choices(ticket: Ticket, counts: dict[int, int]) -> list[Choice]:
 
 
 def property_staff_choices(ticket: Ticket, counts: dict[int, int]) -> list[Choice]:
-    """Property staff, those of the company that manages the ticket's complex first."""
+    """Staff of the companies that serve the ticket's place (`scope.company_serves`), those
+    of the company that manages its complex first."""
     managing = ticket.complex.property_company_id if ticket.complex else None
+    companies = scope.serving_companies(ticket)
+    if not companies:
+        return []
     staff = db.session.scalars(
         select(User).where(User.role == Role.PROPERTY_STAFF, User.active.is_(True),
-                           User.company_id.is_not(None))
+                           User.company_id.in_(companies))
         .order_by(User.display_name, User.id)
     ).all()
     staff.sort(key=lambda user: user.company_id != managing)
