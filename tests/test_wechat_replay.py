@@ -158,6 +158,14 @@ def test_in_safe_mode_wechats_retry_is_answered(world: World, client: FlaskClien
     assert ticket_count() == 1
 
 
+def test_with_safe_mode_configured_a_plain_message_is_refused(
+        world: World, client: FlaskClient, safe_mode: WeChatCrypto) -> None:
+    # A signed URL stripped of encrypt_type and msg_signature must not carry a plain body.
+    response = post(client, text_xml(TEXT))
+    assert response.status_code == 403
+    assert ticket_count() == 0
+
+
 def test_without_redis_nonces_are_kept_in_the_database_until_the_window_ends(
         world: World, client: FlaskClient, account: None) -> None:
     signed_at = int(time.time())

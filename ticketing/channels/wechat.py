@@ -10,7 +10,8 @@ sender's newest open ticket by a job (wechat_media.py). Filing and photos count
 against the sender's rate limit (RATE_LIMITS `wechat_sender`).
 
 Configuration: `WECHAT_TOKEN` (the channel is off, 404, while it is unset),
-`WECHAT_ENCODING_AES_KEY` and `WECHAT_APP_ID` for safe (encrypted) mode,
+`WECHAT_ENCODING_AES_KEY` and `WECHAT_APP_ID` for safe (encrypted) mode, the
+production setting: with the key set, plain messages are refused (403);
 `WECHAT_APP_SECRET` to fetch photos through the media API.
 
 Who may call: WeChat's signature, a timestamp within 5 minutes and each nonce once
@@ -115,6 +116,10 @@ def read_message(account: Settings, args: Mapping[str, str], body: bytes) -> Any
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused(400, "body is not UTF-8") from None
+    if account.aes_key and not is_safe_mode(args):
+        # With a key configured, only safe mode: else a signed URL stripped of
+        # encrypt_type and msg_signature would carry any plain body (docs/wechat.md).
+        raise Refused(403, "safe mode is configured: plain messages are refused")
     if is_safe_mode(args):
         msg_signature = args.get("msg_signature", "")
         if not msg_signature:
