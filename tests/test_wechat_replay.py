@@ -5,6 +5,7 @@ with another body is refused, whether nonces live in Redis or in the database.
 """
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -186,6 +187,22 @@ def test_remember_tells_new_retry_and_replay_apart(ctx: Flask) -> None:
     assert nonces.remember("k1", "body-a", until, NOW) is Seen.RETRY
     assert nonces.remember("k1", "body-b", until, NOW) is Seen.REPLAY
     assert nonces.remember("k2", "body-b", until, NOW) is Seen.NEW
+
+
+def test_two_requests_with_one_nonce_at_once_let_only_one_through(app: Flask, ctx: Flask) -> None:
+    barrier, seen = threading.Barrier(2), []
+
+    def attempt(body: str) -> None:
+        with app.app_context():
+            barrier.wait(timeout=10)
+            seen.append(nonces.remember("k1", body, NOW + timedelta(minutes=5), NOW))
+
+    threads = [threading.Thread(target=attempt, args=(body,)) for body in ("body-a", "body-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(s.value for s in seen) == ["new", "replay"]
 
 
 def test_expired_nonces_are_forgotten(ctx: Flask) -> None:
