@@ -23,7 +23,6 @@ from tests.conftest import app_on_test_database, dispose
 from tests.factories import PHONE, World
 from tests.redis_server import free_port
 from tests.test_wechat import (  # noqa: F401  (account, safe_mode: fixtures)
-    OPENID,
     TEXT,
     TOKEN,
     URL,
