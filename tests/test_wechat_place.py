@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from wechatpy.crypto import WeChatCrypto
 
-from tests.factories import PHONE, World
+from tests.factories import PHONE, World, put_on_call
 from tests.test_wechat import (  # noqa: F401  (account, safe_mode: fixtures)
     OPENID,
     TEXT,
@@ -238,6 +238,59 @@ def test_without_a_fresh_location_the_last_tickets_place_is_used(
     first, second = tickets()
     assert (second.community_id, second.grid_id) == (bounded.community_a.id, bounded.grid_a2.id)
     assert second.lat is None  # an old point is not copied
+
+
+def test_a_community_named_in_the_text_wins_over_the_last_tickets_place(
+        world: World, client: FlaskClient, account: None) -> None:
+    put_on_call(world.gina, world.gabe)
+    reply_content(post(client, text_xml(TEXT, msg_id=1)))  # 红星小区 3号楼, community A
+    reply_content(post(client, text_xml(f"西岭社区东苑2号楼水管爆了 {PHONE}", msg_id=2)))
+    first, second = tickets()
+    assert first.building_id == world.building_managed.id
+    assert (second.community_id, second.grid_id) == (world.community_b.id, world.grid_b1.id)
+    assert (second.complex_id, second.building_id) == (world.east.id, world.building_east.id)
+    assert second.assignee_id == world.gabe.id  # B's grid worker, not A's
+
+
+def test_a_complex_named_without_its_community_wins_over_the_last_tickets_place(
+        world: World, client: FlaskClient, account: None) -> None:
+    reply_content(post(client, text_xml(TEXT, msg_id=1)))
+    reply_content(post(client, text_xml(f"东苑2号楼水管爆了 {PHONE}", msg_id=2)))
+    second = tickets()[1]
+    assert (second.community_id, second.building_id) == (world.community_b.id, world.building_east.id)
+
+
+def test_another_complex_of_the_last_tickets_community_wins_over_its_building(
+        world: World, client: FlaskClient, account: None) -> None:
+    reply_content(post(client, text_xml(TEXT, msg_id=1)))  # 红星小区 3号楼
+    reply_content(post(client, text_xml(f"槐树院1号楼门口垃圾没人清 {PHONE}", msg_id=2)))
+    second = tickets()[1]
+    assert (second.complex_id, second.building_id) == (world.courtyard.id, world.building_courtyard.id)
+
+
+def test_a_community_named_alone_is_placed_there_not_at_the_last_tickets_building(
+        world: World, client: FlaskClient, account: None) -> None:
+    reply_content(post(client, text_xml(TEXT, msg_id=1)))
+    reply_content(post(client, text_xml(f"西岭社区路灯不亮 {PHONE}", msg_id=2)))
+    second = tickets()[1]
+    assert (second.community_id, second.complex_id, second.building_id) == (world.community_b.id, None, None)
+
+
+def test_a_place_named_in_the_text_wins_over_a_fresh_location(
+        bounded: World, client: FlaskClient, account: None) -> None:
+    send_location(client, inside(2))  # community B
+    reply_content(post(client, text_xml(TEXT, msg_id=2)))  # 红星小区 3号楼, community A
+    [ticket] = tickets()
+    assert (ticket.community_id, ticket.building_id) == (bounded.community_a.id, bounded.building_managed.id)
+    assert (ticket.lat, ticket.lon) == (None, None)  # the pin is elsewhere: not copied
+
+
+def test_a_text_naming_two_communities_keeps_the_remembered_one_among_them(
+        world: World, client: FlaskClient, account: None) -> None:
+    reply_content(post(client, text_xml(TEXT, msg_id=1)))  # community A
+    reply_content(post(client, text_xml(f"东怡社区和西岭社区交界的路灯不亮 {PHONE}", msg_id=2)))
+    second = tickets()[1]
+    assert (second.community_id, second.building_id) == (world.community_a.id, world.building_managed.id)
 
 
 # --- the rate limit per sender ------------------------------------------------

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, Config
+from ticketing import logscrub
 from ticketing.extensions import babel, csrf, db, login_manager, migrate
 
 LOCALES = ("zh_CN", "en")
@@ -45,6 +46,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_template_helpers(app)
     register_cli(app)
     register_outbox_relay(app)
+    logscrub.install()  # signed URLs and tokens stay out of the request logs
     return app
 
 
@@ -158,7 +160,7 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> tuple[str, int]:
         # Logged with its traceback for operators; the visitor sees no internals.
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        app.logger.exception("unhandled error on %s %s", request.method, logscrub.scrub_path(request.path))
         db.session.rollback()
         return page(500, _("Something went wrong"), _("Nothing was saved. Please try again later."))
 

@@ -161,8 +161,8 @@ def compile_today_ledgers() -> str:
 @job(queue=LOW, timeout=600, retries=1)
 def housekeeping() -> str:
     """Scheduled nightly: forget WeChat location pins too old to place a ticket (they
-    are often a home) and rate-limit counts whose windows are over; drop the number
-    sequences of days long past."""
+    are often a home), rate-limit counts whose windows are over and WeChat nonces past
+    their window; drop the number sequences of days long past."""
     from zoneinfo import ZoneInfo
 
     from flask import current_app
@@ -170,7 +170,7 @@ def housekeeping() -> str:
 
     from ticketing.channels.wechat_geo import LOCATION_FRESH_FOR
     from ticketing.models import WechatFollower
-    from ticketing.services import numbering, ratelimit
+    from ticketing.services import nonces, numbering, ratelimit
 
     now = utcnow()
     pins = db.session.execute(
@@ -180,8 +180,9 @@ def housekeeping() -> str:
     counts = ratelimit.prune(now)
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     sequences = numbering.drop_days_before(now.astimezone(tz).date() - numbering.KEEP_DAYS)
+    used = nonces.prune(now)
     return (f"location pins forgotten {pins}, rate-limit rows pruned {counts}, "
-            f"number sequences of past days dropped {sequences}")
+            f"number sequences of past days dropped {sequences}, WeChat nonces forgotten {used}")
 
 
 @job(queue=HIGH, timeout=60, retries=2, backoff=(5, 30))

@@ -10,11 +10,16 @@ sender's newest open ticket by a job (wechat_media.py). Filing and photos count
 against the sender's rate limit (RATE_LIMITS `wechat_sender`).
 
 Configuration: `WECHAT_TOKEN` (the channel is off, 404, while it is unset),
-`WECHAT_ENCODING_AES_KEY` and `WECHAT_APP_ID` for safe (encrypted) mode,
+`WECHAT_ENCODING_AES_KEY` and `WECHAT_APP_ID` for safe (encrypted) mode, the
+production setting: with the key set, plain messages are refused (403);
 `WECHAT_APP_SECRET` to fetch photos through the media API.
 
-XML is never expanded: a body (or a decrypted message) that declares a DOCTYPE or an
-entity is refused before any parser sees it.
+Who may call: WeChat's signature, a timestamp within 5 minutes and each nonce once
+(wechat_signing.py). XML is never expanded: a body (or a decrypted message) that
+declares a DOCTYPE or an entity is refused before any parser sees it (and xmltodict
+refuses entity declarations too). A message WeChat would never send (a field with
+child elements, a MsgId that is not a 64-bit number) is answered "success", so
+WeChat does not retry it, and does nothing.
 """
 from __future__ import annotations
 
@@ -47,7 +52,10 @@ MAX_BODY_BYTES = 64 * 1024
 QUERY_WORD = "查询"
 MAX_LISTED = 10
 RATE_BUCKET = "wechat_sender"
-# A mainland mobile number inside free text, optionally with +86 / 0086 and separators.
+MAX_MSG_ID = 2**64 - 1  # WeChat's MsgId is a 64-bit number: at most 20 digits
+# The text fields a message's handling reads (wechatpy's names); each must be plain text.
+TEXT_FIELDS = ("target", "content", "media_id", "image", "label", "event")
+# A DOCTYPE or entity declaration: such a body is never handed to a parser.
 FORBIDDEN_XML = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
@@ -80,20 +88,6 @@ def settings(config: Mapping[str, Any] | None = None) -> Settings | None:
                     (config.get("WECHAT_APP_ID") or "").strip() or None)
 
 
-def check_signature(account: Settings, args: Mapping[str, str]) -> None:
-    """`Refused(403)` unless `signature` is WeChat's over token, timestamp and nonce."""
-    from wechatpy.exceptions import InvalidSignatureException
-    from wechatpy.utils import check_signature as wechat_check
-
-    signature, timestamp, nonce = (args.get(k, "") for k in ("signature", "timestamp", "nonce"))
-    if not signature or not timestamp or not nonce:
-        raise Refused(403, "missing signature")
-    try:
-        wechat_check(account.token, signature, timestamp, nonce)
-    except InvalidSignatureException:
-        raise Refused(403, "bad signature") from None
-
-
 def refuse_unsafe_xml(body: bytes) -> None:
     """`Refused(400)` for XML that declares a DOCTYPE or an entity: never expanded."""
     if FORBIDDEN_XML.search(body):
@@ -122,6 +116,10 @@ def read_message(account: Settings, args: Mapping[str, str], body: bytes) -> Any
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Refused(400, "body is not UTF-8") from None
+    if account.aes_key and not is_safe_mode(args):
+        # With a key configured, only safe mode: else a signed URL stripped of
+        # encrypt_type and msg_signature would carry any plain body (docs/wechat.md).
+        raise Refused(403, "safe mode is configured: plain messages are refused")
     if is_safe_mode(args):
         msg_signature = args.get("msg_signature", "")
         if not msg_signature:
@@ -144,9 +142,26 @@ def read_message(account: Settings, args: Mapping[str, str], body: bytes) -> Any
         message = parse_message(text)
     except Exception:  # noqa: BLE001 - expat, KeyError, ValueError … from xmltodict and wechatpy
         raise Refused(400, "malformed XML") from None
-    if message is None or not getattr(message, "source", None):
-        raise Refused(400, "malformed XML")
+    source = getattr(message, "source", None) if message is not None else None
+    if not source or not isinstance(source, str):  # no follower to answer (or one with child elements)
+        raise Refused(400, "malformed XML: no FromUserName")
     return message
+
+
+def unreadable_field(message: Any) -> str | None:
+    """The first field WeChat would never send as it is here: a MsgId that is not a
+    64-bit number, a text field with child elements or repeated; None when all read."""
+    try:
+        msg_id = message.id  # wechatpy converts on access: int("abc") raises
+    except (TypeError, ValueError):
+        return "MsgId"
+    if not isinstance(msg_id, int) or not 0 <= msg_id <= MAX_MSG_ID:
+        return "MsgId"
+    for name in TEXT_FIELDS:
+        value = getattr(message, name, None)
+        if value is not None and not isinstance(value, str):
+            return name
+    return None
 
 
 def render_reply(account: Settings, args: Mapping[str, str], message: Any, content: str | None,
@@ -297,6 +312,11 @@ def photo_reply(ticket: Ticket) -> str:
 
 def handle(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes: int) -> str | None:
     """What to reply to a message; None for nothing."""
+    unreadable = unreadable_field(message)
+    if unreadable is not None:
+        # Only a forged or broken callback looks like this; "success" ends WeChat's retries.
+        log.warning("wechat message with an unreadable %s: ignored", unreadable)
+        return None
     kind = getattr(message, "type", "")
     if kind == "text":
         if (message.content or "").strip() == QUERY_WORD:

@@ -4,7 +4,8 @@ A follower who sends their location is remembered in `wechat_followers` (one row
 openid, the last location wins), placed in a grid by the grids' GeoJSON boundaries
 (`ticketing/patrol/geo.py`). A text message that follows within `LOCATION_FRESH_FOR`
 is filed at that grid with that point; else at the place of the follower's last
-ticket; else where the text says, or by the dispatcher.
+ticket; else where the text says, or by the dispatcher. A community or complex the
+text names always wins over what is remembered (`guess_place`).
 
 The datum: WeChat's map (Tencent Maps) gives GCJ-02 coordinates, the obfuscated
 datum every map of mainland China must use; our grid boundaries, the patrol page
@@ -17,6 +18,7 @@ points outside China are left as they are, as GCJ-02 does.
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -162,25 +164,46 @@ def place_of_location(follower: WechatFollower, text: str) -> dict[str, Any]:
             "address_text": (text if named or not follower.label else follower.label)[:MAX_ADDRESS]}
 
 
+def communities_named(communities: list[Community], text: str) -> list[Community]:
+    """The communities a text points to: those it names, else those whose complex it names."""
+    text = unicodedata.normalize("NFKC", text)
+    named = [c for c in communities if c.name and c.name in text]
+    if named:
+        return named
+    return [c for c in communities if place_from_text(c, text).complex_id is not None]
+
+
+def place_of_ticket(previous: Ticket, text: str) -> dict[str, Any]:
+    """The intake place fields from the follower's last ticket: its complex and building,
+    unless the text names a complex of that community (then where the text says)."""
+    if previous.community is not None and place_from_text(previous.community, text).complex_id is not None:
+        return {"community_id": previous.community_id, "address_text": text[:MAX_ADDRESS]}
+    return {"community_id": previous.community_id, "complex_id": previous.complex_id,
+            "building_id": previous.building_id, "grid_id": previous.grid_id,
+            "address_text": "" if previous.complex_id else previous.address_text}
+
+
 def guess_place(openid: str, text: str, now: datetime) -> dict[str, Any] | None:
-    """The intake place fields of a text message, in this order: the follower's fresh
-    location; their last ticket's place; a community named in the text, or the only
-    community, or the one whose complex is named; None when it cannot be told."""
+    """The intake place fields of a text message; None when it cannot be told.
+
+    A community, complex or building the text names wins: what we remember of the
+    follower (their fresh location, else their last ticket's place) is only a fallback,
+    used when the text names no place or names the remembered place's community. A
+    follower who filed in one community may well write about another (where a parent
+    lives, where they work), and a ticket filed at the remembered place would go to
+    that community's grid worker, who could then reveal the other community's resident.
+    """
+    communities = list(db.session.scalars(select(Community).order_by(Community.id)))
+    pointed = {c.id for c in communities_named(communities, text)}
     follower = fresh_location(openid, now)
-    if follower is not None:
+    if follower is not None and follower.grid is not None and (
+            not pointed or follower.grid.community_id in pointed):
         return place_of_location(follower, text)
     previous = last_ticket(openid)
-    if previous is not None:
-        return {"community_id": previous.community_id, "complex_id": previous.complex_id,
-                "building_id": previous.building_id, "grid_id": previous.grid_id,
-                "address_text": "" if previous.complex_id else previous.address_text}
-    communities = list(db.session.scalars(select(Community).order_by(Community.id)))
-    named = [c for c in communities if c.name and c.name in text]
-    if len(named) == 1:
-        return {"community_id": named[0].id, "address_text": text[:MAX_ADDRESS]}
-    if len(communities) == 1:
+    if previous is not None and (not pointed or previous.community_id in pointed):
+        return place_of_ticket(previous, text)
+    if len(pointed) == 1:
+        return {"community_id": pointed.pop(), "address_text": text[:MAX_ADDRESS]}
+    if not pointed and len(communities) == 1:
         return {"community_id": communities[0].id, "address_text": text[:MAX_ADDRESS]}
-    placed = [p for p in (place_from_text(c, text) for c in communities) if p.complex_id is not None]
-    if len(placed) == 1:
-        return {"community_id": placed[0].community_id, "address_text": text[:MAX_ADDRESS]}
     return None

@@ -6,7 +6,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, current_app, request
 
 from ticketing import web
-from ticketing.channels import wechat
+from ticketing.channels import wechat, wechat_signing
 from ticketing.extensions import csrf
 
 bp = Blueprint("wechat_channel", __name__)
@@ -41,8 +41,10 @@ def read_body() -> bytes:
 def verify() -> Any:
     """WeChat's server verification: echo `echostr` when the signature is WeChat's."""
     settings = account()
+    now = web.now()
     try:
-        wechat.check_signature(settings, request.args)
+        wechat_signing.check_signature(settings, request.args, now)
+        wechat_signing.check_replay(request.args, request.method, b"", now)
     except wechat.Refused as exc:
         return refused(exc)
     return Response(request.args.get("echostr", ""), mimetype="text/plain")
@@ -53,11 +55,14 @@ def verify() -> Any:
 def callback() -> Any:
     """A follower's message; the passive reply (or "success") within WeChat's 5 s."""
     settings = account()
+    now = web.now()
     try:
-        wechat.check_signature(settings, request.args)
+        wechat_signing.check_signature(settings, request.args, now)
         body = read_body()
         message = wechat.read_message(settings, request.args, body)
-        content = wechat.handle(message, web.now(), web.local_tz(), web.photo_store(),
+        # After the message is authenticated (safe mode: its msg_signature), before it acts.
+        wechat_signing.check_replay(request.args, request.method, body, now)
+        content = wechat.handle(message, now, web.local_tz(), web.photo_store(),
                                 current_app.config["MAX_PHOTO_BYTES"])
         reply, mimetype = wechat.render_reply(settings, request.args, message, content)
     except wechat.Refused as exc:

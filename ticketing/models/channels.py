@@ -1,5 +1,6 @@
 """What the machine-facing doors keep: API keys for client apps and staff apps,
-and what WeChat followers last told us about where they are."""
+what WeChat followers last told us about where they are, and the nonces of
+WeChat's signed callbacks already seen."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -68,3 +69,17 @@ class WechatFollower(db.Model):
     located_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     grid: Mapped[Grid | None] = relationship()
+
+
+class WechatNonce(db.Model):
+    """A signed WeChat callback already seen, kept while its timestamp is acceptable.
+
+    Used when Redis is not configured or not answering (services/nonces.py); `key`
+    digests the timestamp, nonce and signature, `fingerprint` the request it came with.
+    """
+
+    __tablename__ = "wechat_nonces"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
