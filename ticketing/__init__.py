@@ -40,12 +40,20 @@ def create_app(config: Config | None = None) -> Flask:
             x_host=config.proxy_hops,
         )
     register_extensions(app)
+    register_photo_decodes(config)
     register_blueprints(app)
     register_errorhandlers(app)
     register_template_helpers(app)
     register_cli(app)
     register_outbox_relay(app)
     return app
+
+
+def register_photo_decodes(config: Config) -> None:
+    """Bound the photos decoded at once: per process, like the memory it protects."""
+    from ticketing.services.photos import limit_decodes
+
+    limit_decodes(config.photo_decodes_at_once)
 
 
 def register_outbox_relay(app: Flask) -> None:
