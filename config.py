@@ -161,6 +161,8 @@ class Config:
     default_locale: str = "zh_CN"
     max_photo_bytes: int = 5 * 1024 * 1024
     max_photos: int = 3
+    # Photos decoded at once per process (gunicorn threads share its memory); see services/photos.py.
+    photo_decodes_at_once: int = 2
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     session_cookie_secure: bool = False
     # Reverse proxies in front of the app (nginx: 1); their X-Forwarded-* headers are trusted.
@@ -202,6 +204,7 @@ class Config:
             upload_folder=Path(env_str(env, "UPLOAD_FOLDER", str(instance / "uploads"))),
             timezone=env_str(env, "MINHU_TIMEZONE", "Asia/Shanghai"),
             max_photo_bytes=env_int(env, "MAX_PHOTO_BYTES", 5 * 1024 * 1024, minimum=1024),
+            photo_decodes_at_once=env_int(env, "PHOTO_DECODES_AT_ONCE", 2, minimum=1),
             session_cookie_secure=env_bool(env, "SESSION_COOKIE_SECURE", mode == "production"),
             proxy_hops=env_int(env, "PROXY_HOPS", 0),
             public_url=env_str(env, "PUBLIC_URL", "http://127.0.0.1:5000"),

@@ -13,6 +13,7 @@ Personas (password `PASSWORD` for all):
 from __future__ import annotations
 
 import io
+import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from functools import lru_cache
@@ -146,6 +147,46 @@ def png_bytes(size: tuple[int, int] = (8, 8), fmt: str = "PNG") -> bytes:
     """A tiny real image."""
     out = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(out, fmt)
+    return out.getvalue()
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, body, CRC."""
+    return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+
+def png_declaring(width: int, height: int, idat: bytes = b"") -> bytes:
+    """A PNG header declaring `width` x `height` RGBA, with `idat` as its compressed pixels."""
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 6, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+@lru_cache(maxsize=None)
+def png_bomb(side: int = 6300, rows_per_block: int = 300) -> bytes:
+    """A valid 151 KB PNG of `side` x `side` transparent pixels: 159 MB once decoded.
+
+    Built in a fraction of a second: after a full flush zlib compresses each block of
+    rows on its own, so one block's compressed bytes are repeated instead of
+    compressing 159 MB of zeros.
+    """
+    assert side % rows_per_block == 0
+    block = bytes(1 + side * 4) * rows_per_block  # filter byte 0, then zero pixels, per row
+    compressor = zlib.compressobj(9)
+    first = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    again = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    checksum = 1
+    for _ in range(side // rows_per_block):
+        checksum = zlib.adler32(block, checksum)
+    final_empty_block = b"\x03\x00"
+    idat = first + again * (side // rows_per_block - 1) + final_empty_block + checksum.to_bytes(4, "big")
+    return png_declaring(side, side, idat)
+
+
+@lru_cache(maxsize=None)
+def big_jpeg(size: tuple[int, int] = (8000, 6000)) -> bytes:
+    """A baseline JPEG of a 48 MP phone camera's size (one colour, so it is quick to make)."""
+    out = io.BytesIO()
+    Image.new("RGB", size, (90, 120, 30)).save(out, "JPEG", quality=30)
     return out.getvalue()
 
 

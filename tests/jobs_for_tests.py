@@ -98,6 +98,12 @@ def fails_first_time(key: str) -> str:
     return "effect" if _effect_once(key) else "effect already done"
 
 
+@job(queue=DEFAULT, timeout=30, retries=1, backoff=(3,))
+def fails_first_time_retried_later(key: str) -> str:
+    """`fails_first_time` with its retry 3 s later: time for a test to stop Redis first."""
+    return fails_first_time(key)
+
+
 @job(queue=LOW, timeout=30, retries=0)
 def always_fails(key: str) -> str:
     """Fails every time, as a job whose target is gone for good would."""

@@ -64,6 +64,7 @@ class RedisServer:
                     raise RuntimeError(f"redis-server exited with {self.process.returncode}: {self.log_tail()}")
                 try:
                     if client.ping():
+                        self.dump.unlink(missing_ok=True)  # loaded once: a later start begins empty
                         return self
                 except RedisError:
                     time.sleep(0.05)
@@ -72,17 +73,29 @@ class RedisServer:
         self.stop()
         raise RuntimeError(f"redis-server did not answer on port {self.port} within {self.timeout} s")
 
-    def stop(self) -> None:
-        """Stop the server: SIGTERM, then SIGKILL if it does not exit in time."""
+    def stop(self, keep_data: bool = False) -> None:
+        """Stop the server: SIGTERM, then SIGKILL if it does not exit in time.
+
+        With `keep_data` the data is written to disk first and the next `start()`
+        loads it, as a Redis with persistence comes back after an outage.
+        """
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
+        if keep_data:
+            with Redis(host="127.0.0.1", port=self.port, socket_timeout=self.timeout) as client:
+                client.save()
         process.terminate()
         try:
             process.wait(timeout=self.timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=self.timeout)
+
+    @property
+    def dump(self) -> Path:
+        """Where `stop(keep_data=True)` leaves the data (redis-server's default file name)."""
+        return self.directory / "dump.rdb"
 
     @property
     def running(self) -> bool:

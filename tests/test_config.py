@@ -39,7 +39,8 @@ def test_postgres_urls_use_psycopg_3(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name,value", [("MAX_PHOTO_BYTES", "lots"), ("SESSION_COOKIE_SECURE", "maybe"),
-                                        ("MINHU_ENV", "staging"), ("PROXY_HOPS", "-1")])
+                                        ("MINHU_ENV", "staging"), ("PROXY_HOPS", "-1"),
+                                        ("PHOTO_DECODES_AT_ONCE", "0")])
 def test_malformed_settings_are_errors(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Config.from_env({"MINHU_INSTANCE": str(tmp_path), name: value})

@@ -312,6 +312,26 @@ def test_a_failed_job_is_retried_after_its_backoff_by_a_workers_scheduler(
         assert (test_jobs.run_count("flaky"), test_jobs.effect_count("flaky")) == (2, 1)
 
 
+def test_a_retry_falling_due_while_redis_is_down_runs_within_seconds_of_its_return(
+    fault_app: Flask, redis: Redis, server: RedisServer, effect_tables: None,
+    worker_process: Callable[..., subprocess.Popen[bytes]],
+) -> None:
+    with fault_app.app_context():
+        job = enqueue("tests.jobs_for_tests.fails_first_time_retried_later", "outage")
+    worker_process()
+    wait_until(lambda: job.get_status() == JobStatus.SCHEDULED, "the first run to fail")
+    due = time.monotonic() + 3  # the job's declared backoff
+    server.stop(keep_data=True)
+    # Down until the retry is due and the worker's scheduler has met the outage.
+    wait_until(lambda: time.monotonic() > due + 1.5, "the outage")
+    server.start()
+    # RQ's own scheduler died at the outage and came back only with the worker's
+    # maintenance, ten minutes later.
+    wait_until(lambda: job.get_status() == JobStatus.FINISHED, "the retry", seconds=10)
+    with fault_app.app_context():
+        assert (test_jobs.run_count("outage"), test_jobs.effect_count("outage")) == (2, 1)
+
+
 def test_two_workers_on_one_redis_run_each_job_once(
     fault_app: Flask, redis: Redis, effect_tables: None,
     worker_process: Callable[..., subprocess.Popen[bytes]],

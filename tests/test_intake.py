@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select, text
 from tests.factories import PHONE, T0, TZ, World, make_ticket, png_bytes
 from ticketing.extensions import db
 from ticketing.models import Photo, Status, Ticket, TicketCounter, TicketEvent
-from ticketing.services import intake, numbering
+from ticketing.services import intake, numbering, photos
 from ticketing.services.errors import ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
@@ -129,6 +129,17 @@ def test_an_oversize_photo_is_a_413(world: World, store: PhotoStore) -> None:
         intake.submit(request_for(world, photos=[png_bytes()]), Actor.resident(), T0, TZ, store, 50)
     assert caught.value.status == 413
     assert ticket_count() == 0
+
+
+def test_photos_waiting_too_long_to_be_decoded_are_a_503_and_nothing_is_stored(
+    world: World, store: PhotoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slots = photos.DecodeSlots(1, wait=0)
+    monkeypatch.setattr(photos, "_decodes", slots)
+    with slots.held(), pytest.raises(ValidationFailed) as caught:
+        submit(world, store, photos=[png_bytes()])
+    assert caught.value.status == 503 and "photos" in caught.value.errors
+    assert ticket_count() == 0 and files_under(store) == []
 
 
 def test_a_failed_commit_leaves_no_photo_on_disk(

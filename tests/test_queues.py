@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from redis import Redis
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from sqlalchemy import select
 
 from tests.factories import T0, World, calendar, make_ticket, put_on_call
+from tests.redis_server import free_port
 from tests.test_resident import form_data, post_report
 from ticketing.extensions import db
 from ticketing.models import Notification, OutboxMessage, Status, Ticket
@@ -23,6 +25,7 @@ from ticketing.services.photos import PhotoStore
 from workers import jobs
 from workers.queues import QUEUES, enqueue, redis_connection
 from workers.relay import KICK_KEY, drain, relay
+from workers.worker import ResilientScheduler
 
 # --- helpers ----------------------------------------------------------------
 
@@ -128,6 +131,15 @@ def test_the_worker_command_refuses_an_unknown_queue(ctx: Flask) -> None:
 
 
 @pytest.mark.redis
+def test_the_workers_scheduler_asked_to_stop_while_redis_is_down_stops_without_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    scheduler = ResilientScheduler(QUEUES, connection=Redis(port=free_port(), socket_connect_timeout=0.5))
+    monkeypatch.setattr(scheduler, "_install_signal_handlers", lambda: None)  # not the test runner's
+    scheduler.request_stop()
+    scheduler.work()  # RQ's own raises ConnectionError here
+    assert scheduler.acquired_locks == set()
+
+
 def test_with_redis_a_job_is_queued_and_a_worker_runs_it(
     world: World, store: PhotoStore, redis_app: Flask, redis_conn: Any
 ) -> None:

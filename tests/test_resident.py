@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from tests.conftest import csrf_from, csrf_token
-from tests.factories import PHONE, T0, World, advance, calendar, make_ticket, png_bytes
+from tests.factories import PHONE, T0, World, advance, calendar, make_ticket, png_bomb, png_bytes
 from ticketing import web
 from ticketing.extensions import db
 from ticketing.models import Status, Ticket
@@ -162,6 +162,15 @@ def test_a_photo_over_5_mb_is_refused_with_413(client: FlaskClient, world: World
     response = post_report(client, form_data(world), photos=[(big, "big.png")])
     assert_refused_without_trace(response, ctx, status=413)
     assert 'name="description"' in response.get_data(as_text=True)  # the form, not a bare error page
+
+
+def test_a_png_bomb_is_refused_with_413_and_leaves_no_trace(
+    client: FlaskClient, world: World, ctx: Flask
+) -> None:
+    client.get("/lang/en")
+    response = post_report(client, form_data(world), photos=[(png_bomb(), "screenshot.png")])
+    assert_refused_without_trace(response, ctx, status=413)
+    assert "This photo has too many pixels. Please send a smaller one." in response.get_data(as_text=True)
 
 
 def test_four_photos_are_refused(client: FlaskClient, world: World, ctx: Flask) -> None:

@@ -18,7 +18,7 @@ from rq import Queue, SimpleWorker
 from sqlalchemy import select
 from wechatpy.crypto import WeChatCrypto
 
-from tests.factories import World, advance, png_bytes
+from tests.factories import World, advance, png_bomb, png_bytes
 from tests.test_wechat import (  # noqa: F401  (account, safe_mode: fixtures)
     OPENID,
     TEXT,
@@ -37,6 +37,7 @@ from ticketing.channels import wechat_media
 from ticketing.channels.wechat_media import DownloadFailed, DownloadRejected
 from ticketing.extensions import db
 from ticketing.models import OutboxMessage, Photo, Ticket, TicketEvent, utcnow
+from ticketing.services import photos
 from ticketing.services.photos import PhotoStore
 from workers import jobs
 from workers.queues import QUEUES
@@ -194,6 +195,21 @@ def test_a_failed_download_is_retried_by_the_outbox_and_adds_the_photo_once(
     assert fresh(OutboxMessage, row.id).done_at is not None
 
 
+def test_a_photo_that_finds_every_decode_slot_taken_is_retried_by_the_outbox(
+        world: World, client: FlaskClient, account: None, fetch: FakeFetch,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ticket = file_ticket(client)
+    slots = photos.DecodeSlots(1, wait=0)
+    monkeypatch.setattr(photos, "_decodes", slots)
+    with slots.held():
+        reply_content(post(client, image_xml()))
+    [row] = photo_rows()
+    assert row.done_at is None and photos_of(ticket) == []
+    assert events_of(ticket, "note") == []  # not refused as "not an image"
+    assert relay(utcnow() + timedelta(minutes=11)).ran_inline == [row.id]
+    assert len(photos_of(ticket)) == 1
+
+
 def test_a_retried_callback_while_the_download_is_pending_adds_no_second_job(
         world: World, client: FlaskClient, account: None, fetch: FakeFetch) -> None:
     ticket = file_ticket(client)
@@ -225,6 +241,14 @@ def test_an_oversized_download_is_refused_and_noted(
     ticket = file_ticket(client)
     monkeypatch.setitem(ctx.config, "MAX_PHOTO_BYTES", 2048)
     fetch.data = png_bytes((400, 400), "PNG") + b"\0" * 4096
+    reply_content(post(client, image_xml()))
+    assert_refused(ticket, "too_large")
+
+
+def test_a_png_bomb_is_refused_as_too_large_and_noted(
+        world: World, client: FlaskClient, account: None, fetch: FakeFetch) -> None:
+    ticket = file_ticket(client)
+    fetch.data = png_bomb()
     reply_content(post(client, image_xml()))
     assert_refused(ticket, "too_large")
 

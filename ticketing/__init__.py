@@ -41,6 +41,7 @@ def create_app(config: Config | None = None) -> Flask:
             x_host=config.proxy_hops,
         )
     register_extensions(app)
+    register_photo_decodes(config)
     register_blueprints(app)
     register_errorhandlers(app)
     register_template_helpers(app)
@@ -48,6 +49,13 @@ def create_app(config: Config | None = None) -> Flask:
     register_outbox_relay(app)
     logscrub.install()  # signed URLs and tokens stay out of the request logs
     return app
+
+
+def register_photo_decodes(config: Config) -> None:
+    """Bound the photos decoded at once: per process, like the memory it protects."""
+    from ticketing.services.photos import limit_decodes
+
+    limit_decodes(config.photo_decodes_at_once)
 
 
 def register_outbox_relay(app: Flask) -> None:

@@ -4,20 +4,26 @@ Configured by the same environment variables as `make run` (REDIS_URL, DATABASE_
 Nothing here is machine-local: workers get unique names from RQ, so any number of
 them on any number of machines can share one Redis. Retries with backoff wait in
 RQ's scheduled registry; `with_scheduler=True` lets one of the workers (RQ elects it
-with a Redis lock) move them back to their queues when they are due.
+with a Redis lock) move them back to their queues when they are due. That scheduler
+is `ResilientScheduler`, which outlives a Redis outage.
 """
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.job import Job
+from rq.scheduler import RQScheduler
 from rq.worker import BaseWorker, SimpleWorker, Worker
 
 from workers.queues import QUEUES, queue
@@ -25,6 +31,79 @@ from workers.queues import QUEUES, queue
 log = logging.getLogger(__name__)
 
 rq_cli = AppGroup("rq", help="RQ workers.")
+
+# Seconds between the scheduler's attempts to reach Redis again; in service it asks
+# Redis every second anyway, so trying every 2 s while it is down costs nothing more.
+RECONNECT_WAIT = 2.0
+
+
+class ResilientScheduler(RQScheduler):
+    """RQ's scheduler, which waits out a Redis outage instead of dying of it.
+
+    RQ's own (2.12) lets a ConnectionError end the scheduler's process, and the worker
+    starts another only at its maintenance, every 10 minutes: retries that fell due
+    meanwhile (report-backs, message deliveries) then waited up to 10 minutes after
+    Redis was back. This one keeps its process and carries on once Redis answers. Its
+    locks are refreshed again, or dropped if another worker's scheduler took them.
+    """
+
+    def work(self) -> None:
+        """RQ's scheduling loop, entered again after each outage."""
+        last_failure = float("-inf")
+        while True:
+            try:
+                super().work()
+                return
+            except (RedisConnectionError, RedisTimeoutError) as exc:
+                if self._stop_requested:
+                    return  # stopping needs no Redis: the locks expire by themselves
+                # Said once per outage, not every 2 s while it lasts.
+                again = time.monotonic() - last_failure < RECONNECT_WAIT * 2 + 1
+                self.log.log(logging.DEBUG if again else logging.WARNING,
+                             "Scheduler: Redis unavailable (%s); trying again every %.0f s",
+                             type(exc).__name__, RECONNECT_WAIT)
+                time.sleep(RECONNECT_WAIT)
+                last_failure = time.monotonic()
+
+
+class ResilientSchedulerMixin:
+    """Run `ResilientScheduler` instead of RQ's, and look for Redis again sooner."""
+
+    # RQ waits up to 60 s between a worker's attempts to reconnect; a retry moved back
+    # to its queue the moment Redis returns should not wait that long for a worker.
+    max_connection_wait_time = 10.0
+
+    connection: Redis
+    queues: list[Queue]
+    serializer: Any
+    log: logging.Logger
+    scheduler: RQScheduler | None
+
+    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
+                         date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+                         log_format: str = DEFAULT_LOGGING_FORMAT) -> None:
+        """rq 2.12's `BaseWorker._start_scheduler`, with `ResilientScheduler` for `RQScheduler`.
+
+        RQ offers no setting for the class; the worker's maintenance restarts the same
+        object (`acquire_locks(auto_start=True)`) should its process end all the same.
+        """
+        self.scheduler = scheduler = ResilientScheduler(
+            self.queues, connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format, log_format=log_format, serializer=self.serializer,
+        )
+        scheduler.acquire_locks()
+        if not scheduler.acquired_locks:
+            return
+        if not burst:
+            scheduler.start()
+            return
+        try:
+            scheduler.register_birth()
+            scheduler.enqueue_scheduled_jobs()
+        finally:
+            scheduler.release_locks()
+            scheduler.register_death()
 
 
 class AppContextMixin:
@@ -41,11 +120,11 @@ class AppContextMixin:
             return super().perform_job(job, queue)  # type: ignore[misc, no-any-return]
 
 
-class AppWorker(AppContextMixin, Worker):
+class AppWorker(AppContextMixin, ResilientSchedulerMixin, Worker):
     """Forks a work-horse per job (`--fork`): isolation, at about 200 ms a job."""
 
 
-class AppSimpleWorker(AppContextMixin, SimpleWorker):
+class AppSimpleWorker(AppContextMixin, ResilientSchedulerMixin, SimpleWorker):
     """Runs jobs in its own process (the default): our jobs are short, idempotent and
     reset the database session, and a fork plus a new database connection per job
     limited a worker to about 5 jobs a second (bench/intake_bench.py)."""

@@ -52,3 +52,9 @@ class PayloadTooLarge(InvalidInput):
     """An upload is larger than allowed."""
 
     status = 413
+
+
+class Busy(ServiceError):
+    """The server is at its limit for this work right now; the same request later succeeds."""
+
+    status = 503

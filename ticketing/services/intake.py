@@ -31,7 +31,7 @@ from ticketing.models import (
     TicketEvent,
 )
 from ticketing.services import classify, notify, numbering, outbox, placing
-from ticketing.services.errors import InvalidInput, ValidationFailed
+from ticketing.services.errors import Busy, InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore, clean_photo
 from ticketing.services.placing import Placement
@@ -209,7 +209,7 @@ def submit(
     if "photos" not in errors:
         try:
             cleaned = [clean_photo(data, max_photo_bytes) for data in req.photos]
-        except InvalidInput as exc:
+        except (InvalidInput, Busy) as exc:
             errors["photos"], status = exc.message, exc.status
     if errors:
         raise ValidationFailed(errors, status=status)
