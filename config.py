@@ -159,7 +159,7 @@ class Config:
     upload_folder: Path = DEFAULT_INSTANCE / "uploads"
     timezone: str = "Asia/Shanghai"
     default_locale: str = "zh_CN"
-    max_photo_bytes: int = 5 * 1024 * 1024
+    max_photo_bytes: int = 20 * 1024 * 1024
     max_photos: int = 3
     # Photos decoded at once per process (gunicorn threads share its memory); see services/photos.py.
     photo_decodes_at_once: int = 2
@@ -203,7 +203,7 @@ class Config:
             instance_path=instance,
             upload_folder=Path(env_str(env, "UPLOAD_FOLDER", str(instance / "uploads"))),
             timezone=env_str(env, "MINHU_TIMEZONE", "Asia/Shanghai"),
-            max_photo_bytes=env_int(env, "MAX_PHOTO_BYTES", 5 * 1024 * 1024, minimum=1024),
+            max_photo_bytes=env_int(env, "MAX_PHOTO_BYTES", 20 * 1024 * 1024, minimum=1024),
             photo_decodes_at_once=env_int(env, "PHOTO_DECODES_AT_ONCE", 2, minimum=1),
             session_cookie_secure=env_bool(env, "SESSION_COOKIE_SECURE", mode == "production"),
             proxy_hops=env_int(env, "PROXY_HOPS", 0),

@@ -157,8 +157,8 @@ def test_a_text_file_named_jpg_is_refused_and_leaves_no_file(
     assert "Photos must be JPEG, PNG or WebP images." in response.get_data(as_text=True)
 
 
-def test_a_photo_over_5_mb_is_refused_with_413(client: FlaskClient, world: World, ctx: Flask) -> None:
-    big = png_bytes() + b"\0" * (5 * 1024 * 1024)
+def test_a_photo_over_the_size_limit_is_refused_with_413(client: FlaskClient, world: World, ctx: Flask) -> None:
+    big = png_bytes() + b"\0" * ctx.config["MAX_PHOTO_BYTES"]
     response = post_report(client, form_data(world), photos=[(big, "big.png")])
     assert_refused_without_trace(response, ctx, status=413)
     assert 'name="description"' in response.get_data(as_text=True)  # the form, not a bare error page
