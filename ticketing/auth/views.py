@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 from ticketing.auth.forms import LoginForm
 from ticketing.extensions import db
 from ticketing.models import Role, User
+from ticketing.redirects import safe_next
 from ticketing.services import throttle
 from ticketing.web import now
 
@@ -25,16 +26,11 @@ def home_for(user: User) -> str:
     return url_for("resident.index")
 
 
-def safe_next(target: str | None) -> str | None:
-    """A local path to return to, or None (never another site)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
-
-
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> str | Response | tuple[str, int]:
     """Show the sign-in form; sign in on a valid username and password."""
+    # Checked first: a malformed return address is a 400 before anything else happens.
+    next_page = safe_next(request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(home_for(current_user))
     form = LoginForm()
@@ -47,7 +43,7 @@ def login() -> str | Response | tuple[str, int]:
         user = db.session.scalar(select(User).where(User.username == username))
         if user is not None and user.active and user.check_password(form.password.data):
             login_user(user, remember=form.remember.data)
-            return redirect(safe_next(request.args.get("next")) or home_for(user))
+            return redirect(next_page or home_for(user))
         throttle.record_failure(key, now())
         form.password.errors.append(_("Wrong username or password."))
         return render_template("auth/login.html", form=form), 401
