@@ -161,8 +161,8 @@ def compile_today_ledgers() -> str:
 @job(queue=LOW, timeout=600, retries=1)
 def housekeeping() -> str:
     """Scheduled nightly: forget WeChat location pins too old to place a ticket (they
-    are often a home) and rate-limit counts whose windows are over; drop the number
-    sequences of days long past."""
+    are often a home) and rate-limit and lockout counts whose windows are over; drop
+    the number sequences of days long past."""
     from zoneinfo import ZoneInfo
 
     from flask import current_app
@@ -170,14 +170,14 @@ def housekeeping() -> str:
 
     from ticketing.channels.wechat_geo import LOCATION_FRESH_FOR
     from ticketing.models import WechatFollower
-    from ticketing.services import numbering, ratelimit
+    from ticketing.services import numbering, ratelimit, throttle
 
     now = utcnow()
     pins = db.session.execute(
         delete(WechatFollower).where(WechatFollower.located_at < now - LOCATION_FRESH_FOR)
     ).rowcount
     db.session.commit()
-    counts = ratelimit.prune(now)
+    counts = ratelimit.prune(now) + throttle.prune(now)
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     sequences = numbering.drop_days_before(now.astimezone(tz).date() - numbering.KEEP_DAYS)
     return (f"location pins forgotten {pins}, rate-limit rows pruned {counts}, "
