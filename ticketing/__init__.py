@@ -18,6 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import BASE_DIR, Config
 from ticketing.extensions import babel, csrf, db, login_manager, migrate
 from ticketing.redirects import MalformedNext, safe_next
+from ticketing.security_headers import register_security_headers
 
 LOCALES = ("zh_CN", "en")
 
@@ -46,6 +47,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_template_helpers(app)
     register_cli(app)
     register_outbox_relay(app)
+    register_security_headers(app)
     return app
 
 

@@ -57,9 +57,11 @@ def ticket_or_404(token: str) -> Ticket:
 
 
 def private(response: Response) -> Response:
-    """Pages behind a tracking link: keep the link out of caches and Referer headers."""
+    """Pages behind a tracking link: keep the link out of caches and other sites' Referer headers."""
     response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Not no-referrer: over HTTPS Flask-WTF refuses a form posted without a Referer,
+    # so the rating and reopen forms on these pages would always fail.
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
