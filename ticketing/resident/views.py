@@ -30,8 +30,8 @@ from ticketing.resident.forms import RateForm, ReopenForm, ReportForm, TrackForm
 from ticketing.resident.places import communities, complexes_of
 from ticketing.services import intake, lifecycle, ratelimit, throttle, tracking
 from ticketing.services.catalog import category_groups
-from ticketing.services.ratelimit import client_key
 from ticketing.services.errors import ServiceError, ValidationFailed
+from ticketing.services.ratelimit import client_key
 
 bp = Blueprint("resident", __name__)
 

@@ -45,11 +45,11 @@ from sqlalchemy import delete, func, select
 
 from ticketing.extensions import db
 from ticketing.models import FailedAttempt
+from ticketing.services.ratelimit import PREFIX as RATE_LIMIT_PREFIX
 from ticketing.services.ratelimit import client_key
 
 WINDOW = timedelta(minutes=15)
 MAX_FAILURES = 10  # the default of `locked`
-RATE_LIMIT_PREFIX = "rl:"  # rows of services/ratelimit.py share the table; prune() leaves them
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,10 @@ def record_failures(keys: Iterable[str], now: datetime) -> None:
 
 
 def prune(now: datetime) -> int:
-    """Delete every lockout row older than the window (rate-limit rows are left); how many went."""
+    """Delete every lockout row older than the window; how many went.
+
+    The rate limits' rows (`rl:…`) share the table and are left to `ratelimit.prune`.
+    """
     result = db.session.execute(delete(FailedAttempt).where(
         ~FailedAttempt.key.startswith(RATE_LIMIT_PREFIX), FailedAttempt.at <= now - WINDOW,
     ))
