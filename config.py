@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -165,6 +166,14 @@ class Config:
     photo_decodes_at_once: int = 2
     rate_limits: dict[str, tuple[int, int]] = field(default_factory=lambda: dict(DEFAULT_RATE_LIMITS))
     session_cookie_secure: bool = False
+    # How long "Remember me" keeps a staff member signed in (the remember-me cookie).
+    remember_days: int = 30
+    # Failed guesses allowed within 15 minutes (services/throttle.py explains them).
+    login_failures_per_address: int = 30  # sign-ins from one client address, any usernames
+    login_failures_per_user_address: int = 10  # sign-ins as one username from one address
+    login_delay_after: int = 5  # failures of one username before its growing delay begins
+    track_failures_per_address: int = 30  # resident lookups from one client address
+    track_failures_per_number: int = 10  # resident lookups of one ticket number
     # Reverse proxies in front of the app (nginx: 1); their X-Forwarded-* headers are trusted.
     proxy_hops: int = 0
     # Where residents reach the site; links in SMS and WeChat messages start with it.
@@ -206,6 +215,12 @@ class Config:
             max_photo_bytes=env_int(env, "MAX_PHOTO_BYTES", 20 * 1024 * 1024, minimum=1024),
             photo_decodes_at_once=env_int(env, "PHOTO_DECODES_AT_ONCE", 2, minimum=1),
             session_cookie_secure=env_bool(env, "SESSION_COOKIE_SECURE", mode == "production"),
+            remember_days=env_int(env, "REMEMBER_DAYS", 30, minimum=1),
+            login_failures_per_address=env_int(env, "LOGIN_FAILURES_PER_ADDRESS", 30, minimum=1),
+            login_failures_per_user_address=env_int(env, "LOGIN_FAILURES_PER_USER_ADDRESS", 10, minimum=1),
+            login_delay_after=env_int(env, "LOGIN_DELAY_AFTER", 5, minimum=1),
+            track_failures_per_address=env_int(env, "TRACK_FAILURES_PER_ADDRESS", 30, minimum=1),
+            track_failures_per_number=env_int(env, "TRACK_FAILURES_PER_NUMBER", 10, minimum=1),
             proxy_hops=env_int(env, "PROXY_HOPS", 0),
             public_url=env_str(env, "PUBLIC_URL", "http://127.0.0.1:5000"),
             sms_sender=env_choice(env, "SMS_SENDER", ("record", "smtp"), "record"),
@@ -233,6 +248,9 @@ class Config:
             SESSION_COOKIE_SAMESITE="Lax",
             REMEMBER_COOKIE_SECURE=self.session_cookie_secure,
             REMEMBER_COOKIE_HTTPONLY=True,
+            # Lax: not sent on cross-site POSTs or from another site's frames and images.
+            REMEMBER_COOKIE_SAMESITE="Lax",
+            REMEMBER_COOKIE_DURATION=timedelta(days=self.remember_days),
             BABEL_DEFAULT_LOCALE=self.default_locale,
             BABEL_DEFAULT_TIMEZONE=self.timezone,
             BABEL_TRANSLATION_DIRECTORIES=str(BASE_DIR / "ticketing" / "translations"),

@@ -56,7 +56,7 @@ def test_sign_out_ends_the_session(client: FlaskClient, world: World) -> None:
         assert "_user_id" not in session
 
 
-def test_ten_failed_sign_ins_lock_the_username_for_a_while(client: FlaskClient, world: World) -> None:
+def test_failed_sign_ins_from_one_address_lock_the_username_there_for_a_while(client: FlaskClient, world: World) -> None:
     token = csrf_token(client)
     for _ in range(10):
         client.post("/auth/login", data={"username": "gina", "password": "nope", "csrf_token": token})

@@ -44,3 +44,18 @@ def test_postgres_urls_use_psycopg_3(tmp_path: Path) -> None:
 def test_malformed_settings_are_errors(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Config.from_env({"MINHU_INSTANCE": str(tmp_path), name: value})
+
+
+def test_the_lockout_limits_are_read_from_the_environment(tmp_path: Path) -> None:
+    config = Config.from_env({"MINHU_INSTANCE": str(tmp_path), "LOGIN_FAILURES_PER_ADDRESS": "50",
+                              "TRACK_FAILURES_PER_ADDRESS": "20"})
+    mapping = config.flask_mapping()
+    assert mapping["LOGIN_FAILURES_PER_ADDRESS"] == 50 and mapping["TRACK_FAILURES_PER_ADDRESS"] == 20
+    assert mapping["LOGIN_FAILURES_PER_USER_ADDRESS"] == 10 and mapping["LOGIN_DELAY_AFTER"] == 5
+
+
+@pytest.mark.parametrize("name", ["LOGIN_FAILURES_PER_ADDRESS", "LOGIN_FAILURES_PER_USER_ADDRESS",
+                                  "LOGIN_DELAY_AFTER", "TRACK_FAILURES_PER_ADDRESS", "TRACK_FAILURES_PER_NUMBER"])
+def test_a_lockout_limit_of_zero_is_an_error(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Config.from_env({"MINHU_INSTANCE": str(tmp_path), name: "0"})

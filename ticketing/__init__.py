@@ -18,6 +18,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import BASE_DIR, Config
 from ticketing import logscrub
 from ticketing.extensions import babel, csrf, db, login_manager, migrate
+from ticketing.redirects import MalformedNext, safe_next
+from ticketing.security_headers import register_security_headers
 
 LOCALES = ("zh_CN", "en")
 
@@ -47,6 +49,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_template_helpers(app)
     register_cli(app)
     register_outbox_relay(app)
+    register_security_headers(app)
     logscrub.install()  # signed URLs and tokens stay out of the request logs
     return app
 
@@ -151,6 +154,10 @@ def register_errorhandlers(app: Flask) -> None:
     def csrf_error(exc: CSRFError) -> tuple[str, int]:
         return page(400, _("The form expired"), _("Please go back, reload the page and try again."))
 
+    @app.errorhandler(MalformedNext)
+    def malformed_next(exc: MalformedNext) -> tuple[str, int]:
+        return page(400, _("Broken link"), str(exc.description))
+
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> tuple[str, int]:
         return page(413, _("Upload too large"), _("Photos may be at most 5 MB each, 3 photos in all."))
@@ -214,11 +221,9 @@ def register_template_helpers(app: Flask) -> None:
 
         if code not in LOCALES:
             abort(404)
-        session["lang"] = code
-        target = request.args.get("next", "")
         # Only local paths, so the switch cannot become an open redirect.
-        if not target.startswith("/") or target.startswith("//"):
-            target = url_for("resident.index")
+        target = safe_next(request.args.get("next")) or url_for("resident.index")
+        session["lang"] = code
         return redirect(target)
 
 

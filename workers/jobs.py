@@ -161,8 +161,8 @@ def compile_today_ledgers() -> str:
 @job(queue=LOW, timeout=600, retries=1)
 def housekeeping() -> str:
     """Scheduled nightly: forget WeChat location pins too old to place a ticket (they
-    are often a home), rate-limit counts whose windows are over and WeChat nonces past
-    their window; drop the number sequences of days long past."""
+    are often a home), rate-limit and lockout counts whose windows are over and WeChat
+    nonces past their window; drop the number sequences of days long past."""
     from zoneinfo import ZoneInfo
 
     from flask import current_app
@@ -170,14 +170,14 @@ def housekeeping() -> str:
 
     from ticketing.channels.wechat_geo import LOCATION_FRESH_FOR
     from ticketing.models import WechatFollower
-    from ticketing.services import nonces, numbering, ratelimit
+    from ticketing.services import nonces, numbering, ratelimit, throttle
 
     now = utcnow()
     pins = db.session.execute(
         delete(WechatFollower).where(WechatFollower.located_at < now - LOCATION_FRESH_FOR)
     ).rowcount
     db.session.commit()
-    counts = ratelimit.prune(now)
+    counts = ratelimit.prune(now) + throttle.prune(now)
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     sequences = numbering.drop_days_before(now.astimezone(tz).date() - numbering.KEEP_DAYS)
     used = nonces.prune(now)

@@ -5,7 +5,6 @@ its public timeline, and rate the result or ask for it to be redone.
 """
 from __future__ import annotations
 
-import ipaddress
 import math
 from typing import Any
 
@@ -32,6 +31,7 @@ from ticketing.resident.places import communities, complexes_of
 from ticketing.services import intake, lifecycle, ratelimit, throttle, tracking
 from ticketing.services.catalog import category_groups
 from ticketing.services.errors import ServiceError, ValidationFailed
+from ticketing.services.ratelimit import client_key
 
 bp = Blueprint("resident", __name__)
 
@@ -57,9 +57,11 @@ def ticket_or_404(token: str) -> Ticket:
 
 
 def private(response: Response) -> Response:
-    """Pages behind a tracking link: keep the link out of caches and Referer headers."""
+    """Pages behind a tracking link: keep the link out of caches and other sites' Referer headers."""
     response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # Not no-referrer: over HTTPS Flask-WTF refuses a form posted without a Referer,
+    # so the rating and reopen forms on these pages would always fail.
+    response.headers["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -82,23 +84,6 @@ def render_report(form: ReportForm, status: int = 200, **extra: Any) -> tuple[st
         max_description=intake.MAX_DESCRIPTION,
         **extra,
     ), status
-
-
-def client_key(address: str | None) -> str:
-    """The client's address as a rate-limit key: IPv4 as it is, IPv6 by its /64 network.
-
-    One IPv6 host usually holds a whole /64, so counting single addresses would let
-    it step around the limit.
-    """
-    try:
-        ip = ipaddress.ip_address(address or "")
-    except ValueError:
-        return address or "unknown"
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 def count_attempt(form: ReportForm) -> None:
@@ -167,14 +152,18 @@ def track() -> Page:
     form = TrackForm()
     if not form.validate_on_submit():
         return render_template("resident/track.html", form=form), 400 if form.errors else 200
-    key = "track:" + (form.number.data or "").strip().upper()
-    if throttle.locked(key, web.now()):
+    number, address, at = form.number.data or "", request.remote_addr, web.now()
+    wait = throttle.track_wait(number, address, at)
+    if wait:
         form.last4.data = ""
-        return render_template("resident/track.html", form=form, locked=True), 429
+        html = render_template("resident/track.html", form=form, wait_minutes=max(1, math.ceil(wait / 60)))
+        response = make_response(html, 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     ticket = tracking.lookup(form.number.data, form.last4.data)
     if ticket is None:
         # The same answer for an unknown number and a wrong phone: no enumeration.
-        throttle.record_failure(key, web.now())
+        throttle.record_track_failure(number, address, at)
         form.last4.data = ""
         return render_template("resident/track.html", form=form, not_found=True), 404
     return redirect(url_for(".ticket", token=link_token(ticket)), 303)

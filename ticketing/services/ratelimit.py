@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import random
 import time
@@ -69,6 +70,23 @@ def counter_name(bucket: str, key: str) -> str:
     secret = str(current_app.config["SECRET_KEY"]).encode()
     digest = hmac.new(secret, f"{bucket}\n{key}".encode(), hashlib.sha256).hexdigest()[:32]
     return f"{PREFIX}{bucket[:60]}:{digest}"
+
+
+def client_key(address: str | None) -> str:
+    """The client's address as a rate-limit key: IPv4 as it is, IPv6 by its /64 network.
+
+    One IPv6 host usually holds a whole /64, so counting single addresses would let
+    it step around the limit.
+    """
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def _window_start(now: datetime, per: int) -> int:
