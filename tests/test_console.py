@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any, Iterator
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select
 
@@ -351,9 +352,9 @@ def test_a_building_of_another_community_is_refused(client: FlaskClient, world: 
     assert ticket_count() == 0
 
 
-def test_an_oversized_photo_is_refused_with_413(client: FlaskClient, world: World) -> None:
+def test_an_oversized_photo_is_refused_with_413(client: FlaskClient, world: World, ctx: Flask) -> None:
     login(client, world.dora)
-    big = png_bytes() + b"\0" * (5 * 1024 * 1024)
+    big = png_bytes() + b"\0" * ctx.config["MAX_PHOTO_BYTES"]
     data = new_ticket_form(client, world, photos=[(io.BytesIO(big), "big.png")])
     response = client.post("/console/new", data=data, content_type="multipart/form-data")
     assert response.status_code == 413
