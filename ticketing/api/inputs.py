@@ -27,6 +27,19 @@ MAX_BODY_BYTES = 64 * 1024
 NUMBER_PATTERN = r"^[0-9A-Za-z-]{1,20}$"
 NUMBER = re.compile(NUMBER_PATTERN)
 BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+NUL_PATTERN = r"\x00"
+# Characters that are not text to read: Python's whitespace (str.split, str.strip) and the
+# control characters intake removes. Spelled out, so that Python and the ECMA 262 regexes of
+# JSON Schema validators read these patterns alike (their \s differ).
+BLANK = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+CONTROL = r"\x00-\x08\x0b-\x1f\x7f"
+# Some character besides whitespace (a note that strip() leaves non-empty) ...
+NOT_BLANK_PATTERN = rf"^[\s\S]*[^{BLANK}][\s\S]*$"
+# ... or besides whitespace and control characters (text intake's clean_text leaves non-empty).
+VISIBLE_PATTERN = rf"^[\s\S]*[^{BLANK}{CONTROL}][\s\S]*$"
+# A category code is never all digits: in a query string, digits are an id.
+CODE_PATTERN = r"^[\s\S]*[^0-9][\s\S]*$"
+DIGITS = re.compile(r"[0-9]+")
 
 
 class FieldError(Exception):
@@ -63,11 +76,12 @@ class Spec:
 
 @dataclass(frozen=True)
 class Text(Spec):
-    """A string of bounded length, optionally matching a pattern."""
+    """A string of bounded length, optionally matching a pattern (`problem` says why not)."""
 
     max_length: int = 200
     min_length: int = 0
     pattern: str | None = None
+    problem: Any = None
 
     def from_json(self, value: Any) -> str:
         if not isinstance(value, str):
@@ -79,11 +93,13 @@ class Text(Spec):
         if len(value) < self.min_length:
             raise FieldError(_l("Must not be empty."))
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
-            raise FieldError(_l("Not in the expected format."))
+            raise FieldError(self.problem or _l("Not in the expected format."))
         return value
 
     def schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
+        # No NUL byte (BAD_TEXT); lone surrogates are not Unicode text, so no schema can name them.
+        out: dict[str, Any] = {"type": "string", "maxLength": self.max_length,
+                               "not": {"type": "string", "pattern": NUL_PATTERN}}
         if self.min_length:
             out["minLength"] = self.min_length
         if self.pattern is not None:
@@ -97,12 +113,18 @@ def _out_of_range(minimum: float, maximum: float) -> FieldError:
 
 @dataclass(frozen=True)
 class Integer(Spec):
-    """A whole number in a range (ids: 1 … 2³¹−1, what the database can hold)."""
+    """A whole number in a range (ids: 1 … 2³¹−1, what the database can hold).
+
+    JSON Schema's integer is a value, not a spelling: 3.0 and 3e0 are the integer 3 (and the
+    OpenAPI document cannot say otherwise), so they are read as 3.
+    """
 
     minimum: int = 1
     maximum: int = MAX_ID
 
     def from_json(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise FieldError(_l("Must be a whole number."))
         if not self.minimum <= value <= self.maximum:
@@ -185,28 +207,32 @@ class Choices(Spec):
         texts = value if isinstance(value, list) else [value]
         found: list[str] = []
         for text in texts:
-            for part in filter(None, str(text).split(",")):
-                found.append(Choice(values=self.values).from_json(part.strip()))
+            for part in str(text).split(","):
+                found.append(Choice(values=self.values).from_json(part))
         return found
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "array", "items": {"type": "string", "enum": list(self.values)}}
+        one = "|".join(re.escape(value) for value in self.values)
+        return {"type": "array", "items": {"type": "string", "pattern": f"^(?:{one})(?:,(?:{one}))*$"}}
 
 
 @dataclass(frozen=True)
 class CategoryRef(Spec):
-    """A category by its code ("repair.stair_light") or its id."""
+    """A category by its code ("repair.stair_light") or its id; in a query string, digits are an id."""
 
     def from_json(self, value: Any) -> int | str:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             return Integer().from_json(value)
-        return Text(max_length=64, min_length=1).from_json(value)
+        return CATEGORY_CODE.from_json(value)
 
     def from_text(self, text: str) -> int | str:
-        return Integer().from_text(text) if text.isdigit() else self.from_json(text)
+        return Integer().from_text(text) if DIGITS.fullmatch(text) else self.from_json(text)
 
     def schema(self) -> dict[str, Any]:
-        return {"anyOf": [Text(max_length=64, min_length=1).schema(), Integer().schema()]}
+        return {"anyOf": [CATEGORY_CODE.schema(), Integer().schema()]}
+
+
+CATEGORY_CODE = Text(max_length=64, min_length=1, pattern=CODE_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -284,20 +310,26 @@ class Body:
 
 @dataclass(frozen=True)
 class Query:
-    """Query parameters; `repeatable` ones may be given several times. Others are ignored."""
+    """Query parameters; `repeatable` ones may be given several times. Others are ignored.
+
+    A parameter given empty (`category=`) is refused like any other value its spec refuses:
+    leave it out to not filter.
+    """
 
     params: dict[str, Spec]
     repeatable: frozenset[str] = field(default_factory=frozenset)
 
     def read(self, args: MultiDict[str, str]) -> dict[str, Any]:
-        """The parameters given (empty ones count as not given), or 422."""
+        """The parameters given, or 422."""
         errors: dict[str, Any] = {}
         values: dict[str, Any] = {}
         for name, spec in self.params.items():
-            given = [text for text in args.getlist(name) if text != ""]
+            given = args.getlist(name)
             if not given:
                 continue
             try:
+                if "" in given:
+                    raise FieldError(_l("Must not be empty."))
                 values[name] = spec.from_json(given) if name in self.repeatable else spec.from_text(given[0])
             except FieldError as exc:
                 errors[name] = exc.message
