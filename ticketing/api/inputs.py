@@ -40,6 +40,12 @@ VISIBLE_PATTERN = rf"^[\s\S]*[^{BLANK}{CONTROL}][\s\S]*$"
 # A category code is never all digits: in a query string, digits are an id.
 CODE_PATTERN = r"^[\s\S]*[^0-9][\s\S]*$"
 DIGITS = re.compile(r"[0-9]+")
+# RFC 3339 date-time (what JSON Schema's format means) with seconds up to 59, in the years
+# 1000-2999 (so that no offset takes it past what Python's datetime holds).
+_HOUR, _MINUTE = "(?:[01][0-9]|2[0-3])", "[0-5][0-9]"
+MOMENT_PATTERN = (rf"^[12][0-9]{{3}}-[0-9]{{2}}-[0-9]{{2}}[Tt]{_HOUR}:{_MINUTE}:{_MINUTE}(?:\.[0-9]+)?"
+                  rf"(?:[Zz]|[+-]{_HOUR}:{_MINUTE})$")
+MOMENT = re.compile(MOMENT_PATTERN)
 
 
 class FieldError(Exception):
@@ -237,16 +243,21 @@ CATEGORY_CODE = Text(max_length=64, min_length=1, pattern=CODE_PATTERN)
 
 @dataclass(frozen=True)
 class Moment(Spec):
-    """An ISO 8601 date and time with its zone, e.g. 2026-11-18T10:00:00+08:00; read as UTC."""
+    """An RFC 3339 date and time with its zone, e.g. 2026-11-18T10:00:00+08:00; read as UTC.
+
+    Exactly JSON Schema's date-time, but for leap seconds, which Python cannot represent, and
+    years outside 1000-2999; not the other spellings of ISO 8601 that fromisoformat also
+    reads (20261118T100000+0800).
+    """
 
     def from_json(self, value: Any) -> datetime:
         problem = FieldError(
             _l("Give a date and time with its time zone, e.g. 2026-11-18T10:00:00+08:00.")
         )
-        if not isinstance(value, str) or len(value) > 40:
+        if not isinstance(value, str) or len(value) > 40 or not MOMENT.fullmatch(value):
             raise problem
         try:
-            moment = datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(value.upper())  # fromisoformat reads no t or z
             if moment.tzinfo is None or moment.utcoffset() is None:
                 raise problem
             return moment.astimezone(timezone.utc)
@@ -254,7 +265,7 @@ class Moment(Spec):
             raise problem from None
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "format": "date-time", "maxLength": 40}
+        return {"type": "string", "format": "date-time", "maxLength": 40, "pattern": MOMENT_PATTERN}
 
 
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:
