@@ -5,8 +5,11 @@ the enums come from the models and the state machine, so neither can drift.
 """
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
+
 from ticketing.api.inputs import (
     NUMBER_PATTERN,
+    VISIBLE_PATTERN,
     Body,
     Boolean,
     CategoryRef,
@@ -43,6 +46,9 @@ ACTION_PARAMS: dict[str, str] = {
 
 KEY_PATTERN = r"^[!-~]{1,64}$"
 HANDLER_PATTERN = r"^(user|team):[1-9][0-9]{0,9}$"
+# A mainland mobile number as intake reads it (services/intake.py clean_phone), in the one
+# spelling the API takes: +86 or 0086 first if at all, spaces and dashes between the digits.
+PHONE_PATTERN = r"^(?:\+86|0086)?[ -]*1[3-9](?:[ -]*[0-9]){9}$"
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 
@@ -65,12 +71,15 @@ NEW_TICKET = Body(
             "The door the request came through. walk_in, service_hall and phone: dispatchers and "
             "admins; wechat_group: dispatchers and grid workers; patrol: grid workers. Default: "
             "patrol for grid workers, service_hall for everyone else.")),
-        "description": Text(max_length=MAX_DESCRIPTION, description=(
+        "description": Text(max_length=MAX_DESCRIPTION, min_length=1, pattern=VISIBLE_PATTERN,
+                            problem=_l("Please describe the problem."), description=(
             "What the problem is, in the resident's words. Control characters are removed and "
             "spaces collapsed; it may not end up empty.")),
-        "phone": Text(max_length=32, description=(
-            "The resident's 11-digit mainland mobile number (+86, spaces and dashes are allowed). "
-            "Required, except on patrol when the grid worker's account has a mobile number.")),
+        "phone": Text(max_length=32, pattern=PHONE_PATTERN,
+                      problem=_l("Enter an 11-digit mobile number, e.g. 13812345678."), description=(
+            "The resident's 11-digit mainland mobile number (+86 or 0086 first, spaces and dashes "
+            "between the digits are allowed). Required, except on patrol when the grid worker's "
+            "account has a mobile number: then leave it out for that one.")),
         "name": Text(max_length=MAX_NAME, description="The resident's name (optional; on patrol, the grid worker's)."),
         "category": CategoryRef(description="The category's code (see GET /categories) or its id."),
         "community_id": Integer(description=f"Community. {PLACE_ID}"),

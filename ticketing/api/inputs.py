@@ -27,6 +27,25 @@ MAX_BODY_BYTES = 64 * 1024
 NUMBER_PATTERN = r"^[0-9A-Za-z-]{1,20}$"
 NUMBER = re.compile(NUMBER_PATTERN)
 BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+NUL_PATTERN = r"\x00"
+# Characters that are not text to read: Python's whitespace (str.split, str.strip) and the
+# control characters intake removes. Spelled out, so that Python and the ECMA 262 regexes of
+# JSON Schema validators read these patterns alike (their \s differ).
+BLANK = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+CONTROL = r"\x00-\x08\x0b-\x1f\x7f"
+# Some character besides whitespace (a note that strip() leaves non-empty) ...
+NOT_BLANK_PATTERN = rf"^[\s\S]*[^{BLANK}][\s\S]*$"
+# ... or besides whitespace and control characters (text intake's clean_text leaves non-empty).
+VISIBLE_PATTERN = rf"^[\s\S]*[^{BLANK}{CONTROL}][\s\S]*$"
+# A category code is never all digits: in a query string, digits are an id.
+CODE_PATTERN = r"^[\s\S]*[^0-9][\s\S]*$"
+DIGITS = re.compile(r"[0-9]+")
+# RFC 3339 date-time (what JSON Schema's format means) with seconds up to 59, in the years
+# 1000-2999 (so that no offset takes it past what Python's datetime holds).
+_HOUR, _MINUTE = "(?:[01][0-9]|2[0-3])", "[0-5][0-9]"
+MOMENT_PATTERN = (rf"^[12][0-9]{{3}}-[0-9]{{2}}-[0-9]{{2}}[Tt]{_HOUR}:{_MINUTE}:{_MINUTE}(?:\.[0-9]+)?"
+                  rf"(?:[Zz]|[+-]{_HOUR}:{_MINUTE})$")
+MOMENT = re.compile(MOMENT_PATTERN)
 
 
 class FieldError(Exception):
@@ -63,11 +82,12 @@ class Spec:
 
 @dataclass(frozen=True)
 class Text(Spec):
-    """A string of bounded length, optionally matching a pattern."""
+    """A string of bounded length, optionally matching a pattern (`problem` says why not)."""
 
     max_length: int = 200
     min_length: int = 0
     pattern: str | None = None
+    problem: Any = None
 
     def from_json(self, value: Any) -> str:
         if not isinstance(value, str):
@@ -79,11 +99,13 @@ class Text(Spec):
         if len(value) < self.min_length:
             raise FieldError(_l("Must not be empty."))
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
-            raise FieldError(_l("Not in the expected format."))
+            raise FieldError(self.problem or _l("Not in the expected format."))
         return value
 
     def schema(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "string", "maxLength": self.max_length}
+        # No NUL byte (BAD_TEXT); lone surrogates are not Unicode text, so no schema can name them.
+        out: dict[str, Any] = {"type": "string", "maxLength": self.max_length,
+                               "not": {"type": "string", "pattern": NUL_PATTERN}}
         if self.min_length:
             out["minLength"] = self.min_length
         if self.pattern is not None:
@@ -97,12 +119,18 @@ def _out_of_range(minimum: float, maximum: float) -> FieldError:
 
 @dataclass(frozen=True)
 class Integer(Spec):
-    """A whole number in a range (ids: 1 … 2³¹−1, what the database can hold)."""
+    """A whole number in a range (ids: 1 … 2³¹−1, what the database can hold).
+
+    JSON Schema's integer is a value, not a spelling: 3.0 and 3e0 are the integer 3 (and the
+    OpenAPI document cannot say otherwise), so they are read as 3.
+    """
 
     minimum: int = 1
     maximum: int = MAX_ID
 
     def from_json(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise FieldError(_l("Must be a whole number."))
         if not self.minimum <= value <= self.maximum:
@@ -185,42 +213,51 @@ class Choices(Spec):
         texts = value if isinstance(value, list) else [value]
         found: list[str] = []
         for text in texts:
-            for part in filter(None, str(text).split(",")):
-                found.append(Choice(values=self.values).from_json(part.strip()))
+            for part in str(text).split(","):
+                found.append(Choice(values=self.values).from_json(part))
         return found
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "array", "items": {"type": "string", "enum": list(self.values)}}
+        one = "|".join(re.escape(value) for value in self.values)
+        return {"type": "array", "items": {"type": "string", "pattern": f"^(?:{one})(?:,(?:{one}))*$"}}
 
 
 @dataclass(frozen=True)
 class CategoryRef(Spec):
-    """A category by its code ("repair.stair_light") or its id."""
+    """A category by its code ("repair.stair_light") or its id; in a query string, digits are an id."""
 
     def from_json(self, value: Any) -> int | str:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             return Integer().from_json(value)
-        return Text(max_length=64, min_length=1).from_json(value)
+        return CATEGORY_CODE.from_json(value)
 
     def from_text(self, text: str) -> int | str:
-        return Integer().from_text(text) if text.isdigit() else self.from_json(text)
+        return Integer().from_text(text) if DIGITS.fullmatch(text) else self.from_json(text)
 
     def schema(self) -> dict[str, Any]:
-        return {"anyOf": [Text(max_length=64, min_length=1).schema(), Integer().schema()]}
+        return {"anyOf": [CATEGORY_CODE.schema(), Integer().schema()]}
+
+
+CATEGORY_CODE = Text(max_length=64, min_length=1, pattern=CODE_PATTERN)
 
 
 @dataclass(frozen=True)
 class Moment(Spec):
-    """An ISO 8601 date and time with its zone, e.g. 2026-11-18T10:00:00+08:00; read as UTC."""
+    """An RFC 3339 date and time with its zone, e.g. 2026-11-18T10:00:00+08:00; read as UTC.
+
+    Exactly JSON Schema's date-time, but for leap seconds, which Python cannot represent, and
+    years outside 1000-2999; not the other spellings of ISO 8601 that fromisoformat also
+    reads (20261118T100000+0800).
+    """
 
     def from_json(self, value: Any) -> datetime:
         problem = FieldError(
             _l("Give a date and time with its time zone, e.g. 2026-11-18T10:00:00+08:00.")
         )
-        if not isinstance(value, str) or len(value) > 40:
+        if not isinstance(value, str) or len(value) > 40 or not MOMENT.fullmatch(value):
             raise problem
         try:
-            moment = datetime.fromisoformat(value)
+            moment = datetime.fromisoformat(value.upper())  # fromisoformat reads no t or z
             if moment.tzinfo is None or moment.utcoffset() is None:
                 raise problem
             return moment.astimezone(timezone.utc)
@@ -228,7 +265,7 @@ class Moment(Spec):
             raise problem from None
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "format": "date-time", "maxLength": 40}
+        return {"type": "string", "format": "date-time", "maxLength": 40, "pattern": MOMENT_PATTERN}
 
 
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:
@@ -284,20 +321,26 @@ class Body:
 
 @dataclass(frozen=True)
 class Query:
-    """Query parameters; `repeatable` ones may be given several times. Others are ignored."""
+    """Query parameters; `repeatable` ones may be given several times. Others are ignored.
+
+    A parameter given empty (`category=`) is refused like any other value its spec refuses:
+    leave it out to not filter.
+    """
 
     params: dict[str, Spec]
     repeatable: frozenset[str] = field(default_factory=frozenset)
 
     def read(self, args: MultiDict[str, str]) -> dict[str, Any]:
-        """The parameters given (empty ones count as not given), or 422."""
+        """The parameters given, or 422."""
         errors: dict[str, Any] = {}
         values: dict[str, Any] = {}
         for name, spec in self.params.items():
-            given = [text for text in args.getlist(name) if text != ""]
+            given = args.getlist(name)
             if not given:
                 continue
             try:
+                if "" in given:
+                    raise FieldError(_l("Must not be empty."))
                 values[name] = spec.from_json(given) if name in self.repeatable else spec.from_text(given[0])
             except FieldError as exc:
                 errors[name] = exc.message

@@ -12,6 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from ticketing.api.contract import (
+    ACTION_PARAMS,
     CHANNEL_ROLES,
     KEY_PATTERN,
     MAX_PAGE_SIZE,
@@ -21,9 +22,10 @@ from ticketing.api.contract import (
     TRANSITION,
 )
 from ticketing.api.errors import ALL_CODES
-from ticketing.api.inputs import MAX_BODY_BYTES, NUMBER_PATTERN, nullable
-from ticketing.api.operations import MAX_IF_MATCH
+from ticketing.api.inputs import MAX_BODY_BYTES, NOT_BLANK_PATTERN, NUMBER_PATTERN, nullable
+from ticketing.api.operations import IF_MATCH_PATTERN, MAX_IF_MATCH
 from ticketing.models import Channel, HandlerKind, Rating, Role, Status
+from ticketing.services.lifecycle import TRANSITIONS
 
 Schema = dict[str, Any]
 
@@ -170,9 +172,43 @@ def schemas() -> dict[str, Schema]:
                 })),
             })),
         }))}),
-        "NewTicket": NEW_TICKET.schema(),
-        "Transition": TRANSITION.schema(),
+        "NewTicket": new_ticket_schema(),
+        "Transition": transition_schema(),
     }
+
+
+def when(conditions: Schema, then: Schema) -> Schema:
+    """`then` applies to objects whose properties match `conditions` (all of them present)."""
+    return {"if": {"properties": conditions, "required": list(conditions)}, "then": then}
+
+
+def new_ticket_schema() -> Schema:
+    """NEW_TICKET's fields; lat and lon come together or not at all (null is not sent)."""
+    out = NEW_TICKET.schema()
+    out["allOf"] = [when({one: NUMBER}, {"properties": {other: NUMBER}, "required": [other]})
+                    for one, other in (("lat", "lon"), ("lon", "lat"))]
+    return out
+
+
+def transition_schema() -> Schema:
+    """TRANSITION's fields, and what each action takes (operations.transition_inputs, the state
+    machine): its own input, required (public: optional); a note with some text where the
+    state machine requires one; and none of the inputs of other actions (null is not sent)."""
+    out = TRANSITION.schema()
+    rules = []
+    for action in STAFF_ACTIONS:
+        own = ACTION_PARAMS.get(action)
+        properties: dict[str, Schema] = {name: {"type": "null"} for name in dict.fromkeys(ACTION_PARAMS.values())
+                                         if name != own}
+        required = [own] if own is not None and own != "public" else []
+        if TRANSITIONS[action].note_required:
+            properties["note"] = {"type": "string", "pattern": NOT_BLANK_PATTERN}
+            required.append("note")
+        for name in required:
+            properties.setdefault(name, {"not": {"type": "null"}})
+        rules.append(when({"action": {"const": action}}, {"properties": properties, "required": required}))
+    out["allOf"] = rules
+    return out
 
 
 def json_content(schema: Schema) -> dict[str, Any]:
@@ -293,8 +329,9 @@ def paths() -> dict[str, Any]:
         "/tickets/{number}/transitions": {"post": operation(
             "Act on a ticket", {"200": ticket}, ("400", "403", "404", "409", "413", "415", "422"),
             operation_id="transitionTicket", requestBody=json_body("Transition"),
-            parameters=[NUMBER_PARAM, parameter("If-Match", "header", {"type": "string", "maxLength": MAX_IF_MATCH},
-                                                'The version last read, e.g. "3".')],
+            parameters=[NUMBER_PARAM, parameter(
+                "If-Match", "header", {"type": "string", "maxLength": MAX_IF_MATCH, "pattern": IF_MATCH_PATTERN},
+                'The version last read, e.g. "3" (the ETag), or several separated by commas, or *.')],
             description="One action of the state machine, as on the ticket page.")},
     }
 

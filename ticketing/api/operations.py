@@ -5,6 +5,7 @@ the API's checked input into their arguments, the way the web forms do.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from ticketing.api.contract import ACTION_PARAMS, CHANNEL_ROLES, NEW_TICKET, PAGE_SIZE, default_channel
 from ticketing.api.errors import VERSION_MISMATCH, ApiError, validation_failed
-from ticketing.api.inputs import FieldError, Integer
+from ticketing.api.inputs import FieldError
 from ticketing.extensions import db
 from ticketing.forms import MAX_ID, PICK_PLACE
 from ticketing.models import (
@@ -38,6 +39,11 @@ from ticketing.staff.handlers import parse_handler
 INTAKE_FIELDS = {"category_id": "category"}
 PLACE_FIELDS = ("building_id", "complex_id", "community_id", "grid_id")
 MAX_IF_MATCH = 100
+# If-Match: `*`, or versions as entity tags ("3", W/"3") or bare (3), separated by commas.
+_TAG = r'(?:W/)?(?:"[0-9]{1,12}"|[0-9]{1,12})'
+IF_MATCH_PATTERN = rf"^[ \t]*(?:\*|{_TAG}(?:[ \t]*,[ \t]*{_TAG})*)[ \t]*$"
+IF_MATCH = re.compile(IF_MATCH_PATTERN)
+TAG_VERSION = re.compile(r"[0-9]+")
 
 
 # --- Filing -----------------------------------------------------------------------
@@ -241,15 +247,11 @@ def check_version(ticket: Ticket, version: int | None, if_match: str | None) -> 
         expected.append({version})
     if if_match is not None and len(if_match) > MAX_IF_MATCH:
         raise validation_failed({"If-Match": _l("At most %(n)d characters.", n=MAX_IF_MATCH)})
-    if if_match is not None and if_match.strip() != "*":
-        tags = set()
-        for tag in if_match.split(","):
-            text = tag.strip().removeprefix("W/").strip('"')
-            try:
-                tags.add(Integer().from_text(text))
-            except FieldError:
-                raise validation_failed({"If-Match": _l("Not in the expected format.")}) from None
-        expected.append(tags)
+    if if_match is not None and not IF_MATCH.fullmatch(if_match):
+        raise validation_failed({"If-Match": _l("Not in the expected format.")})
+    if if_match is not None and if_match.strip(" \t") != "*":
+        # A well-formed tag that is no version of the ticket (0, 10¹¹) simply does not match.
+        expected.append({int(tag) for tag in TAG_VERSION.findall(if_match)})
     if any(ticket.version not in tags for tags in expected):
         raise ApiError(409, _l("The ticket changed since you read it; it is now at version %(version)d. "
                                "Reload and try again.", version=ticket.version), code=VERSION_MISMATCH)
