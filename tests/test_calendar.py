@@ -286,3 +286,10 @@ def test_an_uploaded_xlsx_schedule_with_date_cells_is_read(ctx: Flask) -> None:
 def test_a_schedule_line_may_use_full_width_digits_and_slashes(ctx: Flask) -> None:
     schedule = parse_text("２０２７/2/6　班\n2027年2月9日 休", 2027)
     assert schedule.entries() == [(date(2027, 2, 6), True, ""), (date(2027, 2, 9), False, "")]
+
+
+def test_the_calendar_opens_at_the_year_that_needs_confirming(
+        client: FlaskClient, world: World, clock: list[datetime]) -> None:
+    login(client, world.adam)
+    response = client.get("/admin/calendar")
+    assert response.status_code == 302 and response.location.endswith("/admin/calendar/2027")
