@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -316,20 +316,29 @@ def test_healthz_answers_without_a_login(client: FlaskClient) -> None:
     assert response.status_code == 200 and response.get_json() == {"status": "ok"}
 
 
-def test_readyz_in_the_embedded_mode_checks_only_the_database(client: FlaskClient) -> None:
+@pytest.fixture()
+def calendar_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clock in mid-2026: chinese-calendar knows the year, so the calendar warns of nothing."""
+    from ticketing import web
+
+    monkeypatch.setattr(web, "now", lambda: datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc))
+
+
+def test_readyz_in_the_embedded_mode_checks_only_the_database(client: FlaskClient, calendar_known: None) -> None:
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json() == {"database": "ok", "redis": "not configured"}
+    assert response.get_json() == {"database": "ok", "redis": "not configured", "warnings": []}
 
 
 @pytest.mark.redis
-def test_readyz_checks_redis_when_configured(ops_client: FlaskClient) -> None:
+def test_readyz_checks_redis_when_configured(ops_client: FlaskClient, calendar_known: None) -> None:
     response = ops_client.get("/readyz")
-    assert response.status_code == 200 and response.get_json() == {"database": "ok", "redis": "ok"}
+    assert response.status_code == 200
+    assert response.get_json() == {"database": "ok", "redis": "ok", "warnings": []}
 
 
 def test_readyz_is_503_and_names_redis_when_redis_does_not_answer(
-        ctx: Flask, dead_redis_app: Flask) -> None:
+        ctx: Flask, dead_redis_app: Flask, calendar_known: None) -> None:
     response = client_of(dead_redis_app).get("/readyz")
     assert response.status_code == 503
-    assert response.get_json() == {"database": "ok", "redis": "unavailable"}
+    assert response.get_json() == {"database": "ok", "redis": "unavailable", "warnings": []}

@@ -1,4 +1,5 @@
-"""Flask commands for reference data: `flask reference load`, `flask calendar set|unset|list`."""
+"""Flask commands for reference data: `flask reference load`,
+`flask calendar show|confirm|set|unset|list`."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -8,11 +9,13 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from ticketing.extensions import db
-from ticketing.models import CalendarDay
+from ticketing.models import CalendarDay, utcnow
+from ticketing.services import calendar_admin
+from ticketing.services.holidays import package_knows
 from ticketing.services.workdays import official_workday
 
 reference = AppGroup("reference", help="Time-limit tiers and the category tree.")
-calendar = AppGroup("calendar", help="Admin overrides of the official working-day calendar.")
+calendar = AppGroup("calendar", help="The holiday calendar: special days, admin entries, confirmed years.")
 
 
 @reference.command("load")
@@ -40,9 +43,7 @@ def parse_day(value: str) -> date:
 def set_day_command(day: str, holiday: bool, note: str) -> None:
     """Override one day of the official calendar."""
     when = parse_day(day)
-    row = db.session.get(CalendarDay, when) or CalendarDay(day=when)
-    row.is_workday, row.note = not holiday, note[:200]
-    db.session.add(row)
+    calendar_admin.set_day(when, not holiday, note, None, utcnow())
     db.session.commit()
     click.echo(f"{when}: {'holiday' if holiday else 'working day'} (official: "
                f"{'working day' if official_workday(when) else 'holiday'})")
@@ -53,10 +54,8 @@ def set_day_command(day: str, holiday: bool, note: str) -> None:
 def unset_day_command(day: str) -> None:
     """Remove an override; the official calendar applies again."""
     when = parse_day(day)
-    row = db.session.get(CalendarDay, when)
-    if row is None:
+    if not calendar_admin.unset_day(when, None, utcnow()):
         raise click.ClickException(f"{when} has no override")
-    db.session.delete(row)
     db.session.commit()
     click.echo(f"{when}: override removed")
 
@@ -69,3 +68,39 @@ def list_days_command() -> None:
         click.echo(f"{row.day}  {'working day' if row.is_workday else 'holiday':12}  {row.note}")
     if not rows:
         click.echo("No overrides: the official calendar applies.")
+
+
+def parse_year(value: int) -> int:
+    """A year the calendar covers, or a usage error."""
+    if not calendar_admin.FIRST_YEAR <= value <= calendar_admin.LAST_YEAR:
+        raise click.BadParameter(f"{value} is not between {calendar_admin.FIRST_YEAR} and {calendar_admin.LAST_YEAR}")
+    return value
+
+
+@calendar.command("show")
+@click.argument("year", type=int)
+def show_year_command(year: int) -> None:
+    """Print each day of YEAR that differs from Monday–Friday working, and each admin entry:
+    date, holiday|workday, source (package, statutory, admin), note."""
+    for special in calendar_admin.year_days(parse_year(year)):
+        kind = "workday" if special.is_workday else "holiday"
+        click.echo(f"{special.day.isoformat()}  {kind:7}  {special.source:9}  {special.cli_note}".rstrip())
+    if package_knows(year):
+        state = "the package has the State Council's schedule"
+    elif (row := calendar_admin.confirmation(year)) is not None:
+        state = f"statutory holidays computed; make-up working days confirmed {row.confirmed_at:%Y-%m-%d}"
+    else:
+        state = "statutory holidays computed; make-up working days NOT confirmed (flask calendar confirm)"
+    click.echo(f"{year}: {state}", err=True)
+
+
+@calendar.command("confirm")
+@click.argument("year", type=int)
+def confirm_year_command(year: int) -> None:
+    """Confirm that YEAR's make-up working days (调休) are entered; ends the warnings."""
+    row = calendar_admin.confirm_year(parse_year(year), None, utcnow())
+    db.session.commit()
+    if row is None:
+        click.echo(f"{year}: chinese-calendar knows this year; nothing to confirm.")
+    else:
+        click.echo(f"{year}: confirmed {row.confirmed_at:%Y-%m-%d %H:%M} UTC.")

@@ -158,6 +158,20 @@ def compile_today_ledgers() -> str:
     return f"ledgers of today so far: {compile_day(now.astimezone(tz).date(), tz, now)} grids"
 
 
+@job(queue=LOW, timeout=60, retries=1)
+def check_calendar() -> str:
+    """Scheduled daily: warn in the log while a year that has begun or begins within 90 days
+    has no confirmed make-up working days (调休); the years are also on /readyz and the pages."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+
+    from ticketing.services.calendar_admin import warn_unconfirmed
+
+    years = warn_unconfirmed(utcnow(), ZoneInfo(current_app.config["TIMEZONE"]))
+    return f"calendar years not confirmed: {', '.join(map(str, years)) or 'none'}"
+
+
 @job(queue=LOW, timeout=600, retries=1)
 def housekeeping() -> str:
     """Scheduled nightly: forget WeChat location pins too old to place a ticket (they

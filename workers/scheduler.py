@@ -91,6 +91,8 @@ SCHEDULE: tuple[Entry, ...] = (
     Entry("nightly-ledgers", "workers.jobs.compile_ledgers", cron="10 0 * * *", misfire_grace=6 * 3600),
     # Today so far, for the supervisors' dashboard: a compile is seconds even on a busy day.
     Entry("today-ledgers", "workers.jobs.compile_today_ledgers", every=600),
+    # Once a day, a log warning while a year within 90 days has unconfirmed make-up working days.
+    Entry("calendar-check", "workers.jobs.check_calendar", cron="0 9 * * *", misfire_grace=6 * 3600),
 )
 
 

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ticketing.extensions import db
 from ticketing.models.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from ticketing.models.people import User
 
 
 class SlaTier(db.Model):
@@ -82,13 +85,35 @@ class Category(db.Model):
 
 
 class CalendarDay(db.Model):
-    """An admin's override of the official calendar: an extra holiday or workday."""
+    """An admin's entry in the calendar: a holiday or a working day (调休) that beats
+    the package's and the statutory rule's answer for that day."""
 
     __tablename__ = "calendar_days"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     is_workday: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str] = mapped_column(String(200), default="")
+    # Who set the entry last, and when; None for entries older than migration 0016.
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    set_by: Mapped[User | None] = relationship(foreign_keys=[set_by_id])
+
+
+class CalendarYear(db.Model):
+    """A year whose 调休 make-up days an admin has entered and confirmed.
+
+    A year the `chinese-calendar` package knows needs no row: the package carries the
+    State Council's schedule. `confirmed_by_id` is None when confirmed from the command line.
+    """
+
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    confirmed_by: Mapped[User | None] = relationship(foreign_keys=[confirmed_by_id])
 
 
 class ClassificationCorrection(db.Model):

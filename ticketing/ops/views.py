@@ -1,4 +1,5 @@
-"""The operations page (运维) for admins: queues, failed jobs, outbox, scheduler, residents' messages.
+"""The operations page (运维) for admins: calendar warnings, queues, failed jobs, outbox, scheduler,
+residents' messages.
 
 Read-mostly; the only actions are retrying or discarding a failed RQ job and retrying
 a failed outbox row. Everything renders even when Redis is down, so the page is
@@ -17,8 +18,8 @@ from werkzeug.wrappers import Response
 from ticketing.extensions import db
 from ticketing.models import Role
 from ticketing.ops import jobs, records
-from ticketing.services import outbox
-from ticketing.web import now, roles_required
+from ticketing.services import calendar_admin, outbox
+from ticketing.web import local_tz, now, roles_required
 
 bp = Blueprint("ops", __name__)
 
@@ -47,6 +48,7 @@ def index() -> str:
     failed_only = request.args.get("messages") == "failed"
     return render_template(
         "ops/index.html",
+        calendar_years=calendar_admin.unconfirmed_years(now(), local_tz()),
         redis=jobs.redis_report(),
         backlog=outbox.backlog(),
         failed_outbox=records.failed_outbox(),

@@ -1,31 +1,26 @@
 """The working-day calendar: China's official holidays and 调休 make-up days.
 
 The `chinese-calendar` package knows the State Council's schedule for the years it
-has data for; admins add or override single days (`CalendarDay`); a year the package
-does not know falls back to Monday–Friday plus the admin's entries.
+has data for; a year it does not know gets the statutory holidays computed from the
+law (services/holidays.py); admins add or override single days (`CalendarDay`),
+which is how a later year's 调休 make-up working days get in.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-import chinese_calendar
 from sqlalchemy import select
 
 from ticketing.extensions import db
 from ticketing.models import CalendarDay
+from ticketing.services.holidays import official_workday
 
 DAY = timedelta(days=1)
 # Guards the day walk against a calendar with no working days at all.
 MAX_DAYS_SCANNED = 3660
 
-
-def official_workday(day: date) -> bool:
-    """The official answer for a day, or Monday–Friday for years without data."""
-    try:
-        return chinese_calendar.is_workday(day)
-    except NotImplementedError:
-        return day.weekday() < 5
+__all__ = ["DAY", "WorkCalendar", "load_calendar", "official_workday"]
 
 
 @dataclass(frozen=True)
