@@ -41,6 +41,16 @@ def local_time(value: datetime | None) -> str:
     return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+def shell_user() -> str:
+    """Who runs a command, as the audit log names them: "shell:<OS user>"."""
+    import getpass
+
+    try:
+        return f"shell:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name in some containers
+        return "shell"
+
+
 def revoke_key(kind: str, key_id: int, what: str) -> None:
     """Revoke key `key_id` of `kind` for `flask open311 revoke-key` / `flask api revoke-token`."""
     from ticketing.models import KeyKind, utcnow
@@ -52,7 +62,7 @@ def revoke_key(kind: str, key_id: int, what: str) -> None:
     if row.revoked_at is not None:
         click.echo(f"Key {key_id} ({row.name}) was already revoked on {local_time(row.revoked_at)}.")
         return
-    apikeys.revoke(row, utcnow())
+    apikeys.revoke(row, utcnow(), via="cli", actor_label=shell_user())
     click.echo(f"Key {key_id} ({row.name}) revoked.")
 
 
@@ -135,7 +145,8 @@ def create_user_command(username: str, role: str, display_name: str | None, phon
                         street_code: str | None, community_code: str | None, grid_codes: tuple[str, ...],
                         company_name: str | None, team_name: str | None) -> None:
     """Create a staff account; the password is asked for (hidden, twice)."""
-    from ticketing.models import Community, Grid, PropertyCompany, Street, Team, User
+    from ticketing.models import Community, Grid, PropertyCompany, Street, Team, User, utcnow
+    from ticketing.services import audit
 
     username = username.strip()
     if not username or db.session.scalar(select(User.id).where(User.username == username)):
@@ -174,6 +185,10 @@ def create_user_command(username: str, role: str, display_name: str | None, phon
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True, value_proc=check_password)
     user.password_hash = generate_password_hash(password)
     db.session.add(user)
+    db.session.flush()
+    audit.record(None, "user.create", "user", user.id, user.display_name, None,
+                 {**audit.snapshot(user, audit.USER_FIELDS), "grids": [g.code for g in user.grids],
+                  "password": "set"}, utcnow(), via="cli", actor_label=shell_user())
     db.session.commit()
     click.echo(f"Created {role} {username!r}.")
 

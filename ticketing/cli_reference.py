@@ -7,8 +7,10 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from ticketing.cli import shell_user
 from ticketing.extensions import db
-from ticketing.models import CalendarDay
+from ticketing.models import CalendarDay, utcnow
+from ticketing.services import audit
 from ticketing.services.workdays import official_workday
 
 reference = AppGroup("reference", help="Time-limit tiers and the category tree.")
@@ -33,6 +35,11 @@ def parse_day(value: str) -> date:
         raise click.BadParameter(f"{value!r} is not a date like 2026-10-01") from None
 
 
+def day_record(row: CalendarDay) -> dict[str, object]:
+    """An override as the audit log keeps it."""
+    return {"is_workday": row.is_workday, "note": row.note}
+
+
 @calendar.command("set")
 @click.argument("day")
 @click.option("--holiday/--workday", required=True, help="Make the day a holiday or a working day.")
@@ -40,9 +47,13 @@ def parse_day(value: str) -> date:
 def set_day_command(day: str, holiday: bool, note: str) -> None:
     """Override one day of the official calendar."""
     when = parse_day(day)
-    row = db.session.get(CalendarDay, when) or CalendarDay(day=when)
+    row = db.session.get(CalendarDay, when)
+    before = day_record(row) if row is not None else None
+    row = row or CalendarDay(day=when)
     row.is_workday, row.note = not holiday, note[:200]
     db.session.add(row)
+    audit.record(None, "calendar.set", "calendar_day", when.isoformat(), when.isoformat(), before,
+                 day_record(row), utcnow(), via="cli", actor_label=shell_user())
     db.session.commit()
     click.echo(f"{when}: {'holiday' if holiday else 'working day'} (official: "
                f"{'working day' if official_workday(when) else 'holiday'})")
@@ -56,6 +67,8 @@ def unset_day_command(day: str) -> None:
     row = db.session.get(CalendarDay, when)
     if row is None:
         raise click.ClickException(f"{when} has no override")
+    audit.record(None, "calendar.unset", "calendar_day", when.isoformat(), when.isoformat(), day_record(row),
+                 None, utcnow(), via="cli", actor_label=shell_user())
     db.session.delete(row)
     db.session.commit()
     click.echo(f"{when}: override removed")
