@@ -220,5 +220,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(import_string("ticketing.cli_open311:open311"))
     app.cli.add_command(import_string("ticketing.cli_api:api"))  # staff API keys
     app.cli.add_command(import_string("ticketing.cli_ledger:ledger"))
+    app.cli.add_command(import_string("ticketing.cli_privacy:privacy"))  # retention purge
     # The worker and scheduler commands live with the workers, found by name.
     import_string("workers.cli.register")(app)
