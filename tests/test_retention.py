@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from config import Config, ConfigError
-from tests.factories import PHONE, T0, TZ, World, advance, make_ticket, png_bytes
+from tests.factories import PHONE, T0, TZ, World, advance, calendar, make_ticket, png_bytes
 from ticketing.extensions import db
 from ticketing.models import Ledger, LedgerLine, Notification, Photo, Status, Ticket, TicketEvent
 from ticketing.services import retention
@@ -29,17 +29,12 @@ def closed_ticket(world: World, store: PhotoStore, note: str = "") -> Ticket:
                          openid="o-resident-1", address_text="东怡街79号院3栋2单元301")
     advance(ticket, "resolved", world)
     if note:
-        perform(ticket, "note", Actor.staff(world.adam), T0, retention_calendar(), note=note)
-    perform(ticket, "rate", Actor.resident(), T0, retention_calendar(), rating="satisfied",
+        perform(ticket, "note", Actor.staff(world.adam), T0, calendar(), note=note)
+    perform(ticket, "rate", Actor.resident(), T0, calendar(), rating="satisfied",
             comment="谢谢！有事打13912345678")
     db.session.commit()
     assert ticket.status == Status.CLOSED
     return ticket
-
-
-def retention_calendar():  # type: ignore[no-untyped-def]
-    from tests.factories import calendar
-    return calendar()
 
 
 def reload(ticket: Ticket) -> Ticket:
