@@ -176,6 +176,9 @@ class Config:
     track_failures_per_number: int = 10  # resident lookups of one ticket number
     # Reverse proxies in front of the app (nginx: 1); their X-Forwarded-* headers are trusted.
     proxy_hops: int = 0
+    # Days a closed ticket keeps its requester's personal data (services/retention.py); at
+    # least 30, so that a typo cannot erase last month's tickets.
+    retention_days: int = 3 * 365
     # Where residents reach the site; links in SMS and WeChat messages start with it.
     public_url: str = "http://127.0.0.1:5000"
     # How residents' messages go out: "record" (kept for admins to read), "smtp", "wechat".
@@ -222,6 +225,7 @@ class Config:
             track_failures_per_address=env_int(env, "TRACK_FAILURES_PER_ADDRESS", 30, minimum=1),
             track_failures_per_number=env_int(env, "TRACK_FAILURES_PER_NUMBER", 10, minimum=1),
             proxy_hops=env_int(env, "PROXY_HOPS", 0),
+            retention_days=env_int(env, "RETENTION_DAYS", 3 * 365, minimum=30),
             public_url=env_str(env, "PUBLIC_URL", "http://127.0.0.1:5000"),
             sms_sender=env_choice(env, "SMS_SENDER", ("record", "smtp"), "record"),
             wechat_sender=env_choice(env, "WECHAT_SENDER", ("record", "wechat"), "record"),

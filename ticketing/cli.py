@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
 from ticketing.extensions import db
+from ticketing.services.audit import shell_user
 
 demo = AppGroup("demo", help="Demo data for trying Minhu out.")
 users = AppGroup("users", help="Staff accounts.")
@@ -52,7 +53,7 @@ def revoke_key(kind: str, key_id: int, what: str) -> None:
     if row.revoked_at is not None:
         click.echo(f"Key {key_id} ({row.name}) was already revoked on {local_time(row.revoked_at)}.")
         return
-    apikeys.revoke(row, utcnow())
+    apikeys.revoke(row, utcnow(), via="cli", actor_label=shell_user())
     click.echo(f"Key {key_id} ({row.name}) revoked.")
 
 
@@ -135,7 +136,8 @@ def create_user_command(username: str, role: str, display_name: str | None, phon
                         street_code: str | None, community_code: str | None, grid_codes: tuple[str, ...],
                         company_name: str | None, team_name: str | None) -> None:
     """Create a staff account; the password is asked for (hidden, twice)."""
-    from ticketing.models import Community, Grid, PropertyCompany, Street, Team, User
+    from ticketing.models import Community, Grid, PropertyCompany, Street, Team, User, utcnow
+    from ticketing.services import audit
 
     username = username.strip()
     if not username or db.session.scalar(select(User.id).where(User.username == username)):
@@ -174,6 +176,10 @@ def create_user_command(username: str, role: str, display_name: str | None, phon
     password = click.prompt("Password", hide_input=True, confirmation_prompt=True, value_proc=check_password)
     user.password_hash = generate_password_hash(password)
     db.session.add(user)
+    db.session.flush()
+    audit.record(None, "user.create", "user", user.id, user.display_name, None,
+                 {**audit.snapshot(user, audit.USER_FIELDS), "grids": [g.code for g in user.grids],
+                  "password": "set"}, utcnow(), via="cli", actor_label=shell_user())
     db.session.commit()
     click.echo(f"Created {role} {username!r}.")
 
@@ -205,5 +211,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(import_string("ticketing.cli_open311:open311"))
     app.cli.add_command(import_string("ticketing.cli_api:api"))  # staff API keys
     app.cli.add_command(import_string("ticketing.cli_ledger:ledger"))
+    app.cli.add_command(import_string("ticketing.cli_privacy:privacy"))  # retention purge
     # The worker and scheduler commands live with the workers, found by name.
     import_string("workers.cli.register")(app)

@@ -9,7 +9,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from ticketing.cli import format_table, local_time, revoke_key
+from ticketing.cli import format_table, local_time, revoke_key, shell_user
 from ticketing.extensions import db
 from ticketing.models import KeyKind, User, utcnow
 from ticketing.services import apikeys
@@ -26,7 +26,7 @@ def create_token_command(username: str, name: str) -> None:
     if user is None:
         raise click.ClickException(f"there is no account {username!r}")
     try:
-        row, key = apikeys.issue(KeyKind.STAFF, name, utcnow(), user=user)
+        row, key = apikeys.issue(KeyKind.STAFF, name, utcnow(), user=user, via="cli", actor_label=shell_user())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Staff key {row.id} ({row.name!r}) acts as {user.username} ({user.role}). "

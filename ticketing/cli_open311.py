@@ -7,7 +7,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from ticketing.cli import format_table, local_time, revoke_key
+from ticketing.cli import format_table, local_time, revoke_key, shell_user
 from ticketing.models import KeyKind, utcnow
 from ticketing.services import apikeys
 
@@ -19,7 +19,7 @@ open311 = AppGroup("open311", help="API keys of Open311 client apps.")
 def create_key_command(name: str) -> None:
     """Issue a key for the client app NAME and print it (it is not shown again)."""
     try:
-        row, key = apikeys.issue(KeyKind.OPEN311, name, utcnow())
+        row, key = apikeys.issue(KeyKind.OPEN311, name, utcnow(), via="cli", actor_label=shell_user())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Open311 key {row.id} issued to {row.name!r}. Give the app this key; it is not shown again:",

@@ -199,6 +199,20 @@ def housekeeping() -> str:
             f"number sequences of past days dropped {sequences}, WeChat nonces forgotten {used}")
 
 
+@job(queue=LOW, timeout=3600, retries=1)
+def retention_purge() -> str:
+    """Scheduled nightly: erase the requesters' personal data of tickets closed more than
+    RETENTION_DAYS ago (services/retention.py); idempotent, in batches."""
+    from flask import current_app
+
+    from ticketing.services import retention
+    from ticketing.services.photos import PhotoStore
+
+    result = retention.purge(utcnow(), current_app.config["RETENTION_DAYS"],
+                             PhotoStore(current_app.config["UPLOAD_FOLDER"]))
+    return f"personal data erased of {result.tickets} tickets, {result.photos} photos deleted"
+
+
 @job(queue=HIGH, timeout=60, retries=2, backoff=(5, 30))
 def route_ticket(ticket_id: int) -> str:
     """Write the resident's "received" message if not yet written, and route a submitted

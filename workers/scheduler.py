@@ -87,6 +87,8 @@ SCHEDULE: tuple[Entry, ...] = (
     # A digest missed by a scheduler restart at 08:20 still goes out; one at noon does not.
     Entry("morning-digest", "workers.jobs.morning_digest", cron="0 8 * * *", misfire_grace=3600),
     Entry("housekeeping", "workers.jobs.housekeeping", cron="30 3 * * *", misfire_grace=6 * 3600),
+    # Requesters' data of tickets closed more than RETENTION_DAYS ago; a late run does the same work.
+    Entry("retention-purge", "workers.jobs.retention_purge", cron="45 3 * * *", misfire_grace=12 * 3600),
     # Yesterday's ledgers, a few minutes after local midnight; a restart before 06:00 still compiles them.
     Entry("nightly-ledgers", "workers.jobs.compile_ledgers", cron="10 0 * * *", misfire_grace=6 * 3600),
     # Today so far, for the supervisors' dashboard: a compile is seconds even on a busy day.

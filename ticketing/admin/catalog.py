@@ -25,10 +25,10 @@ from ticketing.admin.views import bp
 from ticketing.extensions import db
 from ticketing.labels import localized_name
 from ticketing.models import Category, ClassificationCorrection, Role, SlaTier
-from ticketing.services import classify_store
+from ticketing.services import audit, classify_store
 from ticketing.services.classify import split_keywords, split_triggers
 from ticketing.services.errors import ValidationFailed
-from ticketing.web import roles_required
+from ticketing.web import now, roles_required, staff_user
 
 MAX_WORDS = 100
 MAX_WORD = 20
@@ -161,6 +161,7 @@ def categories() -> tuple[str, int]:
 def save_category(category_id: int) -> Response | tuple[str, int]:
     """Save a category's keywords, active flag and Open311 public flag."""
     category = db.get_or_404(Category, category_id)
+    before = audit.snapshot(category, audit.CATEGORY_FIELDS)
     form = KeywordsForm()
     try:
         category.keywords = clean_keywords(form.keywords.data)
@@ -169,6 +170,8 @@ def save_category(category_id: int) -> Response | tuple[str, int]:
         return page(400, {("category", category_id): exc.errors["keywords"]})
     category.active = bool(form.active.data)
     category.public = bool(form.public.data)
+    audit.record(staff_user(), "category.update", "category", category.id, category.name_zh, before,
+                 audit.snapshot(category, audit.CATEGORY_FIELDS), now())
     return saved(_("Keywords of “%(name)s” saved.", name=localized_name(category)), f"category-{category.id}")
 
 
@@ -177,6 +180,7 @@ def save_category(category_id: int) -> Response | tuple[str, int]:
 def adopt(category_id: int) -> Response | tuple[str, int]:
     """Add a suggested keyword to a category in one click."""
     category = db.get_or_404(Category, category_id)
+    before = audit.snapshot(category, ("keywords",))
     form = AdoptForm()
     try:
         added = adopt_keyword(category, form.word.data or "")
@@ -186,6 +190,8 @@ def adopt(category_id: int) -> Response | tuple[str, int]:
     if not added:
         flash(_("“%(word)s” is already a keyword.", word=form.word.data), "info")
         return redirect(url_for("admin.categories", _anchor=f"category-{category.id}"), 303)
+    audit.record(staff_user(), "category.adopt", "category", category.id, category.name_zh, before,
+                 audit.snapshot(category, ("keywords",)), now())
     return saved(_("“%(word)s” added to the keywords of “%(name)s”.", word=split_keywords(form.word.data)[0],
                    name=localized_name(category)), f"category-{category.id}")
 
@@ -197,10 +203,13 @@ def save_triggers(tier_id: int) -> Response | tuple[str, int]:
     tier = db.session.get(SlaTier, tier_id)
     if tier is None:
         abort(404)
+    before = audit.snapshot(tier, audit.TIER_FIELDS)
     form = TriggersForm()
     try:
         tier.trigger_words = clean_triggers(form.trigger_words.data)
     except ValidationFailed as exc:
         db.session.rollback()
         return page(400, {("tier", tier_id): exc.errors["trigger_words"]})
+    audit.record(staff_user(), "tier.update", "tier", tier.id, tier.name_zh, before,
+                 audit.snapshot(tier, audit.TIER_FIELDS), now())
     return saved(_("Trigger words of “%(name)s” saved.", name=localized_name(tier)), f"tier-{tier.id}")

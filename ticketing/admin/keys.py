@@ -111,6 +111,6 @@ def revoke_key(key_id: int) -> Response:
     row = db.session.get(ApiKey, key_id)
     if row is None:
         abort(404)
-    apikeys.revoke(row, now())
+    apikeys.revoke(row, now(), actor=staff_user())
     flash(_("Key \"%(name)s\" revoked.", name=row.name), "success")
     return redirect(url_for("admin.key_list"), 303)

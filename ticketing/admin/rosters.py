@@ -33,6 +33,7 @@ HH_MM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 MINUTES_PER_DAY = 24 * 60
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
 MAX_NOTE = 200
+LEAVE_FIELDS = ("first_day", "last_day", "note")
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,17 @@ def add_leave(person: User, first_day: date | None, last_day: date | None, note:
     return leave
 
 
-def remove_leave(person: User, leave_id: int) -> bool:
-    """Delete one of `person`'s leave periods; False when they have no such leave."""
-    result = db.session.execute(delete(Leave).where(Leave.id == leave_id, Leave.user_id == person.id))
-    return bool(result.rowcount)
+def remove_leave(person: User, leave_id: int) -> Leave | None:
+    """Delete one of `person`'s leave periods and return it; None when they have no such leave."""
+    leave = db.session.scalar(select(Leave).where(Leave.id == leave_id, Leave.user_id == person.id))
+    if leave is not None:
+        db.session.delete(leave)
+        db.session.flush()
+    return leave
+
+
+def roster_record(person: User) -> dict[str, Any]:
+    """A person's weekly shifts and on-call flag as the audit log keeps them."""
+    shifts = shifts_of([person.id])[person.id]
+    return {"shifts": [f"{s.weekday} {s.starts:%H:%M}-{s.ends:%H:%M}" for s in shifts],
+            "on_call": bool(person.on_call)}

@@ -16,6 +16,7 @@ from ticketing.admin import rosters, rules
 from ticketing.admin.forms import WEEKDAY_SHORT, LeaveForm, RosterForm, RuleForm
 from ticketing.extensions import db
 from ticketing.models import DutyShift, Grid, Role, RoutingRule, User
+from ticketing.services import audit
 from ticketing.services.errors import ValidationFailed
 from ticketing.web import local_tz, now, roles_required, staff_user
 
@@ -66,12 +67,15 @@ def rule_page(rule: RoutingRule | None) -> str | Response | tuple[str, int]:
             form.fill_from(rule)
         return render_template("admin/rule_form.html", form=form, rule=rule)
     if form.validate():
+        before = audit.snapshot(rule, audit.RULE_FIELDS) if rule is not None else None
         try:
             saved = rules.save_rule(form.rule_data(), rule)
         except ValidationFailed as exc:
             db.session.rollback()
             form.add_errors(exc.errors)
         else:
+            audit.record(staff_user(), "rule.update" if before else "rule.create", "rule", saved.id, saved.name,
+                         before, audit.snapshot(saved, audit.RULE_FIELDS), now())
             db.session.commit()
             flash(_("Rule \"%(name)s\" saved.", name=saved.name), "success")
             return redirect(url_for("admin.rule_list"), 303)
@@ -83,7 +87,10 @@ def rule_page(rule: RoutingRule | None) -> str | Response | tuple[str, int]:
 def toggle_rule(rule_id: int, action: str) -> Response:
     """Turn a rule on or off."""
     rule = db.get_or_404(RoutingRule, rule_id)
+    before = audit.snapshot(rule, ("active",))
     rules.set_active(rule, action == "enable")
+    audit.record(staff_user(), f"rule.{action}", "rule", rule.id, rule.name, before,
+                 audit.snapshot(rule, ("active",)), now())
     db.session.commit()
     message = _("Rule \"%(name)s\" enabled.", name=rule.name) if rule.active \
         else _("Rule \"%(name)s\" disabled; routing skips it.", name=rule.name)
@@ -95,7 +102,12 @@ def toggle_rule(rule_id: int, action: str) -> Response:
 @roles_required(Role.ADMIN)
 def move_rule(rule_id: int, direction: str) -> Response:
     """Move a rule one place earlier or later in the order."""
+    was = [rule.id for rule in rules.ordered_rules()]
     if rules.move_rule(rule_id, direction):
+        moved = db.session.get(RoutingRule, rule_id)
+        order = [rule.id for rule in rules.ordered_rules()]
+        audit.record(staff_user(), "rule.move", "rule", rule_id, moved.name if moved else "",
+                     {"position": was.index(rule_id) + 1}, {"position": order.index(rule_id) + 1}, now())
         db.session.commit()
     else:
         db.session.rollback()
@@ -147,12 +159,15 @@ def duty(person_id: int) -> str | Response | tuple[str, int]:
         form.fill_from(rosters.shifts_of([person.id])[person.id], person.on_call)
         return duty_page(person, form, LeaveForm())
     if form.validate():
+        before = rosters.roster_record(person)
         try:
             rosters.save_roster(person, form.rows(), bool(form.on_call.data))
         except ValidationFailed as exc:
             db.session.rollback()
             form.add_errors(exc.errors)
         else:
+            audit.record(staff_user(), "roster.update", "user", person.id, person.display_name, before,
+                         rosters.roster_record(person), now())
             db.session.commit()
             flash(_("Duty roster of %(name)s saved.", name=person.display_name), "success")
             return redirect(url_for("admin.duty", person_id=person.id), 303)
@@ -167,11 +182,13 @@ def add_leave(person_id: int) -> str | Response | tuple[str, int]:
     form = LeaveForm()
     if form.validate():
         try:
-            rosters.add_leave(person, form.first_day.data, form.last_day.data, form.note.data or "")
+            leave = rosters.add_leave(person, form.first_day.data, form.last_day.data, form.note.data or "")
         except ValidationFailed as exc:
             db.session.rollback()
             form.add_errors(exc.errors)
         else:
+            audit.record(staff_user(), "leave.add", "user", person.id, person.display_name, None,
+                         audit.snapshot(leave, rosters.LEAVE_FIELDS), now())
             db.session.commit()
             flash(_("Leave of %(name)s recorded.", name=person.display_name), "success")
             return redirect(url_for("admin.duty", person_id=person.id, _anchor="leave"), 303)
@@ -185,8 +202,11 @@ def add_leave(person_id: int) -> str | Response | tuple[str, int]:
 def remove_leave(person_id: int, leave_id: int) -> Response:
     """Remove one of a person's leave periods."""
     person = person_or_404(person_id)
-    if not rosters.remove_leave(person, leave_id):
+    removed = rosters.remove_leave(person, leave_id)
+    if removed is None:
         abort(404)
+    audit.record(staff_user(), "leave.remove", "user", person.id, person.display_name,
+                 audit.snapshot(removed, rosters.LEAVE_FIELDS), None, now())
     db.session.commit()
     flash(_("Leave removed."), "success")
     return redirect(url_for("admin.duty", person_id=person.id, _anchor="leave"), 303)

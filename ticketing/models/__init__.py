@@ -1,4 +1,5 @@
 """All models, split by domain and re-exported here for convenience."""
+from ticketing.models.audit import AuditEntry
 from ticketing.models.catalog import CalendarDay, CalendarYear, Category, ClassificationCorrection, SlaTier
 from ticketing.models.channels import ApiKey, KeyKind, WechatFollower, WechatNonce
 from ticketing.models.ledgers import HandlerDay, Ledger, LedgerLine
@@ -33,7 +34,7 @@ from ticketing.models.tickets import (
 from ticketing.models.types import UTCDateTime, utcnow
 
 __all__ = [
-    "ApiKey", "ClassificationCorrection", "KeyKind", "WechatFollower", "WechatNonce",
+    "AuditEntry", "ApiKey", "ClassificationCorrection", "KeyKind", "WechatFollower", "WechatNonce",
     "Building", "CalendarDay", "CalendarYear", "DutyShift", "Leave", "RoutingRule", "Category", "Channel", "Community", "Complex", "FailedAttempt",
     "FINAL_STATUSES", "Grid", "HandlerDay", "Ledger", "LedgerLine", "HANDLER_ROLES", "HandlerKind", "Notification", "OPEN_STATUSES",
     "OutboxMessage", "Photo", "SchedulerRun",

@@ -174,6 +174,8 @@ class Ticket(db.Model):
     rating_comment: Mapped[str] = mapped_column(Text, default="")
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # When the retention job erased the requester's personal data (services/retention.py).
+    personal_data_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import joinedload
 
 from ticketing.extensions import db
 from ticketing.models import ApiKey, KeyKind, User
-from ticketing.services import refcache
+from ticketing.services import audit, refcache
 
 PREFIXES = {KeyKind.OPEN311: "o311_", KeyKind.STAFF: "mhs_"}
 MAX_NAME = 100
@@ -28,8 +28,10 @@ def digest(key: str) -> str:
 
 
 def issue(kind: KeyKind, name: str, now: datetime, user: User | None = None,
-          created_by: User | None = None) -> tuple[ApiKey, str]:
-    """Create a key; return the row and the key itself (the only time it is seen). Commits."""
+          created_by: User | None = None, via: str = "web",
+          actor_label: str | None = None) -> tuple[ApiKey, str]:
+    """Create a key; return the row and the key itself (the only time it is seen). Commits,
+    with its audit entry (by `created_by`, or `actor_label` from a shell)."""
     name = " ".join((name or "").split())
     if not name or len(name) > MAX_NAME:
         raise ValueError(f"a key needs a name of 1–{MAX_NAME} characters")
@@ -40,6 +42,9 @@ def issue(kind: KeyKind, name: str, now: datetime, user: User | None = None,
                  user=user if kind == KeyKind.STAFF else None, created_by=created_by,
                  created_at=now)
     db.session.add(row)
+    db.session.flush()
+    audit.record(created_by, "apikey.issue", "apikey", row.id, row.name, None,
+                 audit.snapshot(row, audit.KEY_FIELDS), now, via=via, actor_label=actor_label)
     db.session.commit()
     return row, key
 
@@ -75,8 +80,12 @@ def find(kind: KeyKind, key_id: int) -> ApiKey | None:
     return row if row is not None and row.kind == kind else None
 
 
-def revoke(row: ApiKey, now: datetime) -> None:
-    """Stop a key from working; the row stays for the record. Commits."""
+def revoke(row: ApiKey, now: datetime, actor: User | None = None, via: str = "web",
+           actor_label: str | None = None) -> None:
+    """Stop a key from working; the row stays for the record. Commits, with its audit entry."""
     if row.revoked_at is None:
+        before = audit.snapshot(row, audit.KEY_FIELDS)
         row.revoked_at = now
+        audit.record(actor, "apikey.revoke", "apikey", row.id, row.name, before,
+                     audit.snapshot(row, audit.KEY_FIELDS), now, via=via, actor_label=actor_label)
         db.session.commit()

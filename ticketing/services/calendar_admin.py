@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ticketing.extensions import db
 from ticketing.models import CalendarDay, CalendarYear, User
+from ticketing.services import audit
 from ticketing.services.holidays import (
     ADMIN,
     DAY,
@@ -105,24 +106,32 @@ def weekend_holidays(year: int) -> list[tuple[date, Holiday]]:
 # --- changes ----------------------------------------------------------------
 
 
-def record_change(action: str, subject: str, actor: User | None, now: datetime, detail: str = "") -> None:
-    """Make a calendar change attributable: the single place every change passes through."""
-    who = actor.username if actor is not None else "command line"
-    log.info("calendar %s %s by %s at %s%s", action, subject, who, now.isoformat(),
-             f": {detail}" if detail else "")
+def record_change(action: str, subject: str, actor: User | None, now: datetime,
+                  before: dict[str, str] | None = None, after: dict[str, str] | None = None) -> None:
+    """Put a calendar change on the audit log: the single place every change passes through.
+
+    No actor means a command run in a shell.
+    """
+    via, label = ("web", None) if actor is not None else ("cli", audit.shell_user())
+    target = "calendar_year" if action == "confirm" else "calendar_day"
+    audit.record(actor, f"calendar.{action}", target, subject, subject, before, after, now,
+                 via=via, actor_label=label)
 
 
 def set_day(day: date, is_workday: bool, note: str, actor: User | None, now: datetime) -> CalendarDay:
     """Add or change the admin's entry for a day (a holiday or a working day)."""
     row = db.session.get(CalendarDay, day) or CalendarDay(day=day)
-    before = None if row.is_workday is None else ("workday" if row.is_workday else "holiday")
+    before = None if row.is_workday is None else day_entry(row)
     row.is_workday, row.note = is_workday, note.strip()[:MAX_NOTE]
     row.set_by_id, row.set_at = (actor.id if actor is not None else None), now
     db.session.add(row)
-    after = "workday" if is_workday else "holiday"
-    record_change("set" if before is None else "change", day.isoformat(), actor, now,
-                  f"{before or 'none'} → {after} {row.note}".rstrip())
+    record_change("set" if before is None else "change", day.isoformat(), actor, now, before, day_entry(row))
     return row
+
+
+def day_entry(row: CalendarDay) -> dict[str, str]:
+    """An admin entry as the audit log keeps it."""
+    return {"kind": "workday" if row.is_workday else "holiday", "note": row.note or ""}
 
 
 def unset_day(day: date, actor: User | None, now: datetime) -> bool:
@@ -131,8 +140,7 @@ def unset_day(day: date, actor: User | None, now: datetime) -> bool:
     if row is None:
         return False
     db.session.delete(row)
-    record_change("remove", day.isoformat(), actor, now,
-                  f"{'workday' if row.is_workday else 'holiday'} {row.note}".rstrip())
+    record_change("remove", day.isoformat(), actor, now, day_entry(row), None)
     return True
 
 
@@ -145,7 +153,7 @@ def confirm_year(year: int, actor: User | None, now: datetime) -> CalendarYear |
     if row is None:
         row = CalendarYear(year=year, confirmed_by_id=actor.id if actor is not None else None, confirmed_at=now)
         db.session.add(row)
-        record_change("confirm", str(year), actor, now)
+        record_change("confirm", str(year), actor, now, None, {"confirmed": "yes"})
     return row
 
 

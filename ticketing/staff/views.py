@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from ticketing.extensions import db
 from ticketing.models import Photo, Role, Ticket
-from ticketing.services import classify, duplicates, lifecycle, privacy, scope
+from ticketing.services import classify, duplicates, lifecycle, privacy, reveal_log, scope
 from ticketing.services.errors import InvalidInput, ServiceError
 from ticketing.services.lifecycle import TRANSITIONS, perform
 from ticketing.services.photos import CleanPhoto, clean_photo
@@ -59,6 +59,8 @@ DONE: dict[str, Any] = {
     "recategorize": _l("The category was changed."),
 }
 
+REVEAL_PURPOSES: dict[str, Any] = {"view": _l("ticket page"), "export": _l("ledger export")}
+
 
 def render_ticket(
     ticket: Ticket,
@@ -82,6 +84,8 @@ def render_ticket(
         photos=page.photos_by_kind(ticket),
         event_summary=page.event_summary,
         classification=page.classification(ticket),
+        reveals=reveal_log.of_ticket(ticket) if reveal_log.may_read_for(user, ticket) else None,
+        reveal_purposes=REVEAL_PURPOSES,
     )
     return html, status
 
