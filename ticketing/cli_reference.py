@@ -36,11 +36,6 @@ def parse_day(value: str) -> date:
         raise click.BadParameter(f"{value!r} is not a date like 2026-10-01") from None
 
 
-def day_record(row: CalendarDay) -> dict[str, object]:
-    """An override as the audit log keeps it."""
-    return {"is_workday": row.is_workday, "note": row.note}
-
-
 @calendar.command("set")
 @click.argument("day")
 @click.option("--holiday/--workday", required=True, help="Make the day a holiday or a working day.")

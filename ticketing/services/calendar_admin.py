@@ -107,7 +107,7 @@ def weekend_holidays(year: int) -> list[tuple[date, Holiday]]:
 
 
 def record_change(action: str, subject: str, actor: User | None, now: datetime,
-                  before: dict[str, str] | None = None, after: dict[str, str] | None = None) -> None:
+                  before: dict[str, object] | None = None, after: dict[str, object] | None = None) -> None:
     """Put a calendar change on the audit log: the single place every change passes through.
 
     No actor means a command run in a shell.
@@ -125,13 +125,13 @@ def set_day(day: date, is_workday: bool, note: str, actor: User | None, now: dat
     row.is_workday, row.note = is_workday, note.strip()[:MAX_NOTE]
     row.set_by_id, row.set_at = (actor.id if actor is not None else None), now
     db.session.add(row)
-    record_change("set" if before is None else "change", day.isoformat(), actor, now, before, day_entry(row))
+    record_change("set", day.isoformat(), actor, now, before, day_entry(row))
     return row
 
 
-def day_entry(row: CalendarDay) -> dict[str, str]:
+def day_entry(row: CalendarDay) -> dict[str, object]:
     """An admin entry as the audit log keeps it."""
-    return {"kind": "workday" if row.is_workday else "holiday", "note": row.note or ""}
+    return {"is_workday": bool(row.is_workday), "note": row.note or ""}
 
 
 def unset_day(day: date, actor: User | None, now: datetime) -> bool:
@@ -140,7 +140,7 @@ def unset_day(day: date, actor: User | None, now: datetime) -> bool:
     if row is None:
         return False
     db.session.delete(row)
-    record_change("remove", day.isoformat(), actor, now, day_entry(row), None)
+    record_change("unset", day.isoformat(), actor, now, day_entry(row), None)
     return True
 
 
