@@ -1,4 +1,4 @@
 """Administration: routing rules (admins) and duty rosters (admins and supervisors)."""
 
 # Admin pages kept in modules of their own add their routes to the blueprint of views.py.
-from ticketing.admin import catalog, keys  # noqa: F401
+from ticketing.admin import accounts, catalog, keys  # noqa: F401
