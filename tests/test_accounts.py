@@ -228,6 +228,15 @@ def test_everyone_can_change_their_own_password(client: FlaskClient, world: Worl
     assert reload(world.dora).check_password(NEW_PASSWORD)
 
 
+def test_changing_ones_password_ends_ones_other_sessions(client: FlaskClient, world: World) -> None:
+    phone = second_client(client.application)
+    login(phone, world.dora)
+    login(client, world.dora)
+    post_form(client, "/auth/password", {"current": PASSWORD, "new": NEW_PASSWORD, "confirm": NEW_PASSWORD})
+    assert client.get("/console/").status_code == 200
+    assert phone.get("/console/").headers["Location"].startswith("/auth/login")
+
+
 @pytest.mark.parametrize("new", ["short-pw", "woaini1314", "1qaz2wsx3edc", "Password2026", "aaaaaaaaaaaa",
                                  "dora-has-keys"])
 def test_a_short_or_common_password_is_refused(client: FlaskClient, world: World, new: str) -> None:

@@ -34,7 +34,8 @@ class AccountForm(FlaskForm):
 
     def load_choices(self, actor: User) -> None:
         """Offer the roles `actor` may give and the places inside their own scope."""
-        self.role.choices = [(role, label(ROLE_LABELS, role)) for role in roles_given_by(actor)]
+        self.role.choices = with_blank([(role, label(ROLE_LABELS, role)) for role in roles_given_by(actor)],
+                                       _("Choose…"))
         streets = select(Street).order_by(Street.code)
         communities = select(Community).options(joinedload(Community.street)).order_by(Community.code)
         if actor.role != Role.ADMIN:

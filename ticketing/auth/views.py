@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_required, login_user, logout_user
@@ -105,7 +105,10 @@ def change_password() -> str | Response | tuple[str, int]:
                 form[name].errors = [*form[name].errors, message]
         else:
             db.session.commit()
-            login_user(user)  # the session carries the new version (User.get_id)
+            # The session (and a remember-me cookie, if the device had one) carries the
+            # new version (User.get_id); every other session of the account ends.
+            had_cookie = request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token"))
+            login_user(user, remember=had_cookie is not None)
             flash(_("Your password was changed."), "success")
             return redirect(next_page or home_for(user), 303)
     return render_template("auth/password.html", form=form, user=user,

@@ -173,7 +173,9 @@ def _apply(actor: User | None, user: User, data: AccountData, errors: dict[str, 
     phone = (data.phone or "").strip()
     if phone and not PHONE.fullmatch(phone):
         errors["phone"] = _l("Enter a phone number of digits, e.g. 13812345678.")
-    if data.role not in roles_given_by(actor):
+    if not data.role:
+        errors["role"] = _l("Choose a role from the list.")
+    elif data.role not in roles_given_by(actor):
         errors["role"] = _l("You may not give that role.")
     scope_of = _scope_of(data, errors)
     if errors:
