@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Links in SMS and WeChat messages start with PUBLIC_URL: by default where `make run` serves.
+PUBLIC_URL ?= http://$(HOST):$(PORT)
 export FLASK_APP := wsgi
 
 .PHONY: run test install translations messages migrate worker scheduler clean
@@ -29,9 +31,9 @@ migrate: install
 	$(BIN)/flask db upgrade
 
 run: translations migrate
-	$(BIN)/flask demo load --url http://$(HOST):$(PORT)/
+	PUBLIC_URL=$(PUBLIC_URL) $(BIN)/flask demo load --url $(patsubst %/,%,$(PUBLIC_URL))/
 	@echo "Minhu is serving at http://$(HOST):$(PORT)/  (Ctrl-C to stop)"
-	$(BIN)/flask serve --host $(HOST) --port $(PORT)
+	PUBLIC_URL=$(PUBLIC_URL) $(BIN)/flask serve --host $(HOST) --port $(PORT)
 
 # Production processes (with REDIS_URL set): as many workers as you like, one scheduler.
 worker: translations migrate

@@ -41,6 +41,7 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "note": ({"submitted", "dispatched", "accepted", "on_hold", "resolved"},
              {"gina", "dora", "adam", "sam", "sue"}),
     "expire": ({"dispatched"}, {"system"}),
+    "release": ({"dispatched", "accepted", "on_hold"}, {"system"}),
     "escalate": ({"dispatched", "accepted", "on_hold"}, {"gina", "system"}),
     "deescalate": ({"dispatched", "accepted", "on_hold"}, {"sam", "sue"}),
     "extend": ({"dispatched", "accepted", "on_hold"}, {"sam", "sue"}),
@@ -53,7 +54,7 @@ EXCEPT = {("note", "submitted"): {"gina"}}
 TARGET = {
     "dispatch": "dispatched", "reject": "rejected", "merge": "merged", "accept": "accepted",
     "return": "submitted", "hold": "on_hold", "resume": "accepted", "resolve": "resolved",
-    "rate": "closed", "reopen": "accepted", "auto_close": "closed", "expire": "submitted",
+    "rate": "closed", "reopen": "accepted", "auto_close": "closed", "expire": "submitted", "release": "submitted",
 }
 
 

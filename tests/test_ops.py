@@ -23,7 +23,7 @@ from rq.job import Job
 # Renamed: pytest would collect a module-level `testing_config` as a test.
 from config import testing_config as config_for_tests
 from tests.conftest import IN_CI, IsolatedClient, csrf_token, login
-from tests.factories import PHONE, World, make_ticket
+from tests.factories import PHONE, TZ, World, make_ticket
 from ticketing import create_app
 from ticketing.extensions import db
 from ticketing.models import Notification, OutboxMessage, SchedulerRun, utcnow
@@ -188,6 +188,31 @@ def test_scheduler_entries_silent_for_over_five_minutes_are_flagged(
                re.findall(r'<li class="ops-item( stale)?">\s*<p><code>(\w+)</code>', html)}
     assert flagged == {"outbox_relay": False, "sla_sweep": True}
     assert "database is locked" in html
+
+
+def test_each_scheduled_job_is_judged_by_its_own_interval(client: FlaskClient, world: World) -> None:
+    from workers.scheduler import SCHEDULE
+
+    now, entries = utcnow(), {entry.id: entry for entry in SCHEDULE}
+
+    def fired(entry: str, ago: timedelta) -> SchedulerRun:
+        """The run as the scheduler records it: the slot it fired for, `ago` or earlier."""
+        slot = entries[entry].slot_at(now - ago, TZ)
+        return SchedulerRun(entry=entry, last_fired_at=slot, fire_count=1)
+
+    db.session.add_all([
+        fired("nightly-ledgers", timedelta(0)),  # daily at 00:10: its last night's run is on time
+        fired("today-ledgers", timedelta(minutes=8)),  # every 10 minutes: fired 8 or more minutes ago
+        fired("sla-sweep", timedelta(minutes=5)),  # every minute: four sweeps missed
+        fired("housekeeping", timedelta(days=2)),  # daily: yesterday's run is missing
+    ])
+    db.session.commit()
+    login(client, world.adam)
+    html = ops_page(client)
+    flagged = {entry: bool(stale) for stale, entry in
+               re.findall(r'<li class="ops-item( stale)?">\s*<p><code>([\w-]+)</code>', html)}
+    assert flagged == {"nightly-ledgers": False, "today-ledgers": False, "sla-sweep": True, "housekeeping": True}
+    assert "overdue: due" in html
 
 
 def test_a_failed_outbox_row_is_shown_and_can_be_retried(

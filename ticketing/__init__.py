@@ -102,11 +102,10 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "strong"
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> Any:
-        from ticketing.models import User
+    def load_user(session_id: str) -> Any:
+        from ticketing.services.accounts import user_of_session
 
-        user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.active else None
+        return user_of_session(session_id)
 
 
 def register_blueprints(app: Flask) -> None:

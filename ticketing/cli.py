@@ -1,16 +1,15 @@
-"""Flask commands: `flask demo load|logins`, `flask users create|list` (and see cli_reference)."""
+"""Flask commands: `flask demo load|logins`, `flask users create|reset-password|list` (and see cli_reference)."""
 from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
-from typing import Sequence
+from typing import Any, Sequence
 from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
 from ticketing.extensions import db
 from ticketing.services.audit import shell_user
@@ -19,7 +18,7 @@ demo = AppGroup("demo", help="Demo data for trying Minhu out.")
 users = AppGroup("users", help="Staff accounts.")
 
 DEFAULT_URL = "http://127.0.0.1:5000/"
-MIN_PASSWORD = 8
+KNOWN_SHOWN = 10  # codes listed when one is not found
 
 
 def display_width(text: str) -> int:
@@ -114,11 +113,20 @@ def logins_command(url: str) -> None:
     echo_logins(url)
 
 
-def check_password(value: str) -> str:
-    """Refuse short passwords (click asks again)."""
-    if len(value) < MIN_PASSWORD:
-        raise click.BadParameter(f"use at least {MIN_PASSWORD} characters")
-    return value
+def find_one(model: type, column: Any, value: str, what: str, plural: str) -> Any:
+    """The one row whose `column` is `value`; a ClickException that says what exists otherwise."""
+    found = db.session.scalars(select(model).where(column == value)).all()
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise click.ClickException(f"{what} {value!r} is ambiguous: {len(found)} {plural} have that name")
+    known = db.session.scalars(select(column).order_by(column).limit(KNOWN_SHOWN + 1)).all()
+    if not known:
+        raise click.ClickException(
+            f"{what} {value!r} not found: there are no {plural} yet. Load the places first "
+            "(flask places import WORKBOOK.xlsx), or try the demo (flask demo load).")
+    listed = ", ".join(known[:KNOWN_SHOWN]) + (", …" if len(known) > KNOWN_SHOWN else "")
+    raise click.ClickException(f"{what} {value!r} not found; known {plural}: {listed}")
 
 
 @users.command("create")
@@ -132,56 +140,69 @@ def check_password(value: str) -> str:
 @click.option("--grid", "grid_codes", multiple=True, help="Grid code of a grid worker (repeat for several).")
 @click.option("--company", "company_name", help="Property company of property staff (exact name).")
 @click.option("--team", "team_name", help="Volunteer or mediation team of a volunteer (exact name).")
+@click.option("--one-time-password", "one_time", is_flag=True,
+              help="Print a one-time password (once) instead of asking; it is changed at first sign-in.")
 def create_user_command(username: str, role: str, display_name: str | None, phone: str | None,
                         street_code: str | None, community_code: str | None, grid_codes: tuple[str, ...],
-                        company_name: str | None, team_name: str | None) -> None:
-    """Create a staff account; the password is asked for (hidden, twice)."""
-    from ticketing.models import Community, Grid, PropertyCompany, Street, Team, User, utcnow
-    from ticketing.services import audit
+                        company_name: str | None, team_name: str | None, one_time: bool) -> None:
+    """Create a staff account; the password is asked for (hidden, twice) unless --one-time-password."""
+    from ticketing.models import Community, Grid, PropertyCompany, Street, Team, utcnow
+    from ticketing.services import accounts, passwords
+    from ticketing.services.errors import ValidationFailed
 
-    username = username.strip()
-    if not username or db.session.scalar(select(User.id).where(User.username == username)):
-        raise click.ClickException(f"username {username!r} is empty or already taken")
+    needs = {"supervisor": "--community or --street", "dispatcher": "--community or --street",
+             "grid_worker": "--grid", "property_staff": "--company", "volunteer": "--team"}
+    given = {"supervisor": community_code or street_code, "dispatcher": community_code or street_code,
+             "grid_worker": grid_codes, "property_staff": company_name, "volunteer": team_name}
+    if role in needs and not given[role]:
+        raise click.ClickException(f"a {role} needs {needs[role]}")
+    community = find_one(Community, Community.code, community_code, "community", "communities") \
+        if community_code else None
+    street = find_one(Street, Street.code, street_code, "street", "streets") if street_code else None
+    grids = [find_one(Grid, Grid.code, code, "grid", "grids") for code in grid_codes]
+    company = find_one(PropertyCompany, PropertyCompany.name, company_name, "company", "property companies") \
+        if company_name else None
+    team = find_one(Team, Team.name, team_name, "team", "teams") if team_name else None
+    data = accounts.AccountData(
+        display_name=display_name or username.strip(), role=role, phone=phone or "",
+        street_id=street.id if street else None, community_id=community.id if community else None,
+        grid_ids=tuple(grid.id for grid in grids), company_id=company.id if company else None,
+        team_id=team.id if team else None,
+    )
 
-    def one(model: type, column: object, value: str, what: str) -> object:
-        found = db.session.scalars(select(model).where(column == value)).all()
-        if len(found) != 1:
-            raise click.ClickException(f"{what} {value!r}: " + ("not found" if not found else "ambiguous"))
-        return found[0]
+    def acceptable(value: str) -> str:
+        trouble = passwords.problem(value, username.strip(), phone)
+        if trouble is not None:
+            raise click.BadParameter(str(trouble))  # click asks again
+        return value
 
-    user = User(username=username, display_name=display_name or username, phone=phone, role=role)
-    if community_code:
-        user.community = one(Community, Community.code, community_code, "community")
-        user.street = user.community.street
-    elif street_code:
-        user.street = one(Street, Street.code, street_code, "street")
-    if grid_codes:
-        user.grids = [one(Grid, Grid.code, code, "grid") for code in grid_codes]
-        user.street = user.grids[0].community.street
-    if company_name:
-        user.company = one(PropertyCompany, PropertyCompany.name, company_name, "company")
-    if team_name:
-        user.team = one(Team, Team.name, team_name, "team")
-        user.street = user.team.community.street
-    needs = {
-        "supervisor": (user.street is not None, "--community or --street"),
-        "dispatcher": (user.street is not None, "--community or --street"),
-        "grid_worker": (bool(user.grids), "--grid"),
-        "property_staff": (user.company is not None, "--company"),
-        "volunteer": (user.team is not None, "--team"),
-    }
-    ok, option = needs.get(role, (True, ""))
-    if not ok:
-        raise click.ClickException(f"a {role} needs {option}")
-    password = click.prompt("Password", hide_input=True, confirmation_prompt=True, value_proc=check_password)
-    user.password_hash = generate_password_hash(password)
-    db.session.add(user)
-    db.session.flush()
-    audit.record(None, "user.create", "user", user.id, user.display_name, None,
-                 {**audit.snapshot(user, audit.USER_FIELDS), "grids": [g.code for g in user.grids],
-                  "password": "set"}, utcnow(), via="cli", actor_label=shell_user())
+    password = None if one_time else click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True, value_proc=acceptable)
+    try:
+        user, issued = accounts.create_account(None, username, data, utcnow(), password=password)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        raise click.ClickException("; ".join(f"{name}: {message}" for name, message in exc.errors.items())) from None
     db.session.commit()
-    click.echo(f"Created {role} {username!r}.")
+    click.echo(f"Created {role} {user.username!r}.")
+    if issued:
+        click.echo(f"One-time password (shown this once; changed at first sign-in): {issued}")
+
+
+@users.command("reset-password")
+@click.argument("username")
+def reset_password_command(username: str) -> None:
+    """Give an account a one-time password (printed once), to be changed at its next sign-in."""
+    from ticketing.models import User, utcnow
+    from ticketing.services import accounts
+
+    user = db.session.scalar(select(User).where(User.username == username.strip()))
+    if user is None:
+        raise click.ClickException(f"there is no account {username!r}")
+    one_time = accounts.reset_password(None, user, utcnow())
+    db.session.commit()
+    click.echo(f"Password of {user.username!r} reset; signed out everywhere.")
+    click.echo(f"One-time password (shown this once; changed at next sign-in): {one_time}")
 
 
 @users.command("list")

@@ -70,6 +70,7 @@ ACTION_LABELS: dict[str, Any] = {
     "note": _l("Note"),
     "photo": _l("Photo added"),
     "expire": _l("Not accepted in time; back for routing"),
+    "release": _l("Handler's account deactivated; back for routing"),
     "escalate": _l("Escalated"),
     "deescalate": _l("Sent back down"),
     "extend": _l("New deadline set"),

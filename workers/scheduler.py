@@ -80,6 +80,18 @@ class Entry:
             moment = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
         return slot.astimezone(timezone.utc).replace(microsecond=0) if slot else None
 
+    def due_after(self, fired: datetime, tz: tzinfo) -> datetime | None:
+        """The first scheduled time after the slot `fired` (None: the trigger has no more)."""
+        if self.every is not None:
+            return fired + timedelta(seconds=self.every)
+        return self.trigger(tz).get_next_fire_time(None, fired + timedelta(seconds=1))
+
+    @property
+    def late_after(self) -> timedelta:
+        """How long past its due time a firing may be missing before the operations page
+        flags the entry: its misfire grace, one more interval, and at least a minute."""
+        return timedelta(seconds=max(self.misfire_grace, self.every or 0, 60))
+
 
 SCHEDULE: tuple[Entry, ...] = (
     Entry("outbox-relay", "workers.jobs.relay_outbox", every=30),

@@ -12,21 +12,11 @@ from datetime import date, time
 from typing import Any
 
 from flask_babel import gettext as _
-from sqlalchemy import ColumnElement, and_, delete, false, or_, select
+from sqlalchemy import ColumnElement, and_, delete, select
 
 from ticketing.extensions import db
-from ticketing.models import (
-    HANDLER_ROLES,
-    Community,
-    Complex,
-    DutyShift,
-    Grid,
-    Leave,
-    Role,
-    Team,
-    User,
-    user_grids,
-)
+from ticketing.models import HANDLER_ROLES, DutyShift, Leave, User
+from ticketing.services import scope
 from ticketing.services.errors import ValidationFailed
 
 HH_MM = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
@@ -51,35 +41,9 @@ class ShiftInput:
 
 
 def editable_people(editor: User) -> ColumnElement[bool]:
-    """A WHERE clause for the handlers whose roster `editor` may change.
-
-    Admins: every handler. A community's supervisor: the grid workers of its grids
-    and the members of its teams. A street's supervisor: the same for every
-    community of the street, and the staff of property companies working there.
-    """
-    handlers = and_(User.role.in_(HANDLER_ROLES), User.active.is_(True))
-    if editor.role == Role.ADMIN:
-        return handlers
-    if editor.role != Role.SUPERVISOR:
-        return false()
-    if editor.community_id is not None:
-        communities: Any = select(Community.id).where(Community.id == editor.community_id)
-    elif editor.street_id is not None:
-        communities = select(Community.id).where(Community.street_id == editor.street_id)
-    else:
-        return false()
-    grids = select(Grid.id).where(Grid.community_id.in_(communities))
-    clauses = [
-        and_(User.role == Role.GRID_WORKER, User.id.in_(
-            select(user_grids.c.user_id).where(user_grids.c.grid_id.in_(grids)))),
-        and_(User.role == Role.VOLUNTEER, User.team_id.in_(
-            select(Team.id).where(Team.community_id.in_(communities)))),
-    ]
-    if editor.community_id is None:
-        companies = select(Complex.property_company_id).where(Complex.grid_id.in_(grids))
-        clauses.append(and_(User.role == Role.PROPERTY_STAFF, or_(
-            User.company_id.in_(companies), User.street_id == editor.street_id)))
-    return and_(handlers, or_(*clauses))
+    """A WHERE clause for the handlers whose roster `editor` may change: the active
+    handlers among the accounts they manage (`scope.managed_people`)."""
+    return and_(User.role.in_(HANDLER_ROLES), User.active.is_(True), scope.managed_people(editor))
 
 
 def editable_person(editor: User, person_id: int) -> User | None:

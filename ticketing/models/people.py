@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Column, ForeignKey, String, Table
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -94,6 +94,14 @@ class User(UserMixin, db.Model):
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     locale: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set with a one-time password (new account, reset): nothing but choosing one's own
+    # password is possible until it is cleared.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Part of every session and remember-me cookie (`get_id`): raising it signs the
+    # person out everywhere at once (deactivation, a password reset or change).
+    auth_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     street: Mapped[Street | None] = relationship()
     community: Mapped[Community | None] = relationship()
@@ -112,6 +120,11 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login reads this
         return self.active
+
+    def get_id(self) -> str:
+        """What sessions and remember-me cookies keep: the id and the session version,
+        so that raising `auth_version` makes every earlier session fail to load."""
+        return f"{self.id}.{self.auth_version or 0}"
 
     @property
     def is_handler(self) -> bool:

@@ -6,7 +6,8 @@ the messages are rows in our own database.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
+from typing import Mapping, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
@@ -16,8 +17,7 @@ from ticketing.models import Notification, OutboxMessage, SchedulerRun
 
 FAILED_OUTBOX_SHOWN = 20
 MESSAGES_SHOWN = 50
-# Every frequent entry fires at least every minute; one silent for this long is
-# flagged (the nightly ones will be too, which an operator reads at a glance).
+# An entry the schedule no longer knows (renamed, removed) is flagged after this long.
 STALE_AFTER = timedelta(minutes=5)
 RESIDENT_STATUSES = ("pending", "sending", "sent", "failed")
 
@@ -45,19 +45,38 @@ def retry_outbox(message_id: int) -> bool:
     return result.rowcount == 1
 
 
+class ScheduleEntry(Protocol):
+    """What the page needs of a schedule entry (workers/scheduler.py `Entry`)."""
+
+    late_after: timedelta
+
+    def due_after(self, fired: datetime, tz: tzinfo) -> datetime | None: ...
+
+
 @dataclass
 class ScheduleRow:
-    """One schedule entry as the page shows it."""
+    """One schedule entry as the page shows it; `due_at` is the firing that is missing."""
 
     run: SchedulerRun
     stale: bool
+    due_at: datetime | None = None
 
 
-def scheduler_runs(now: datetime) -> list[ScheduleRow]:
-    """Every schedule entry that has fired, flagged when it has been silent too long."""
-    runs = db.session.scalars(select(SchedulerRun).order_by(SchedulerRun.entry))
-    return [ScheduleRow(run, run.last_fired_at is None or run.last_fired_at < now - STALE_AFTER)
-            for run in runs]
+def scheduler_runs(now: datetime, schedule: Mapping[str, ScheduleEntry], tz: tzinfo) -> list[ScheduleRow]:
+    """Every schedule entry that has fired, flagged when a firing is overdue by its own
+    interval: the 30-second relay within minutes, the nightly ledgers not before morning."""
+    rows = []
+    for run in db.session.scalars(select(SchedulerRun).order_by(SchedulerRun.entry)):
+        entry = schedule.get(run.entry)
+        if run.last_fired_at is None:
+            rows.append(ScheduleRow(run, True))
+        elif entry is None:
+            rows.append(ScheduleRow(run, run.last_fired_at < now - STALE_AFTER))
+        else:
+            due = entry.due_after(run.last_fired_at, tz)
+            late = due is not None and now > due + entry.late_after
+            rows.append(ScheduleRow(run, late, due if late else None))
+    return rows
 
 
 def resident_message_counts() -> dict[str, int]:

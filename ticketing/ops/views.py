@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from redis.exceptions import RedisError
+from werkzeug.utils import import_string
 from werkzeug.wrappers import Response
 
 from ticketing.extensions import db
@@ -41,6 +42,11 @@ MESSAGE_KIND: dict[str, Any] = {
 }
 
 
+def schedule_entries() -> dict[str, records.ScheduleEntry]:
+    """The schedule by entry id; it lives with the workers and is found by name."""
+    return {entry.id: entry for entry in import_string("workers.scheduler.SCHEDULE")}
+
+
 @bp.route("")
 @roles_required(Role.ADMIN)
 def index() -> str:
@@ -52,7 +58,7 @@ def index() -> str:
         redis=jobs.redis_report(),
         backlog=outbox.backlog(),
         failed_outbox=records.failed_outbox(),
-        schedule=records.scheduler_runs(now()),
+        schedule=records.scheduler_runs(now(), schedule_entries(), local_tz()),
         stale_minutes=int(records.STALE_AFTER.total_seconds() // 60),
         message_counts=records.resident_message_counts(),
         messages=records.resident_messages(failed_only),

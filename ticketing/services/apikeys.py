@@ -1,7 +1,8 @@
 """Issuing and checking API keys: Open311 client apps and staff apps (see models/channels.py).
 
 A key is shown once, when it is issued; only its SHA-256 is kept. Checking a key is
-one indexed lookup by that hash, cached for a few seconds (services/refcache.py).
+one indexed lookup by that hash, cached for a few seconds (services/refcache.py);
+whether a staff key's account is still active is read on every request.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def verify(kind: KeyKind, key: str | None, now: datetime) -> ApiKey | None:
     row = refcache.staff_key(key_hash)
     if row is None or row.kind != kind or row.revoked_at is not None:
         return None
-    if row.kind == KeyKind.STAFF and (row.user is None or not row.user.active):
+    if row.kind == KeyKind.STAFF and not account_active(row.user_id):
         return None
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
         # A plain UPDATE: no version check, no conflict between concurrent requests.
@@ -65,6 +66,14 @@ def verify(kind: KeyKind, key: str | None, now: datetime) -> ApiKey | None:
         db.session.commit()
         refcache.touched_key(key_hash, now)
     return row
+
+
+def account_active(user_id: int | None) -> bool:
+    """Whether the key's account is active, read afresh: the cached key may be seconds old,
+    and a deactivated person's app must be refused at once (one primary-key read)."""
+    if user_id is None:
+        return False
+    return bool(db.session.scalar(select(User.active).where(User.id == user_id)))
 
 
 def of_kind(kind: KeyKind) -> list[ApiKey]:

@@ -216,6 +216,25 @@ def expire(ticket: Ticket, ctx: Context) -> None:
     ticket.accept_due_at = None
 
 
+def release(ticket: Ticket, ctx: Context) -> None:
+    """The handler can no longer work (account deactivated): clear the hand and route again.
+
+    Deadlines go with the hand, as on a return; the escalation level stays.
+    """
+    ctx.detail.update(released_from=ticket.assignee_id, by=ctx.params.get("by"))
+    ticket.assignee_id = None
+    ticket.team_id = None
+    ticket.company_id = None
+    ticket.handler_kind = None
+    ticket.accept_due_at = None
+    ticket.resolve_due_at = None
+    ticket.accepted_at = None
+    if ticket.held_at is not None:  # the pause ends here; the time on hold stays counted
+        ticket.paused_seconds += int((ctx.now - ticket.held_at).total_seconds())
+        ticket.held_at = None
+    outbox.emit("workers.jobs.route_ticket", ticket.id, queue="high")
+
+
 def escalate(ticket: Ticket, ctx: Context) -> None:
     if ticket.escalation_level >= MAX_LEVEL:
         raise IllegalTransition(_l("This ticket is already referred upstream."))

@@ -146,6 +146,10 @@ TRANSITIONS: dict[str, Transition] = {
                    note_required=True),
         Transition("expire", frozenset({S.DISPATCHED}), S.SUBMITTED,
                    by_system, _l("Not accepted in time"), public=False, effect=effects.expire),
+        # The handler's account was deactivated (services/accounts.py): back to the router.
+        Transition("release", frozenset({S.DISPATCHED, S.ACCEPTED, S.ON_HOLD}), S.SUBMITTED,
+                   by_system, _l("Handler's account deactivated"), note_required=True, public=False,
+                   effect=effects.release),
         # 上报: beyond the handler's means, or the resolve-by passed (the sweep).
         Transition("escalate", frozenset({S.DISPATCHED, S.ACCEPTED, S.ON_HOLD}), None,
                    any_of(by_handler, by_system), _l("Escalate"), note_required=True,

@@ -10,8 +10,9 @@ cached copy itself is never changed by a request. Places are kept as plain ids
 
 A change to any of these kinds of row made through this process's ORM clears the
 cache at once (and again if it is rolled back); a change made by another process is
-seen within `KEY_TTL` seconds for keys (a revoked key or a deactivated account works
-that long elsewhere) and `TTL` seconds for categories and places.
+seen within `KEY_TTL` seconds for keys (a revoked key works that long elsewhere; a
+deactivated account's keys stop at once, as apikeys.verify re-reads `active`) and
+`TTL` seconds for categories and places.
 """
 from __future__ import annotations
 

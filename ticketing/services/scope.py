@@ -7,7 +7,18 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from ticketing.extensions import db
-from ticketing.models import HandlerKind, Role, RoutingRule, Ticket, User
+from ticketing.models import (
+    Community,
+    Complex,
+    Grid,
+    HandlerKind,
+    Role,
+    RoutingRule,
+    Team,
+    Ticket,
+    User,
+    user_grids,
+)
 from ticketing.services.errors import InvalidInput
 
 
@@ -147,3 +158,39 @@ def merge_target(user: User, number: str | None) -> Ticket:
     if target is None:
         raise InvalidInput(_l("There is no ticket with that number."), field="target")
     return target
+
+
+def managed_people(editor: User) -> ColumnElement[bool]:
+    """A WHERE clause for the accounts `editor` manages (edit, deactivate, reset, rosters).
+
+    Admins: everyone. A community's supervisor: its dispatchers, the grid workers of
+    its grids and the members of its teams. A street's supervisor: the same for every
+    community of the street, the street's own dispatchers, and the staff of property
+    companies working there. Never admins or other supervisors; nobody else manages
+    anyone.
+    """
+    if editor.role == Role.ADMIN:
+        return true()
+    if editor.role != Role.SUPERVISOR:
+        return false()
+    if editor.community_id is not None:
+        communities: Any = select(Community.id).where(Community.id == editor.community_id)
+        dispatchers = User.community_id == editor.community_id
+    elif editor.street_id is not None:
+        communities = select(Community.id).where(Community.street_id == editor.street_id)
+        dispatchers = User.street_id == editor.street_id
+    else:
+        return false()
+    grids = select(Grid.id).where(Grid.community_id.in_(communities))
+    clauses = [
+        and_(User.role == Role.DISPATCHER, dispatchers),
+        and_(User.role == Role.GRID_WORKER, User.id.in_(
+            select(user_grids.c.user_id).where(user_grids.c.grid_id.in_(grids)))),
+        and_(User.role == Role.VOLUNTEER, User.team_id.in_(
+            select(Team.id).where(Team.community_id.in_(communities)))),
+    ]
+    if editor.community_id is None:
+        companies = select(Complex.property_company_id).where(Complex.grid_id.in_(grids))
+        clauses.append(and_(User.role == Role.PROPERTY_STAFF, or_(
+            User.company_id.in_(companies), User.street_id == editor.street_id)))
+    return or_(*clauses)
