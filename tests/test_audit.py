@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -18,7 +19,8 @@ from ticketing.admin import rules
 from ticketing.admin.rules import RuleData
 from ticketing.extensions import db
 from ticketing.models import ApiKey, AuditEntry, KeyKind, Leave, RoutingRule, SlaTier, User
-from ticketing.services import apikeys, audit
+from ticketing.services import accounts, apikeys, audit
+from ticketing.services.workdays import WorkCalendar
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -265,3 +267,14 @@ def test_the_page_is_chinese_by_default(ctx: Flask, world: World) -> None:
     login(client, world.adam)
     page = client.get("/admin/audit").get_data(as_text=True)
     assert "操作日志" in page
+
+
+def test_deactivating_and_resetting_an_account_are_recorded_without_the_password(ctx: Flask, world: World) -> None:
+    accounts.deactivate(world.adam, world.gina, "离职", T0, WorkCalendar(ZoneInfo("Asia/Shanghai")))
+    one_time = accounts.reset_password(world.adam, world.gina, T0)
+    db.session.commit()
+    entry = only("user.deactivate")
+    assert entry.actor_id == world.adam.id and entry.target_id == str(world.gina.id)
+    assert entry.before["active"] is True and entry.after["active"] is False and entry.after["reason"] == "离职"
+    reset = only("user.reset_password")
+    assert reset.after == {"password": "changed"} and one_time not in json.dumps(reset.after)
