@@ -85,8 +85,18 @@ class ImportReport:
         return counts
 
 
+OPTIONAL = {"phone": PHONE, "company": COMPANY_CODE, "aliases": ALIASES, "address": ADDRESS}
+
+
 def _fields(kind: str, row: Row) -> dict[str, Any]:
-    """What a row says, as the snapshot keeps it (parents as codes, empty optional → None)."""
+    """What a row says, as the snapshot keeps it (parents as codes, empty optional → None).
+    An optional column the sheet does not have leaves that field as it is."""
+    fields = _all_fields(kind, row)
+    optional = {**OPTIONAL, "grid": GRID_CODE} if kind == "buildings" else OPTIONAL
+    return {n: v for n, v in fields.items() if n not in optional or optional[n] in row.cells}
+
+
+def _all_fields(kind: str, row: Row) -> dict[str, Any]:
     name = {"name": row.get(NAME)}
     if kind == "streets":
         return name
@@ -164,7 +174,7 @@ class Planner:
                     if value and not self.known(parent, value):
                         self.problem(row, HEADERS[name], _("unknown %(what)s code %(code)s",
                                                            what=SHEET_BY_KEY[parent].title, code=value))
-                if kind == "buildings" and fields["grid"] and self.known("grids", fields["grid"]):
+                if kind == "buildings" and fields.get("grid") and self.known("grids", fields["grid"]):
                     own = self.field_of("grids", fields["grid"], "community")
                     cx_grid = self.field_of("complexes", fields["complex"], "grid")
                     if cx_grid and own != self.field_of("grids", cx_grid, "community"):
