@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from ticketing.extensions import db
 from ticketing.services import refcache
@@ -290,12 +290,11 @@ def apply(planner: Planner, report: ImportReport) -> None:
     changed = {(e.sheet, e.code) for e in report.changed}
     for kind in KINDS:
         model, title = MODELS[kind], SHEET_BY_KEY[kind].title
-        new = [model(code=code, **_values(fields, ids)) for code, fields in planner.wanted[kind].items()
+        new = [{"code": code, **_values(fields, ids)} for code, fields in planner.wanted[kind].items()
                if code not in planner.snap.rows[kind]]
-        if new:
-            db.session.add_all(new)
-            db.session.flush()
-            ids[kind].update({row.code: row.id for row in new})
+        if new:  # a bulk INSERT, then the new ids by code: far faster than ORM objects or RETURNING
+            db.session.execute(insert(model), new)
+            ids[kind] = dict(db.session.execute(select(model.code, model.id)).all())
         codes = [code for code in planner.wanted[kind] if (title, code) in changed]
         for start in range(0, len(codes), CHUNK):
             for row in db.session.scalars(select(model).where(model.code.in_(codes[start:start + CHUNK]))):
