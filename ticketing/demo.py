@@ -21,7 +21,6 @@ from werkzeug.security import generate_password_hash
 from ticketing.demo_data import DEMO_PASSWORD, ROSTERS, STAFF, STREET_CODE
 from ticketing.extensions import db
 from ticketing.models import (
-    Building,
     Community,
     Complex,
     DutyShift,
@@ -29,7 +28,6 @@ from ticketing.models import (
     PropertyCompany,
     Street,
     Team,
-    TeamKind,
     User,
     utcnow,
 )
