@@ -278,3 +278,16 @@ def test_deactivating_and_resetting_an_account_are_recorded_without_the_password
     assert entry.before["active"] is True and entry.after["active"] is False and entry.after["reason"] == "离职"
     reset = only("user.reset_password")
     assert reset.after == {"password": "changed"} and one_time not in json.dumps(reset.after)
+
+
+def test_an_applied_places_import_is_recorded_with_its_counts(ctx: Flask, tmp_path: Any) -> None:
+    from ticketing.demo import DEMO_BOUNDARIES, DEMO_WORKBOOK
+
+    runner = ctx.test_cli_runner()
+    runner.invoke(args=["places", "import", str(DEMO_WORKBOOK), "--dry-run"])
+    assert entries("import.apply") == []  # a dry run writes nothing, the log included
+    result = runner.invoke(args=["places", "import", str(DEMO_WORKBOOK), "--boundaries", str(DEMO_BOUNDARIES)])
+    assert result.exit_code == 0, result.output
+    entry = only("import.apply")
+    assert entry.via == "cli" and entry.actor_label.startswith("shell")
+    assert entry.after["added"]["网格"] >= 1 and entry.after["changes"] == {}

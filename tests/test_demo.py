@@ -68,6 +68,14 @@ class TestLoadedDemo:
         assert all(c.buildings for c in complexes)
         assert any("东怡街79号院" in c.aliases.splitlines() for c in complexes)
 
+    def test_the_demo_places_are_its_workbook_so_importing_it_again_changes_nothing(self) -> None:
+        from ticketing.demo import DEMO_BOUNDARIES, DEMO_WORKBOOK
+        from ticketing.services.places_import import import_places
+
+        report = import_places(str(DEMO_WORKBOOK), DEMO_BOUNDARIES.read_bytes(), dry_run=True)
+        assert report.problems == [] and report.added == [] and report.changed == [] and report.missing == []
+        assert db.session.scalar(select(Complex).where(Complex.name == "锦华苑")).property_company.code == "WY01"
+
     def test_two_communities_with_three_bounded_grids_each(self) -> None:
         street = db.session.scalar(select(Street))
         assert len(street.communities) == 2

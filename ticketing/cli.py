@@ -58,13 +58,14 @@ def revoke_key(kind: str, key_id: int, what: str) -> None:
 
 def echo_logins(url: str) -> None:
     """Print the demo accounts that exist, the shared password and where to go."""
-    from ticketing.demo import DEMO_LOGINS, DEMO_PASSWORD
+    from ticketing.demo import DEMO_LOGINS, DEMO_PASSWORD, login_scope
     from ticketing.models import User
 
-    present = set(db.session.scalars(
-        select(User.username).where(User.username.in_([d.username for d in DEMO_LOGINS]), User.active)
-    ))
-    rows = [(d.username, d.role, d.name, d.scope) for d in DEMO_LOGINS if d.username in present]
+    present = {user.username: user for user in db.session.scalars(
+        select(User).where(User.username.in_([d.username for d in DEMO_LOGINS]), User.active)
+    )}
+    rows = [(d.username, d.role, d.name, login_scope(present[d.username]))
+            for d in DEMO_LOGINS if d.username in present]
     if not rows:
         return
     click.echo(f"\nDemo logins (password for every account: {DEMO_PASSWORD}):")
@@ -233,5 +234,6 @@ def register(app: Flask) -> None:
     app.cli.add_command(import_string("ticketing.cli_api:api"))  # staff API keys
     app.cli.add_command(import_string("ticketing.cli_ledger:ledger"))
     app.cli.add_command(import_string("ticketing.cli_privacy:privacy"))  # retention purge
+    app.cli.add_command(import_string("ticketing.cli_places:places"))
     # The worker and scheduler commands live with the workers, found by name.
     import_string("workers.cli.register")(app)

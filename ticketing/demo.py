@@ -1,14 +1,14 @@
 """Demo data: a realistic sub-district (城关街道) with staff of every role and tickets.
 
-`load_demo()` loads it once. The places and people come from `demo_data.py`; the
-tickets are planned in `demo_tickets.py` and filed only through the intake service
+`load_demo()` loads it once. The places come from the workbook and GeoJSON in
+`demo_places/`, loaded through the places importer as an office's own would be; the
+people come from `demo_data.py`; the tickets are planned in `demo_tickets.py` and filed only through the intake service
 and moved only through the state machine, at explicit past times, so every event,
 deadline and counter is what real use would have produced. The randomness is
 seeded, so two loads at the same `now` give the same data.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
@@ -18,21 +18,9 @@ from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from ticketing.demo_data import (
-    COMMUNITIES,
-    COMPANIES,
-    DEMO_PASSWORD,
-    GRID_SIZE,
-    ROSTERS,
-    STAFF,
-    STREET_CODE,
-    STREET_NAME,
-    GridSpec,
-    StaffSpec,
-)
+from ticketing.demo_data import DEMO_PASSWORD, ROSTERS, STAFF, STREET_CODE
 from ticketing.extensions import db
 from ticketing.models import (
-    Building,
     Community,
     Complex,
     DutyShift,
@@ -40,12 +28,12 @@ from ticketing.models import (
     PropertyCompany,
     Street,
     Team,
-    TeamKind,
     User,
     utcnow,
 )
 from ticketing.reference import ensure_reference_data
 from ticketing.services.ledger import compile_day
+from ticketing.services.places_import import import_places
 
 __all__ = ["DEMO_LOGINS", "DEMO_PASSWORD", "DemoConflict", "DemoLogin", "demo_state", "load_demo"]
 
@@ -53,6 +41,11 @@ __all__ = ["DEMO_LOGINS", "DEMO_PASSWORD", "DemoConflict", "DemoLogin", "demo_st
 LOADED = "loaded"
 OTHER_DATA = "other-data"
 EMPTY = "empty"
+
+
+DEMO_PLACES = Path(__file__).parent / "demo_places"
+DEMO_WORKBOOK = DEMO_PLACES / "places.xlsx"
+DEMO_BOUNDARIES = DEMO_PLACES / "grids.geojson"
 
 
 class DemoConflict(RuntimeError):
@@ -66,37 +59,21 @@ class DemoLogin:
     username: str
     role: str
     name: str
-    scope: str
 
 
-def _scope_of(spec: StaffSpec) -> str:
-    """A short description of what the account covers, for the logins table."""
-    communities = {c.code: c for c in COMMUNITIES}
-    grids = {g.code: (c, g) for c in COMMUNITIES for g in c.grids}
-    if spec.grids:
-        return ", ".join(grids[code][1].name for code in spec.grids)
-    if spec.company:
-        return COMPANIES[spec.company][0]
-    if spec.team:
-        code, kind = spec.team.split(":")
-        team = communities[code].volunteer_team if kind == "volunteer" else communities[code].mediation_team
-        return team
-    if spec.community:
-        return communities[spec.community].name
-    if spec.role == "admin":
-        return "*"
-    return STREET_NAME
+def login_scope(user: User) -> str:
+    """A short description of what an account covers, for the logins table."""
+    if user.grids:
+        return ", ".join(grid.name for grid in user.grids)
+    for place in (user.company, user.team, user.community, user.street):
+        if place is not None:
+            return place.name
+    return "*"
 
 
-def demo_logins() -> list[DemoLogin]:
-    """Every demo account: username, role, name (and title), scope."""
-    return [
-        DemoLogin(s.username, s.role, f"{s.name}（{s.title}）" if s.title else s.name, _scope_of(s))
-        for s in STAFF
-    ]
-
-
-DEMO_LOGINS: list[DemoLogin] = demo_logins()
+DEMO_LOGINS: list[DemoLogin] = [
+    DemoLogin(s.username, s.role, f"{s.name}（{s.title}）" if s.title else s.name) for s in STAFF
+]
 
 
 def demo_state() -> str:
@@ -186,39 +163,24 @@ class DemoWorld:
         return [u for u in self.users.values() if u.role == role and u.community_id == cid]
 
 
-def grid_boundary(spec: GridSpec) -> str:
-    """A GeoJSON rectangle for the grid, starting at its south-west corner."""
-    (lon, lat), (width, height) = spec.south_west, GRID_SIZE
-    ring = [[lon, lat], [lon + width, lat], [lon + width, lat + height], [lon, lat + height], [lon, lat]]
-    return json.dumps({"type": "Polygon", "coordinates": [[[round(x, 6), round(y, 6)] for x, y in ring]]})
+def load_demo_places() -> None:
+    """The demo street's places, companies and teams, through the importer (commits)."""
+    report = import_places(str(DEMO_WORKBOOK), DEMO_BOUNDARIES.read_bytes(), DEMO_BOUNDARIES.name)
+    if report.problems:
+        raise RuntimeError("the demo workbook does not import: " + "; ".join(map(str, report.problems)))
 
 
 def build_places_and_people(now: datetime) -> DemoWorld:
     """Add the street, communities, grids, complexes, buildings, teams and staff."""
-    street = Street(code=STREET_CODE, name=STREET_NAME)
-    companies = {key: PropertyCompany(name=name, phone=phone) for key, (name, phone) in COMPANIES.items()}
-    communities: dict[str, Community] = {}
-    grids: dict[str, Grid] = {}
-    complexes: list[Complex] = []
-    teams: dict[str, Team] = {}
-    for cspec in COMMUNITIES:
-        community = Community(code=cspec.code, name=cspec.name, street=street)
-        communities[cspec.code] = community
-        teams[f"{cspec.code}:volunteer"] = Team(community=community, kind=TeamKind.VOLUNTEER,
-                                                name=cspec.volunteer_team)
-        teams[f"{cspec.code}:mediation"] = Team(community=community, kind=TeamKind.MEDIATION,
-                                                name=cspec.mediation_team)
-        for gspec in cspec.grids:
-            grid = Grid(code=gspec.code, name=gspec.name, community=community,
-                        boundary=grid_boundary(gspec))
-            grids[gspec.code] = grid
-            for xspec in gspec.complexes:
-                cx = Complex(name=xspec.name, grid=grid, aliases="\n".join(xspec.aliases),
-                             property_company=companies[xspec.company] if xspec.company else None)
-                for n in range(1, xspec.buildings + 1):
-                    Building(name=f"{n}号楼", complex=cx, aliases=f"{n}栋\n{n}幢")
-                complexes.append(cx)
-    db.session.add_all([street, *companies.values(), *teams.values()])
+    load_demo_places()
+    street = db.session.scalars(select(Street).where(Street.code == STREET_CODE)).one()
+    communities = {c.code: c for c in street.communities}
+    grids = {g.code: g for c in communities.values() for g in c.grids}
+    complexes = list(db.session.scalars(
+        select(Complex).where(Complex.grid_id.in_([g.id for g in grids.values()])).order_by(Complex.code)))
+    companies = {c.code: c for c in db.session.scalars(select(PropertyCompany))}
+    team_rows = db.session.scalars(select(Team).where(Team.community_id.in_([c.id for c in communities.values()])))
+    teams = {team.code: team for team in team_rows}
     # One hash for all: the demo accounts share a published password anyway, and
     # hashing is slow by design.
     password_hash = generate_password_hash(DEMO_PASSWORD)
@@ -239,7 +201,8 @@ def build_places_and_people(now: datetime) -> DemoWorld:
         admin.street = None  # the operator sees everything, not one street
     db.session.add_all(users.values())
     db.session.flush()
-    return DemoWorld(street, communities, grids, complexes, teams, users)
+    by_kind = {f"{team.community.code}:{team.kind}": team for team in teams.values()}
+    return DemoWorld(street, communities, grids, complexes, by_kind, users)
 
 
 def add_rosters(users: dict[str, User]) -> None:

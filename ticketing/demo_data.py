@@ -1,9 +1,11 @@
-"""The demo sub-district as data: places, people, and the stories its tickets tell.
+"""The demo sub-district's people, and the stories its tickets tell.
 
 城关街道 has two communities, 大寺社区 and 南关社区, three grids each. 锦华苑 and
-南关新村 are managed by a 红色物业 company, 翠园小区 by an ordinary one; the
-兰香苑 courtyard and the 家属院 are self-managed, so the community is their fallback
-handler (社区兜底). `ticketing/demo.py` turns these tables into rows.
+南关新村 are managed by a 红色物业 company (WY01), 翠园小区 by an ordinary one
+(WY02); the 兰香苑 courtyard and the 家属院 are self-managed, so the community is
+their fallback handler (社区兜底). The places, companies and teams are the workbook
+`demo_places/places.xlsx` and its boundaries `demo_places/grids.geojson`, loaded
+through the places importer; `ticketing/demo.py` turns these tables into the rest.
 """
 from __future__ import annotations
 
@@ -11,79 +13,10 @@ from dataclasses import dataclass
 
 DEMO_PASSWORD = "minhu-demo"
 STREET_CODE = "CGJD"
-STREET_NAME = "城关街道"
-
-# key → (name, phone)
-COMPANIES: dict[str, tuple[str, str]] = {
-    "red": ("城关红色物业服务有限公司", "0375-6512345"),
-    "xincheng": ("鑫诚物业管理有限公司", "0375-6578810"),
-}
-
-
-@dataclass(frozen=True)
-class ComplexSpec:
-    """A complex or courtyard: name, aliases residents use, company key, building count."""
-
-    name: str
-    aliases: tuple[str, ...]
-    company: str | None
-    buildings: int
-
-
-@dataclass(frozen=True)
-class GridSpec:
-    """A grid, its boundary rectangle (south-west corner, in degrees) and complexes."""
-
-    code: str
-    name: str
-    south_west: tuple[float, float]  # (longitude, latitude)
-    complexes: tuple[ComplexSpec, ...]
-
-
-@dataclass(frozen=True)
-class CommunitySpec:
-    """A community with its grids and its two teams."""
-
-    code: str
-    name: str
-    grids: tuple[GridSpec, ...]
-    volunteer_team: str
-    mediation_team: str
-
-
-GRID_SIZE = (0.004, 0.003)  # longitude, latitude: roughly 370 m × 330 m
-
-COMMUNITIES: tuple[CommunitySpec, ...] = (
-    CommunitySpec("CGJD-DS", "大寺社区", (
-        GridSpec("DS-01", "大寺社区第一网格", (113.046, 33.868), (
-            ComplexSpec("兰香苑", ("兰香苑小区", "文化路12号院"), None, 4),
-            ComplexSpec("大寺巷8号院", ("老税务局家属院",), None, 2),
-        )),
-        GridSpec("DS-02", "大寺社区第二网格", (113.050, 33.868), (
-            ComplexSpec("锦华苑", ("锦华苑小区", "东怡街79号院"), "red", 6),
-        )),
-        GridSpec("DS-03", "大寺社区第三网格", (113.054, 33.868), (
-            ComplexSpec("供电局家属院", ("建设路33号院", "电业局家属院"), None, 3),
-        )),
-    ), "大寺社区志愿服务队", "大寺社区邻里调解队"),
-    CommunitySpec("CGJD-NG", "南关社区", (
-        GridSpec("NG-01", "南关社区第一网格", (113.046, 33.865), (
-            ComplexSpec("宝酒集团家属院", ("宝酒家属院", "南关街56号院"), None, 5),
-        )),
-        GridSpec("NG-02", "南关社区第二网格", (113.050, 33.865), (
-            ComplexSpec("南关新村", ("南关新村小区", "人民路101号"), "red", 8),
-        )),
-        GridSpec("NG-03", "南关社区第三网格", (113.054, 33.865), (
-            ComplexSpec("翠园小区", ("中兴路18号",), "xincheng", 6),
-            ComplexSpec("粮食局家属院", ("粮食局宿舍", "南关街9号院"), None, 2),
-        )),
-    ), "南关社区志愿服务队", "南关社区人民调解队"),
-)
-
 
 @dataclass(frozen=True)
 class StaffSpec:
-    """A demo account. `scope` is a community code, grid codes, company or team key."""
+    """A demo account; its scope is a community code, grid codes, a company or team code."""
 
     username: str
     name: str
@@ -92,7 +25,7 @@ class StaffSpec:
     community: str | None = None
     grids: tuple[str, ...] = ()
     company: str | None = None
-    team: str | None = None  # "<community code>:volunteer" or ":mediation"
+    team: str | None = None
     title: str = ""
 
 
@@ -112,14 +45,14 @@ STAFF: tuple[StaffSpec, ...] = (
     StaffSpec("grid4", "高鹏", "13937501104", "grid_worker", grids=("NG-01",)),
     StaffSpec("grid5", "杜娟", "13937501105", "grid_worker", grids=("NG-02",)),
     StaffSpec("grid6", "许磊", "13937501106", "grid_worker", grids=("NG-03",)),
-    StaffSpec("property1", "徐建华", "13837502201", "property_staff", company="red", title="维修班长"),
-    StaffSpec("property2", "何芳", "13837502202", "property_staff", company="red", title="物业客服员"),
-    StaffSpec("property3", "宋志刚", "13837502203", "property_staff", company="xincheng", title="维修工"),
-    StaffSpec("volunteer1", "钱桂英", "13637503301", "volunteer", team="CGJD-DS:volunteer", title="退休教师"),
-    StaffSpec("volunteer2", "冯晓燕", "13637503302", "volunteer", team="CGJD-DS:volunteer"),
-    StaffSpec("volunteer3", "曹德明", "13637503303", "volunteer", team="CGJD-NG:volunteer", title="老党员"),
-    StaffSpec("mediator1", "罗振华", "13637503304", "volunteer", team="CGJD-DS:mediation", title="人民调解员"),
-    StaffSpec("mediator2", "邓秀芝", "13637503305", "volunteer", team="CGJD-NG:mediation", title="人民调解员"),
+    StaffSpec("property1", "徐建华", "13837502201", "property_staff", company="WY01", title="维修班长"),
+    StaffSpec("property2", "何芳", "13837502202", "property_staff", company="WY01", title="物业客服员"),
+    StaffSpec("property3", "宋志刚", "13837502203", "property_staff", company="WY02", title="维修工"),
+    StaffSpec("volunteer1", "钱桂英", "13637503301", "volunteer", team="DS-ZYD", title="退休教师"),
+    StaffSpec("volunteer2", "冯晓燕", "13637503302", "volunteer", team="DS-ZYD"),
+    StaffSpec("volunteer3", "曹德明", "13637503303", "volunteer", team="NG-ZYD", title="老党员"),
+    StaffSpec("mediator1", "罗振华", "13637503304", "volunteer", team="DS-TJD", title="人民调解员"),
+    StaffSpec("mediator2", "邓秀芝", "13637503305", "volunteer", team="NG-TJD", title="人民调解员"),
 )
 
 

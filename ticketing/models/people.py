@@ -5,12 +5,12 @@ from datetime import datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, false
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ticketing.extensions import db
-from ticketing.models.places import Community, Grid, Street
+from ticketing.models.places import Community, Grid, Street, generated_code
 from ticketing.models.types import UTCDateTime, utcnow
 
 
@@ -41,8 +41,10 @@ class PropertyCompany(db.Model):
     __tablename__ = "property_companies"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True, default=generated_code("P"))
     name: Mapped[str] = mapped_column(String(100), unique=True)
     phone: Mapped[str | None] = mapped_column(String(32))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Team(db.Model):
@@ -52,8 +54,10 @@ class Team(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True, default=generated_code("T"))
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     community: Mapped[Community] = relationship()
     members: Mapped[list["User"]] = relationship(back_populates="team")

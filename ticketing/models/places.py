@@ -1,15 +1,22 @@
 """Places: Street 街道 → Community 社区 → Grid 网格 → Complex 小区/院落 → Building 楼栋."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import secrets
+from typing import TYPE_CHECKING, Callable
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import Boolean, ForeignKey, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ticketing.extensions import db
 
 if TYPE_CHECKING:
     from ticketing.models.people import PropertyCompany
+
+
+def generated_code(prefix: str) -> Callable[[], str]:
+    """A default for the code of a row made without one (a test, a later admin page):
+    unique in practice, and the workbook's export shows it so it can be kept or renamed."""
+    return lambda: prefix + secrets.token_hex(5).upper()
 
 
 class Street(db.Model):
@@ -20,6 +27,7 @@ class Street(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     communities: Mapped[list["Community"]] = relationship(
         back_populates="street", order_by="Community.code"
@@ -35,6 +43,7 @@ class Community(db.Model):
     street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"), index=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     street: Mapped[Street] = relationship(back_populates="communities")
     grids: Mapped[list["Grid"]] = relationship(back_populates="community", order_by="Grid.code")
@@ -49,6 +58,7 @@ class Grid(db.Model):
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"), index=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # GeoJSON polygon, so a point can later be placed in a grid.
     boundary: Mapped[str | None] = mapped_column(Text)
 
@@ -63,9 +73,12 @@ class Complex(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     grid_id: Mapped[int] = mapped_column(ForeignKey("grids.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True, default=generated_code("C"))
     name: Mapped[str] = mapped_column(String(100))
     # Other names residents use, one per line ("东怡街79号院").
     aliases: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     property_company_id: Mapped[int | None] = mapped_column(
         ForeignKey("property_companies.id"), index=True
     )
@@ -89,7 +102,13 @@ class Building(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     complex_id: Mapped[int] = mapped_column(ForeignKey("complexes.id"), index=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True, default=generated_code("B"))
     name: Mapped[str] = mapped_column(String(100))
     aliases: Mapped[str] = mapped_column(Text, default="")
+    # Set only when the building lies in another grid than its complex; tickets
+    # about the building then go to that grid.
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     complex: Mapped[Complex] = relationship(back_populates="buildings")
+    grid: Mapped[Grid | None] = relationship()

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from ticketing.extensions import db
 from ticketing.models import Building, Community, Complex, Grid
@@ -36,10 +36,12 @@ def _places_above(query: Select[Any]) -> Placement | None:
 
 
 def building_place(building_id: int) -> Placement | None:
-    """The building and the places above it; None for an unknown id (cached)."""
+    """The building and the places above it; None for an unknown id (cached). A
+    building that lies in another grid than its complex is placed in its own grid."""
     return refcache.remember(("building place", building_id), lambda: _places_above(
         select(Community.street_id, Community.id, Grid.id, Complex.id, Building.id)
-        .join(Complex, Building.complex_id == Complex.id).join(Grid, Complex.grid_id == Grid.id)
+        .join(Complex, Building.complex_id == Complex.id)
+        .join(Grid, func.coalesce(Building.grid_id, Complex.grid_id) == Grid.id)
         .join(Community, Grid.community_id == Community.id).where(Building.id == building_id)))
 
 
@@ -57,6 +59,8 @@ def place_from_text(community: Community, text: str) -> Placement:
     found_complex: Complex | None = None
     for grid in community.grids:
         for cx in grid.complexes:
+            if not cx.active:
+                continue
             names = [cx.name, *cx.aliases.splitlines()]
             if any(n.strip() and n.strip() in text for n in names):
                 found_complex = cx
@@ -68,8 +72,8 @@ def place_from_text(community: Community, text: str) -> Placement:
     placed = Placement(community.street_id, community.id, found_complex.grid_id, found_complex.id)
     for building in found_complex.buildings:
         names = [building.name, *building.aliases.splitlines()]
-        if any(n.strip() and n.strip() in text for n in names):
-            return replace(placed, building_id=building.id)
+        if building.active and any(n.strip() and n.strip() in text for n in names):
+            return replace(placed, grid_id=building.grid_id or found_complex.grid_id, building_id=building.id)
     return placed
 
 

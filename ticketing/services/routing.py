@@ -168,7 +168,7 @@ def _pool_for(ticket: Ticket, target: Target) -> Pool:
     if team_kind is None:
         raise NobodyFits(text(_l("the rule names an unknown handler kind")))
     team = db.session.get(Team, target.team_id) if target.team_id else db.session.scalar(
-        select(Team).where(Team.community_id == ticket.community_id, Team.kind == team_kind)
+        select(Team).where(Team.community_id == ticket.community_id, Team.kind == team_kind, Team.active)
         .order_by(Team.id).limit(1))
     if team is None or team.community_id != ticket.community_id:
         message = (_l("the community has no volunteer team") if team_kind == TeamKind.VOLUNTEER
