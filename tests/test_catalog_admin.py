@@ -413,9 +413,13 @@ def test_deadlines_set_after_a_tier_change_use_the_new_limits(client: FlaskClien
 @pytest.mark.parametrize("persona", ["sam", "dora", "gina"])
 def test_only_admins_reach_the_catalogue_pages(client: FlaskClient, world: World, persona: str) -> None:
     pests, utility = world.category("environment.pests"), tier("utility")
+    pages = ("/admin/tiers", "/admin/tiers/new", f"/admin/tiers/{utility.id}/edit",
+             "/admin/categories/new", f"/admin/categories/{pests.id}/edit")
+    login(client, world.adam)
+    assert [client.get(url).status_code for url in pages] == [200] * len(pages)
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client, "/admin/tiers")})
     login(client, persona)
-    for url in ("/admin/tiers", "/admin/tiers/new", f"/admin/tiers/{utility.id}/edit",
-                "/admin/categories/new", f"/admin/categories/{pests.id}/edit"):
+    for url in pages:
         assert client.get(url).status_code == 404, url
     token = csrf_token(client, "/inbox/")
     for url, data in ((f"/admin/categories/{pests.id}/deactivate", {}),
