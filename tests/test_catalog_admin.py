@@ -135,6 +135,7 @@ def test_moving_a_category_keeps_its_code_and_is_recorded_as_a_move(client: Flas
     entry = only("category.move")
     assert (entry.before["group"], entry.after["group"]) == ("safety", "repair")  # type: ignore[index]
     assert moved in next(g for g in category_groups() if g.group.id == repair.id).options
+    assert "Category moved to another group" in client.get("/admin/audit").get_data(as_text=True)
 
 
 def test_setting_the_tier_is_recorded(client: FlaskClient, world: World) -> None:
@@ -206,6 +207,19 @@ def test_a_deactivated_category_is_not_in_the_staff_api(client: FlaskClient, wor
     codes = [c["code"] for c in categories["categories"]]
     assert "environment.litter" in codes and "environment.pests" not in codes
     assert db.session.scalar(select(func.count()).select_from(ApiKey)) == 1
+
+
+def test_a_deactivated_category_is_refused_by_the_staff_api_even_when_it_was_cached(
+        client: FlaskClient, world: World) -> None:
+    _row, key = apikeys.issue(KeyKind.STAFF, "app", T0, user=world.dora)
+    db.session.commit()
+    body = {"description": "楼下老鼠很多", "phone": "13812345678", "category": "environment.pests",
+            "building_id": world.building_courtyard.id, "unit_room": "2单元301"}
+    headers = {"Authorization": f"Bearer {key}"}
+    assert client.post("/api/v1/tickets", json=body, headers=headers).status_code == 201
+    deactivate(client, world, "environment.pests")
+    response = client.post("/api/v1/tickets", json={**body, "description": "又看到老鼠了"}, headers=headers)
+    assert response.status_code in (400, 422) and "category" in response.get_data(as_text=True)
 
 
 def test_a_deactivated_category_is_not_guessed(client: FlaskClient, world: World) -> None:

@@ -183,7 +183,8 @@ def create_category(actor: User | None, code: str, data: CategoryData, keywords:
                         hint_zh="", hint_en="", extra_fields=[])
     db.session.add(category)
     db.session.flush()
-    audit.record(actor, "category.create", "category", category.id, category.name_zh, None, category_record(category), now, via)
+    audit.record(actor, "category.create", "category", category.id, category.name_zh, None,
+                 category_record(category), now, via)
     return category
 
 
