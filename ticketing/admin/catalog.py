@@ -26,12 +26,11 @@ from ticketing.extensions import db
 from ticketing.labels import localized_name
 from ticketing.models import Category, ClassificationCorrection, Role, SlaTier
 from ticketing.services import audit, classify_store
+from ticketing.services.catalog_admin import MAX_WORDS, clean_keywords
 from ticketing.services.classify import split_keywords, split_triggers
 from ticketing.services.errors import ValidationFailed
 from ticketing.web import now, roles_required, staff_user
 
-MAX_WORDS = 100
-MAX_WORD = 20
 MAX_TRIGGER = 40
 
 
@@ -72,18 +71,6 @@ class CategoryRow:
     category: Category
     corrections: int
     suggestions: list[tuple[str, int]]
-
-
-def clean_keywords(value: str | None) -> str:
-    """The keywords as stored (space-separated, normalised, once each); raises ValidationFailed."""
-    words = split_keywords(value)
-    if len(words) > MAX_WORDS:
-        raise ValidationFailed({"keywords": _("At most %(n)d keywords.", n=MAX_WORDS)})
-    long = [w for w in words if len(w) > MAX_WORD]
-    if long:
-        raise ValidationFailed({"keywords": _("Keywords may be at most %(n)d characters: %(words)s",
-                                              n=MAX_WORD, words=" · ".join(long))})
-    return " ".join(words)
 
 
 def clean_triggers(value: str | None) -> str:

@@ -42,6 +42,7 @@ VERB_LABELS: dict[str, Any] = {
 ACTION_LABELS: dict[str, Any] = {
     "roster.update": _l("Duty roster changed"), "leave.add": _l("Leave added"),
     "leave.remove": _l("Leave removed"),
+    "category.rename": _l("Category renamed"), "category.move": _l("Category moved to another group"),
 }
 VIA_LABELS: dict[str, Any] = {"web": _l("web page"), "cli": _l("command line"), "api": _l("API")}
 PURPOSE_LABELS: dict[str, Any] = {"view": _l("ticket page"), "export": _l("ledger export")}

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
 from ticketing.extensions import db
 from ticketing.labels import localized_name
-from ticketing.models import Building, Community, Complex, Grid, Role, User
+from ticketing.models import Building, Category, Community, Complex, Grid, Role, User
 from ticketing.services.catalog import category_groups
 
 Choices = list[tuple[Any, str]]
@@ -61,8 +62,12 @@ def grid_choices(grids: list[Grid]) -> Choices:
 
 
 def group_choices() -> Choices:
-    """Choices for a category-group filter."""
-    return [(g.group.id, localized_name(g.group)) for g in category_groups()]
+    """Choices for a category-group filter: every group, so tickets filed under one no
+    longer in use can still be found; those groups come last, marked."""
+    groups = db.session.scalars(select(Category).where(Category.parent_id.is_(None))
+                                .order_by(Category.active.desc(), Category.sort_order, Category.id))
+    return [(g.id, localized_name(g) if g.active else _("%(name)s (not in use)", name=localized_name(g)))
+            for g in groups]
 
 
 def category_choices() -> GroupedChoices:

@@ -21,7 +21,8 @@ class CategoryGroup:
 def category_groups() -> list[CategoryGroup]:
     """Active top-level categories in order, each with its active children.
 
-    A group without children is offered as its own option, so no group is a dead end.
+    A group without children is offered as its own option, so no group is a dead end;
+    a group whose categories are all deactivated is not offered at all.
     """
     groups = db.session.scalars(
         select(Category)
@@ -32,6 +33,8 @@ def category_groups() -> list[CategoryGroup]:
     result = []
     for group in groups:
         options = [child for child in group.children if child.active]
+        if group.children and not options:
+            continue
         result.append(CategoryGroup(group, options or [group]))
     return result
 

@@ -55,13 +55,16 @@ def load_catalog() -> tuple[str, list[tuple[CategoryRef, str]], list[tuple[TierR
     ).all()
     stamp = hashlib.sha256(repr(([tuple(r) for r in rows], [tuple(t) for t in tiers])).encode()).hexdigest()
     children: dict[int, list[Any]] = {}
+    parents = {row.parent_id for row in rows}
     for row in rows:
         if row.parent_id is not None and row.active:
             children.setdefault(row.parent_id, []).append(row)
     groups = sorted((r for r in rows if r.parent_id is None and r.active), key=lambda r: (r.sort_order, r.id))
     leaves: list[tuple[CategoryRef, str]] = []
     for group in groups:
-        for row in sorted(children.get(group.id, []), key=lambda r: (r.sort_order, r.id)) or [group]:
+        # As services/catalog.py offers them: a group is its own option only without categories.
+        own = [] if group.id in parents else [group]
+        for row in sorted(children.get(group.id, []), key=lambda r: (r.sort_order, r.id)) or own:
             ref = CategoryRef(row.id, row.code, row.name_zh, row.name_en,
                               group.name_zh if row is not group else "", group.name_en if row is not group else "",
                               len(leaves))
