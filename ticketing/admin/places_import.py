@@ -91,6 +91,9 @@ def places_preview() -> tuple[str, int]:
     if report.problems:
         places_uploads.discard(root, pending.token)
         return import_page(400, report)
+    if not (report.added or report.changed):  # nothing to apply: nothing to keep
+        places_uploads.discard(root, pending.token)
+        return import_page(200, report)
     session[SESSION_KEY] = pending.token
     return import_page(200, report, pending.token)
 

@@ -261,7 +261,7 @@ def save() -> None:
 def hidden_by_parent(obj: Any) -> bool:
     """True when a place above this one is deactivated (so it is left out as well)."""
     kind = kind_of(obj)
-    while kind in PARENT and kind != "team":
+    while kind in PARENT:
         parent_kind, _attr = PARENT[kind]
         obj = getattr(obj, parent_kind)
         if not obj.active:
