@@ -39,7 +39,7 @@ from ticketing.channels import wechat_geo, wechat_media
 from ticketing.extensions import db
 from ticketing.labels import STATUS_LABELS, label
 from ticketing.models import Channel, Community, Ticket
-from ticketing.services import ratelimit
+from ticketing.services import placing, ratelimit
 from ticketing.services.classify import phone_in_text
 from ticketing.services.errors import ValidationFailed
 from ticketing.services.ratelimit import RateLimited
@@ -192,7 +192,8 @@ def tracking_link(ticket: Ticket) -> str:
 
 def community_names() -> str:
     """The communities we serve, for replies that ask the resident to name theirs."""
-    return "、".join(c.name for c in db.session.scalars(select(Community).order_by(Community.id)))
+    return "、".join(c.name for c in db.session.scalars(select(Community).order_by(Community.id))
+                    if placing.community_open(c))
 
 
 def over_limit(openid: str, now: datetime) -> str | None:

@@ -29,6 +29,7 @@ from ticketing.extensions import db
 from ticketing.models import Community, Grid, Ticket
 from ticketing.models.channels import WechatFollower
 from ticketing.patrol import geo
+from ticketing.services import placing
 from ticketing.services.placing import place_from_text
 
 # A location older than this is not used to place a request: people move about, and
@@ -135,8 +136,8 @@ def place_name(grid: Grid) -> str:
 def fresh_location(openid: str, now: datetime) -> WechatFollower | None:
     """The follower's location when it is recent and inside one of our grids."""
     follower = db.session.get(WechatFollower, openid)
-    if (follower is None or follower.grid_id is None or follower.located_at is None
-            or follower.lat is None or follower.lon is None):
+    if (follower is None or follower.grid is None or follower.located_at is None
+            or follower.lat is None or follower.lon is None or not placing.grid_open(follower.grid)):
         return None
     if not (now - LOCATION_FRESH_FOR <= follower.located_at <= now + timedelta(minutes=5)):
         return None
@@ -178,6 +179,11 @@ def place_of_ticket(previous: Ticket, text: str) -> dict[str, Any]:
     unless the text names a complex of that community (then where the text says)."""
     if previous.community is not None and place_from_text(previous.community, text).complex_id is not None:
         return {"community_id": previous.community_id, "address_text": text[:MAX_ADDRESS]}
+    gone = (placing.building_place(previous.building_id) is None if previous.building_id
+            else placing.complex_place(previous.complex_id) is None if previous.complex_id
+            else previous.grid is not None and not previous.grid.active)
+    if gone:  # deactivated since: the community and the address only
+        return {"community_id": previous.community_id, "address_text": previous.address_text}
     return {"community_id": previous.community_id, "complex_id": previous.complex_id,
             "building_id": previous.building_id, "grid_id": previous.grid_id,
             "address_text": "" if previous.complex_id else previous.address_text}
@@ -193,14 +199,16 @@ def guess_place(openid: str, text: str, now: datetime) -> dict[str, Any] | None:
     lives, where they work), and a ticket filed at the remembered place would go to
     that community's grid worker, who could then reveal the other community's resident.
     """
-    communities = list(db.session.scalars(select(Community).order_by(Community.id)))
+    communities = [c for c in db.session.scalars(select(Community).order_by(Community.id))
+                   if placing.community_open(c)]
     pointed = {c.id for c in communities_named(communities, text)}
     follower = fresh_location(openid, now)
     if follower is not None and follower.grid is not None and (
             not pointed or follower.grid.community_id in pointed):
         return place_of_location(follower, text)
     previous = last_ticket(openid)
-    if previous is not None and (not pointed or previous.community_id in pointed):
+    if previous is not None and previous.community is not None and placing.community_open(previous.community) \
+            and (not pointed or previous.community_id in pointed):
         return place_of_ticket(previous, text)
     if len(pointed) == 1:
         return {"community_id": pointed.pop(), "address_text": text[:MAX_ADDRESS]}

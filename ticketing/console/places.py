@@ -2,7 +2,9 @@
 
 A dispatcher or supervisor of a community sees that community; one of the whole
 street sees every community of it; an admin sees everything. This mirrors
-`services.scope.ticket_scope` for the lists the console offers.
+`services.scope.ticket_scope` for the lists the console offers. The lists a new
+ticket chooses from hold active places only; the grid filter of the queue keeps the
+deactivated grids too, whose old tickets must still be found.
 """
 from __future__ import annotations
 
@@ -14,15 +16,18 @@ from sqlalchemy.orm import joinedload
 
 from ticketing.extensions import db
 from ticketing.labels import localized_name
-from ticketing.models import Building, Category, Community, Complex, Grid, Role, User
+from ticketing.models import Building, Category, Community, Complex, Grid, Role, Street, User
 from ticketing.services.catalog import category_groups
 
 Choices = list[tuple[Any, str]]
 GroupedChoices = dict[str, Choices]
 
 
-def _communities_query(user: User) -> Select[tuple[Community]] | None:
+def _communities_query(user: User, active_only: bool = True) -> Select[tuple[Community]] | None:
     query = select(Community).order_by(Community.code)
+    if active_only:
+        query = query.join(Street, Community.street_id == Street.id).where(
+            Community.active.is_(True), Street.active.is_(True))
     if user.role == Role.ADMIN:
         return query
     if user.community_id is not None:
@@ -33,14 +38,15 @@ def _communities_query(user: User) -> Select[tuple[Community]] | None:
 
 
 def communities_in_scope(user: User) -> list[Community]:
-    """The communities `user` may file and see tickets in."""
+    """The active communities `user` may file tickets in."""
     query = _communities_query(user)
     return list(db.session.scalars(query)) if query is not None else []
 
 
 def grids_in_scope(user: User) -> list[Grid]:
-    """The grids of the communities in `user`'s scope, with their community loaded."""
-    query = _communities_query(user)
+    """The grids of the communities in `user`'s scope, deactivated ones too (to find their
+    tickets), with their community loaded."""
+    query = _communities_query(user, active_only=False)
     if query is None:
         return []
     ids = query.with_only_columns(Community.id).scalar_subquery()
@@ -83,7 +89,8 @@ def complex_choices(communities: list[Community]) -> GroupedChoices:
     ids = [c.id for c in communities]
     many = len(ids) > 1
     complexes = db.session.scalars(
-        select(Complex).join(Complex.grid).where(Grid.community_id.in_(ids))
+        select(Complex).join(Complex.grid).where(Grid.community_id.in_(ids), Grid.active.is_(True),
+                                                 Complex.active.is_(True))
         .options(joinedload(Complex.grid).joinedload(Grid.community))
         .order_by(Grid.code, Complex.name)
     )
@@ -99,7 +106,8 @@ def building_choices(communities: list[Community]) -> GroupedChoices:
     many = len(ids) > 1
     buildings = db.session.scalars(
         select(Building).join(Building.complex).join(Complex.grid)
-        .where(Grid.community_id.in_(ids))
+        .where(Grid.community_id.in_(ids), Grid.active.is_(True), Complex.active.is_(True),
+               Building.active.is_(True))
         .options(joinedload(Building.complex).joinedload(Complex.grid).joinedload(Grid.community))
         .order_by(Grid.code, Complex.name, Building.name)
     )

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ticketing.models import Grid
+from ticketing.services import placing
 
 Ring = Sequence[Sequence[float]]
 
@@ -74,6 +75,6 @@ def contains(geojson: Any, lat: float, lng: float) -> bool:
 def grid_at(grids: Iterable[Grid], lat: float, lng: float) -> Grid | None:
     """The first grid whose boundary contains the point, if any."""
     for grid in grids:
-        if grid.boundary and contains(grid.boundary, lat, lng):
-            return grid
+        if grid.boundary and contains(grid.boundary, lat, lng) and placing.grid_open(grid):
+            return grid  # a deactivated grid (or one under a deactivated place) takes no new tickets
     return None

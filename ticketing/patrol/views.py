@@ -60,9 +60,10 @@ def worker_buildings(user: User) -> dict[str, list[tuple[Any, str]]]:
     """Buildings of the worker's own grids, grouped by complex."""
     grouped: dict[str, list[tuple[Any, str]]] = {}
     for grid in user.grids:
-        for cx in grid.complexes:
-            for building in cx.buildings:
-                grouped.setdefault(cx.name, []).append((building.id, building.name))
+        for cx in grid.complexes if grid.active else []:
+            for building in cx.buildings if cx.active else []:
+                if building.active:  # deactivated places take no new tickets
+                    grouped.setdefault(cx.name, []).append((building.id, building.name))
     return grouped
 
 

@@ -27,7 +27,7 @@ from ticketing import web
 from ticketing.extensions import db
 from ticketing.models import Channel, Photo, Status, Ticket
 from ticketing.resident.forms import RateForm, ReopenForm, ReportForm, TrackForm
-from ticketing.resident.places import communities, complexes_of
+from ticketing.resident.places import buildings_of, communities, complexes_of
 from ticketing.services import intake, lifecycle, ratelimit, throttle, tracking
 from ticketing.services.catalog import category_groups
 from ticketing.services.errors import ServiceError, ValidationFailed
@@ -79,6 +79,7 @@ def render_report(form: ReportForm, status: int = 200, **extra: Any) -> tuple[st
         groups=category_groups(),
         communities=communities(),
         complexes_of=complexes_of,
+        buildings_of=buildings_of,
         max_photos=current_app.config["MAX_PHOTOS"],
         max_photo_mb=max(current_app.config["MAX_PHOTO_BYTES"] // (1024 * 1024), 1),
         max_description=intake.MAX_DESCRIPTION,

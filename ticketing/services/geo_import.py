@@ -199,3 +199,30 @@ def feature_collection(grids: Iterable[tuple[str, str, str | None]]) -> dict[str
             continue  # an unreadable stored boundary is not exported
         features.append({"type": "Feature", "properties": {CODE: code, "name": name}, "geometry": geometry})
     return {"type": "FeatureCollection", "features": features}
+
+
+def read_one_boundary(data: bytes | str, gcj02: bool = False) -> tuple[dict[str, Any] | None, str | None]:
+    """The one boundary of a file for a single grid, in WGS-84, or what is wrong with it.
+
+    The file may hold a bare Polygon or MultiPolygon, a Feature, or a FeatureCollection
+    with exactly one feature (what map tools export for one drawn area); its code, if
+    any, is not looked at: the page says which grid it is for.
+    """
+    try:
+        found = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, _("not a GeoJSON file: %(error)s", error=str(exc)[:200])
+    if not isinstance(found, dict):
+        return None, _("a GeoJSON Polygon, Feature or FeatureCollection is expected")
+    gcj02 = gcj02 or says_gcj02(found)
+    if found.get("type") == "FeatureCollection":
+        features = found.get("features")
+        if not isinstance(features, list) or len(features) != 1:
+            return None, _("the file must hold exactly one feature, the grid's boundary")
+        found = features[0] if isinstance(features[0], dict) else {}
+    geometry = found.get("geometry") if found.get("type") == "Feature" else found
+    problem = geometry_problem(geometry)
+    if problem:
+        return None, problem
+    assert isinstance(geometry, dict)
+    return _converted(geometry, gcj02), None

@@ -4,6 +4,9 @@ Intake places every ticket with `resolve`: from the ids a channel gives, checked
 against each other, else from a complex or building the address names. The places
 above a building or complex are cached per process (services/refcache.py): they are
 read for every ticket filed and change rarely.
+
+Only open places are found: a deactivated place, or one under a deactivated place, is
+never given to a new ticket (tickets already filed keep theirs).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, func, select
 
 from ticketing.extensions import db
-from ticketing.models import Building, Community, Complex, Grid
+from ticketing.models import Building, Community, Complex, Grid, Street
 from ticketing.services import refcache
 
 
@@ -35,29 +38,49 @@ def _places_above(query: Select[Any]) -> Placement | None:
     return None if row is None else Placement(*row)
 
 
+def _open(query: Select[Any]) -> Select[Any]:
+    """The query joined up to the street, keeping only rows whose places are all active."""
+    return query.join(Community, Grid.community_id == Community.id).join(Street, Community.street_id == Street.id) \
+        .where(Grid.active.is_(True), Community.active.is_(True), Street.active.is_(True))
+
+
 def building_place(building_id: int) -> Placement | None:
-    """The building and the places above it; None for an unknown id (cached). A
-    building that lies in another grid than its complex is placed in its own grid."""
-    return refcache.remember(("building place", building_id), lambda: _places_above(
+    """The building and the places above it; None for an unknown or deactivated one (cached).
+    A building that lies in another grid than its complex is placed in its own grid."""
+    return refcache.remember(("building place", building_id), lambda: _places_above(_open(
         select(Community.street_id, Community.id, Grid.id, Complex.id, Building.id)
         .join(Complex, Building.complex_id == Complex.id)
-        .join(Grid, func.coalesce(Building.grid_id, Complex.grid_id) == Grid.id)
-        .join(Community, Grid.community_id == Community.id).where(Building.id == building_id)))
+        .join(Grid, func.coalesce(Building.grid_id, Complex.grid_id) == Grid.id))
+        .where(Building.id == building_id, Building.active.is_(True), Complex.active.is_(True))))
 
 
 def complex_place(complex_id: int) -> Placement | None:
-    """The complex and the places above it; None for an unknown id (cached as above)."""
-    return refcache.remember(("complex place", complex_id), lambda: _places_above(
+    """The complex and the places above it; None for an unknown or deactivated one (cached as above)."""
+    return refcache.remember(("complex place", complex_id), lambda: _places_above(_open(
         select(Community.street_id, Community.id, Grid.id, Complex.id)
-        .join(Grid, Complex.grid_id == Grid.id).join(Community, Grid.community_id == Community.id)
-        .where(Complex.id == complex_id)))
+        .join(Grid, Complex.grid_id == Grid.id))
+        .where(Complex.id == complex_id, Complex.active.is_(True))))
+
+
+def community_open(community: Community) -> bool:
+    """True when the community and its street are active: new tickets may be filed there."""
+    return community.active and community.street.active
+
+
+def grid_open(grid: Grid) -> bool:
+    """True when the grid and the places above it are active."""
+    return grid.active and community_open(grid.community)
 
 
 def place_from_text(community: Community, text: str) -> Placement:
     """Find a complex and building of the community named in free text, if any."""
     text = unicodedata.normalize("NFKC", text)  # ３栋 and 3栋 are the same building
     found_complex: Complex | None = None
+    if not community_open(community):
+        return Placement(community.street_id, community.id)
     for grid in community.grids:
+        if not grid.active:
+            continue
         for cx in grid.complexes:
             if not cx.active:
                 continue
@@ -72,7 +95,8 @@ def place_from_text(community: Community, text: str) -> Placement:
     placed = Placement(community.street_id, community.id, found_complex.grid_id, found_complex.id)
     for building in found_complex.buildings:
         names = [building.name, *building.aliases.splitlines()]
-        if building.active and any(n.strip() and n.strip() in text for n in names):
+        if building.active and (building.grid is None or building.grid.active) \
+                and any(n.strip() and n.strip() in text for n in names):
             return replace(placed, grid_id=building.grid_id or found_complex.grid_id, building_id=building.id)
     return placed
 
@@ -100,11 +124,11 @@ def resolve(building_id: int | None, complex_id: int | None, community_id: int |
             return None
         return above
     community = db.session.get(Community, community_id) if community_id else None
-    if community is None:
+    if community is None or not community_open(community):
         errors["community_id"] = _l("Choose your community.")
         return None
     grid = db.session.get(Grid, grid_id) if grid_id else None
-    if grid_id and (grid is None or grid.community_id != community.id):
+    if grid_id and (grid is None or grid.community_id != community.id or not grid.active):
         errors["grid_id"] = unknown
         return None
     if address_text:
