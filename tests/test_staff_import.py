@@ -4,6 +4,7 @@ accounts get one-time passwords that must be changed, and supervisors stay in sc
 from __future__ import annotations
 
 import io
+import re
 from datetime import datetime, time, timezone
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from flask_babel import force_locale
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from tests.factories import World, make_user
+from tests.conftest import csrf_from, csrf_token, login
+from tests.factories import World
 from tests.places_books import book
 from ticketing.extensions import db
 from ticketing.models import AuditEntry, DutyShift, Role, User
@@ -330,3 +333,63 @@ def world_runner() -> Any:
     from flask import current_app
 
     return current_app.test_cli_runner()
+
+
+# --- the admin page ---------------------------------------------------------------------
+
+
+def upload(client: FlaskClient, data: io.BytesIO) -> Any:
+    token = csrf_token(client, "/admin/accounts/import")
+    return client.post("/admin/accounts/import", data={"csrf_token": token, "workbook": (data, "staff.xlsx")},
+                       content_type="multipart/form-data")
+
+
+def test_the_page_previews_then_applies_and_shows_each_one_time_password_once(
+        client: FlaskClient, world: World) -> None:
+    login(client, world.adam)
+    preview = upload(client, people(NEW_GRID_WORKER, ["gina", "新名字", "", "网格员", "CA-01", "", ""]))
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200 and 'id="staff-added"' in html and "新名字" in html
+    assert db.session.scalar(select(User).where(User.username == "wang")) is None
+    token = re.search(r'name="token"[^>]*value="([^"]+)"', html).group(1)
+    done = client.post("/admin/accounts/import/apply", data={"csrf_token": csrf_from(html), "token": token})
+    assert done.status_code == 200 and done.headers["Cache-Control"] == "no-store"
+    password = re.search(r"<code>wang</code></td><td>王芳</td><td><code>([^<]+)</code>", done.get_data(as_text=True))
+    db.session.expire_all()
+    assert password and account("wang").check_password(password.group(1))
+    assert account("gina").display_name == "新名字"
+    again = client.post("/admin/accounts/import/apply", data={"csrf_token": csrf_from(html), "token": token})
+    assert again.status_code == 410 and password.group(1) not in again.get_data(as_text=True)
+
+
+def test_the_page_lists_problems_and_offers_no_apply(client: FlaskClient, world: World) -> None:
+    login(client, world.adam)
+    response = upload(client, people(["li", "李明", "", "队长", "CA", "", ""]))
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and 'id="staff-problems"' in html and "角色" in html
+    assert 'id="staff-apply"' not in html
+
+
+def test_a_supervisor_cannot_apply_another_persons_upload(ctx: Flask, client: FlaskClient, world: World) -> None:
+    login(client, world.adam)
+    html = upload(client, people(NEW_GRID_WORKER)).get_data(as_text=True)
+    token = re.search(r'name="token"[^>]*value="([^"]+)"', html).group(1)
+    client = ctx.test_client()
+    login(client, world.sam)
+    response = client.post("/admin/accounts/import/apply",
+                           data={"csrf_token": csrf_token(client, "/admin/accounts/import"), "token": token})
+    assert response.status_code == 410
+    assert db.session.scalar(select(User).where(User.username == "wang")) is None
+
+
+def test_a_new_account_from_the_import_must_change_its_password_at_first_sign_in(
+        client: FlaskClient, world: World) -> None:
+    [(_u, _n, one_time)] = import_staff(people(NEW_GRID_WORKER), None, NOW).one_time
+    response = client.post("/auth/login", data={"username": "wang", "password": one_time,
+                                                "csrf_token": csrf_token(client)})
+    assert response.headers["Location"].startswith("/auth/password")
+
+
+def test_a_grid_worker_has_no_import_page(client: FlaskClient, world: World) -> None:
+    login(client, world.gina)
+    assert client.get("/admin/accounts/import").status_code in (403, 404)
