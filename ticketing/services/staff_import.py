@@ -261,8 +261,9 @@ class StaffPlanner:
         """The street a row's account lies in (None for admins)."""
         data = wanted.data
         for kind, ids in (("community", (data.community_id,)), ("grid", data.grid_ids), ("team", (data.team_id,))):
-            for place in self.places.by_kind[kind].values():
-                if place.id in ids:
+            for place_id in ids:
+                place = self.places.by_id(kind, place_id)
+                if place is not None:
                     return place.street_id
         return data.street_id
 

@@ -75,6 +75,11 @@ class Places:
 
     by_kind: dict[str, dict[str, Place]] = field(default_factory=dict)
     company_streets: dict[int, set[int]] = field(default_factory=dict)
+    ids: dict[tuple[str, int | None], Place] = field(default_factory=dict)
+
+    def by_id(self, kind: str, place_id: int | None) -> Place | None:
+        """A place by kind and id."""
+        return self.ids.get((kind, place_id))
 
     def kinds_of(self, code: str) -> list[str]:
         """The kinds of place that have this code."""
@@ -103,6 +108,7 @@ def load_places() -> Places:
                                         .join(Grid, Complex.grid_id == Grid.id)
                                         .where(Complex.property_company_id.is_not(None)).distinct()):
         places.company_streets.setdefault(company, set()).add(street_of.get(community))
+    places.ids = {(p.kind, p.id): p for found in places.by_kind.values() for p in found.values()}
     return places
 
 
