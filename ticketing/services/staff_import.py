@@ -118,7 +118,8 @@ class StaffPlanner:
             elif username.lower() in seen:
                 self.problem(row, USERNAME, _("username %(name)s is used already in row %(row)s",
                                               name=username, row=seen[username.lower()]))
-            seen.setdefault(username.lower(), row.number)
+            if username:
+                seen.setdefault(username.lower(), row.number)
             name = " ".join(row.get(FULL_NAME).split())
             if len(name) > accounts.MAX_NAME:
                 self.problem(row, FULL_NAME, _("longer than %(n)s characters", n=accounts.MAX_NAME))
