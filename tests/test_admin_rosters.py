@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from tests.conftest import csrf_token, login
 from tests.factories import World
-from ticketing.admin import rosters
-from ticketing.admin.rosters import ShiftInput
+from ticketing.services import rosters
+from ticketing.services.rosters import ShiftInput
 from ticketing.extensions import db
 from ticketing.models import DutyShift, Leave, User
 from ticketing.services.errors import ValidationFailed

@@ -1,4 +1,5 @@
-"""Flask commands: `flask demo load|logins`, `flask users create|reset-password|list` (and see cli_reference)."""
+"""Flask commands: `flask demo load|logins`, `flask users create|reset-password|list` (and see
+cli_reference; `users import|export` are in cli_staff)."""
 from __future__ import annotations
 
 import unicodedata
@@ -226,6 +227,7 @@ def register(app: Flask) -> None:
 
     from ticketing.cli_reference import calendar, reference
 
+    import_string("ticketing.cli_staff")  # adds `users import|export` to the group
     app.cli.add_command(demo)
     app.cli.add_command(users)
     app.cli.add_command(reference)

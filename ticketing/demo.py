@@ -1,8 +1,8 @@
 """Demo data: a realistic sub-district (城关街道) with staff of every role and tickets.
 
 `load_demo()` loads it once. The places come from the workbook and GeoJSON in
-`demo_places/`, loaded through the places importer as an office's own would be; the
-people come from `demo_data.py`; the tickets are planned in `demo_tickets.py` and filed only through the intake service
+`demo_places/`, loaded through the places importer as an office's own would be, and so
+do the people (its 人员 sheet, through the staff importer); the tickets are planned in `demo_tickets.py` and filed only through the intake service
 and moved only through the state machine, at explicit past times, so every event,
 deadline and counter is what real use would have produced. The randomness is
 seeded, so two loads at the same `now` give the same data.
@@ -10,7 +10,7 @@ seeded, so two loads at the same `now` give the same data.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,14 +18,12 @@ from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from ticketing.demo_data import DEMO_PASSWORD, ROSTERS, STAFF, STREET_CODE
+from ticketing.demo_data import DEMO_PASSWORD, STAFF, STREET_CODE
 from ticketing.extensions import db
 from ticketing.models import (
     Community,
     Complex,
-    DutyShift,
     Grid,
-    PropertyCompany,
     Street,
     Team,
     User,
@@ -34,6 +32,7 @@ from ticketing.models import (
 from ticketing.reference import ensure_reference_data
 from ticketing.services.ledger import compile_day
 from ticketing.services.places_import import import_places
+from ticketing.services.staff_import import import_staff
 
 __all__ = ["DEMO_LOGINS", "DEMO_PASSWORD", "DemoConflict", "DemoLogin", "demo_state", "load_demo"]
 
@@ -178,41 +177,20 @@ def build_places_and_people(now: datetime) -> DemoWorld:
     grids = {g.code: g for c in communities.values() for g in c.grids}
     complexes = list(db.session.scalars(
         select(Complex).where(Complex.grid_id.in_([g.id for g in grids.values()])).order_by(Complex.code)))
-    companies = {c.code: c for c in db.session.scalars(select(PropertyCompany))}
     team_rows = db.session.scalars(select(Team).where(Team.community_id.in_([c.id for c in communities.values()])))
     teams = {team.code: team for team in team_rows}
-    # One hash for all: the demo accounts share a published password anyway, and
-    # hashing is slow by design.
-    password_hash = generate_password_hash(DEMO_PASSWORD)
-    users: dict[str, User] = {}
-    for spec in STAFF:
-        community = communities[spec.community] if spec.community else None
-        users[spec.username] = User(
-            username=spec.username, display_name=spec.name, phone=spec.phone, role=spec.role,
-            password_hash=password_hash, street=street, community=community,
-            company=companies[spec.company] if spec.company else None,
-            team=teams[spec.team] if spec.team else None,
-            grids=[grids[code] for code in spec.grids],
-            created_at=now - timedelta(days=60),
-        )
-    add_rosters(users)
-    admin = users.get("admin")
-    if admin is not None:
-        admin.street = None  # the operator sees everything, not one street
-    db.session.add_all(users.values())
-    db.session.flush()
+    users = load_demo_people(now - timedelta(days=60))
     by_kind = {f"{team.community.code}:{team.kind}": team for team in teams.values()}
     return DemoWorld(street, communities, grids, complexes, by_kind, users)
 
 
-def add_rosters(users: dict[str, User]) -> None:
-    """The on-call flags and weekly shifts of `ROSTERS`, so routing finds someone at any hour."""
-    for username, roster in ROSTERS.items():
-        user = users.get(username)
-        if user is None:
-            continue
-        user.on_call = roster.on_call
-        for weekdays, starts, ends in roster.shifts:
-            for weekday in weekdays:
-                db.session.add(DutyShift(user=user, weekday=weekday, starts=time.fromisoformat(starts),
-                                         ends=time.fromisoformat(ends)))
+def load_demo_people(created: datetime) -> dict[str, User]:
+    """The demo staff from the workbook's 人员 sheet, through the staff importer as an
+    office's own would be, but with the shared, published demo password (commits)."""
+    # One hash for all: the demo accounts share a published password anyway, and
+    # hashing is slow by design.
+    report = import_staff(str(DEMO_WORKBOOK), None, created, password_hash=generate_password_hash(DEMO_PASSWORD))
+    if report.problems:
+        raise RuntimeError("the demo staff do not import: " + "; ".join(map(str, report.problems)))
+    return {u.username: u for u in db.session.scalars(select(User).where(
+        User.username.in_([s.username for s in STAFF])))}

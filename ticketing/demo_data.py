@@ -5,7 +5,11 @@
 (WY02); the 兰香苑 courtyard and the 家属院 are self-managed, so the community is
 their fallback handler (社区兜底). The places, companies and teams are the workbook
 `demo_places/places.xlsx` and its boundaries `demo_places/grids.geojson`, loaded
-through the places importer; `ticketing/demo.py` turns these tables into the rest.
+through the places importer; the staff, their scopes and duty rosters are its 人员
+sheet, loaded through the staff importer (every grid, company and team has someone on
+call at every hour, so a demo ticket is routed whenever it is filed). `STAFF` below
+lists the same people with their titles for the logins table; `ticketing/demo.py`
+turns these tables into the rest.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 
 DEMO_PASSWORD = "minhu-demo"
 STREET_CODE = "CGJD"
+
 
 @dataclass(frozen=True)
 class StaffSpec:
@@ -54,39 +59,6 @@ STAFF: tuple[StaffSpec, ...] = (
     StaffSpec("mediator1", "罗振华", "13637503304", "volunteer", team="DS-TJD", title="人民调解员"),
     StaffSpec("mediator2", "邓秀芝", "13637503305", "volunteer", team="NG-TJD", title="人民调解员"),
 )
-
-
-WEEKDAYS = (0, 1, 2, 3, 4)  # 0 = Monday
-EVERY_DAY = (0, 1, 2, 3, 4, 5, 6)
-
-
-@dataclass(frozen=True)
-class RosterSpec:
-    """Someone's duty: on call at any hour, and weekly shifts as (weekdays, "HH:MM", "HH:MM").
-
-    A shift that ends before it starts runs past midnight.
-    """
-
-    on_call: bool = False
-    shifts: tuple[tuple[tuple[int, ...], str, str], ...] = ()
-
-
-OFFICE_HOURS = ((WEEKDAYS, "08:30", "17:30"),)
-
-# Duty rosters: every grid, company and team has someone on call at every hour, so a
-# demo ticket is routed whenever it is filed. Grid workers are their grid's only
-# worker and carry the on-call phone (社区兜底); 红色物业 runs a day and a night shift.
-ROSTERS: dict[str, RosterSpec] = {
-    **{f"grid{n}": RosterSpec(True, OFFICE_HOURS) for n in range(1, 7)},
-    "property1": RosterSpec(False, ((EVERY_DAY, "08:00", "20:00"),)),
-    "property2": RosterSpec(False, ((EVERY_DAY, "20:00", "08:00"),)),
-    "property3": RosterSpec(True, (((0, 1, 2, 3, 4, 5), "08:00", "18:00"),)),
-    "volunteer1": RosterSpec(False, ((WEEKDAYS, "08:30", "11:30"), (WEEKDAYS, "14:30", "17:30"))),
-    "volunteer2": RosterSpec(True),
-    "volunteer3": RosterSpec(True, (((5, 6), "09:00", "17:00"),)),
-    "mediator1": RosterSpec(True, (((1, 3), "09:00", "17:00"),)),
-    "mediator2": RosterSpec(True, (((1, 3), "09:00", "17:00"),)),
-}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
-from ticketing.admin.rosters import ShiftInput
+from ticketing.services.rosters import ShiftInput
 from ticketing.admin.rules import RuleData
 from ticketing.extensions import db
 from ticketing.forms import id_select, with_blank

@@ -16,11 +16,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, String, and_, cast, or_, select, true
 from werkzeug.wrappers import Response
 
-from ticketing.admin import rosters
 from ticketing.admin.views import bp
 from ticketing.extensions import db
 from ticketing.models import AuditEntry, Role, User
-from ticketing.services import audit, reveal_log
+from ticketing.services import audit, reveal_log, rosters
 from ticketing.web import local_tz, now, page_span, roles_required, staff_user
 
 PER_PAGE = 50

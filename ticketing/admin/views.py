@@ -12,11 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.wrappers import Response
 
-from ticketing.admin import rosters, rules
+from ticketing.admin import rules
 from ticketing.admin.forms import WEEKDAY_SHORT, LeaveForm, RosterForm, RuleForm
 from ticketing.extensions import db
 from ticketing.models import DutyShift, Grid, Role, RoutingRule, User
-from ticketing.services import audit
+from ticketing.services import audit, rosters
 from ticketing.services.errors import ValidationFailed
 from ticketing.web import local_tz, now, roles_required, staff_user
 

@@ -126,12 +126,14 @@ def search(actor: User, text: str = "", status: str = "active") -> Select[tuple[
 
 
 def create_account(actor: User | None, username: str, data: AccountData, now: datetime,
-                   password: str | None = None) -> tuple[User, str | None]:
+                   password: str | None = None, password_hash: str | None = None) -> tuple[User, str | None]:
     """Create an account; returns it and its one-time password (None when `password` was given).
 
     Without `password` the account gets a one-time password to be changed at first
-    sign-in. Raises ValidationFailed (by field; status 403 when the account would be
-    outside what `actor` manages). The caller commits.
+    sign-in; `password_hash` (the demo's published password, hashed once for all its
+    accounts: hashing is slow by design) is kept as it is. Raises ValidationFailed (by
+    field; status 403 when the account would be outside what `actor` manages). The
+    caller commits.
     """
     username = (username or "").strip()
     errors: dict[str, Any] = {}
@@ -146,9 +148,12 @@ def create_account(actor: User | None, username: str, data: AccountData, now: da
     user = User(username=username, password_hash="", display_name="", role=Role.VOLUNTEER,
                 created_at=now, auth_version=0)
     _apply(actor, user, data, errors)
-    one_time = passwords.one_time_password() if password is None else None
-    user.set_password(password if password is not None else str(one_time))
-    user.must_change_password = password is None
+    one_time = passwords.one_time_password() if password is None and password_hash is None else None
+    if password_hash is not None:
+        user.password_hash = password_hash
+    else:
+        user.set_password(password if password is not None else str(one_time))
+    user.must_change_password = one_time is not None
     user.password_changed_at = now
     db.session.add(user)
     _check_managed(actor, user)
@@ -156,10 +161,13 @@ def create_account(actor: User | None, username: str, data: AccountData, now: da
     return user, one_time
 
 
-def update_account(actor: User, person: User, data: AccountData, now: datetime) -> User:
-    """Change a person's name, phone, role and scope; raises ValidationFailed. The caller commits."""
+def update_account(actor: User | None, person: User, data: AccountData, now: datetime) -> User:
+    """Change a person's name, phone, role and scope; raises ValidationFailed. The caller commits.
+
+    No actor means the operator at the command line (a staff import).
+    """
     errors: dict[str, Any] = {}
-    if person.id == actor.id and data.role != person.role:
+    if actor is not None and person.id == actor.id and data.role != person.role:
         errors["role"] = _l("You cannot change your own role.")
     before = snapshot(person)
     _apply(actor, person, data, errors)

@@ -24,9 +24,12 @@ from ticketing.services.places_workbook import (
     PHONE,
     SHEETS,
     STREET_CODE,
+    Row,
+    Sheet,
     read_workbook,
     write_workbook,
 )
+from ticketing.services.staff_workbook import PEOPLE
 
 ALIAS_JOINER = "、"
 COLUMNS = {"street": STREET_CODE, "community": COMMUNITY_CODE, "grid": GRID_CODE, "company": COMPANY_CODE,
@@ -79,8 +82,14 @@ def _geometry_text(geometry: Any) -> str | None:
 
 
 def template(example: str | IO[bytes]) -> bytes:
-    """The empty workbook to fill in: every sheet, its headers with a note each, and one
-    example row per sheet taken from `example` (the demo street's workbook)."""
-    rows, _problems = read_workbook(example)
-    sheets = {s.key: [rows[s.key][0].cells] if rows.get(s.key) else [] for s in SHEETS}
-    return write_workbook(sheets)
+    """The empty workbook to fill in: every sheet (places, then 人员), its headers with a note
+    each, and one example row per sheet taken from `example` (the demo street's workbook)."""
+    specs = (*SHEETS, PEOPLE)
+    rows, _problems = read_workbook(example, specs)
+    sheets = {s.key: [_fullest(rows[s.key], s).cells] if rows.get(s.key) else [] for s in specs}
+    return write_workbook(sheets, specs)
+
+
+def _fullest(rows: list[Row], sheet: Sheet) -> Row:
+    """The first row with every column filled in (the best example), else the first row."""
+    return next((r for r in rows if all(r.get(c.header) for c in sheet.columns)), rows[0])

@@ -141,16 +141,17 @@ def split_aliases(text: str) -> list[str]:
     return seen
 
 
-def read_workbook(source: str | IO[bytes]) -> tuple[dict[str, list[Row]], list[Problem]]:
-    """The rows of every known sheet (absent sheets have none), and the problems found."""
+def read_workbook(source: str | IO[bytes], specs: tuple[Sheet, ...] = SHEETS
+                  ) -> tuple[dict[str, list[Row]], list[Problem]]:
+    """The rows of every sheet of `specs` (absent sheets have none), and the problems found."""
     try:
         book = load_workbook(source, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises a zoo of errors for a file that is not .xlsx
         return {}, [Problem("", 0, "", _("not an Excel workbook (.xlsx): %(error)s", error=str(exc)[:200]))]
-    rows: dict[str, list[Row]] = {s.key: [] for s in SHEETS}
+    rows: dict[str, list[Row]] = {s.key: [] for s in specs}
     problems: list[Problem] = []
     try:
-        for sheet in SHEETS:
+        for sheet in specs:
             if sheet.title not in book.sheetnames:
                 continue
             found = _read_sheet(sheet, book[sheet.title].iter_rows(values_only=True), problems)
@@ -184,11 +185,11 @@ HEADER_FONT = Font(bold=True)
 REQUIRED_FILL = PatternFill("solid", fgColor="FFF2CC")
 
 
-def write_workbook(sheets: dict[str, list[dict[str, str]]]) -> bytes:
-    """An .xlsx of every sheet in `SHEETS` order: headers with their notes, then the rows."""
+def write_workbook(sheets: dict[str, list[dict[str, str]]], specs: tuple[Sheet, ...] = SHEETS) -> bytes:
+    """An .xlsx of every sheet of `specs` in order: headers with their notes, then the rows."""
     book = Workbook()
     book.remove(book.active)
-    for sheet in SHEETS:
+    for sheet in specs:
         ws = book.create_sheet(sheet.title)
         ws.append([c.header for c in sheet.columns])
         for index, column in enumerate(sheet.columns, start=1):
