@@ -7,7 +7,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from ticketing.extensions import db
-from ticketing.models import Community, Grid, Street, User
+from ticketing.models import Community, Grid, PropertyCompany, Street, User
 from ticketing.services import passwords
 
 ONE_TIME = re.compile(r"One-time password \([^)]*\): ([a-z0-9]{12})")
@@ -66,3 +66,14 @@ def test_users_reset_password_prints_a_one_time_password(ctx: Flask) -> None:
     db.session.expire_all()
     user = db.session.scalar(select(User).where(User.username == "root"))
     assert user.must_change_password and user.check_password(ONE_TIME.search(result.output).group(1))
+
+
+def test_users_create_finds_a_company_by_the_code_the_workbook_gave_it(ctx: Flask) -> None:
+    places_only()
+    db.session.add(PropertyCompany(code="WY-01", name="城关红色物业"))
+    db.session.commit()
+    result = ctx.test_cli_runner().invoke(args=[
+        "users", "create", "zhao", "--role", "property_staff", "--company", "WY-01", "--one-time-password"])
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(select(User).where(User.username == "zhao"))
+    assert user.company.code == "WY-01"

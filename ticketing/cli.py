@@ -131,6 +131,12 @@ def find_one(model: type, column: Any, value: str, what: str, plural: str) -> An
     raise click.ClickException(f"{what} {value!r} not found; known {plural}: {listed}")
 
 
+def by_code_or_name(model: Any, value: str, what: str, plural: str) -> Any:
+    """A company or team by its code (as the workbook names it), else by its exact name."""
+    found = db.session.scalar(select(model).where(model.code == value))
+    return found if found is not None else find_one(model, model.name, value, what, plural)
+
+
 @users.command("create")
 @click.argument("username")
 @click.option("--role", required=True,
@@ -140,8 +146,8 @@ def find_one(model: type, column: Any, value: str, what: str, plural: str) -> An
 @click.option("--street", "street_code", help="Street code: scope of a street-wide supervisor or dispatcher.")
 @click.option("--community", "community_code", help="Community code: scope of a supervisor or dispatcher.")
 @click.option("--grid", "grid_codes", multiple=True, help="Grid code of a grid worker (repeat for several).")
-@click.option("--company", "company_name", help="Property company of property staff (exact name).")
-@click.option("--team", "team_name", help="Volunteer or mediation team of a volunteer (exact name).")
+@click.option("--company", "company_name", help="Property company of property staff (its code, or exact name).")
+@click.option("--team", "team_name", help="Volunteer or mediation team of a volunteer (its code, or exact name).")
 @click.option("--one-time-password", "one_time", is_flag=True,
               help="Print a one-time password (once) instead of asking; it is changed at first sign-in.")
 def create_user_command(username: str, role: str, display_name: str | None, phone: str | None,
@@ -162,9 +168,8 @@ def create_user_command(username: str, role: str, display_name: str | None, phon
         if community_code else None
     street = find_one(Street, Street.code, street_code, "street", "streets") if street_code else None
     grids = [find_one(Grid, Grid.code, code, "grid", "grids") for code in grid_codes]
-    company = find_one(PropertyCompany, PropertyCompany.name, company_name, "company", "property companies") \
-        if company_name else None
-    team = find_one(Team, Team.name, team_name, "team", "teams") if team_name else None
+    company = by_code_or_name(PropertyCompany, company_name, "company", "property companies") if company_name else None
+    team = by_code_or_name(Team, team_name, "team", "teams") if team_name else None
     data = accounts.AccountData(
         display_name=display_name or username.strip(), role=role, phone=phone or "",
         street_id=street.id if street else None, community_id=community.id if community else None,
