@@ -37,8 +37,8 @@ from ticketing.models import (
 from ticketing.services import outbox, texts
 from ticketing.services.errors import ValidationFailed
 
-# intake (and through it lifecycle) is imported inside the functions that use it, so
-# that services/lifecycle.py can import this module for `on_event` without a cycle.
+# intake (and through it lifecycle) is imported inside the functions that use it: this
+# module is a listener of lifecycle's events and is loaded by create_app, not by lifecycle.
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +293,7 @@ def split_external_id(ticket: Ticket) -> tuple[str, str] | None:
 def on_event(ticket: Ticket, event: TicketEvent) -> None:
     """Record the report-back job for an event the centre must hear of (same transaction).
 
-    Called from services/lifecycle.py `_apply` after the event is added.
+    A listener of the state machine's events (services/events.py), registered by `create_app`.
     """
     if event.action not in REPORTED_ACTIONS:
         return
