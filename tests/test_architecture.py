@@ -19,7 +19,7 @@ def lint(contract: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("contract", ["no-workers", "services-layer"])
+@pytest.mark.parametrize("contract", ["no-workers", "services-layer", "blueprints-independent"])
 def test_the_dependency_rule_holds(contract: str) -> None:
     result = lint(contract)
     assert result.returncode == 0, result.stdout + result.stderr
