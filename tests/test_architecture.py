@@ -31,3 +31,10 @@ def test_ticketing_imports_its_redis_connection_and_queue_names_from_itself() ->
 
     assert worker_queues.redis_connection is queues.redis_connection
     assert worker_queues.QUEUES is queues.QUEUES
+
+
+def test_every_action_staff_take_by_hand_has_its_form_and_no_other() -> None:
+    from ticketing.services.doors import BY_HAND_ACTIONS
+    from ticketing.staff.forms import FORMS
+
+    assert set(FORMS) == BY_HAND_ACTIONS

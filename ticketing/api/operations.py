@@ -29,10 +29,10 @@ from ticketing.models import (
     Ticket,
     User,
 )
-from ticketing.patrol.views import place_point
 from ticketing.services import intake, placing, refcache, scope
 from ticketing.services.errors import InvalidInput
 from ticketing.services.intake import IntakeRequest
+from ticketing.services.patrol import place_point
 from ticketing.staff.handlers import parse_handler
 
 # intake's field names → the API's.
