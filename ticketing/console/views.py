@@ -16,7 +16,8 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from ticketing.console import places, supervision
+from ticketing import place_choices as places
+from ticketing.console import supervision
 from ticketing.console.forms import NewTicketForm, QueueFilterForm
 from ticketing.console.queue import DEFAULT_TAB, TABS, load_queue
 from ticketing.forms import with_blank

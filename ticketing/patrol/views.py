@@ -14,7 +14,7 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from ticketing.console import places
+from ticketing import place_choices as places
 from ticketing.extensions import db
 from ticketing.forms import with_blank
 from ticketing.models import Channel, Community, Role, User
