@@ -34,6 +34,7 @@ from ticketing.models import (
     TicketEvent,
     utcnow,
 )
+from ticketing.queues import REPORT_UPSTREAM
 from ticketing.services import outbox, texts
 from ticketing.services.errors import ValidationFailed
 
@@ -305,7 +306,7 @@ def on_event(ticket: Ticket, event: TicketEvent) -> None:
                     ticket.number, origin[0])
         return
     db.session.flush()  # the ticket's and the event's ids
-    outbox.emit("workers.jobs.report_upstream", ticket.id, event.id)
+    outbox.emit(REPORT_UPSTREAM, ticket.id, event.id)
 
 
 def report_payload(ticket: Ticket, event: TicketEvent, order_no: str) -> dict[str, Any]:
