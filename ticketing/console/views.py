@@ -17,12 +17,11 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from ticketing import place_choices as places
-from ticketing.console import supervision
 from ticketing.console.forms import NewTicketForm, QueueFilterForm
 from ticketing.console.queue import DEFAULT_TAB, TABS, load_queue
 from ticketing.forms import with_blank
 from ticketing.models import Role, Ticket
-from ticketing.services import duplicates, intake
+from ticketing.services import duplicates, intake, supervision
 from ticketing.services.doors import ENTRY_ROLES
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.web import (
