@@ -8,7 +8,7 @@ PORT ?= 5000
 PUBLIC_URL ?= http://$(HOST):$(PORT)
 export FLASK_APP := wsgi
 
-.PHONY: run test install translations messages migrate worker scheduler clean
+.PHONY: run test lint install translations messages migrate worker scheduler clean
 
 $(BIN)/.installed: requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ worker: translations migrate
 
 scheduler: translations migrate
 	$(BIN)/flask scheduler run
+
+# The dependency rules of docs/architecture.md (contracts in pyproject.toml).
+lint: install
+	$(BIN)/lint-imports --no-logo --no-cache
 
 test: translations
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

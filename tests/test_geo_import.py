@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 
 from tests.places_books import SQUARE, feature, geojson
-from ticketing.patrol.geo import contains
+from ticketing.services.geo import contains
 from ticketing.services.geo_import import (
     boundary_text,
     gcj02_to_wgs84,

@@ -12,7 +12,7 @@ from tests.conftest import csrf_token, login
 from tests.factories import World, png_bytes
 from ticketing.extensions import db
 from ticketing.models import Ticket
-from ticketing.patrol import geo
+from ticketing.services import geo
 
 pytestmark = pytest.mark.usefixtures("english")
 

@@ -24,8 +24,7 @@ from tests.places_books import SQUARE, book, feature, geojson, sheets
 from ticketing.admin import places_import as import_views
 from ticketing.extensions import db
 from ticketing.models import AuditEntry, Community, Complex, Grid, PropertyCompany, Role, Street, Team, Ticket, utcnow
-from ticketing.patrol import geo
-from ticketing.services import placing, routing
+from ticketing.services import geo, placing, routing
 from ticketing.services.geo_import import wgs84_to_gcj02
 from ticketing.services.photos import PhotoStore
 

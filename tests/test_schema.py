@@ -26,7 +26,7 @@ def test_the_supervision_index_holds_what_the_list_asks_for(ctx: Flask) -> None:
     the database could no longer use it for the 督办 list (or would miss tickets)."""
     import re
 
-    from ticketing.console.supervision import supervised_condition
+    from ticketing.services.supervision import supervised_condition
     from ticketing.models import OPEN_STATUSES
     from ticketing.models.tickets import SUPERVISION_WHERE, Ticket
 

@@ -32,7 +32,7 @@ from ticketing.channels.wechat_geo import LOCATION_FRESH_FOR, gcj02_to_wgs84, ou
 from ticketing.extensions import db
 from ticketing.models import Grid, utcnow
 from ticketing.models.channels import WechatFollower
-from ticketing.patrol import geo
+from ticketing.services import geo
 
 # Published pairs (WGS-84 → GCJ-02) from the tests of two independent libraries:
 # googollee/eviltransform (Shanghai, Shenzhen, Beijing) and wandergis/coordtransform.

@@ -48,6 +48,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_errorhandlers(app)
     register_template_helpers(app)
     register_cli(app)
+    register_event_listeners(app)
     register_outbox_relay(app)
     register_security_headers(app)
     logscrub.install()  # signed URLs and tokens stay out of the request logs
@@ -59,6 +60,15 @@ def register_photo_decodes(config: Config) -> None:
     from ticketing.services.photos import limit_decodes
 
     limit_decodes(config.photo_decodes_at_once)
+
+
+def register_event_listeners(app: Flask) -> None:
+    """What follows from a ticket's event: each a listener of the state machine, in order."""
+    from ticketing.channels import upstream
+    from ticketing.services import events, notify
+
+    events.subscribe(app, notify.on_event)  # the resident's and the staff's messages
+    events.subscribe(app, upstream.on_event)  # a county-centre order reports its progress back
 
 
 def register_outbox_relay(app: Flask) -> None:

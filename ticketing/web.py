@@ -1,7 +1,6 @@
 """Helpers shared by the blueprints: the clock, the calendar, scoped lookups, roles."""
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from functools import wraps
 from typing import Any, Callable, TypeVar
@@ -76,10 +75,3 @@ def ticket_in_scope_or_404(number: str, user: User | None = None) -> Ticket:
     if ticket is None:
         abort(404)
     return ticket
-
-
-def page_span(total: int, page: int, per_page: int) -> tuple[int, int, int]:
-    """(page, pages, offset) for a list of `total` rows: the page clamped to 1…pages."""
-    pages = max(1, math.ceil(total / per_page))
-    page = min(max(page, 1), pages)
-    return page, pages, (page - 1) * per_page

@@ -1,7 +1,8 @@
-"""The queues, named once, and the one way to put a job on them.
+"""The one way to put a job on a queue, and the declaration of a job.
 
 Without `REDIS_URL` (the embedded default) `enqueue()` runs the job at once, in
-this process; with it, the job goes to RQ. Jobs are named by dotted path, declared
+this process; with it, the job goes to RQ. The queue names and the connection are
+the app's (ticketing/queues.py). Jobs are named by dotted path, declared
 with `@job(...)`, which carries their queue, timeout, retries and result TTL.
 """
 from __future__ import annotations
@@ -13,14 +14,16 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from flask import Flask, current_app, has_app_context
-from redis import Redis
 from rq import Queue, Retry
 from werkzeug.utils import import_string
 
+from ticketing.queues import DEFAULT, HIGH, LOW, QUEUES, queue, redis_connection
+
 log = logging.getLogger(__name__)
 
-HIGH, DEFAULT, LOW = "high", "default", "low"
-QUEUES = (HIGH, DEFAULT, LOW)  # a worker takes from them in this order
+# The queue names and the connection belong to the app (ticketing/queues.py); re-exported.
+__all__ = ["DEFAULT", "HIGH", "LOW", "QUEUES", "JobOptions", "enqueue", "enqueue_many", "job",
+           "options_of", "process_app", "queue", "redis_connection"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -95,24 +98,6 @@ def job(**options: Any) -> Callable[[F], F]:
 def options_of(name: str) -> JobOptions:
     """The declared options of a job, by dotted name."""
     return getattr(import_string(name), "job_options", JobOptions())
-
-
-def redis_connection(url: str | None = None) -> Redis | None:
-    """The Redis connection of this app, or None in the embedded mode."""
-    url = url if url is not None else current_app.config.get("REDIS_URL")
-    if not url:
-        return None
-    cache = current_app.extensions.setdefault("minhu.redis", {})
-    if url not in cache:
-        cache[url] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-    return cache[url]  # type: ignore[no-any-return]
-
-
-def queue(name: str, connection: Redis) -> Queue:
-    """An RQ queue by name."""
-    if name not in QUEUES:
-        raise ValueError(f"unknown queue {name!r}")
-    return Queue(name, connection=connection)
 
 
 def enqueue(name: str, *args: Any, job_id: str | None = None, queue_name: str | None = None) -> Any:

@@ -23,13 +23,13 @@ from werkzeug.utils import import_string
 
 from ticketing.extensions import db
 from ticketing.models import utcnow
+from ticketing.queues import BATCHES, DRAIN_OUTBOX, RUN_OUTBOX
 from ticketing.services import outbox
 from workers.queues import enqueue, enqueue_many, redis_connection
 
 log = logging.getLogger(__name__)
 
-RUN_OUTBOX = "workers.jobs.run_outbox"
-DRAIN = "workers.jobs.drain_outbox"
+DRAIN = DRAIN_OUTBOX
 # Set while a drain job is queued and not yet started; expires in case that job is lost.
 KICK_KEY = "minhu:outbox:drain-queued"
 KICK_TTL = 15
@@ -40,10 +40,6 @@ DRAIN_BUDGET = 10.0
 ROUND_GAP = 0.5
 # Jobs with a batch form: job name → function taking the claimed rows, returning the ids
 # of those whose work is done (committed, or pending in the session for the drain's commit).
-BATCHES = {
-    "workers.jobs.route_ticket": "workers.jobs.route_tickets",
-    "workers.jobs.deliver_notification": "workers.jobs.deliver_notifications",
-}
 
 
 @dataclass

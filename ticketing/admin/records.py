@@ -20,7 +20,8 @@ from ticketing.admin.views import bp
 from ticketing.extensions import db
 from ticketing.models import AuditEntry, Role, User
 from ticketing.services import audit, reveal_log, rosters
-from ticketing.web import local_tz, now, page_span, roles_required, staff_user
+from ticketing.services.ticket_lists import page_span
+from ticketing.web import local_tz, now, roles_required, staff_user
 
 PER_PAGE = 50
 # Rows in one download; a narrower date range gets the rest.

@@ -21,24 +21,22 @@ from ticketing.api.inputs import (
     Query,
     Text,
 )
-from ticketing.console.views import ENTRY_ROLES
 from ticketing.models import STAFF_ENTRY_CHANNELS, Channel, Role, Status, User
-from ticketing.patrol.views import GROUPCHAT_ROLES
+from ticketing.services.doors import BY_HAND_ACTIONS, ENTRY_ROLES, GROUPCHAT_ROLES, PATROL_ROLES
 from ticketing.services.intake import MAX_ADDRESS, MAX_DESCRIPTION, MAX_NAME, MAX_ROOM
 from ticketing.services.lifecycle import MAX_NOTE_LENGTH, TRANSITIONS
-from ticketing.staff.forms import FORMS
 
 # Who may file on which channel: the same roles as the web pages of each door.
 CHANNEL_ROLES: dict[str, tuple[str, ...]] = {
     **{channel.value: tuple(ENTRY_ROLES) for channel in STAFF_ENTRY_CHANNELS},
     Channel.WECHAT_GROUP.value: tuple(GROUPCHAT_ROLES),
-    Channel.PATROL.value: (Role.GRID_WORKER,),
+    Channel.PATROL.value: tuple(PATROL_ROLES),
 }
 DEFAULT_CHANNEL = Channel.SERVICE_HALL.value
 DEFAULT_CHANNEL_OF_ROLE = {Role.GRID_WORKER.value: Channel.PATROL.value}
 
 # The actions staff take on the ticket page, in the state machine's order.
-STAFF_ACTIONS: tuple[str, ...] = tuple(name for name in TRANSITIONS if name in FORMS)
+STAFF_ACTIONS: tuple[str, ...] = tuple(name for name in TRANSITIONS if name in BY_HAND_ACTIONS)
 # The one input beyond the note that an action takes.
 ACTION_PARAMS: dict[str, str] = {
     "dispatch": "handler", "merge": "target", "extend": "deadline", "note": "public", "recategorize": "category",

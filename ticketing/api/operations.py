@@ -29,11 +29,11 @@ from ticketing.models import (
     Ticket,
     User,
 )
-from ticketing.patrol.views import place_point
 from ticketing.services import intake, placing, refcache, scope
 from ticketing.services.errors import InvalidInput
+from ticketing.services.handlers import parse_handler
 from ticketing.services.intake import IntakeRequest
-from ticketing.staff.handlers import parse_handler
+from ticketing.services.patrol import place_point
 
 # intake's field names → the API's.
 INTAKE_FIELDS = {"category_id": "category"}

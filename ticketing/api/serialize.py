@@ -23,7 +23,7 @@ from ticketing.models import (
 )
 from ticketing.services import privacy
 from ticketing.services.lifecycle import Actor, allowed
-from ticketing.staff.page import event_summary, routing_event
+from ticketing.services.timeline import event_summary, routing_event
 
 Json = dict[str, Any]
 

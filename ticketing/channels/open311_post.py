@@ -37,7 +37,7 @@ from ticketing.channels.open311_format import parse_w3c, w3c
 from ticketing.extensions import db
 from ticketing.labels import locale_of
 from ticketing.models import ApiKey, Building, Category, Community, Grid, KeyKind, Street, Ticket
-from ticketing.patrol import geo
+from ticketing.services import geo
 from ticketing.services import apikeys, intake, placing, ratelimit
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor

@@ -34,11 +34,12 @@ from ticketing.models import (
     TicketEvent,
     utcnow,
 )
+from ticketing.queues import REPORT_UPSTREAM
 from ticketing.services import outbox, texts
 from ticketing.services.errors import ValidationFailed
 
-# intake (and through it lifecycle) is imported inside the functions that use it, so
-# that services/lifecycle.py can import this module for `on_event` without a cycle.
+# intake (and through it lifecycle) is imported inside the functions that use it: this
+# module is a listener of lifecycle's events and is loaded by create_app, not by lifecycle.
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +294,7 @@ def split_external_id(ticket: Ticket) -> tuple[str, str] | None:
 def on_event(ticket: Ticket, event: TicketEvent) -> None:
     """Record the report-back job for an event the centre must hear of (same transaction).
 
-    Called from services/lifecycle.py `_apply` after the event is added.
+    A listener of the state machine's events (services/events.py), registered by `create_app`.
     """
     if event.action not in REPORTED_ACTIONS:
         return
@@ -305,7 +306,7 @@ def on_event(ticket: Ticket, event: TicketEvent) -> None:
                     ticket.number, origin[0])
         return
     db.session.flush()  # the ticket's and the event's ids
-    outbox.emit("workers.jobs.report_upstream", ticket.id, event.id)
+    outbox.emit(REPORT_UPSTREAM, ticket.id, event.id)
 
 
 def report_payload(ticket: Ticket, event: TicketEvent, order_no: str) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 A follower who sends their location is remembered in `wechat_followers` (one row per
 openid, the last location wins), placed in a grid by the grids' GeoJSON boundaries
-(`ticketing/patrol/geo.py`). A text message that follows within `LOCATION_FRESH_FOR`
+(`ticketing/services/geo.py`). A text message that follows within `LOCATION_FRESH_FOR`
 is filed at that grid with that point; else at the place of the follower's last
 ticket; else where the text says, or by the dispatcher. A community or complex the
 text names always wins over what is remembered (`guess_place`).
@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from ticketing.extensions import db
 from ticketing.models import Community, Grid, Ticket
 from ticketing.models.channels import WechatFollower
-from ticketing.patrol import geo
+from ticketing.services import geo
 from ticketing.services import placing
 from ticketing.services.placing import place_from_text
 

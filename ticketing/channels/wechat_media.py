@@ -29,13 +29,14 @@ from sqlalchemy import select
 
 from ticketing.extensions import db
 from ticketing.models import OPEN_STATUSES, Channel, OutboxMessage, Photo, Ticket, TicketEvent
+from ticketing.queues import ATTACH_WECHAT_PHOTO
 from ticketing.services import outbox
 from ticketing.services.errors import InvalidInput, PayloadTooLarge
 from ticketing.services.photos import PhotoStore, clean_photo
 
 log = logging.getLogger(__name__)
 
-ATTACH_JOB = "workers.jobs.attach_wechat_photo"
+ATTACH_JOB = ATTACH_WECHAT_PHOTO  # the name tests and older callers know
 MSG_KEY = "wechat_msg_id"  # in the detail of the ticket event that records the outcome
 CONNECT_TIMEOUT = 3.0  # seconds
 DOWNLOAD_TIMEOUT = 10.0  # seconds for the whole download, however slowly it trickles

@@ -7,16 +7,15 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, true
-from sqlalchemy.orm import contains_eager, joinedload
+from sqlalchemy.orm import contains_eager
 
 from ticketing.extensions import db
 from ticketing.models import Category, SlaTier, Status, Ticket, TicketEvent, User
 from ticketing.services import duplicates, scope
-from ticketing.web import page_span
+from ticketing.services.ticket_lists import IN_PROGRESS, current_deadline, list_item_options, page_span
 
 PER_PAGE = 50
 DEFAULT_TAB = "awaiting"
-IN_PROGRESS = (Status.ACCEPTED, Status.ON_HOLD)
 
 # tab code → label, in the order the tabs are shown.
 TABS: dict[str, Any] = {
@@ -81,15 +80,6 @@ def tab_condition(tab: str, now: datetime) -> ColumnElement[bool]:
     return true()
 
 
-def current_deadline() -> ColumnElement[Any]:
-    """SQL for `Ticket.current_deadline`: the deadline the ticket works against now."""
-    return case(
-        (Ticket.status == Status.DISPATCHED, Ticket.accept_due_at),
-        (Ticket.status.in_(IN_PROGRESS), Ticket.resolve_due_at),
-        else_=None,
-    )
-
-
 def tab_order(tab: str) -> list[Any]:
     """Awaiting: most urgent tier first, then oldest; resolved: latest first; others by deadline."""
     if tab == "awaiting":
@@ -127,14 +117,6 @@ def tab_counts(where: list[ColumnElement[bool]], now: datetime) -> dict[str, int
     ]
     row = db.session.execute(select(*columns).where(*where)).one()
     return {tab: int(row._mapping[tab]) for tab in TABS}
-
-
-def list_item_options() -> list[Any]:
-    """What a ticket line of the console's lists shows, loaded with the page."""
-    return [joinedload(relation) for relation in (
-        Ticket.category, Ticket.community, Ticket.complex, Ticket.building,
-        Ticket.assignee, Ticket.team, Ticket.company,
-    )]
 
 
 def page_query(tab: str, where: list[ColumnElement[bool]], now: datetime) -> Select[tuple[Ticket]]:

@@ -16,12 +16,13 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from ticketing.console import places, supervision
+from ticketing import place_choices as places
 from ticketing.console.forms import NewTicketForm, QueueFilterForm
 from ticketing.console.queue import DEFAULT_TAB, TABS, load_queue
 from ticketing.forms import with_blank
 from ticketing.models import Role, Ticket
-from ticketing.services import duplicates, intake
+from ticketing.services import duplicates, intake, supervision
+from ticketing.services.doors import ENTRY_ROLES
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.web import (
     local_tz,
@@ -35,7 +36,6 @@ from ticketing.web import (
 bp = Blueprint("console", __name__)
 
 CONSOLE_ROLES = (Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN)
-ENTRY_ROLES = (Role.DISPATCHER, Role.ADMIN)
 # Dispatchers read the 督办 lists; supervisors act on the tickets (on the ticket page).
 SUPERVISION_ROLES = CONSOLE_ROLES
 

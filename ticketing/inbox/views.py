@@ -26,7 +26,8 @@ from werkzeug.wrappers import Response
 
 from ticketing.extensions import db
 from ticketing.models import Notification
-from ticketing.web import now, page_span, staff_user
+from ticketing.services.ticket_lists import page_span
+from ticketing.web import now, staff_user
 
 bp = Blueprint("inbox", __name__)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Iterable, Sequence
 
-from ticketing.patrol.geo import polygons
+from ticketing.services.geo import polygons
 
 WIDTH, HEIGHT = 420, 240
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 58, 26, 14, 36

@@ -16,11 +16,10 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, func, select
 
-from ticketing.console import supervision
 from ticketing.extensions import db
 from ticketing.ledger import charts
 from ticketing.models import Category, Community, Grid, HandlerDay, Ledger, Role, Street, User
-from ticketing.services import ledger_export, ledger_report, scope
+from ticketing.services import ledger_export, ledger_report, scope, supervision
 from ticketing.services.ledger_report import Period
 
 RATE_LABELS: dict[str, Any] = {"response": _l("Response rate"), "resolution": _l("Resolution rate"),

@@ -102,7 +102,7 @@ class Ticket(db.Model):
         # Few tickets are merged: the index holds only those, for the foreign key's checks.
         Index("ix_tickets_merged_into", "merged_into_id", postgresql_where=text("merged_into_id IS NOT NULL"),
               sqlite_where=text("merged_into_id IS NOT NULL")),
-        # The 督办 list (console/supervision.py): open tickets escalated or flagged, a few
+        # The 督办 list (services/supervision.py): open tickets escalated or flagged, a few
         # among millions. The condition is written as the list's query writes it.
         Index("ix_tickets_supervision", "street_id", "escalation_level",
               postgresql_where=text(SUPERVISION_WHERE), sqlite_where=text(SUPERVISION_WHERE)),

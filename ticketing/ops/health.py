@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ticketing import web
 from ticketing.extensions import db
 from ticketing.services.calendar_admin import readiness_warnings
-from workers.queues import redis_connection
+from ticketing.queues import redis_connection
 
 log = logging.getLogger(__name__)
 

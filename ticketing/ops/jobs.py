@@ -1,7 +1,7 @@
 """The RQ side of the operations page: queue lengths, and failed jobs to retry or discard.
 
 This is the one part of the web package that looks at the worker machinery itself,
-so it uses the queue names and the connection `workers/queues.py` defines once.
+so it uses the queue names and the connection `ticketing/queues.py` defines once.
 Nothing here shows a job's full traceback or its keyword arguments: only the
 function, short positional arguments (jobs take ids) and the error's last line.
 """
@@ -16,7 +16,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.registry import FailedJobRegistry
 
-from workers.queues import QUEUES, queue, redis_connection
+from ticketing.queues import QUEUES, queue, redis_connection
 
 FAILED_SHOWN = 50  # per queue, most recent first
 ARGS_SHOWN = 120  # characters

@@ -14,17 +14,19 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from ticketing.console import places
+from ticketing import place_choices as places
 from ticketing.extensions import db
 from ticketing.forms import with_blank
-from ticketing.models import Channel, Community, Grid, Role, Ticket, User
-from ticketing.patrol import geo, groupchat
+from ticketing.models import Channel, Community, Role, User
+from ticketing.patrol import groupchat
 from ticketing.patrol.forms import DraftsForm, PasteForm, PatrolForm
 from ticketing.services import intake
 from ticketing.services.catalog import leaf_categories
 from ticketing.services.errors import InvalidInput, ServiceError, ValidationFailed
 from ticketing.services.intake import IntakeRequest
-from ticketing.services.lifecycle import Actor, perform
+from ticketing.services.doors import GROUPCHAT_ROLES, PATROL_ROLES
+from ticketing.services.lifecycle import Actor
+from ticketing.services.patrol import place_point, take_on_the_spot
 from ticketing.web import (
     calendar,
     local_tz,
@@ -36,9 +38,6 @@ from ticketing.web import (
 )
 
 bp = Blueprint("patrol", __name__)
-
-GROUPCHAT_ROLES = (Role.DISPATCHER, Role.GRID_WORKER)
-TAKEN_ON_THE_SPOT = "patrol: taken on the spot"
 
 
 def worker_communities(user: User) -> list[Community]:
@@ -70,30 +69,8 @@ def worker_buildings(user: User) -> dict[str, list[tuple[Any, str]]]:
 # --- Grid patrol --------------------------------------------------------------
 
 
-def place_point(user: User, lat: float, lng: float) -> Grid | None:
-    """The grid containing the point: the worker's own grids first, then the street's."""
-    grid = geo.grid_at(user.grids, lat, lng)
-    if grid is None and user.street_id is not None:
-        others = db.session.scalars(
-            db.select(Grid).join(Grid.community)
-            .where(Community.street_id == user.street_id, Grid.boundary.is_not(None))
-            .order_by(Grid.code)
-        )
-        grid = geo.grid_at(others, lat, lng)
-    return grid
-
-
-def take_on_the_spot(ticket: Ticket, worker: User, result: str) -> None:
-    """Dispatch the new ticket to the worker, who accepts it and, with a result, resolves it."""
-    at, cal = now(), calendar()
-    perform(ticket, "dispatch", Actor.system(), at, cal, assignee=worker, rule=TAKEN_ON_THE_SPOT)
-    perform(ticket, "accept", Actor.staff(worker), at, cal)
-    if result:
-        perform(ticket, "resolve", Actor.staff(worker), at, cal, note=result)
-
-
 @bp.route("/new", methods=["GET", "POST"])
-@roles_required(Role.GRID_WORKER)
+@roles_required(*PATROL_ROLES)
 def new_report() -> str | Response | tuple[str, int]:
     """A grid worker reports what they found on patrol; 马上就办 takes it on the spot."""
     worker = staff_user()
@@ -152,7 +129,7 @@ def new_report() -> str | Response | tuple[str, int]:
     if created:
         if handle_now:
             try:
-                take_on_the_spot(ticket, worker, result)
+                take_on_the_spot(ticket, worker, result, now(), calendar())
             except ServiceError as exc:
                 # The ticket is filed; it waits for the dispatcher like any other.
                 db.session.rollback()

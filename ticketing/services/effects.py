@@ -27,6 +27,7 @@ from ticketing.models import (
     Ticket,
     User,
 )
+from ticketing.queues import HIGH, ROUTE_TICKET
 from ticketing.services import outbox, scope, sla
 from ticketing.services.classify import tier_urgency
 from ticketing.services.errors import IllegalTransition, InvalidInput
@@ -141,7 +142,7 @@ def return_ticket(ticket: Ticket, ctx: Context) -> None:
     ticket.return_count += 1
     # Back to the router (which leaves out whoever returned it); the demo's history opts out.
     if ctx.params.get("reroute", True):
-        outbox.emit("workers.jobs.route_ticket", ticket.id, queue="high")
+        outbox.emit(ROUTE_TICKET, ticket.id, queue=HIGH)
 
 
 def hold(ticket: Ticket, ctx: Context) -> None:
@@ -232,7 +233,7 @@ def release(ticket: Ticket, ctx: Context) -> None:
     if ticket.held_at is not None:  # the pause ends here; the time on hold stays counted
         ticket.paused_seconds += int((ctx.now - ticket.held_at).total_seconds())
         ticket.held_at = None
-    outbox.emit("workers.jobs.route_ticket", ticket.id, queue="high")
+    outbox.emit(ROUTE_TICKET, ticket.id, queue=HIGH)
 
 
 def escalate(ticket: Ticket, ctx: Context) -> None:

@@ -30,6 +30,7 @@ from ticketing.models import (
     Ticket,
     TicketEvent,
 )
+from ticketing.queues import HIGH, ROUTE_TICKET
 from ticketing.services import classify, notify, numbering, outbox, placing
 from ticketing.services.errors import Busy, InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
@@ -43,7 +44,6 @@ MAX_ROOM = 64
 DEFAULT_TIER = "general"
 # Where a request goes when its channel has no category picker and nothing was guessed.
 FALLBACK_CATEGORY = "suggestion.general"
-ROUTE_JOB = "workers.jobs.route_ticket"
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -316,7 +316,7 @@ def _store(
     event["ticket_id"] = ticket.id
     if route:
         db.session.execute(insert(TicketEvent.__table__).values(**event))
-        outbox.emit_now(ROUTE_JOB, ticket.id, queue="high")
+        outbox.emit_now(ROUTE_TICKET, ticket.id, queue=HIGH)
     else:
         notify.on_event(ticket, db.session.scalars(insert(TicketEvent).returning(TicketEvent), [event]).one())
     return ticket
@@ -339,7 +339,7 @@ def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime,
         "day": day, "sequence": numbering.prepare_day(day),
         "ticket": json.dumps(ticket_values, default=_json_value, ensure_ascii=False),
         "event": json.dumps(event, default=_json_value, ensure_ascii=False),
-        "job": ROUTE_JOB, "created_at": now,
+        "job": ROUTE_TICKET, "queue": HIGH, "created_at": now,
     }).one()
     outbox.relay_soon(queued_id)
     ticket = Ticket(id=ticket_id, number=number, **ticket_values)
@@ -374,7 +374,7 @@ logged AS (
   FROM stored, json_populate_record(NULL::ticket_events, %(event)s::json) AS e),
 queued AS (
   INSERT INTO outbox (job, args, queue, created_at, enqueue_count, last_error)
-  SELECT %(job)s, json_build_array(stored.id), 'high', %(created_at)s, 0, '' FROM stored
+  SELECT %(job)s, json_build_array(stored.id), %(queue)s, %(created_at)s, 0, '' FROM stored
   RETURNING id)
 SELECT stored.id, stored.number, queued.id FROM stored, queued"""
 

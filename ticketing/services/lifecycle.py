@@ -4,7 +4,9 @@ Views, the API and jobs call `perform()`; nothing else sets `Ticket.status`. Eac
 transition names the states it leaves from, the state it goes to, and who may do it.
 Every change writes a `TicketEvent` in the same transaction, and the ticket's
 version column turns the UPDATE into a conditional one: of two people acting on one
-ticket at once, exactly one wins and the other gets `Conflict`.
+ticket at once, exactly one wins and the other gets `Conflict`. What follows from an
+event (notifications, the report-back to the county centre) is not done here: the
+event is published to the listeners registered at start-up (services/events.py).
 """
 from __future__ import annotations
 
@@ -15,7 +17,6 @@ from typing import Any, Callable
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
 
-from ticketing.channels import upstream
 from ticketing.extensions import db
 from ticketing.labels import STATUS_LABELS
 from ticketing.models import (
@@ -25,7 +26,7 @@ from ticketing.models import (
     TicketEvent,
     User,
 )
-from ticketing.services import effects, notify, scope
+from ticketing.services import effects, events, scope
 from ticketing.services.effects import MAX_LEVEL, REOPEN_WINDOW, Context
 from ticketing.services.errors import (
     Conflict,
@@ -262,6 +263,5 @@ def _apply(
         detail=ctx.detail,
     )
     db.session.add(event)
-    notify.on_event(ticket, event)
-    upstream.on_event(ticket, event)  # a county-centre order reports its progress back
+    events.publish(ticket, event)  # notifications, report-back: listeners of create_app
     return event

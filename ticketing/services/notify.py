@@ -22,6 +22,7 @@ from sqlalchemy import case, or_, select, update
 from ticketing.extensions import db
 from ticketing.labels import RATING_LABELS, format_deadline, locale_of, localized_name
 from ticketing.models import Notification, Role, Ticket, TicketEvent, User
+from ticketing.queues import DEFAULT, DELIVER_NOTIFICATION
 from ticketing.services import outbox
 from ticketing.services.privacy import mask_phone, mask_text
 from ticketing.services.senders import SendError, sender_for
@@ -30,7 +31,6 @@ from ticketing.services.tracking import tracking_token
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
-DELIVER = "workers.jobs.deliver_notification"
 # Session key of the work `batched()` holds back.
 DEFERRED = "minhu.notify_deferred"
 RESIDENT_LOCALE = "zh"
@@ -132,7 +132,7 @@ def _add(kind: str, key: str, channel: str, ticket: Ticket, values: Mapping[str,
             deferred.deliveries.append(notification)
         else:
             db.session.flush()
-            outbox.emit(DELIVER, notification.id, queue="default")
+            outbox.emit(DELIVER_NOTIFICATION, notification.id, queue=DEFAULT)
     return notification
 
 
@@ -204,7 +204,7 @@ def batched() -> Iterator[None]:
             if deferred.deliveries:
                 db.session.flush()
                 # One outbox row for all of them: the delivery job takes a list.
-                outbox.emit(DELIVER, *(n.id for n in deferred.deliveries), queue="default")
+                outbox.emit(DELIVER_NOTIFICATION, *(n.id for n in deferred.deliveries), queue=DEFAULT)
     finally:
         db.session.info.pop(DEFERRED, None)
 

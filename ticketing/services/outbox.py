@@ -15,6 +15,7 @@ from sqlalchemy import and_, insert, inspect, or_, select, update
 
 from ticketing.extensions import db
 from ticketing.models import OutboxMessage
+from ticketing.queues import DEFAULT
 
 # A row handed over this long ago and still not done is handed over again.
 STALE_AFTER = timedelta(minutes=10)
@@ -25,7 +26,7 @@ MAX_ENQUEUES = 8
 EMITTED = "minhu.outbox_emitted"
 
 
-def emit(job: str, *args: Any, queue: str = "default") -> OutboxMessage:
+def emit(job: str, *args: Any, queue: str = DEFAULT) -> OutboxMessage:
     """Record that job `job(*args)` must run once this transaction commits."""
     message = OutboxMessage(job=job, args=list(args), queue=queue)
     db.session.add(message)
@@ -33,7 +34,7 @@ def emit(job: str, *args: Any, queue: str = "default") -> OutboxMessage:
     return message
 
 
-def emit_now(job: str, *args: Any, queue: str = "default") -> int:
+def emit_now(job: str, *args: Any, queue: str = DEFAULT) -> int:
     """As `emit()`, with one INSERT now instead of an object for the next flush; the row's id."""
     table = OutboxMessage.__table__  # a plain Core statement, without the ORM's DML path
     message_id: int = db.session.execute(

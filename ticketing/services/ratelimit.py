@@ -100,7 +100,7 @@ def _state() -> dict[str, float]:
 
 def _redis() -> Redis | None:
     """The app's Redis, unless none is configured or it failed a moment ago."""
-    from workers.queues import redis_connection
+    from ticketing.queues import redis_connection
 
     if _state().get("redis_down_until", 0.0) > time.monotonic():
         return None

@@ -32,6 +32,7 @@ from sqlalchemy.orm import InstrumentedAttribute, joinedload
 from ticketing.extensions import db
 from ticketing.labels import format_deadline, locale_of
 from ticketing.models import Notification, SlaTier, Status, Ticket
+from ticketing.queues import HIGH, ROUTE_TICKET
 from ticketing.services import notify, outbox, sla
 from ticketing.services.errors import Conflict, IllegalTransition
 from ticketing.services.lifecycle import MAX_LEVEL, Actor, perform
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 BATCH = 500
 # Resolved tickets with no answer from the resident are closed after 3 working days.
 AUTO_CLOSE_AFTER = timedelta(days=3)
-ROUTE_JOB = "workers.jobs.route_ticket"
 
 # The notes the sweep writes on a ticket's timeline, in the app's default language.
 EXPIRED_NOTE = _l("Not accepted by %(deadline)s; sent back for routing to someone else.")
@@ -216,7 +216,7 @@ def after_missed_accept(ticket: Ticket, deadline: datetime, now: datetime,
     """
     perform(ticket, "expire", Actor.system(), now, calendar,
             note=system_note(EXPIRED_NOTE, deadline, calendar))
-    outbox.emit(ROUTE_JOB, ticket.id, queue="high")
+    outbox.emit(ROUTE_TICKET, ticket.id, queue=HIGH)
     return "expired"
 
 

@@ -58,6 +58,6 @@ def client(app_id: str, app_secret: str, timeout: float) -> "WeChatClient":
     """A client of the official account whose token is shared (see the module's docstring)."""
     from wechatpy import WeChatClient
 
-    from workers.queues import redis_connection
+    from ticketing.queues import redis_connection
 
     return WeChatClient(app_id, app_secret, session=SharedTokens(redis_connection()), timeout=timeout)

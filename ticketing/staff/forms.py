@@ -32,8 +32,9 @@ from ticketing.models import Category, Status, Ticket, User
 from ticketing.services import scope
 from ticketing.services.catalog import category_groups
 from ticketing.services.errors import InvalidInput
+from ticketing.services.handlers import parse_handler
 from ticketing.services.lifecycle import MAX_NOTE_LENGTH
-from ticketing.staff.handlers import handler_choices, parse_handler
+from ticketing.staff.handlers import handler_choices
 
 
 @dataclass

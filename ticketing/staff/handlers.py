@@ -8,7 +8,6 @@ label carries the person's open tickets so the least busy one is easy to spot.
 """
 from __future__ import annotations
 
-from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -17,7 +16,6 @@ from wtforms import SelectChoice
 from ticketing.extensions import db
 from ticketing.models import OPEN_STATUSES, Grid, Role, Team, Ticket, User, user_grids
 from ticketing.services import scope
-from ticketing.services.errors import InvalidInput
 
 Choice = tuple[str, str]
 
@@ -101,13 +99,3 @@ def handler_choices(ticket: Ticket) -> list[SelectChoice]:
     return [SelectChoice("", str(_l("Choose a handler…")))] + [
         SelectChoice(value, text, optgroup=str(group)) for group, options in groups for value, text in options
     ]
-
-
-def parse_handler(value: str | None) -> dict[str, Any]:
-    """`user:12` → {"assignee": User}, `team:3` → {"team": Team}; unknown → InvalidInput."""
-    kind, _, raw_id = (value or "").partition(":")
-    model = {"user": User, "team": Team}.get(kind)
-    row = db.session.get(model, int(raw_id)) if model is not None and raw_id.isdigit() else None
-    if row is None:
-        raise InvalidInput(_l("Choose who should handle the ticket."), field="handler")
-    return {"assignee": row} if kind == "user" else {"team": row}

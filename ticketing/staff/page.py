@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 
 from ticketing.extensions import db
-from ticketing.models import Category, Photo, Ticket, TicketEvent, User
+from ticketing.models import Category, Photo, Ticket, User
 from ticketing.services import classify, scope
 from ticketing.services.lifecycle import Actor, Transition, allowed
 from ticketing.staff.forms import FORMS, ActionForm
@@ -48,16 +47,6 @@ def panels(ticket: Ticket, actor: Actor, failed: tuple[str, ActionForm] | None =
     return result
 
 
-def routing_event(ticket: Ticket) -> TicketEvent | None:
-    """The dispatch that gave the ticket its current handler ("why did this come to me?")."""
-    if ticket.assignee_id is None and ticket.team_id is None and ticket.company_id is None:
-        return None
-    for event in reversed(ticket.events):
-        if event.action == "dispatch":
-            return event
-    return None
-
-
 def merged_here(ticket: Ticket, user: User) -> list[Ticket]:
     """Duplicates merged into this ticket that the user may see."""
     return list(db.session.scalars(
@@ -73,17 +62,6 @@ def photos_by_kind(ticket: Ticket) -> dict[str, list[Photo]]:
     for photo in ticket.photos:
         grouped.setdefault(photo.kind, []).append(photo)
     return grouped
-
-
-def event_summary(event: TicketEvent) -> dict[str, Any]:
-    """The parts of an event's detail worth a line on the timeline."""
-    detail = event.detail or {}
-    return {
-        "to": detail.get("assignee") or detail.get("team") or detail.get("company") or "",
-        "rule": detail.get("rule", ""),
-        "merged_into": detail.get("merged_into", ""),
-        "urgent": list(detail.get("urgent") or ()),
-    }
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from werkzeug.wrappers import Response
 
 from ticketing.extensions import db
 from ticketing.models import Photo, Role, Ticket
-from ticketing.services import classify, duplicates, lifecycle, privacy, reveal_log, scope
+from ticketing.services import classify, duplicates, lifecycle, privacy, reveal_log, scope, timeline
 from ticketing.services.errors import InvalidInput, ServiceError
 from ticketing.services.lifecycle import TRANSITIONS, perform
 from ticketing.services.photos import CleanPhoto, clean_photo
@@ -78,11 +78,11 @@ def render_ticket(
         can_reveal=privacy.may_reveal(user, ticket),
         panels=page.panels(ticket, staff_actor(), failed),
         open_action=failed[0] if failed else None,
-        routing=page.routing_event(ticket),
+        routing=timeline.routing_event(ticket),
         merged_here=page.merged_here(ticket, user),
         duplicates=duplicates.hints(ticket, staff_actor(), now()),
         photos=page.photos_by_kind(ticket),
-        event_summary=page.event_summary,
+        event_summary=timeline.event_summary,
         classification=page.classification(ticket),
         reveals=reveal_log.of_ticket(ticket) if reveal_log.may_read_for(user, ticket) else None,
         reveal_purposes=REVEAL_PURPOSES,

@@ -1,5 +1,8 @@
 """Place a phone's location in a grid: point-in-polygon over the grids' GeoJSON boundaries.
 
+A rule used by every door that places by location (patrol, staff API, Open311, WeChat)
+and by the ledger's map, so it lives with the services.
+
 GeoJSON writes positions as [longitude, latitude]. Polygons are small (a grid is a few
 hundred metres across), so plain ray casting on the raw coordinates is exact enough.
 """

@@ -14,11 +14,10 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
-from ticketing.console.queue import current_deadline, list_item_options
 from ticketing.extensions import db
 from ticketing.models import OPEN_STATUSES, Role, Ticket, TicketEvent, User
 from ticketing.services import scope
-from ticketing.web import page_span
+from ticketing.services.ticket_lists import current_deadline, list_item_options, page_span
 
 PER_PAGE = 50
 

@@ -1,4 +1,7 @@
-"""The places and categories a console user works with, as select choices.
+"""The places and categories a staff user works with, as select choices.
+
+Shared by the console's and the patrol's forms, so it lives beside ticketing/forms.py
+rather than in either blueprint.
 
 A dispatcher or supervisor of a community sees that community; one of the whole
 street sees every community of it; an admin sees everything. This mirrors

@@ -1,0 +1,40 @@
+"""The dependency rules of docs/architecture.md, as import-linter checks them (pyproject.toml)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def lint(contract: str) -> subprocess.CompletedProcess[str]:
+    """Run one contract of pyproject.toml; its output and exit status."""
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-logo", "--no-cache", "--contract", contract],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+@pytest.mark.parametrize("contract", ["no-workers", "services-layer", "blueprints-independent"])
+def test_the_dependency_rule_holds(contract: str) -> None:
+    result = lint(contract)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ticketing_imports_its_redis_connection_and_queue_names_from_itself() -> None:
+    from ticketing import queues
+    from workers import queues as worker_queues
+
+    assert worker_queues.redis_connection is queues.redis_connection
+    assert worker_queues.QUEUES is queues.QUEUES
+
+
+def test_every_action_staff_take_by_hand_has_its_form_and_no_other() -> None:
+    from ticketing.services.doors import BY_HAND_ACTIONS
+    from ticketing.staff.forms import FORMS
+
+    assert set(FORMS) == BY_HAND_ACTIONS
