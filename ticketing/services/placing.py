@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import aliased
 
 from ticketing.extensions import db
 from ticketing.models import Building, Community, Complex, Grid, Street
@@ -72,33 +73,95 @@ def grid_open(grid: Grid) -> bool:
     return grid.active and community_open(grid.community)
 
 
-def place_from_text(community: Community, text: str) -> Placement:
-    """Find a complex and building of the community named in free text, if any."""
+@dataclass(frozen=True)
+class Named:
+    """A complex or building as free text may name it: its id, grid and names (stripped)."""
+
+    id: int
+    grid_id: int | None
+    names: tuple[str, ...]
+    buildings: tuple[Named, ...] = ()
+
+    def named_in(self, text: str) -> bool:
+        """True when the text carries one of the names."""
+        return any(name in text for name in self.names)
+
+
+@dataclass(frozen=True)
+class CommunityNames:
+    """A community's open complexes and buildings with their names, in the order they are tried."""
+
+    street_id: int
+    open: bool
+    complexes: tuple[Named, ...]
+
+
+def _names(name: str, aliases: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in [name, *(aliases or "").splitlines()] if n.strip())
+
+
+def _load_names(community_id: int) -> CommunityNames | None:
+    """Read a community's open complexes and buildings: three statements, once per `refcache.TTL`."""
+    row = db.session.execute(select(Community.street_id, Community.active, Street.active)
+                             .join(Street, Community.street_id == Street.id)
+                             .where(Community.id == community_id)).one_or_none()
+    if row is None:
+        return None
+    if not (row[1] and row[2]):
+        return CommunityNames(row[0], False, ())
+    # The order of Community.grids, Grid.complexes and Complex.buildings (models/places.py).
+    complexes = db.session.execute(
+        select(Complex.id, Complex.grid_id, Complex.name, Complex.aliases).join(Grid, Complex.grid_id == Grid.id)
+        .where(Grid.community_id == community_id, Grid.active.is_(True), Complex.active.is_(True))
+        .order_by(Grid.code, Complex.name, Complex.id)).all()
+    own_grid = aliased(Grid)
+    buildings: dict[int, list[Named]] = {}
+    for b_id, complex_id, grid_id, name, aliases in db.session.execute(
+        select(Building.id, Building.complex_id, Building.grid_id, Building.name, Building.aliases)
+        .outerjoin(own_grid, Building.grid_id == own_grid.id)
+        .where(Building.complex_id.in_([c.id for c in complexes]), Building.active.is_(True),
+               or_(Building.grid_id.is_(None), own_grid.active.is_(True)))
+        .order_by(Building.name, Building.id)):
+        buildings.setdefault(complex_id, []).append(Named(b_id, grid_id, _names(name, aliases)))
+    return CommunityNames(row[0], True, tuple(
+        Named(c.id, c.grid_id, _names(c.name, c.aliases), tuple(buildings.get(c.id, ()))) for c in complexes))
+
+
+def community_names(community_id: int) -> CommunityNames | None:
+    """The names free text may use for the community's places; None for an unknown community (cached)."""
+    return refcache.remember(("community names", community_id), lambda: _load_names(community_id))
+
+
+def community_ids(street_id: int) -> tuple[int, ...]:
+    """The street's communities, in code order (cached)."""
+    return refcache.remember(("street communities", street_id), lambda: tuple(db.session.scalars(
+        select(Community.id).where(Community.street_id == street_id).order_by(Community.code)))) or ()
+
+
+def place_in(community_id: int, text: str) -> Placement | None:
+    """`place_from_text` by the community's id, from the cached names; None for an unknown community."""
+    names = community_names(community_id)
+    if names is None:
+        return None
+    placed = Placement(names.street_id, community_id)
     text = unicodedata.normalize("NFKC", text)  # ３栋 and 3栋 are the same building
-    found_complex: Complex | None = None
-    if not community_open(community):
-        return Placement(community.street_id, community.id)
-    for grid in community.grids:
-        if not grid.active:
-            continue
-        for cx in grid.complexes:
-            if not cx.active:
-                continue
-            names = [cx.name, *cx.aliases.splitlines()]
-            if any(n.strip() and n.strip() in text for n in names):
-                found_complex = cx
-                break
-        if found_complex:
-            break
-    if found_complex is None:
-        return Placement(community.street_id, community.id)
-    placed = Placement(community.street_id, community.id, found_complex.grid_id, found_complex.id)
-    for building in found_complex.buildings:
-        names = [building.name, *building.aliases.splitlines()]
-        if building.active and (building.grid is None or building.grid.active) \
-                and any(n.strip() and n.strip() in text for n in names):
-            return replace(placed, grid_id=building.grid_id or found_complex.grid_id, building_id=building.id)
-    return placed
+    found = next((cx for cx in names.complexes if cx.named_in(text)), None)
+    if found is None:
+        return placed
+    placed = replace(placed, grid_id=found.grid_id, complex_id=found.id)
+    building = next((b for b in found.buildings if b.named_in(text)), None)
+    if building is None:
+        return placed
+    return replace(placed, grid_id=building.grid_id or found.grid_id, building_id=building.id)
+
+
+def place_from_text(community: Community, text: str) -> Placement:
+    """Find a complex and building of the community named in free text, if any.
+
+    Only open places are found; the names come from the cache (`community_names`), so
+    placing by text reads nothing per request.
+    """
+    return place_in(community.id, text) or Placement(community.street_id, community.id)
 
 
 def resolve(building_id: int | None, complex_id: int | None, community_id: int | None, grid_id: int | None,
