@@ -36,9 +36,9 @@ from ticketing.channels.open311 import (
 from ticketing.channels.open311_format import parse_w3c, w3c
 from ticketing.extensions import db
 from ticketing.labels import locale_of
-from ticketing.models import ApiKey, Building, Category, Community, Grid, KeyKind, SlaTier, Ticket
+from ticketing.models import ApiKey, Building, Category, Community, Grid, KeyKind, SlaTier, Street, Ticket
 from ticketing.patrol import geo
-from ticketing.services import apikeys, intake, placing, ratelimit
+from ticketing.services import apikeys, intake, placing, ratelimit, refcache
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
@@ -191,6 +191,30 @@ def point(form: MultiDict[str, str], errors: list[str]) -> tuple[float, float] |
     return lat, lon
 
 
+@dataclass(frozen=True)
+class GridShape:
+    """An open grid with a boundary, parsed once (cached by `grid_shapes`)."""
+
+    id: int
+    community_id: int
+    polygons: tuple[Any, ...]
+
+
+def grid_shapes(street_ids: Sequence[int]) -> tuple[GridShape, ...]:
+    """The open grids of these streets that have a boundary, in code order, parsed (cached)."""
+    def load() -> tuple[GridShape, ...]:
+        rows = db.session.execute(
+            select(Grid.id, Grid.community_id, Grid.boundary)
+            .join(Community, Grid.community_id == Community.id).join(Street, Community.street_id == Street.id)
+            .where(Community.street_id.in_(street_ids), Grid.boundary.is_not(None),
+                   Grid.active.is_(True), Community.active.is_(True), Street.active.is_(True))
+            .order_by(Grid.code))
+        return tuple(GridShape(grid_id, community_id, tuple(geo.polygons(boundary)))
+                     for grid_id, community_id, boundary in rows)
+
+    return refcache.remember(("open311 grids", tuple(street_ids)), load) or ()
+
+
 def locate(street_ids: Sequence[int], form: MultiDict[str, str], errors: list[str]) -> Place:
     """Place the request: address_id (a building id), else a complex named in address_string
     (from the cached place names: services/placing.py), else the grid whose boundary holds lat/long."""
@@ -222,10 +246,8 @@ def locate(street_ids: Sequence[int], form: MultiDict[str, str], errors: list[st
                     community_id, named.complex_id, named.building_id)
                 return place
     if found is not None:
-        grids = db.session.scalars(select(Grid).join(Grid.community).where(
-            Community.street_id.in_(street_ids), Grid.boundary.is_not(None),
-        ).order_by(Grid.code))
-        grid = geo.grid_at(grids, *found)
+        # A deactivated grid (or one under a deactivated place) takes no new tickets.
+        grid = next((g for g in grid_shapes(street_ids) if geo.polygons_contain(g.polygons, *found)), None)
         if grid is not None:
             place.community_id, place.grid_id = grid.community_id, grid.id
             return place

@@ -63,6 +63,19 @@ def complex_place(complex_id: int) -> Placement | None:
         .where(Complex.id == complex_id, Complex.active.is_(True))))
 
 
+def community_place(community_id: int) -> Placement | None:
+    """The community and its street; None for an unknown or deactivated one (cached as above)."""
+    return refcache.remember(("community place", community_id), lambda: _places_above(
+        select(Community.street_id, Community.id).join(Street, Community.street_id == Street.id)
+        .where(Community.id == community_id, Community.active.is_(True), Street.active.is_(True))))
+
+
+def grid_place(grid_id: int) -> Placement | None:
+    """The grid and the places above it; None for an unknown or deactivated one (cached as above)."""
+    return refcache.remember(("grid place", grid_id), lambda: _places_above(_open(
+        select(Community.street_id, Community.id, Grid.id).select_from(Grid)).where(Grid.id == grid_id)))
+
+
 def community_open(community: Community) -> bool:
     """True when the community and its street are active: new tickets may be filed there."""
     return community.active and community.street.active
@@ -186,16 +199,16 @@ def resolve(building_id: int | None, complex_id: int | None, community_id: int |
             errors["community_id"] = _l("Choose your community.")
             return None
         return above
-    community = db.session.get(Community, community_id) if community_id else None
-    if community is None or not community_open(community):
+    community = community_place(community_id) if community_id else None
+    if community is None:
         errors["community_id"] = _l("Choose your community.")
         return None
-    grid = db.session.get(Grid, grid_id) if grid_id else None
-    if grid_id and (grid is None or grid.community_id != community.id or not grid.active):
+    grid = grid_place(grid_id) if grid_id else None
+    if grid_id and (grid is None or grid.community_id != community.community_id):
         errors["grid_id"] = unknown
         return None
     if address_text:
-        found = place_from_text(community, address_text)
-        if found.complex_id is not None:
+        found = place_in(community.community_id, address_text)
+        if found is not None and found.complex_id is not None:
             return found
-    return Placement(community.street_id, community.id, grid.id if grid is not None else None)
+    return grid or community
