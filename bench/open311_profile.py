@@ -10,7 +10,9 @@ through Flask's test client, alternating the doors so both see the same database
 
 - the staff API, `POST /api/v1/tickets` with a building id (the fast-path baseline);
 - Open311, `POST /open311/v2/requests.json` with `service_code` and `address_string`
-  naming a complex and building, the way third-party apps send it.
+  naming a complex and building, the way third-party apps send it;
+- the resident web form, `POST /report` with category, community, complex and building
+  (its CSRF token read once, before the timed posts).
 
 For each door it prints the median and mean SQL statements (SQLAlchemy's
 `before_cursor_execute`), lazy loads (ORM loads with `lazy_loaded_from`) and
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -86,42 +89,50 @@ def build_app(url: str | None, redis: str | None) -> Flask:
     return app
 
 
-def bodies(app: Flask, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str, str]:
-    """n staff-API bodies, n Open311 forms, the staff key and the Open311 key."""
+def bodies(app: Flask, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], str]:
+    """n staff-API bodies, n Open311 forms, n web forms, and the staff key."""
     with app.app_context():
         admin = db.session.scalar(select(User).where(User.role == "admin", User.active.is_(True)))
         _, staff_key = apikeys.issue(KeyKind.STAFF, "profile staff", utcnow(), user=admin)
         _, open311_key = apikeys.issue(KeyKind.OPEN311, "profile open311", utcnow())
-        buildings = [(b.id, b.complex.name + b.name) for b in db.session.scalars(
+        buildings = [(b.id, b.complex.name + b.name, b.complex_id, b.complex.grid.community_id)
+                     for b in db.session.scalars(
             select(Building).where(Building.active.is_(True)))]
         # Categories whose Open311 attributes are all optional: the forms answer none.
-        codes = [c.code for c in db.session.scalars(select(Category).where(
+        codes = [(c.code, c.id) for c in db.session.scalars(select(Category).where(
             Category.parent_id.is_not(None), Category.active.is_(True)))
             if not any(isinstance(f, dict) and f.get("required") for f in c.extra_fields or [])]
     rng = random.Random(7)
-    staff, forms = [], []
+    staff, forms, web = [], [], []
     for i in range(n):
-        building_id, address = rng.choice(buildings)
-        code = rng.choice(codes)
+        building_id, address, complex_id, community_id = rng.choice(buildings)
+        code, category_id = rng.choice(codes)
         phone = f"139{rng.randrange(10**8):08d}"
         staff.append({"channel": "service_hall", "description": rng.choice(DESCRIPTIONS), "phone": phone,
                       "name": "测试", "category": code, "building_id": building_id, "external_id": f"p{i}"})
         forms.append({"api_key": open311_key, "service_code": code, "description": rng.choice(DESCRIPTIONS),
                       "phone": phone, "first_name": "三", "last_name": "张",
                       "address_string": f"{address}2单元301室"})
-    return staff, forms, staff_key, open311_key
+        web.append({"category_id": category_id, "community_id": community_id, "complex_id": complex_id,
+                    "building_id": building_id, "address_text": "", "unit_room": "2单元301",
+                    "description": rng.choice(DESCRIPTIONS), "name": "张三丰", "phone": phone})
+    return staff, forms, web, staff_key
 
 
 def run(app: Flask, n: int, warmup: int, show: bool = False) -> dict[str, dict[str, list[float]]]:
     """Post alternately through each door; per door, statements, lazy loads and ms per request."""
-    staff, forms, staff_key, _ = bodies(app, n + warmup)
+    staff, forms, web, staff_key = bodies(app, n + warmup)
     counter = Counter()
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", counter.statement)
     event.listen(Session, "do_orm_execute", counter.orm)
     client = app.test_client()
+    page = client.get("/report").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    if csrf is None:
+        sys.exit("no CSRF token on /report")
     results: dict[str, dict[str, list[float]]] = {door: {"statements": [], "lazy": [], "ms": []}
-                                                  for door in ("staff API", "Open311")}
+                                                  for door in ("staff API", "Open311", "web form")}
     try:
         for i in range(n + warmup):
             for door in results:
@@ -130,10 +141,13 @@ def run(app: Flask, n: int, warmup: int, show: bool = False) -> dict[str, dict[s
                 if door == "staff API":
                     response = client.post("/api/v1/tickets", json=staff[i],
                                            headers={"Authorization": f"Bearer {staff_key}"})
-                else:
+                elif door == "Open311":
                     response = client.post("/open311/v2/requests.json", data=forms[i])
+                else:
+                    response = client.post("/report", data={**web[i], "csrf_token": csrf.group(1)},
+                                           content_type="multipart/form-data")
                 elapsed = (time.perf_counter() - started) * 1000
-                if response.status_code != 201:
+                if response.status_code not in (201, 303):
                     sys.exit(f"{door}: {response.status_code} {response.get_data(as_text=True)[:300]}")
                 if show and i == n + warmup - 1:
                     print(f"--- {door}: the last request's statements", *counter.last, sep="\n  ")

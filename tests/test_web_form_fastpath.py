@@ -1,0 +1,55 @@
+"""The resident web form on the fast path: its submission is looked up once and the
+catalogue and places come from the cache (services/refcache.py)."""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterator
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import event
+
+from tests.conftest import csrf_from
+from tests.factories import PHONE, World
+from ticketing.extensions import db
+
+
+@pytest.fixture(autouse=True)
+def no_inline_routing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What is counted is the filing alone, not the routing run after the request."""
+    monkeypatch.setattr("workers.relay.relay_after_request", lambda: None)
+
+
+@pytest.fixture()
+def statements(world: World) -> Iterator[list[str]]:
+    recorded: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        recorded.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    yield recorded
+    event.remove(db.engine, "before_cursor_execute", record)
+
+
+def report(client: FlaskClient, world: World, statements: list[str]) -> int:
+    """Post a fresh form (its page read first, not counted); the response status."""
+    html = client.get("/report").get_data(as_text=True)
+    submission = re.search(r'name="submission_id" type="hidden" value="([0-9a-f]{32})"', html)
+    assert submission is not None
+    data = {"csrf_token": csrf_from(html), "submission_id": submission.group(1),
+            "category_id": str(world.category("repair.stair_light").id), "community_id": str(world.community_a.id),
+            "complex_id": str(world.courtyard.id), "building_id": str(world.building_courtyard.id),
+            "description": "楼道灯不亮，晚上看不见台阶", "name": "张三丰", "phone": PHONE}
+    statements.clear()
+    return client.post("/report", content_type="multipart/form-data", data=data).status_code
+
+
+def test_a_web_form_is_looked_up_once_and_reads_no_catalogue_or_place(
+    client: FlaskClient, world: World, statements: list[str],
+) -> None:
+    assert report(client, world, statements) == 303  # fills the caches
+    assert report(client, world, statements) == 303
+    reads = [s for s in statements if s.startswith("SELECT")]
+    assert len([s for s in reads if "FROM tickets" in s]) == 1, reads  # the submission id, once
+    assert not [s for s in reads if re.search(r"FROM (categories|sla_tiers|communities|grids|complexes|buildings)", s)]
