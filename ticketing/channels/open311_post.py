@@ -239,12 +239,11 @@ def locate(street_ids: Sequence[int], form: MultiDict[str, str], errors: list[st
         return place
     text = intake.clean_text(form.get("address_string"))
     if text:
-        for community_id in (c for s in street_ids for c in placing.community_ids(s)):
-            named = placing.place_in(community_id, text)
-            if named is not None and named.complex_id is not None:
-                place.community_id, place.complex_id, place.building_id = (
-                    community_id, named.complex_id, named.building_id)
-                return place
+        named = placing.place_in_streets(street_ids, text)
+        if named is not None:
+            place.community_id, place.complex_id, place.building_id = (
+                named.community_id, named.complex_id, named.building_id)
+            return place
     if found is not None:
         # A deactivated grid (or one under a deactivated place) takes no new tickets.
         grid = next((g for g in grid_shapes(street_ids) if geo.polygons_contain(g.polygons, *found)), None)

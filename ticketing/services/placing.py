@@ -11,11 +11,12 @@ never given to a new ticket (tickets already filed keep theirs).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import aliased
 
 from ticketing.extensions import db
@@ -113,49 +114,51 @@ def _names(name: str, aliases: str) -> tuple[str, ...]:
     return tuple(n.strip() for n in [name, *(aliases or "").splitlines()] if n.strip())
 
 
-def _load_names(community_id: int) -> CommunityNames | None:
-    """Read a community's open complexes and buildings: three statements, once per `refcache.TTL`."""
-    row = db.session.execute(select(Community.street_id, Community.active, Street.active)
-                             .join(Street, Community.street_id == Street.id)
-                             .where(Community.id == community_id)).one_or_none()
-    if row is None:
-        return None
-    if not (row[1] and row[2]):
-        return CommunityNames(row[0], False, ())
+def _load_names(communities: ColumnElement[bool]) -> dict[int, CommunityNames]:
+    """Read the open complexes and buildings of the communities `communities` selects, in
+    code order: three statements however many there are, once per `refcache.TTL`."""
+    found = db.session.execute(select(Community.id, Community.street_id, Community.active, Street.active)
+                               .join(Street, Community.street_id == Street.id)
+                               .where(communities).order_by(Community.code)).all()
+    if not found:
+        return {}
     # The order of Community.grids, Grid.complexes and Complex.buildings (models/places.py).
+    open_grids = (Grid.active.is_(True), Complex.active.is_(True), Grid.community_id.in_(select(Community.id).join(
+        Street, Community.street_id == Street.id).where(communities, Community.active.is_(True), Street.active.is_(True))))
     complexes = db.session.execute(
-        select(Complex.id, Complex.grid_id, Complex.name, Complex.aliases).join(Grid, Complex.grid_id == Grid.id)
-        .where(Grid.community_id == community_id, Grid.active.is_(True), Complex.active.is_(True))
+        select(Grid.community_id, Complex.id, Complex.grid_id, Complex.name, Complex.aliases)
+        .join(Grid, Complex.grid_id == Grid.id).where(*open_grids)
         .order_by(Grid.code, Complex.name, Complex.id)).all()
     own_grid = aliased(Grid)
     buildings: dict[int, list[Named]] = {}
     for b_id, complex_id, grid_id, name, aliases in db.session.execute(
         select(Building.id, Building.complex_id, Building.grid_id, Building.name, Building.aliases)
+        .join(Complex, Building.complex_id == Complex.id).join(Grid, Complex.grid_id == Grid.id)
         .outerjoin(own_grid, Building.grid_id == own_grid.id)
-        .where(Building.complex_id.in_([c.id for c in complexes]), Building.active.is_(True),
-               or_(Building.grid_id.is_(None), own_grid.active.is_(True)))
+        .where(*open_grids, Building.active.is_(True), or_(Building.grid_id.is_(None), own_grid.active.is_(True)))
         .order_by(Building.name, Building.id)):
         buildings.setdefault(complex_id, []).append(Named(b_id, grid_id, _names(name, aliases)))
-    return CommunityNames(row[0], True, tuple(
-        Named(c.id, c.grid_id, _names(c.name, c.aliases), tuple(buildings.get(c.id, ()))) for c in complexes))
+    of_community: dict[int, list[Named]] = {}
+    for community_id, c_id, grid_id, name, aliases in complexes:
+        of_community.setdefault(community_id, []).append(
+            Named(c_id, grid_id, _names(name, aliases), tuple(buildings.get(c_id, ()))))
+    return {c_id: CommunityNames(street_id, bool(c_active and s_active), tuple(of_community.get(c_id, ())))
+            for c_id, street_id, c_active, s_active in found}
 
 
 def community_names(community_id: int) -> CommunityNames | None:
     """The names free text may use for the community's places; None for an unknown community (cached)."""
-    return refcache.remember(("community names", community_id), lambda: _load_names(community_id))
+    return refcache.remember(("community names", community_id),
+                             lambda: _load_names(Community.id == community_id).get(community_id))
 
 
-def community_ids(street_id: int) -> tuple[int, ...]:
-    """The street's communities, in code order (cached)."""
-    return refcache.remember(("street communities", street_id), lambda: tuple(db.session.scalars(
-        select(Community.id).where(Community.street_id == street_id).order_by(Community.code)))) or ()
+def street_names(street_id: int) -> tuple[tuple[int, CommunityNames], ...]:
+    """`community_names` of every community of the street, in code order, read at once (cached)."""
+    return refcache.remember(("street names", street_id),
+                             lambda: tuple(_load_names(Community.street_id == street_id).items())) or ()
 
 
-def place_in(community_id: int, text: str) -> Placement | None:
-    """`place_from_text` by the community's id, from the cached names; None for an unknown community."""
-    names = community_names(community_id)
-    if names is None:
-        return None
+def _place(names: CommunityNames, community_id: int, text: str) -> Placement:
     placed = Placement(names.street_id, community_id)
     text = unicodedata.normalize("NFKC", text)  # ３栋 and 3栋 are the same building
     found = next((cx for cx in names.complexes if cx.named_in(text)), None)
@@ -166,6 +169,22 @@ def place_in(community_id: int, text: str) -> Placement | None:
     if building is None:
         return placed
     return replace(placed, grid_id=building.grid_id or found.grid_id, building_id=building.id)
+
+
+def place_in(community_id: int, text: str) -> Placement | None:
+    """`place_from_text` by the community's id, from the cached names; None for an unknown community."""
+    names = community_names(community_id)
+    return None if names is None else _place(names, community_id, text)
+
+
+def place_in_streets(street_ids: Sequence[int], text: str) -> Placement | None:
+    """The first complex (and building) of these streets' communities the text names, if any."""
+    for street_id in street_ids:
+        for community_id, names in street_names(street_id):
+            placed = _place(names, community_id, text)
+            if placed.complex_id is not None:
+                return placed
+    return None
 
 
 def place_from_text(community: Community, text: str) -> Placement:
