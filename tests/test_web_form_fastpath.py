@@ -1,8 +1,12 @@
-"""The resident web form on the fast path: its submission is looked up once and the
-catalogue and places come from the cache (services/refcache.py)."""
+"""The resident web form and county orders on the fast path: a submission is looked up
+once, and the catalogue and places come from the cache (services/refcache.py)."""
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
+import time
 from typing import Any, Iterator
 
 import pytest
@@ -52,4 +56,25 @@ def test_a_web_form_is_looked_up_once_and_reads_no_catalogue_or_place(
     assert report(client, world, statements) == 303
     reads = [s for s in statements if s.startswith("SELECT")]
     assert len([s for s in reads if "FROM tickets" in s]) == 1, reads  # the submission id, once
+    assert not [s for s in reads if re.search(r"FROM (categories|sla_tiers|communities|grids|complexes|buildings)", s)]
+
+
+def test_a_county_order_is_looked_up_once_and_reads_no_catalogue_or_place(
+    client: FlaskClient, world: World, statements: list[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = "county-centre-shared-secret-0001"
+    monkeypatch.setitem(client.application.config, "UPSTREAM_CENTERS",
+                        {"county01": {"secret": secret, "callback_url": "https://centre.example/callback"}})
+    building_id = world.building_managed.id
+    for order_no in ("12345-2026-000001", "12345-2026-000002"):  # the first fills the caches
+        body = json.dumps({"order_no": order_no, "description": "红星小区3号楼楼道漏水", "phone": PHONE,
+                           "name": "李四", "category": "repair.stair_light", "building_id": building_id}).encode()
+        stamp = str(int(time.time()))
+        signed = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+        statements.clear()
+        response = client.post("/api/v1/upstream/orders", data=body, content_type="application/json", headers={
+            "X-Minhu-Centre": "county01", "X-Minhu-Timestamp": stamp, "X-Minhu-Signature": signed})
+        assert response.status_code == 201, response.get_json()
+    reads = [s for s in statements if s.startswith("SELECT")]
+    assert len([s for s in reads if "FROM tickets" in s]) == 1, reads  # the order number, once
     assert not [s for s in reads if re.search(r"FROM (categories|sla_tiers|communities|grids|complexes|buildings)", s)]
