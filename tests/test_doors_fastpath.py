@@ -1,5 +1,5 @@
-"""The resident web form and county orders on the fast path: a submission is looked up
-once, and the catalogue and places come from the cache (services/refcache.py)."""
+"""Doors on the fast path (web form, county orders, WeChat text): a submission is looked
+up once, and the catalogue and places come from the cache (services/refcache.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from tests.conftest import csrf_from
+from tests import test_wechat as wechat
 from tests.factories import PHONE, World
 from ticketing.extensions import db
 
@@ -78,3 +79,15 @@ def test_a_county_order_is_looked_up_once_and_reads_no_catalogue_or_place(
     reads = [s for s in statements if s.startswith("SELECT")]
     assert len([s for s in reads if "FROM tickets" in s]) == 1, reads  # the order number, once
     assert not [s for s in reads if re.search(r"FROM (categories|sla_tiers|communities|grids|complexes|buildings)", s)]
+
+
+def test_a_wechat_text_message_is_looked_up_once(
+    client: FlaskClient, world: World, statements: list[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(client.application.config, "WECHAT_TOKEN", wechat.TOKEN)
+    for msg_id in (1000, 1001):
+        statements.clear()
+        response = wechat.post(client, wechat.text_xml(f"红星小区3号楼楼道灯坏了 {PHONE} 第{msg_id}次", msg_id=msg_id))
+        assert response.status_code == 200
+    lookups = [s for s in statements if s.startswith("SELECT tickets.id FROM tickets")]
+    assert len(lookups) == 1, statements  # the message id, once
