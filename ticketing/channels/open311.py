@@ -37,6 +37,7 @@ from ticketing.models import (
     Ticket,
     TicketEvent,
 )
+from ticketing.services import refcache
 from ticketing.services.catalog import leaf_categories
 from ticketing.services.privacy import mask_text
 from ticketing.services.publication import publicly_listed
@@ -97,12 +98,25 @@ def jurisdiction(jurisdiction_id: str | None) -> list[Street]:
     raise Open311Error(400, "jurisdiction_id was not provided; this endpoint serves several streets")
 
 
+def jurisdiction_ids(jurisdiction_id: str | None) -> tuple[int, ...]:
+    """The ids of `jurisdiction`'s streets, cached (services/refcache.py); the same errors."""
+    code = (jurisdiction_id or "").strip()
+    return refcache.remember(("open311 jurisdiction", code),
+                             lambda: tuple(s.id for s in jurisdiction(code))) or ()
+
+
 # --- services ----------------------------------------------------------------
 
 
+def service_ids() -> dict[str, int]:
+    """Every service code with its category's id (cached: services/refcache.py)."""
+    return refcache.remember(("open311 services",), lambda: {c.code: c.id for c in leaf_categories()}) or {}
+
+
 def find_service(code: str) -> Category | None:
-    """The active leaf category with this service code."""
-    return next((c for c in leaf_categories() if c.code == code), None)
+    """The active leaf category with this service code, with its tiers (cached: no SQL when fresh)."""
+    category_id = service_ids().get(code)
+    return None if category_id is None else refcache.category(category_id)
 
 
 def service_record(category: Category, lang: str) -> dict[str, Any]:

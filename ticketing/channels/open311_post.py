@@ -30,15 +30,14 @@ from ticketing.channels.open311 import (
     attribute_definitions,
     find_service,
     is_true,
-    jurisdiction,
+    jurisdiction_ids,
     service_notice,
 )
 from ticketing.channels.open311_format import parse_w3c, w3c
 from ticketing.extensions import db
 from ticketing.labels import locale_of
-from ticketing.models import ApiKey, Building, Category, Community, Grid, KeyKind, Street, Ticket
-from ticketing.services import geo
-from ticketing.services import apikeys, intake, placing, ratelimit
+from ticketing.models import ApiKey, Building, Category, Community, Grid, KeyKind, SlaTier, Street, Ticket
+from ticketing.services import apikeys, geo, intake, placing, ratelimit, refcache
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
@@ -191,10 +190,33 @@ def point(form: MultiDict[str, str], errors: list[str]) -> tuple[float, float] |
     return lat, lon
 
 
-def locate(streets: Sequence[Street], form: MultiDict[str, str], errors: list[str]) -> Place:
-    """Place the request: address_id (a building id), else a complex named in address_string,
-    else the grid whose boundary holds lat/long."""
-    street_ids = [s.id for s in streets]
+@dataclass(frozen=True)
+class GridShape:
+    """An open grid with a boundary, parsed once (cached by `grid_shapes`)."""
+
+    id: int
+    community_id: int
+    polygons: tuple[Any, ...]
+
+
+def grid_shapes(street_ids: Sequence[int]) -> tuple[GridShape, ...]:
+    """The open grids of these streets that have a boundary, in code order, parsed (cached)."""
+    def load() -> tuple[GridShape, ...]:
+        rows = db.session.execute(
+            select(Grid.id, Grid.community_id, Grid.boundary)
+            .join(Community, Grid.community_id == Community.id).join(Street, Community.street_id == Street.id)
+            .where(Community.street_id.in_(street_ids), Grid.boundary.is_not(None),
+                   Grid.active.is_(True), Community.active.is_(True), Street.active.is_(True))
+            .order_by(Grid.code))
+        return tuple(GridShape(grid_id, community_id, tuple(geo.polygons(boundary)))
+                     for grid_id, community_id, boundary in rows)
+
+    return refcache.remember(("open311 grids", tuple(street_ids)), load) or ()
+
+
+def locate(street_ids: Sequence[int], form: MultiDict[str, str], errors: list[str]) -> Place:
+    """Place the request: address_id (a building id), else a complex named in address_string
+    (from the cached place names: services/placing.py), else the grid whose boundary holds lat/long."""
     reported = len(errors)
     place = Place()
     found = point(form, errors)
@@ -202,25 +224,28 @@ def locate(streets: Sequence[Street], form: MultiDict[str, str], errors: list[st
         place.lat, place.lon = found
     raw_id = (form.get("address_id") or "").strip()
     if raw_id:
-        building = db.session.get(Building, int(raw_id)) if raw_id.isdigit() and len(raw_id) < 10 else None
-        if building is None or building.complex.grid.community.street_id not in street_ids:
+        known = raw_id.isdigit() and len(raw_id) < 10
+        above = placing.building_place(int(raw_id)) if known else None  # open buildings, cached
+        if above is not None:
+            street_id: int | None = above.street_id
+        else:  # a deactivated building is still this jurisdiction's: intake says it cannot be chosen
+            building = db.session.get(Building, int(raw_id)) if known else None
+            street_id = building.complex.grid.community.street_id if building is not None else None
+        if street_id is None or street_id not in street_ids:
             errors.append("address_id is not a building of this jurisdiction")
         else:
-            place.building_id = building.id
+            place.building_id = int(raw_id)
         return place
     text = intake.clean_text(form.get("address_string"))
     if text:
-        for community in (c for s in streets for c in s.communities):
-            named = placing.place_from_text(community, text)
-            if named.complex_id is not None:
-                place.community_id, place.complex_id, place.building_id = (
-                    community.id, named.complex_id, named.building_id)
-                return place
+        named = placing.place_in_streets(street_ids, text)
+        if named is not None:
+            place.community_id, place.complex_id, place.building_id = (
+                named.community_id, named.complex_id, named.building_id)
+            return place
     if found is not None:
-        grids = db.session.scalars(select(Grid).join(Grid.community).where(
-            Community.street_id.in_(street_ids), Grid.boundary.is_not(None),
-        ).order_by(Grid.code))
-        grid = geo.grid_at(grids, *found)
+        # A deactivated grid (or one under a deactivated place) takes no new tickets.
+        grid = next((g for g in grid_shapes(street_ids) if geo.polygons_contain(g.polygons, *found)), None)
         if grid is not None:
             place.community_id, place.grid_id = grid.community_id, grid.id
             return place
@@ -261,13 +286,14 @@ class Filed:
 
     ticket: Ticket
     token: str
+    tier: SlaTier
     account_id: str | None = None
 
     def document(self, lang: str) -> list[dict[str, Any]]:
         """The POST response: `<service_requests><request>` with the ticket number and token."""
         return [{
             "service_request_id": self.ticket.number,
-            "service_notice": service_notice(self.ticket.tier, lang),
+            "service_notice": service_notice(self.tier, lang),
             "account_id": self.account_id,
             "token": self.token,
         }]
@@ -289,7 +315,7 @@ def file_request(form: MultiDict[str, str], now: datetime, tz: tzinfo, store: Ph
     check_rate(key, now)
     if unreadable:
         raise Open311Error(400, *unreadable)
-    streets = jurisdiction(form.get("jurisdiction_id"))
+    street_ids = jurisdiction_ids(form.get("jurisdiction_id"))
     code = (form.get("service_code") or "").strip()
     if not code:
         raise Open311Error(400, "service_code was not provided")
@@ -305,7 +331,7 @@ def file_request(form: MultiDict[str, str], now: datetime, tz: tzinfo, store: Ph
     elif intake.clean_phone(phone) is None:
         errors.append("phone is not a mainland mobile number (11 digits, e.g. 13812345678)")
     answers = check_attributes(category, form, tz, errors)
-    place = locate(streets, form, errors)
+    place = locate(street_ids, form, errors)
     details = client_details(form, key, errors)
     if errors:
         raise Open311Error(400, *errors)
@@ -324,4 +350,5 @@ def file_request(form: MultiDict[str, str], now: datetime, tz: tzinfo, store: Ph
         raise Open311Error(400, *intake_errors(exc)) from None
     except InvalidInput as exc:
         raise Open311Error(400, f"the request could not be filed: {exc}") from None
-    return Filed(ticket, token, details.get("account_id"))
+    # Read while the category (and so its tiers) is still held: from the session, no SELECT.
+    return Filed(ticket, token, ticket.tier, details.get("account_id"))

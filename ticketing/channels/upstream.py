@@ -27,7 +27,6 @@ from sqlalchemy import select
 from ticketing.extensions import db
 from ticketing.models import (
     Building,
-    Category,
     Channel,
     Community,
     Ticket,
@@ -35,7 +34,7 @@ from ticketing.models import (
     utcnow,
 )
 from ticketing.queues import REPORT_UPSTREAM
-from ticketing.services import outbox, texts
+from ticketing.services import outbox, placing, refcache, texts
 from ticketing.services.errors import ValidationFailed
 
 # intake (and through it lifecycle) is imported inside the functions that use it: this
@@ -219,7 +218,7 @@ def intake_request(external_id: str, data: Mapping[str, Any]) -> Any:
         errors["description"] = "required"
     category_id = None
     if category_code:
-        category = db.session.scalar(select(Category).where(Category.code == category_code))
+        category = refcache.category(category_code)  # with its tiers, for intake (cached)
         if category is None or not category.active:
             errors["category"] = "unknown category code"
         else:
@@ -228,17 +227,20 @@ def intake_request(external_id: str, data: Mapping[str, Any]) -> Any:
         errors["category"] = "required"
     community_id = None
     if building_id is not None:
-        building = db.session.get(Building, building_id)
-        if building is None:
-            errors["building_id"] = "unknown building"
-        else:
-            community_id = building.complex.grid.community_id
+        above = placing.building_place(building_id)  # open buildings, cached
+        if above is not None:
+            community_id = above.community_id
+        else:  # a deactivated building is known: intake says it cannot be chosen
+            building = db.session.get(Building, building_id)
+            if building is None:
+                errors["building_id"] = "unknown building"
+            else:
+                community_id = building.complex.grid.community_id
     elif community_code:
-        community = db.session.scalar(select(Community).where(Community.code == community_code))
-        if community is None:
+        community_id = refcache.remember(("community code", community_code), lambda: db.session.scalar(
+            select(Community.id).where(Community.code == community_code)))
+        if community_id is None:
             errors["community_code"] = "unknown community"
-        else:
-            community_id = community.id
     elif "building_id" not in errors and "community_code" not in errors:
         errors["place"] = "give building_id, or community_code and address"
     if errors:
@@ -271,7 +273,8 @@ def receive(
         return existing, False, order_no
     req = intake_request(external_id, data)
     try:
-        ticket, created = intake.submit(req, Actor.system(), now, tz, store, max_photo_bytes, max_photos=0)
+        ticket, created = intake.submit(req, Actor.system(), now, tz, store, max_photo_bytes, max_photos=0,
+                                        looked_up=True)  # just above
     except ValidationFailed as exc:
         fields = {FIELD_NAMES.get(k, k): str(v) for k, v in exc.errors.items()}
         raise Refused(exc.status, "invalid order", fields) from None

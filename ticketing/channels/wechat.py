@@ -241,7 +241,8 @@ def file_text(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes:
         category_id=None, guess_category=True, openid=openid, **place,
     )
     try:
-        ticket, created = intake.submit(req, Actor.system(), now, tz, store, max_photo_bytes, max_photos=0)
+        ticket, created = intake.submit(req, Actor.system(), now, tz, store, max_photo_bytes, max_photos=0,
+                                        looked_up=True)  # just above
     except ValidationFailed as exc:
         log.info("wechat message %s not filed: %s", message.id, sorted(exc.errors))
         if "category_id" in exc.errors:  # no category active to put it in

@@ -132,6 +132,7 @@ def report() -> Page:
             web.photo_store(),
             current_app.config["MAX_PHOTO_BYTES"],
             current_app.config["MAX_PHOTOS"],
+            looked_up=True,  # just above
         )
     except ValidationFailed as exc:
         form.add_errors(exc.errors)

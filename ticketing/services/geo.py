@@ -75,6 +75,14 @@ def contains(geojson: Any, lat: float, lng: float) -> bool:
         return False  # a malformed boundary places nothing
 
 
+def polygons_contain(shapes: Sequence[Sequence[Ring]], lat: float, lng: float) -> bool:
+    """`contains` for boundaries already parsed by `polygons` (kept parsed by a cache)."""
+    try:
+        return any(in_polygon(lng, lat, p) for p in shapes)
+    except (TypeError, IndexError, ValueError):
+        return False
+
+
 def grid_at(grids: Iterable[Grid], lat: float, lng: float) -> Grid | None:
     """The first grid whose boundary contains the point, if any."""
     for grid in grids:

@@ -31,7 +31,7 @@ from ticketing.models import (
     TicketEvent,
 )
 from ticketing.queues import HIGH, ROUTE_TICKET
-from ticketing.services import classify, notify, numbering, outbox, placing
+from ticketing.services import classify, notify, numbering, outbox, placing, refcache
 from ticketing.services.errors import Busy, InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore, clean_photo
@@ -136,7 +136,8 @@ def validate(
         req.phone = phone
     bounded = 0 < len(req.description) <= MAX_DESCRIPTION
     guess = classify.classify(req.description) if bounded else classify.Guess(None, 0.0)
-    category = db.session.get(Category, req.category_id) if req.category_id else None
+    # With its tiers, from the cache: storing the ticket then reads no catalogue row.
+    category = refcache.category(req.category_id) if req.category_id else None
     if category is None and req.category_id is None and req.guess_category and req.description:
         category = guessed_category(guess)
     if category is None or not category.active:
@@ -149,12 +150,11 @@ def validate(
 def guessed_category(guess: classify.Guess) -> Category | None:
     """The guessed category when it is still active, else the fallback category."""
     if guess.category is not None:
-        found = db.session.get(Category, guess.category.id)
+        found = refcache.category(guess.category.id)
         if found is not None and found.active:
             return found
-    return db.session.scalar(
-        select(Category).where(Category.code == FALLBACK_CATEGORY, Category.active.is_(True))
-    )
+    fallback = refcache.category(FALLBACK_CATEGORY)
+    return fallback if fallback is not None and fallback.active else None
 
 
 def raised_tier(tier: SlaTier, guess: classify.Guess) -> SlaTier | None:
@@ -188,17 +188,20 @@ def submit(
     max_photo_bytes: int,
     max_photos: int = 3,
     route: bool = True,
+    looked_up: bool = False,
 ) -> tuple[Ticket, bool]:
     """File a request; return the ticket and whether it is new.
 
-    The same (channel, external id) filed again returns the first ticket. Bad input
+    The same (channel, external id) filed again returns the first ticket (`looked_up`:
+    the caller has just looked for it with `find_existing`, so it is not read again; a
+    race with another delivery still ends in the first ticket, by the unique index). Bad input
     raises `ValidationFailed` with every field's problem, and nothing is stored.
     A new ticket is routed by a job recorded in the same transaction, which first
     writes the resident's "received" message (notify.confirm_receipt), so that the
     request stores three rows and the messages are made in batches behind it. With
     `route` False (the demo's history, moved by hand) the message is written here.
     """
-    existing = find_existing(req.channel, req.external_id)
+    existing = None if looked_up else find_existing(req.channel, req.external_id)
     if existing is not None:
         return existing, False
     errors, placement, category, guess = validate(req)

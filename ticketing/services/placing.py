@@ -11,11 +11,13 @@ never given to a new ticket (tickets already filed keep theirs).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import aliased
 
 from ticketing.extensions import db
 from ticketing.models import Building, Community, Complex, Grid, Street
@@ -62,6 +64,19 @@ def complex_place(complex_id: int) -> Placement | None:
         .where(Complex.id == complex_id, Complex.active.is_(True))))
 
 
+def community_place(community_id: int) -> Placement | None:
+    """The community and its street; None for an unknown or deactivated one (cached as above)."""
+    return refcache.remember(("community place", community_id), lambda: _places_above(
+        select(Community.street_id, Community.id).join(Street, Community.street_id == Street.id)
+        .where(Community.id == community_id, Community.active.is_(True), Street.active.is_(True))))
+
+
+def grid_place(grid_id: int) -> Placement | None:
+    """The grid and the places above it; None for an unknown or deactivated one (cached as above)."""
+    return refcache.remember(("grid place", grid_id), lambda: _places_above(_open(
+        select(Community.street_id, Community.id, Grid.id).select_from(Grid)).where(Grid.id == grid_id)))
+
+
 def community_open(community: Community) -> bool:
     """True when the community and its street are active: new tickets may be filed there."""
     return community.active and community.street.active
@@ -72,33 +87,113 @@ def grid_open(grid: Grid) -> bool:
     return grid.active and community_open(grid.community)
 
 
-def place_from_text(community: Community, text: str) -> Placement:
-    """Find a complex and building of the community named in free text, if any."""
+@dataclass(frozen=True)
+class Named:
+    """A complex or building as free text may name it: its id, grid and names (stripped)."""
+
+    id: int
+    grid_id: int | None
+    names: tuple[str, ...]
+    buildings: tuple[Named, ...] = ()
+
+    def named_in(self, text: str) -> bool:
+        """True when the text carries one of the names."""
+        return any(name in text for name in self.names)
+
+
+@dataclass(frozen=True)
+class CommunityNames:
+    """A community's open complexes and buildings with their names, in the order they are tried."""
+
+    street_id: int
+    open: bool
+    complexes: tuple[Named, ...]
+
+
+def _names(name: str, aliases: str) -> tuple[str, ...]:
+    return tuple(n.strip() for n in [name, *(aliases or "").splitlines()] if n.strip())
+
+
+def _load_names(communities: ColumnElement[bool]) -> dict[int, CommunityNames]:
+    """Read the open complexes and buildings of the communities `communities` selects, in
+    code order: three statements however many there are, once per `refcache.TTL`."""
+    found = db.session.execute(select(Community.id, Community.street_id, Community.active, Street.active)
+                               .join(Street, Community.street_id == Street.id)
+                               .where(communities).order_by(Community.code)).all()
+    if not found:
+        return {}
+    # The order of Community.grids, Grid.complexes and Complex.buildings (models/places.py).
+    open_grids = (Grid.active.is_(True), Complex.active.is_(True), Grid.community_id.in_(select(Community.id).join(
+        Street, Community.street_id == Street.id).where(communities, Community.active.is_(True), Street.active.is_(True))))
+    complexes = db.session.execute(
+        select(Grid.community_id, Complex.id, Complex.grid_id, Complex.name, Complex.aliases)
+        .join(Grid, Complex.grid_id == Grid.id).where(*open_grids)
+        .order_by(Grid.code, Complex.name, Complex.id)).all()
+    own_grid = aliased(Grid)
+    buildings: dict[int, list[Named]] = {}
+    for b_id, complex_id, grid_id, name, aliases in db.session.execute(
+        select(Building.id, Building.complex_id, Building.grid_id, Building.name, Building.aliases)
+        .join(Complex, Building.complex_id == Complex.id).join(Grid, Complex.grid_id == Grid.id)
+        .outerjoin(own_grid, Building.grid_id == own_grid.id)
+        .where(*open_grids, Building.active.is_(True), or_(Building.grid_id.is_(None), own_grid.active.is_(True)))
+        .order_by(Building.name, Building.id)):
+        buildings.setdefault(complex_id, []).append(Named(b_id, grid_id, _names(name, aliases)))
+    of_community: dict[int, list[Named]] = {}
+    for community_id, c_id, grid_id, name, aliases in complexes:
+        of_community.setdefault(community_id, []).append(
+            Named(c_id, grid_id, _names(name, aliases), tuple(buildings.get(c_id, ()))))
+    return {c_id: CommunityNames(street_id, bool(c_active and s_active), tuple(of_community.get(c_id, ())))
+            for c_id, street_id, c_active, s_active in found}
+
+
+def community_names(community_id: int) -> CommunityNames | None:
+    """The names free text may use for the community's places; None for an unknown community (cached)."""
+    return refcache.remember(("community names", community_id),
+                             lambda: _load_names(Community.id == community_id).get(community_id))
+
+
+def street_names(street_id: int) -> tuple[tuple[int, CommunityNames], ...]:
+    """`community_names` of every community of the street, in code order, read at once (cached)."""
+    return refcache.remember(("street names", street_id),
+                             lambda: tuple(_load_names(Community.street_id == street_id).items())) or ()
+
+
+def _place(names: CommunityNames, community_id: int, text: str) -> Placement:
+    placed = Placement(names.street_id, community_id)
     text = unicodedata.normalize("NFKC", text)  # ３栋 and 3栋 are the same building
-    found_complex: Complex | None = None
-    if not community_open(community):
-        return Placement(community.street_id, community.id)
-    for grid in community.grids:
-        if not grid.active:
-            continue
-        for cx in grid.complexes:
-            if not cx.active:
-                continue
-            names = [cx.name, *cx.aliases.splitlines()]
-            if any(n.strip() and n.strip() in text for n in names):
-                found_complex = cx
-                break
-        if found_complex:
-            break
-    if found_complex is None:
-        return Placement(community.street_id, community.id)
-    placed = Placement(community.street_id, community.id, found_complex.grid_id, found_complex.id)
-    for building in found_complex.buildings:
-        names = [building.name, *building.aliases.splitlines()]
-        if building.active and (building.grid is None or building.grid.active) \
-                and any(n.strip() and n.strip() in text for n in names):
-            return replace(placed, grid_id=building.grid_id or found_complex.grid_id, building_id=building.id)
-    return placed
+    found = next((cx for cx in names.complexes if cx.named_in(text)), None)
+    if found is None:
+        return placed
+    placed = replace(placed, grid_id=found.grid_id, complex_id=found.id)
+    building = next((b for b in found.buildings if b.named_in(text)), None)
+    if building is None:
+        return placed
+    return replace(placed, grid_id=building.grid_id or found.grid_id, building_id=building.id)
+
+
+def place_in(community_id: int, text: str) -> Placement | None:
+    """`place_from_text` by the community's id, from the cached names; None for an unknown community."""
+    names = community_names(community_id)
+    return None if names is None else _place(names, community_id, text)
+
+
+def place_in_streets(street_ids: Sequence[int], text: str) -> Placement | None:
+    """The first complex (and building) of these streets' communities the text names, if any."""
+    for street_id in street_ids:
+        for community_id, names in street_names(street_id):
+            placed = _place(names, community_id, text)
+            if placed.complex_id is not None:
+                return placed
+    return None
+
+
+def place_from_text(community: Community, text: str) -> Placement:
+    """Find a complex and building of the community named in free text, if any.
+
+    Only open places are found; the names come from the cache (`community_names`), so
+    placing by text reads nothing per request.
+    """
+    return place_in(community.id, text) or Placement(community.street_id, community.id)
 
 
 def resolve(building_id: int | None, complex_id: int | None, community_id: int | None, grid_id: int | None,
@@ -123,16 +218,16 @@ def resolve(building_id: int | None, complex_id: int | None, community_id: int |
             errors["community_id"] = _l("Choose your community.")
             return None
         return above
-    community = db.session.get(Community, community_id) if community_id else None
-    if community is None or not community_open(community):
+    community = community_place(community_id) if community_id else None
+    if community is None:
         errors["community_id"] = _l("Choose your community.")
         return None
-    grid = db.session.get(Grid, grid_id) if grid_id else None
-    if grid_id and (grid is None or grid.community_id != community.id or not grid.active):
+    grid = grid_place(grid_id) if grid_id else None
+    if grid_id and (grid is None or grid.community_id != community.community_id):
         errors["grid_id"] = unknown
         return None
     if address_text:
-        found = place_from_text(community, address_text)
-        if found.complex_id is not None:
+        found = place_in(community.community_id, address_text)
+        if found is not None and found.complex_id is not None:
             return found
-    return Placement(community.street_id, community.id, grid.id if grid is not None else None)
+    return grid or community

@@ -37,7 +37,7 @@ from datetime import datetime, timedelta, timezone
 from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Connection, delete, func, insert, select, text
+from sqlalchemy import Connection, delete, func, insert, literal, select
 
 from ticketing.extensions import db
 from ticketing.models import FailedAttempt
@@ -118,31 +118,40 @@ def _count_in_redis(conn: Redis, name: str, start: int, per: int) -> int:
 
 def _lock_key(conn: Connection, name: str, older_than: datetime) -> None:
     """Serialise attempts on one key until the transaction ends; drop the key's old rows.
+    One statement.
 
-    PostgreSQL: an advisory lock on the key's hash (other keys are not held up).
+    PostgreSQL: an advisory lock on the key's hash (other keys are not held up), with
+    the DELETE beside it in a CTE (the rows it removes lie before the window counted).
     SQLite: the DELETE, a write, takes the database's write lock at once, so the
     count that follows already sees whatever a concurrent attempt committed.
     """
+    old_rows = delete(FailedAttempt).where(FailedAttempt.key == name, FailedAttempt.at < older_than)
     if conn.dialect.name == "postgresql":
         lock_id = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-        conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
-    conn.execute(delete(FailedAttempt).where(FailedAttempt.key == name, FailedAttempt.at < older_than))
+        conn.execute(select(func.pg_advisory_xact_lock(lock_id)).add_cte(old_rows.cte("old_rows")))
+    else:
+        conn.execute(old_rows)
 
 
 def _count_in_database(name: str, limit: int, start: datetime, now: datetime) -> bool:
-    """Count one attempt in the database if a slot is free; whether it was."""
+    """Count one attempt in the database if a slot is free; whether it was.
+
+    Two statements: the lock (`_lock_key`), then one INSERT … SELECT that stores the
+    attempt only while the window holds fewer than `limit` (on SQLite a write
+    statement holds the write lock from its start, so its count cannot be overtaken).
+    """
     # Its own transaction, committed here: the count must hold whatever the
     # caller's session does next, and must not commit the caller's work.
     with db.engine.begin() as conn:
         _lock_key(conn, name, start)
-        count = conn.scalar(
-            select(func.count()).select_from(FailedAttempt)
-            .where(FailedAttempt.key == name, FailedAttempt.at >= start)
-        ) or 0
-        if count >= limit:
-            return False
-        conn.execute(insert(FailedAttempt).values(key=name, at=now))
-    return True
+        count = select(func.count()).select_from(FailedAttempt).where(
+            FailedAttempt.key == name, FailedAttempt.at >= start).scalar_subquery()
+        at = FailedAttempt.__table__.c.at
+        # RETURNING says whether a row went in (an INSERT's rowcount is not kept by every driver).
+        stored = conn.execute(insert(FailedAttempt).from_select(
+            ["key", "at"], select(literal(name, FailedAttempt.__table__.c.key.type), literal(now, at.type))
+            .where(count < limit)).returning(FailedAttempt.id)).first()
+    return stored is not None
 
 
 def longest_window(per: int = 0) -> int:

@@ -1,0 +1,188 @@
+"""SQL statements, lazy loads and time per filed ticket, door by door, in one process.
+
+    python bench/open311_profile.py                      # a scratch SQLite file
+    python bench/open311_profile.py postgresql://postgres@localhost/scratch -n 300
+    python bench/open311_profile.py ... --redis redis://localhost:6379/9
+
+Not a load test (bench/intake_bench.py is): it loads the demo street into an empty
+database (its schema wiped and rebuilt by the migrations), then posts `-n` requests
+through Flask's test client, alternating the doors so both see the same database:
+
+- the staff API, `POST /api/v1/tickets` with a building id (the fast-path baseline);
+- Open311, `POST /open311/v2/requests.json` with `service_code` and `address_string`
+  naming a complex and building, the way third-party apps send it;
+- the resident web form, `POST /report` with category, community, complex and building
+  (its CSRF token read once, before the timed posts).
+
+For each door it prints the median and mean SQL statements (SQLAlchemy's
+`before_cursor_execute`), lazy loads (ORM loads with `lazy_loaded_from`) and
+milliseconds per request (wall clock, and this process's CPU: the app's and the
+test client's, not the database server's), after `--warmup` requests of each door. Without `--redis`
+the Open311 rate limit is counted in the database, as in the embedded set-up.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from flask import Flask  # noqa: E402
+from flask_migrate import upgrade  # noqa: E402
+from sqlalchemy import event, select, text  # noqa: E402
+from sqlalchemy.orm import ORMExecuteState, Session  # noqa: E402
+
+from config import testing_config  # noqa: E402
+from ticketing import create_app  # noqa: E402
+from ticketing.demo import load_demo  # noqa: E402
+from ticketing.extensions import db  # noqa: E402
+from ticketing.models import Building, Category, KeyKind, User, utcnow  # noqa: E402
+from ticketing.services import apikeys  # noqa: E402
+
+DESCRIPTIONS = ["楼道灯坏了，晚上看不见", "厨房水管漏水，楼下天花板湿了", "单元门禁坏了，关不上",
+                "垃圾桶满了没人清理，味道很大", "下水道堵了，污水冒出来"]
+
+
+class Counter:
+    """Statements and lazy loads since the last `reset`."""
+
+    def __init__(self) -> None:
+        self.statements = 0
+        self.lazy = 0
+        self.last: list[str] = []
+
+    def reset(self) -> None:
+        self.statements = self.lazy = 0
+        self.last = []
+
+    def statement(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements += 1
+        self.last.append(" ".join(statement.split())[:160])
+
+    def orm(self, state: ORMExecuteState) -> None:
+        if state.is_select and state.lazy_loaded_from is not None:
+            self.lazy += 1
+
+
+def build_app(url: str | None, redis: str | None) -> Flask:
+    """The app on `url` (else a scratch SQLite file), its schema fresh, the demo loaded."""
+    instance = Path(tempfile.mkdtemp(prefix="o311prof"))
+    config = testing_config(url or f"sqlite:///{instance / 'prof.db'}", instance,
+                            rate_limits={"web_ip": (0, 60), "web_phone": (0, 60),
+                                         "open311_key": (10**6, 60), "wechat_sender": (0, 60)},
+                            redis_url=redis or None)
+    app = create_app(config)
+    with app.app_context():
+        if url and url.startswith("postgres"):
+            with db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+        upgrade()
+        load_demo()
+    return app
+
+
+def bodies(app: Flask, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], str]:
+    """n staff-API bodies, n Open311 forms, n web forms, and the staff key."""
+    with app.app_context():
+        admin = db.session.scalar(select(User).where(User.role == "admin", User.active.is_(True)))
+        _, staff_key = apikeys.issue(KeyKind.STAFF, "profile staff", utcnow(), user=admin)
+        _, open311_key = apikeys.issue(KeyKind.OPEN311, "profile open311", utcnow())
+        buildings = [(b.id, b.complex.name + b.name, b.complex_id, b.complex.grid.community_id)
+                     for b in db.session.scalars(
+            select(Building).where(Building.active.is_(True)))]
+        # Categories whose Open311 attributes are all optional: the forms answer none.
+        codes = [(c.code, c.id) for c in db.session.scalars(select(Category).where(
+            Category.parent_id.is_not(None), Category.active.is_(True)))
+            if not any(isinstance(f, dict) and f.get("required") for f in c.extra_fields or [])]
+    rng = random.Random(7)
+    staff, forms, web = [], [], []
+    for i in range(n):
+        building_id, address, complex_id, community_id = rng.choice(buildings)
+        code, category_id = rng.choice(codes)
+        phone = f"139{rng.randrange(10**8):08d}"
+        staff.append({"channel": "service_hall", "description": rng.choice(DESCRIPTIONS), "phone": phone,
+                      "name": "测试", "category": code, "building_id": building_id, "external_id": f"p{i}"})
+        forms.append({"api_key": open311_key, "service_code": code, "description": rng.choice(DESCRIPTIONS),
+                      "phone": phone, "first_name": "三", "last_name": "张",
+                      "address_string": f"{address}2单元301室"})
+        web.append({"category_id": category_id, "community_id": community_id, "complex_id": complex_id,
+                    "building_id": building_id, "address_text": "", "unit_room": "2单元301",
+                    "description": rng.choice(DESCRIPTIONS), "name": "张三丰", "phone": phone})
+    return staff, forms, web, staff_key
+
+
+def run(app: Flask, n: int, warmup: int, show: bool = False) -> dict[str, dict[str, list[float]]]:
+    """Post alternately through each door; per door, statements, lazy loads and ms per request."""
+    staff, forms, web, staff_key = bodies(app, n + warmup)
+    counter = Counter()
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", counter.statement)
+    event.listen(Session, "do_orm_execute", counter.orm)
+    client = app.test_client()
+    page = client.get("/report").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    if csrf is None:
+        sys.exit("no CSRF token on /report")
+    results: dict[str, dict[str, list[float]]] = {door: {"statements": [], "lazy": [], "ms": [], "cpu": []}
+                                                  for door in ("staff API", "Open311", "web form")}
+    try:
+        for i in range(n + warmup):
+            for door in results:
+                counter.reset()
+                started, cpu = time.perf_counter(), time.process_time()
+                if door == "staff API":
+                    response = client.post("/api/v1/tickets", json=staff[i],
+                                           headers={"Authorization": f"Bearer {staff_key}"})
+                elif door == "Open311":
+                    response = client.post("/open311/v2/requests.json", data=forms[i])
+                else:
+                    response = client.post("/report", data={**web[i], "csrf_token": csrf.group(1)},
+                                           content_type="multipart/form-data")
+                elapsed = (time.perf_counter() - started) * 1000
+                cpu_ms = (time.process_time() - cpu) * 1000
+                if response.status_code not in (201, 303):
+                    sys.exit(f"{door}: {response.status_code} {response.get_data(as_text=True)[:300]}")
+                if show and i == n + warmup - 1:
+                    print(f"--- {door}: the last request's statements", *counter.last, sep="\n  ")
+                if i >= warmup:
+                    results[door]["statements"].append(counter.statements)
+                    results[door]["lazy"].append(counter.lazy)
+                    results[door]["ms"].append(elapsed)
+                    results[door]["cpu"].append(cpu_ms)
+    finally:
+        event.remove(Session, "do_orm_execute", counter.orm)
+        with app.app_context():
+            event.remove(db.engine, "before_cursor_execute", counter.statement)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("database_url", nargs="?", help="an empty (or scratch) database; default SQLite")
+    parser.add_argument("-n", type=int, default=200, help="requests per door, after the warm-up")
+    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--redis", help="count rate limits in this Redis, as production does")
+    parser.add_argument("--show", action="store_true", help="print the last request's statements of each door")
+    args = parser.parse_args()
+    app = build_app(args.database_url, args.redis)
+    results = run(app, args.n, args.warmup, args.show)
+    print(f"{'door':<10} {'stmts med':>9} {'mean':>6} {'lazy med':>8} {'ms p50':>7} {'ms mean':>7} {'ms p90':>7} "
+          f"{'cpu ms':>7}")
+    for door, r in results.items():
+        ms = sorted(r["ms"])
+        print(f"{door:<10} {statistics.median(r['statements']):>9.0f} {statistics.mean(r['statements']):>6.1f} "
+              f"{statistics.median(r['lazy']):>8.0f} {statistics.median(ms):>7.2f} {statistics.mean(ms):>7.2f} "
+              f"{ms[int(len(ms) * 0.9)]:>7.2f} {statistics.mean(r['cpu']):>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
