@@ -15,59 +15,22 @@ from typing import Any, Iterable
 
 from flask_babel import gettext as _
 
+from ticketing.services import gcj02
 from ticketing.services.places_workbook import CODE, Problem
 
-# Krasovsky 1940, the ellipsoid of the GCJ-02 formula.
-_A = 6378245.0
-_EE = 0.00669342162296594323
-# Where the offset applies (outside China GCJ-02 equals WGS-84).
-_CHINA = (72.004, 137.8347, 0.8293, 55.8271)
 DECIMALS = 7  # about a centimetre
 
 
-def _outside_china(lng: float, lat: float) -> bool:
-    return not (_CHINA[0] <= lng <= _CHINA[1] and _CHINA[2] <= lat <= _CHINA[3])
-
-
-def _offset(lng: float, lat: float) -> tuple[float, float]:
-    """The GCJ-02 offset (degrees of longitude, latitude) at a WGS-84 point."""
-    x, y = lng - 105.0, lat - 35.0
-    d_lat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
-             + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-             + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
-             + (160.0 * math.sin(y / 12.0 * math.pi) + 320 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0)
-    d_lng = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
-             + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-             + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
-             + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0)
-    rad = lat / 180.0 * math.pi
-    magic = 1 - _EE * math.sin(rad) ** 2
-    sqrt_magic = math.sqrt(magic)
-    d_lat = (d_lat * 180.0) / ((_A * (1 - _EE)) / (magic * sqrt_magic) * math.pi)
-    d_lng = (d_lng * 180.0) / (_A / sqrt_magic * math.cos(rad) * math.pi)
-    return d_lng, d_lat
-
-
 def wgs84_to_gcj02(lng: float, lat: float) -> tuple[float, float]:
-    """A WGS-84 point as Chinese web maps show it."""
-    if _outside_china(lng, lat):
-        return lng, lat
-    d_lng, d_lat = _offset(lng, lat)
-    return lng + d_lng, lat + d_lat
+    """A WGS-84 point as Chinese web maps show it, in GeoJSON's (longitude, latitude) order."""
+    lat, lng = gcj02.wgs84_to_gcj02(lat, lng)
+    return lng, lat
 
 
 def gcj02_to_wgs84(lng: float, lat: float) -> tuple[float, float]:
-    """The WGS-84 point a GCJ-02 point shows: the offset inverted by fixed-point iteration."""
-    if _outside_china(lng, lat):
-        return lng, lat
-    w_lng, w_lat = lng, lat
-    for _step in range(30):  # converges by about a factor of 1e-5 per step
-        g_lng, g_lat = wgs84_to_gcj02(w_lng, w_lat)
-        e_lng, e_lat = g_lng - lng, g_lat - lat
-        w_lng, w_lat = w_lng - e_lng, w_lat - e_lat
-        if abs(e_lng) < 1e-10 and abs(e_lat) < 1e-10:
-            break
-    return w_lng, w_lat
+    """The WGS-84 point a GCJ-02 point shows, in GeoJSON's (longitude, latitude) order."""
+    lat, lng = gcj02.gcj02_to_wgs84(lat, lng)
+    return lng, lat
 
 
 @dataclass(frozen=True)
