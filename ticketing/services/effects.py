@@ -130,15 +130,22 @@ def accept(ticket: Ticket, ctx: Context) -> None:
     ticket.resolve_due_at = sla.resolve_deadline(ticket.tier, ctx.now, ctx.calendar)
 
 
-def return_ticket(ticket: Ticket, ctx: Context) -> None:
-    ctx.detail.update(returned_by=ticket.assignee_id)
+def clear_hand(ticket: Ticket, work_begun: bool) -> None:
+    """Nobody holds the ticket any more: no handler and no accept-by; with `work_begun`,
+    the acceptance and its resolve-by go too (they belong to the hand that took it)."""
     ticket.assignee_id = None
     ticket.team_id = None
     ticket.company_id = None
     ticket.handler_kind = None
     ticket.accept_due_at = None
-    ticket.resolve_due_at = None
-    ticket.accepted_at = None
+    if work_begun:
+        ticket.resolve_due_at = None
+        ticket.accepted_at = None
+
+
+def return_ticket(ticket: Ticket, ctx: Context) -> None:
+    ctx.detail.update(returned_by=ticket.assignee_id)
+    clear_hand(ticket, work_begun=True)
     ticket.return_count += 1
     # Back to the router (which leaves out whoever returned it); the demo's history opts out.
     if ctx.params.get("reroute", True):
@@ -210,11 +217,7 @@ def auto_close(ticket: Ticket, ctx: Context) -> None:
 def expire(ticket: Ticket, ctx: Context) -> None:
     """The accept-by passed: the ticket goes back for routing, without its late handler."""
     ctx.detail.update(missed_by=ticket.assignee_id, team_id=ticket.team_id, company_id=ticket.company_id)
-    ticket.assignee_id = None
-    ticket.team_id = None
-    ticket.company_id = None
-    ticket.handler_kind = None
-    ticket.accept_due_at = None
+    clear_hand(ticket, work_begun=False)
 
 
 def release(ticket: Ticket, ctx: Context) -> None:
@@ -223,13 +226,7 @@ def release(ticket: Ticket, ctx: Context) -> None:
     Deadlines go with the hand, as on a return; the escalation level stays.
     """
     ctx.detail.update(released_from=ticket.assignee_id, by=ctx.params.get("by"))
-    ticket.assignee_id = None
-    ticket.team_id = None
-    ticket.company_id = None
-    ticket.handler_kind = None
-    ticket.accept_due_at = None
-    ticket.resolve_due_at = None
-    ticket.accepted_at = None
+    clear_hand(ticket, work_begun=True)
     if ticket.held_at is not None:  # the pause ends here; the time on hold stays counted
         ticket.paused_seconds += int((ctx.now - ticket.held_at).total_seconds())
         ticket.held_at = None
