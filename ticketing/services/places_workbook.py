@@ -131,14 +131,19 @@ def cell_text(value: Any) -> str:
     return str(value).strip()  # str.strip() knows U+3000 and U+00A0
 
 
+def split_list(text: str, separators: str) -> list[str]:
+    """The items of a cell separated by any of `separators`, trimmed, without blanks or repeats."""
+    seen: list[str] = []
+    for item in re.split("[" + re.escape(separators) + "]", text or ""):
+        item = item.strip()
+        if item and item not in seen:
+            seen.append(item)
+    return seen
+
+
 def split_aliases(text: str) -> list[str]:
     """The aliases of a cell or of a stored value, trimmed, without blanks or repeats."""
-    seen: list[str] = []
-    for alias in re.split("[" + re.escape(ALIAS_SEPARATORS) + "\r]", text or ""):
-        alias = alias.strip()
-        if alias and alias not in seen:
-            seen.append(alias)
-    return seen
+    return split_list(text, ALIAS_SEPARATORS + "\r")
 
 
 def read_workbook(source: str | IO[bytes], specs: tuple[Sheet, ...] = SHEETS

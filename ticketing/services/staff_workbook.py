@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from ticketing.models import Role
-from ticketing.services.places_workbook import Column, Sheet
+from ticketing.services.places_workbook import Column, Sheet, split_list
 
 USERNAME, FULL_NAME, MOBILE, ROLE, SCOPE, SHIFTS, ON_CALL = "用户名", "姓名", "手机", "角色", "范围编码", "班次", "值班"
 # 角色 as the sheet writes it → Role value.
@@ -189,9 +189,4 @@ def format_days(days: list[int]) -> str:
 
 def split_codes(text: str) -> list[str]:
     """The codes of a 范围编码 cell, trimmed, without blanks or repeats."""
-    codes: list[str] = []
-    for code in re.split("[" + re.escape(SCOPE_SEPARATORS) + "]", text or ""):
-        code = code.strip()
-        if code and code not in codes:
-            codes.append(code)
-    return codes
+    return split_list(text, SCOPE_SEPARATORS)
