@@ -26,12 +26,11 @@ from ticketing.extensions import db
 from ticketing.labels import localized_name
 from ticketing.models import Category, ClassificationCorrection, Role, SlaTier
 from ticketing.services import audit, classify_store
-from ticketing.services.catalog_admin import MAX_WORDS, clean_keywords
-from ticketing.services.classify import split_keywords, split_triggers
+from ticketing.services.catalog_admin import clean_keywords, clean_triggers
+from ticketing.services.classify import split_keywords
 from ticketing.services.errors import ValidationFailed
 from ticketing.web import now, roles_required, staff_user
 
-MAX_TRIGGER = 40
 
 
 class KeywordsForm(FlaskForm):
@@ -71,18 +70,6 @@ class CategoryRow:
     category: Category
     corrections: int
     suggestions: list[tuple[str, int]]
-
-
-def clean_triggers(value: str | None) -> str:
-    """The trigger words as stored (one per line, normalised, once each); raises ValidationFailed."""
-    lines = split_triggers(value)
-    if len(lines) > MAX_WORDS:
-        raise ValidationFailed({"trigger_words": _("At most %(n)d lines.", n=MAX_WORDS)})
-    long = [line for line in lines if len(line) > MAX_TRIGGER]
-    if long:
-        raise ValidationFailed({"trigger_words": _("Lines may be at most %(n)d characters: %(words)s",
-                                                   n=MAX_TRIGGER, words=" · ".join(long))})
-    return "\n".join(lines)
 
 
 def adopt_keyword(category: Category, word: str) -> bool:

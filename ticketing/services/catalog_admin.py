@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from ticketing.extensions import db
 from ticketing.models import Category, SlaTier, User
 from ticketing.services import audit
-from ticketing.services.classify import split_keywords
+from ticketing.services.classify import split_keywords, split_triggers
 from ticketing.services.errors import ValidationFailed
 
 GROUP_CODE = re.compile(r"[a-z][a-z0-9_]{0,30}")
@@ -40,6 +40,7 @@ TIER_CODE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 MAX_NAME = 64
 MAX_WORDS = 100
 MAX_WORD = 20
+MAX_TRIGGER = 40  # characters of one trigger line
 MAX_RANK = 99
 # A year of minutes: a longer limit is a typing mistake, not a promise to residents.
 MAX_MINUTES = 365 * 24 * 60
@@ -99,6 +100,18 @@ def clean_keywords(value: str | None) -> str:
         raise ValidationFailed({"keywords": _l("Keywords may be at most %(n)d characters: %(words)s",
                                               n=MAX_WORD, words=" · ".join(long))})
     return " ".join(words)
+
+
+def clean_triggers(value: str | None) -> str:
+    """The trigger words as stored (one per line, normalised, once each); raises ValidationFailed."""
+    lines = split_triggers(value)
+    if len(lines) > MAX_WORDS:
+        raise ValidationFailed({"trigger_words": _l("At most %(n)d lines.", n=MAX_WORDS)})
+    long = [line for line in lines if len(line) > MAX_TRIGGER]
+    if long:
+        raise ValidationFailed({"trigger_words": _l("Lines may be at most %(n)d characters: %(words)s",
+                                                   n=MAX_TRIGGER, words=" · ".join(long))})
+    return "\n".join(lines)
 
 
 def check_names(data: CategoryData | TierData, errors: dict[str, Any]) -> tuple[str, str]:
