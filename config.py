@@ -9,10 +9,11 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent
 DEFAULT_INSTANCE = BASE_DIR / "instance"
@@ -194,7 +195,7 @@ class Config:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Config":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Build the configuration from environment variables."""
         env = os.environ if env is None else env
         mode = env_str(env, "MINHU_ENV", "development")
@@ -235,7 +236,7 @@ class Config:
             extra={name: env[name] for name in PASSTHROUGH if env.get(name)},
         )
 
-    def with_overrides(self, **changes: Any) -> "Config":
+    def with_overrides(self, **changes: Any) -> Config:
         """A copy with some settings changed (used by tests and scripts)."""
         return replace(self, **changes)
 

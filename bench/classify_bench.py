@@ -18,8 +18,8 @@ import random
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -62,7 +62,7 @@ def timed(label: str, action: Callable[[], object]) -> object:
 
 def report(label: str, samples: list[float]) -> None:
     samples = sorted(samples)
-    pick = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]  # noqa: E731
+    pick = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]
     print(f"{label:<42} median {statistics.median(samples):.3f}  p95 {pick(0.95):.3f}  "
           f"p99 {pick(0.99):.3f}  max {samples[-1]:.3f} ms  (n={len(samples)})")
 

@@ -29,14 +29,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import create_engine, text
 
 PORT = 8391
 BODIES = 2000
@@ -144,7 +144,7 @@ def prepare(database_url: str, run: str) -> tuple[str, str]:
         ).all()
     rng = random.Random(11)
     lines = []
-    for i in range(BODIES):
+    for _ in range(BODIES):
         lines.append(json.dumps({
             "channel": "service_hall",
             "description": rng.choice(DESCRIPTIONS),
@@ -188,17 +188,17 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
 def wrk(script: Path, connections: int, threads: int, seconds: int, url: str, phase: str) -> str:
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
            "-s", str(script), url, "--", phase]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"wrk failed: {done.stdout}{done.stderr}")
     return done.stdout
 
 
 def parse_wrk(output: str) -> dict[str, object]:
-    statuses = {int(a): int(b) for a, b in re.findall(r"^STATUS (\d+) (\d+)$", output, re.M)}
-    pct = {float(a): float(b) for a, b in re.findall(r"^PCT ([\d.]+) ([\d.]+)$", output, re.M)}
+    statuses = {int(a): int(b) for a, b in re.findall(r"^STATUS (\d+) (\d+)$", output, re.MULTILINE)}
+    pct = {float(a): float(b) for a, b in re.findall(r"^PCT ([\d.]+) ([\d.]+)$", output, re.MULTILINE)}
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    mx = float(re.search(r"^MAX ([\d.]+)$", output, re.M).group(1))  # type: ignore[union-attr]
+    mx = float(re.search(r"^MAX ([\d.]+)$", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
     return {"statuses": statuses, "pct": pct, "rps": rps, "max": mx}
 
 
@@ -359,7 +359,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{PORT}"
         if args.warmup:
             wrk(script, args.connections, 2, args.warmup, url, "warm")
-        started = datetime.now(timezone.utc)
+        started = datetime.now(UTC)
         before = cpu_seconds(database)
         result = parse_wrk(wrk(script, args.connections, 2, args.duration, url, "main"))
         after = cpu_seconds(database)

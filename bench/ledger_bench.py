@@ -26,19 +26,19 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import text  # noqa: E402
-from werkzeug.security import generate_password_hash  # noqa: E402
+from sqlalchemy import text
+from werkzeug.security import generate_password_hash
 
-from config import testing_config  # noqa: E402
-from ticketing import create_app  # noqa: E402
-from ticketing.extensions import db  # noqa: E402
+from config import testing_config
+from ticketing import create_app
+from ticketing.extensions import db
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -162,7 +162,7 @@ def main() -> None:
         print(f"{day}: {touched:,} tickets touched, {day_events:,} events")
 
         def compile_(d):
-            grids = compile_day(d, TZ, datetime.now(timezone.utc))
+            grids = compile_day(d, TZ, datetime.now(UTC))
             lines = db.session.scalar(text("SELECT count(*) FROM ledger_lines JOIN ledgers ON ledgers.id = ledger_id "
                                            "WHERE ledgers.day = :d"), {"d": d})
             return f"{grids} grids, {lines:,} lines"
@@ -173,7 +173,7 @@ def main() -> None:
         timed(f"compile {quiet} (history only)", lambda: compile_(quiet))
         if not args.no_backfill:
             timed("back-fill the 28 days before that, for the trend",
-                  lambda: [compile_day(quiet - timedelta(days=n), TZ, datetime.now(timezone.utc))
+                  lambda: [compile_day(quiet - timedelta(days=n), TZ, datetime.now(UTC))
                            for n in range(1, 29)] and None)
         timed(f"compile today so far ({today})", lambda: compile_(today))
 

@@ -24,9 +24,10 @@ import importlib
 import itertools
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import requests
 
@@ -72,7 +73,7 @@ def request_form(service: str, definition: dict[str, Any], key: str, address: st
             values = values.get("value") or []
             values = values if isinstance(values, list) else [values]
         datatype = attribute.get("datatype")
-        answer = {"number": "1", "datetime": datetime.now(timezone.utc).isoformat()}.get(datatype, "x")
+        answer = {"number": "1", "datetime": datetime.now(UTC).isoformat()}.get(datatype, "x")
         if values:
             answer = str(values[0]["key"])
         name = f"attribute[{attribute['code']}]" + ("[]" if datatype == "multivaluelist" else "")
@@ -144,7 +145,7 @@ def run_georeport(root: str, key: str, address: str, phone: str) -> None:
 
         def read_filtered() -> str:
             # A minute ahead: the dates go out to the second, and the request was filed this second.
-            end = datetime.now(timezone.utc) + timedelta(minutes=1)
+            end = datetime.now(UTC) + timedelta(minutes=1)
             start = end - timedelta(days=30)
             found = as_list(client.get_service_requests(
                 status="open", service_code=chosen["service_code"],

@@ -35,17 +35,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flask import Flask  # noqa: E402
-from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import event, select, text  # noqa: E402
-from sqlalchemy.orm import ORMExecuteState, Session  # noqa: E402
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import event, select, text
+from sqlalchemy.orm import ORMExecuteState, Session
 
-from config import testing_config  # noqa: E402
-from ticketing import create_app  # noqa: E402
-from ticketing.demo import load_demo  # noqa: E402
-from ticketing.extensions import db  # noqa: E402
-from ticketing.models import Building, Category, KeyKind, User, utcnow  # noqa: E402
-from ticketing.services import apikeys  # noqa: E402
+from config import testing_config
+from ticketing import create_app
+from ticketing.demo import load_demo
+from ticketing.extensions import db
+from ticketing.models import Building, Category, KeyKind, User, utcnow
+from ticketing.services import apikeys
 
 DESCRIPTIONS = ["楼道灯坏了，晚上看不见", "厨房水管漏水，楼下天花板湿了", "单元门禁坏了，关不上",
                 "垃圾桶满了没人清理，味道很大", "下水道堵了，污水冒出来"]

@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
 CASES = ("png-bomb", "jpeg-scan-bomb", "png-16mp", "jpeg-12mp", "jpeg-48mp")
 

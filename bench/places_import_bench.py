@@ -23,9 +23,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config import testing_config  # noqa: E402
-from ticketing import create_app  # noqa: E402
-from ticketing.extensions import db  # noqa: E402
+from config import testing_config
+from ticketing import create_app
+from ticketing.extensions import db
 
 COMMUNITIES, GRIDS_EACH, COMPLEXES_EACH, BUILDINGS_EACH = 20, 50, 4, 5  # 1,000 grids, 20,000 buildings
 

@@ -21,9 +21,9 @@ from sqlalchemy import event, func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config import testing_config  # noqa: E402
-from ticketing import create_app  # noqa: E402
-from ticketing.extensions import db  # noqa: E402
+from config import testing_config
+from ticketing import create_app
+from ticketing.extensions import db
 
 
 def main() -> None:

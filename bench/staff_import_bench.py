@@ -23,10 +23,10 @@ from openpyxl import Workbook
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.places_import_bench import COMMUNITIES, GRIDS_EACH, street_workbook, timed  # noqa: E402
-from config import testing_config  # noqa: E402
-from ticketing import create_app  # noqa: E402
-from ticketing.extensions import db  # noqa: E402
+from bench.places_import_bench import COMMUNITIES, GRIDS_EACH, street_workbook, timed
+from config import testing_config
+from ticketing import create_app
+from ticketing.extensions import db
 
 PEOPLE = 3000
 HEADER = ["用户名", "姓名", "手机", "角色", "范围编码", "班次", "值班"]

@@ -15,8 +15,8 @@ from __future__ import annotations
 import io
 import zlib
 from dataclasses import dataclass
-from datetime import date, datetime, time, timezone
-from functools import lru_cache
+from datetime import UTC, date, datetime, time
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 from PIL import Image
@@ -48,7 +48,7 @@ from ticketing.services.workdays import WorkCalendar
 PASSWORD = "correct-horse-battery"
 TZ = ZoneInfo("Asia/Shanghai")
 # A Wednesday morning, a working day: 2026-11-18 10:00 in Shanghai.
-T0 = datetime(2026, 11, 18, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)
 PHONE = "13812345678"
 
 
@@ -161,7 +161,7 @@ def png_declaring(width: int, height: int, idat: bytes = b"") -> bytes:
     return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
 
 
-@lru_cache(maxsize=None)
+@cache
 def png_bomb(side: int = 6300, rows_per_block: int = 300) -> bytes:
     """A valid 151 KB PNG of `side` x `side` transparent pixels: 159 MB once decoded.
 
@@ -182,7 +182,7 @@ def png_bomb(side: int = 6300, rows_per_block: int = 300) -> bytes:
     return png_declaring(side, side, idat)
 
 
-@lru_cache(maxsize=None)
+@cache
 def big_jpeg(size: tuple[int, int] = (8000, 6000)) -> bytes:
     """A baseline JPEG of a 48 MP phone camera's size (one colour, so it is quick to make)."""
     out = io.BytesIO()

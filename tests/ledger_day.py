@@ -26,7 +26,7 @@ Every 三率 event is gina's in A1 and greg's in A2 (u1's expiry names him).
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from tests.factories import TZ, World, calendar, make_ticket
@@ -40,7 +40,7 @@ DAY = date(2026, 11, 18)
 
 def local(day: int, hour: int, minute: int = 0) -> datetime:
     """A Shanghai time in November 2026, as the aware UTC time it is stored as."""
-    return datetime(2026, 11, day, hour, minute, tzinfo=TZ).astimezone(timezone.utc)
+    return datetime(2026, 11, day, hour, minute, tzinfo=TZ).astimezone(UTC)
 
 
 def act(ticket: Ticket, name: str, actor: Actor, at: datetime, **params: Any) -> None:

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Self
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -46,7 +47,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         """Start the server (on the same port as before) and wait until it answers PING."""
         if self.running:
             return self
@@ -105,7 +106,7 @@ class RedisServer:
         path = self.directory / "redis.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

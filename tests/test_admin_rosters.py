@@ -10,11 +10,11 @@ from sqlalchemy import select
 
 from tests.conftest import csrf_token, login
 from tests.factories import World
-from ticketing.services import rosters
-from ticketing.services.rosters import ShiftInput
 from ticketing.extensions import db
 from ticketing.models import DutyShift, Leave, User
+from ticketing.services import rosters
 from ticketing.services.errors import ValidationFailed
+from ticketing.services.rosters import ShiftInput
 
 pytestmark = pytest.mark.usefixtures("english")
 

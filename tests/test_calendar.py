@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -24,7 +24,7 @@ from ticketing.services.photos import PhotoStore
 from ticketing.services.workdays import WorkCalendar, load_calendar
 
 # Sunday 6 December 2026, 16:00 in Shanghai: 2027 begins in 26 days.
-DECEMBER = datetime(2026, 12, 6, 8, 0, tzinfo=timezone.utc)
+DECEMBER = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 BANNER = "2027年的调休安排尚未确认"
 
 

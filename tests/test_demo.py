@@ -1,8 +1,9 @@
 """The demo sub-district: complete, consistent, loaded once, and usable to sign in."""
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Iterator
 
 import pytest
 from flask import Flask
@@ -117,7 +118,7 @@ class TestLoadedDemo:
         for ticket in db.session.scalars(select(Ticket)):
             events = ticket.events
             assert events[0].action == "submit" and events[0].from_status is None
-            for before, after in zip(events, events[1:]):
+            for before, after in itertools.pairwise(events):
                 assert after.from_status == before.to_status, ticket.number
                 assert before.at <= after.at <= NOW, ticket.number
             assert events[-1].to_status == ticket.status, ticket.number

@@ -7,14 +7,15 @@ import hmac
 import json
 import re
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from tests.conftest import csrf_from
 from tests import test_wechat as wechat
+from tests.conftest import csrf_from
 from tests.factories import PHONE, World
 from ticketing.extensions import db
 

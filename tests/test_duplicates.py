@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
@@ -49,7 +50,7 @@ def page_of(client: FlaskClient, ticket: Ticket) -> str:
 
 
 def duplicates_section(html: str) -> str:
-    found = re.search(r'<section class="card duplicates".*?</section>', html, re.S)
+    found = re.search(r'<section class="card duplicates".*?</section>', html, re.DOTALL)
     return found.group(0) if found else ""
 
 
@@ -57,7 +58,7 @@ def merge_forms(html: str) -> list[tuple[str, str]]:
     """(action URL, hidden target) of each one-click merge form of the duplicates section."""
     return re.findall(
         r'<form method="post" action="([^"]+/act/merge)">.*?name="target" value="([^"]+)"',
-        duplicates_section(html), re.S,
+        duplicates_section(html), re.DOTALL,
     )
 
 
@@ -272,7 +273,7 @@ def queue_items(html: str) -> dict[str, str]:
     """Ticket number → the item's HTML, for the queue's list."""
     return {
         m.group(1): m.group(0)
-        for m in re.finditer(r'<li class="ticket-item console-item.*?class="title" href="/tickets/([0-9-]+)".*?</li>', html, re.S)
+        for m in re.finditer(r'<li class="ticket-item console-item.*?class="title" href="/tickets/([0-9-]+)".*?</li>', html, re.DOTALL)
     }
 
 

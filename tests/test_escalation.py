@@ -6,7 +6,7 @@ whole street; Dora dispatches in community A, Dan in community B.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -316,7 +316,7 @@ def test_the_supervisor_sets_a_new_deadline_in_local_time(
     assert response.status_code == 303
     stored = fresh(ticket.id)
     assert stored.resolve_due_at == datetime(2030, 1, 15, 18, 30, tzinfo=TZ)
-    assert stored.resolve_due_at == datetime(2030, 1, 15, 10, 30, tzinfo=timezone.utc)
+    assert stored.resolve_due_at == datetime(2030, 1, 15, 10, 30, tzinfo=UTC)
     [event] = events(ticket.id, "extend")
     assert event.actor_id == world.sam.id and event.detail["new"].startswith("2030-01-15T10:30")
 

@@ -45,7 +45,7 @@ def test_a_file_that_names_gcj02_as_its_crs_is_converted_without_the_flag(ctx: F
     crs = {"type": "name", "properties": {"name": "GCJ-02"}}
     found, problems = read_boundaries(geojson(feature("A", shifted), crs=crs), "g.geojson")
     ring = found[0].geometry["coordinates"][0]
-    assert problems == [] and all(abs(a - b) < 1e-6 for p, q in zip(ring, SQUARE) for a, b in zip(p, q))
+    assert problems == [] and all(abs(a - b) < 1e-6 for p, q in zip(ring, SQUARE, strict=True) for a, b in zip(p, q, strict=True))
 
 
 def test_a_converted_boundary_holds_the_gps_point_inside_it(ctx: Flask) -> None:

@@ -22,11 +22,11 @@ MB = 1024 * 1024
 
 
 def request_for(world: World, **fields: Any) -> intake.IntakeRequest:
-    values: dict[str, Any] = dict(
-        channel="web", description="楼道灯不亮", phone=PHONE,
-        category_id=world.category("repair.stair_light").id,
-        building_id=world.building_courtyard.id,
-    )
+    values: dict[str, Any] = {
+        "channel": "web", "description": "楼道灯不亮", "phone": PHONE,
+        "category_id": world.category("repair.stair_light").id,
+        "building_id": world.building_courtyard.id,
+    }
     values.update(fields)
     return intake.IntakeRequest(**values)
 

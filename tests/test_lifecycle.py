@@ -1,8 +1,9 @@
 """The state machine: every transition from every state, by every role."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from unittest.mock import ANY, MagicMock
 
 import pytest
@@ -359,9 +360,8 @@ def test_one_delivery_job_sends_several_messages_and_retries_none_twice(
     make_ticket(world, store)
     make_ticket(world, store)
     ids = [m.id for m in resident_messages("received")]
-    with app_with(**smtp_settings(free_port())).app_context():  # nobody listens there
-        with pytest.raises(RetryLater):
-            jobs.deliver_notification(*ids)
+    with app_with(**smtp_settings(free_port())).app_context(), pytest.raises(RetryLater):  # nobody listens
+        jobs.deliver_notification(*ids)
     assert [(m.status, m.attempts) for m in resident_messages()] == [("pending", 1)] * 2
     with app_with(**smtp_settings(port)).app_context():
         assert jobs.deliver_notification(*ids) == "2 messages"
@@ -432,9 +432,8 @@ def test_a_batch_writes_its_events_messages_once_at_its_end(world: World, store:
 def test_a_batch_that_fails_writes_none_of_its_messages(world: World, store: PhotoStore) -> None:
     ticket = advance(make_ticket(world, store), "accepted", world)
     before = (count(Notification), count(OutboxMessage))
-    with pytest.raises(RuntimeError):
-        with notify.batched():
-            perform(ticket, "resolve", Actor.staff(world.gina), T0, calendar(), note="已修好", flush=False)
+    with pytest.raises(RuntimeError), notify.batched():
+        perform(ticket, "resolve", Actor.staff(world.gina), T0, calendar(), note="已修好", flush=False)
             raise RuntimeError("the batch broke")
     db.session.rollback()
     assert (count(Notification), count(OutboxMessage)) == before

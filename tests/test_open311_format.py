@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -56,17 +56,17 @@ def test_render_gives_the_mimetype_of_each_format() -> None:
 
 
 def test_datetimes_are_w3c_in_local_time_with_the_offset() -> None:
-    assert w3c(datetime(2026, 11, 18, 2, 0, 5, 123, tzinfo=timezone.utc), TZ) == "2026-11-18T10:00:05+08:00"
+    assert w3c(datetime(2026, 11, 18, 2, 0, 5, 123, tzinfo=UTC), TZ) == "2026-11-18T10:00:05+08:00"
     assert w3c(None, TZ) is None
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("2010-01-01T00:00:00Z", datetime(2010, 1, 1, tzinfo=timezone.utc)),
-    ("2010-01-01T08:00:00+08:00", datetime(2010, 1, 1, tzinfo=timezone.utc)),
-    ("2010-01-01T08:00:00.5-05:00", datetime(2010, 1, 1, 13, 0, 0, 500000, tzinfo=timezone.utc)),
-    ("2010-01-01T08:00", datetime(2010, 1, 1, 0, 0, tzinfo=timezone.utc)),
-    ("2010-01-02", datetime(2010, 1, 1, 16, 0, tzinfo=timezone.utc)),
-    ("2010-02", datetime(2010, 1, 31, 16, 0, tzinfo=timezone.utc)),
+    ("2010-01-01T00:00:00Z", datetime(2010, 1, 1, tzinfo=UTC)),
+    ("2010-01-01T08:00:00+08:00", datetime(2010, 1, 1, tzinfo=UTC)),
+    ("2010-01-01T08:00:00.5-05:00", datetime(2010, 1, 1, 13, 0, 0, 500000, tzinfo=UTC)),
+    ("2010-01-01T08:00", datetime(2010, 1, 1, 0, 0, tzinfo=UTC)),
+    ("2010-01-02", datetime(2010, 1, 1, 16, 0, tzinfo=UTC)),
+    ("2010-02", datetime(2010, 1, 31, 16, 0, tzinfo=UTC)),
 ])
 def test_w3c_datetimes_are_read_with_their_zone_or_in_local_time(text: str, expected: datetime) -> None:
     assert parse_w3c(text, TZ) == expected

@@ -10,7 +10,17 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.factories import T0, TZ, World, advance, calendar
-from tests.test_open311 import NOW, REQUEST_FIELDS, URL, W3C_LOCAL, errors_of, json_of, tags, ticket_of, xml_of
+from tests.test_open311 import (
+    NOW,
+    REQUEST_FIELDS,
+    URL,
+    W3C_LOCAL,
+    errors_of,
+    json_of,
+    tags,
+    ticket_of,
+    xml_of,
+)
 from ticketing import web
 from ticketing.extensions import db
 from ticketing.services.lifecycle import Actor, perform

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 import socket
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from flask import Flask
@@ -346,7 +346,7 @@ def calendar_known(monkeypatch: pytest.MonkeyPatch) -> None:
     """A clock in mid-2026: chinese-calendar knows the year, so the calendar warns of nothing."""
     from ticketing import web
 
-    monkeypatch.setattr(web, "now", lambda: datetime(2026, 6, 1, 2, 0, tzinfo=timezone.utc))
+    monkeypatch.setattr(web, "now", lambda: datetime(2026, 6, 1, 2, 0, tzinfo=UTC))
 
 
 def test_readyz_in_the_embedded_mode_checks_only_the_database(client: FlaskClient, calendar_known: None) -> None:

@@ -5,7 +5,8 @@ import io
 import threading
 import time
 import warnings
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from PIL import GifImagePlugin, Image, ImageFile
@@ -130,9 +131,8 @@ def test_only_the_first_frame_of_an_animated_png_is_kept() -> None:
 
 def test_a_photo_finding_no_free_decode_slot_in_time_is_busy() -> None:
     slots = photos.DecodeSlots(1, wait=0.01)
-    with slots.held():
-        with pytest.raises(errors.Busy) as caught:
-            clean_photo(png_bytes(), 5 * MB, slots)
+    with slots.held(), pytest.raises(errors.Busy) as caught:
+        clean_photo(png_bytes(), 5 * MB, slots)
     assert caught.value.status == 503
     assert clean_photo(png_bytes(), 5 * MB, slots).content_type == "image/png"
 

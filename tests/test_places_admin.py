@@ -23,7 +23,18 @@ from tests.factories import T0, World, calendar, make_ticket, make_user, put_on_
 from tests.places_books import SQUARE, book, feature, geojson, sheets
 from ticketing.admin import places_import as import_views
 from ticketing.extensions import db
-from ticketing.models import AuditEntry, Community, Complex, Grid, PropertyCompany, Role, Street, Team, Ticket, utcnow
+from ticketing.models import (
+    AuditEntry,
+    Community,
+    Complex,
+    Grid,
+    PropertyCompany,
+    Role,
+    Street,
+    Team,
+    Ticket,
+    utcnow,
+)
 from ticketing.services import geo, placing, routing
 from ticketing.services.geo_import import wgs84_to_gcj02
 from ticketing.services.photos import PhotoStore
@@ -292,7 +303,7 @@ def test_a_gcj02_boundary_is_stored_in_wgs84(client: FlaskClient, world: World) 
     geometry = json.dumps({"type": "Polygon", "coordinates": [shifted]}).encode()
     assert upload_boundary(client, world.grid_b1, geometry, gcj02=True).status_code == 303
     stored = json.loads(fresh(world.grid_b1).boundary)["coordinates"][0]
-    assert all(abs(a - b) < 1e-6 for got, want in zip(stored, SQUARE) for a, b in zip(got, want))
+    assert all(abs(a - b) < 1e-6 for got, want in zip(stored, SQUARE, strict=True) for a, b in zip(got, want, strict=True))
 
 
 def test_an_invalid_polygon_is_refused_with_a_clear_error(client: FlaskClient, world: World) -> None:

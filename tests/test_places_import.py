@@ -14,7 +14,16 @@ from sqlalchemy import func, select
 from tests.factories import World, make_ticket
 from tests.places_books import SQUARE, STREET, book, feature, geojson, sheets
 from ticketing.extensions import db
-from ticketing.models import Building, Community, Complex, Grid, PropertyCompany, Street, Team, TeamKind
+from ticketing.models import (
+    Building,
+    Community,
+    Complex,
+    Grid,
+    PropertyCompany,
+    Street,
+    Team,
+    TeamKind,
+)
 from ticketing.services import placing
 from ticketing.services.photos import PhotoStore
 from ticketing.services.places_export import export_places, template
@@ -191,7 +200,7 @@ def test_a_moved_complex_keeps_its_open_tickets_and_places_new_ones_in_its_new_g
 
 def test_a_place_missing_from_the_workbook_is_reported_not_removed(ctx: Flask) -> None:
     import_places(book())
-    report = import_places(book(sheets(**{"楼栋": STREET["楼栋"][:2] + STREET["楼栋"][3:]})))
+    report = import_places(book(sheets(楼栋=STREET["楼栋"][:2] + STREET["楼栋"][3:])))
     assert [(e.sheet, e.code) for e in report.missing] == [("楼栋", "HX-9")]
     assert by_code(Building, "HX-9").active
 
@@ -238,7 +247,7 @@ def test_gcj02_boundaries_are_converted_to_wgs84(ctx: Flask) -> None:
     shifted = [list(wgs84_to_gcj02(lng, lat)) for lng, lat in SQUARE]
     assert import_places(book(), geojson(feature("DY-01", shifted)), gcj02=True).problems == []
     stored = json.loads(by_code(Grid, "DY-01").boundary)["coordinates"][0]
-    assert all(abs(a - b) < 1e-6 for p, q in zip(stored, SQUARE) for a, b in zip(p, q))
+    assert all(abs(a - b) < 1e-6 for p, q in zip(stored, SQUARE, strict=True) for a, b in zip(p, q, strict=True))
 
 
 @pytest.mark.parametrize("bad, column", [

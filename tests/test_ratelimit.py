@@ -4,9 +4,10 @@ from __future__ import annotations
 import re
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -26,7 +27,7 @@ from ticketing.services import ratelimit
 from ticketing.services.ratelimit import RateLimited, check, hit
 
 # 10 s into a one-minute (and one-hour) window: 50 s of a minute are left.
-NOW = datetime(2026, 11, 18, 2, 0, 10, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 18, 2, 0, 10, tzinfo=UTC)
 OTHER_PHONE = "13900001111"
 
 
@@ -157,7 +158,7 @@ def race(app: Flask, threads: int, key: str, limit: int) -> list[bool]:
             try:
                 barrier.wait(timeout=10)
                 results.append(hit("web_phone", key, limit, 3600, NOW).allowed)
-            except BaseException as exc:  # reported below, in the test's thread
+            except BaseException as exc:  # noqa: BLE001  reported below, in the test's thread
                 errors.append(exc)
             finally:
                 db.session.remove()
@@ -182,7 +183,7 @@ def test_attempts_racing_for_the_last_slot_get_it_once(app: Flask, ctx: Flask) -
 @pytest.mark.postgres
 def test_on_postgresql_an_attempt_waits_for_one_on_the_same_key_to_finish(app: Flask, ctx: Flask) -> None:
     name = ratelimit.counter_name("web_phone", PHONE)
-    window = datetime(2026, 11, 18, 2, 0, tzinfo=timezone.utc)
+    window = datetime(2026, 11, 18, 2, 0, tzinfo=UTC)
     finished: list[bool] = []
 
     def second() -> None:

@@ -100,7 +100,7 @@ def test_reading_the_log_is_not_a_reveal(client: FlaskClient, world: World,
 
 def test_the_download_is_a_spreadsheet_safe_utf8_csv_of_the_filtered_rows(
         client: FlaskClient, world: World, two_tickets: tuple[Ticket, Ticket]) -> None:
-    in_a, in_b = two_tickets
+    in_a, _ = two_tickets
     world.dora.display_name = "=HYPERLINK(\"http://x\")"
     db.session.commit()
     login(client, world.sam)

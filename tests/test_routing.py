@@ -1,9 +1,10 @@
 """The dispatcher: rules, defaults, who is on duty, fair shares, returns, and the why."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from html import unescape
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -302,7 +303,7 @@ def test_a_batch_routes_each_ticket_as_routing_them_one_by_one_would(world: Worl
     put_on_call(world.gina)
     workers = [world.gina, grid_worker(world, "gwen"), grid_worker(world, "gil")]
     one_by_one = [make_ticket(world, store, now=T0 + timedelta(seconds=i)) for i in range(6)]
-    for i, ticket in enumerate(one_by_one):
+    for ticket in one_by_one:
         route_at(ticket, T0 + timedelta(minutes=1))
     expected = [t.assignee_id for t in one_by_one]
     for ticket in one_by_one:  # back to where they started, loads and waits too

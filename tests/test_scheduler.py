@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -100,7 +100,7 @@ def test_interval_slots_are_the_same_in_every_process() -> None:
 
 def test_the_digest_slot_is_eight_in_the_morning_in_shanghai() -> None:
     digest = next(e for e in SCHEDULE if e.id == "morning-digest")
-    eight = datetime(2026, 11, 19, 8, tzinfo=TZ).astimezone(timezone.utc)
+    eight = datetime(2026, 11, 19, 8, tzinfo=TZ).astimezone(UTC)
     assert digest.slot_at(eight + timedelta(minutes=30), TZ) == eight
     assert digest.slot_at(eight - timedelta(minutes=1), TZ) == eight - timedelta(days=1)
 
@@ -114,7 +114,7 @@ def test_a_scheduler_that_was_down_fires_once_for_the_missed_slots(ctx: Flask) -
 
 def test_a_digest_missed_by_a_restart_within_the_hour_is_caught_up_later_not() -> None:
     digest = next(e for e in SCHEDULE if e.id == "morning-digest")
-    eight = datetime(2026, 11, 19, 8, tzinfo=TZ).astimezone(timezone.utc)
+    eight = datetime(2026, 11, 19, 8, tzinfo=TZ).astimezone(UTC)
     assert first_run_time(digest, eight + timedelta(minutes=20), TZ) == eight
     assert first_run_time(digest, eight + timedelta(minutes=90), TZ) is None
 
@@ -126,7 +126,7 @@ def test_missed_runs_coalesce_into_one_firing(ctx: Flask, monkeypatch: pytest.Mo
     job = background.get_job("test-entry")
     assert (job.coalesce, job.max_instances, job.misfire_grace_time) == (True, 1, 30)
     # Three run times are due (125, 65 and 5 seconds ago): they make one firing.
-    background.modify_job("test-entry", next_run_time=datetime.now(timezone.utc) - timedelta(seconds=125))
+    background.modify_job("test-entry", next_run_time=datetime.now(UTC) - timedelta(seconds=125))
     background.start()
     try:
         deadline = time.monotonic() + 3
@@ -155,14 +155,14 @@ def test_a_failing_job_is_recorded_and_cleared_by_the_next_success(ctx: Flask) -
 
 def an_overdue_ticket(world: World, store: PhotoStore) -> None:
     """An urgent ticket dispatched an hour before the real clock: its accept-by has passed."""
-    hour_ago = datetime.now(timezone.utc) - timedelta(hours=1)
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
     advance(make_ticket(world, store, category="repair.gas", now=hour_ago), "dispatched", world, now=hour_ago)
 
 
 def test_the_sweep_entry_runs_the_sla_sweep(world: World, store: PhotoStore) -> None:
     an_overdue_ticket(world, store)
     sweep_entry = next(e for e in SCHEDULE if e.id == "sla-sweep")
-    assert fire(sweep_entry, datetime.now(timezone.utc), TZ) == "fired"
+    assert fire(sweep_entry, datetime.now(UTC), TZ) == "fired"
     breaches = db.session.scalars(select(Notification.user_id).where(Notification.kind == "breach")).all()
     assert sorted(breaches) == sorted([world.gina.id, world.dora.id])
 

@@ -26,9 +26,9 @@ def test_the_supervision_index_holds_what_the_list_asks_for(ctx: Flask) -> None:
     the database could no longer use it for the 督办 list (or would miss tickets)."""
     import re
 
-    from ticketing.services.supervision import supervised_condition
     from ticketing.models import OPEN_STATUSES
     from ticketing.models.tickets import SUPERVISION_WHERE, Ticket
+    from ticketing.services.supervision import supervised_condition
 
     assert set(re.findall(r"'(\w+)'", SUPERVISION_WHERE)) == {str(s) for s in OPEN_STATUSES}
     condition = str(supervised_condition().compile(compile_kwargs={"literal_binds": True}))

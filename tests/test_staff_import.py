@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +28,7 @@ from ticketing.services.staff_import import import_staff
 from ticketing.services.staff_snapshot import export_staff
 from ticketing.services.staff_workbook import PatternError, format_shifts, parse_shifts
 
-NOW = datetime(2026, 3, 2, 2, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
 TZ = ZoneInfo("Asia/Shanghai")
 HEADER = ["用户名", "姓名", "手机", "角色", "范围编码", "班次", "值班"]
 
@@ -283,9 +283,9 @@ def test_a_shift_that_does_not_follow_the_grammar_says_where(app: Flask, text: s
 
 def test_an_imported_night_shift_puts_the_person_on_duty_after_midnight(world: World) -> None:
     import_staff(people(["night", "夜班", "", "网格员", "CA-01", "周一 22:00-06:00", "否"]), None, NOW)
-    tuesday_3am = datetime(2026, 3, 2, 19, 0, tzinfo=timezone.utc)  # Tue 03:00 in Shanghai
+    tuesday_3am = datetime(2026, 3, 2, 19, 0, tzinfo=UTC)  # Tue 03:00 in Shanghai
     assert duty.is_on_duty(account("night"), tuesday_3am, TZ)
-    assert not duty.is_on_duty(account("night"), datetime(2026, 3, 3, 19, 0, tzinfo=timezone.utc), TZ)
+    assert not duty.is_on_duty(account("night"), datetime(2026, 3, 3, 19, 0, tzinfo=UTC), TZ)
 
 
 def test_the_template_has_the_staff_sheet_with_the_grammar_and_an_example(ctx: Flask) -> None:

@@ -72,7 +72,7 @@ def test_internal_notes_are_marked_on_the_timeline(client: FlaskClient, world: W
     login(client, world.gina)
     act(client, ticket, "note", note="业主不在家，明天再来", visibility="internal")
     html = text_of(client.get(f"/tickets/{ticket.number}"))
-    item = re.search(r'<li class="internal">.*?</li>', html, re.S)
+    item = re.search(r'<li class="internal">.*?</li>', html, re.DOTALL)
     assert item is not None and "业主不在家" in item.group(0) and "Gina" in item.group(0)
 
 

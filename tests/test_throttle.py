@@ -3,7 +3,7 @@ account) and the resident's lookup (per number, per address)."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -19,7 +19,7 @@ from ticketing.services import throttle
 from ticketing.services.photos import PhotoStore
 from ticketing.services.throttle import Limits, login_wait, record_login_failure
 
-NOW = datetime(2026, 11, 18, 2, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 18, 2, 0, 0, tzinfo=UTC)
 HOME, OFFICE = "10.0.0.1", "10.0.0.2"
 
 

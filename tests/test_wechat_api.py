@@ -1,7 +1,8 @@
 """WeChat API clients share one access token: in Redis when configured, else per process."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests

@@ -9,7 +9,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from flask import Flask
@@ -96,7 +96,7 @@ def image_xml(msg_id: int = 5550001, openid: str = OPENID, pic_url: str = PIC_UR
 def file_ticket(client: FlaskClient, msg_id: int = 1, openid: str = OPENID) -> Ticket:
     """A ticket filed by a text message of the follower."""
     reply_content(post(client, text_xml(TEXT, msg_id=msg_id, openid=openid)))
-    return [t for t in tickets() if t.external_id == f"wx:{msg_id}"][0]
+    return next(t for t in tickets() if t.external_id == f"wx:{msg_id}")
 
 
 def photos_of(ticket: Ticket) -> list[Photo]:
@@ -348,7 +348,7 @@ class FakeResponse:
             self.read += len(chunk)
             yield chunk
 
-    def __enter__(self) -> FakeResponse:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

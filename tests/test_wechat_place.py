@@ -28,7 +28,12 @@ from tests.test_wechat import (  # noqa: F401  (account, safe_mode: fixtures)
     ticket_count,
     tickets,
 )
-from ticketing.channels.wechat_geo import LOCATION_FRESH_FOR, gcj02_to_wgs84, out_of_china, wgs84_to_gcj02
+from ticketing.channels.wechat_geo import (
+    LOCATION_FRESH_FOR,
+    gcj02_to_wgs84,
+    out_of_china,
+    wgs84_to_gcj02,
+)
 from ticketing.extensions import db
 from ticketing.models import Grid, utcnow
 from ticketing.models.channels import WechatFollower
@@ -235,7 +240,7 @@ def test_without_a_fresh_location_the_last_tickets_place_is_used(
     row.located_at = utcnow() - timedelta(days=3)
     db.session.commit()
     reply_content(post(client, text_xml(f"门口垃圾没人清 {PHONE}", msg_id=3)))
-    first, second = tickets()
+    _, second = tickets()
     assert (second.community_id, second.grid_id) == (bounded.community_a.id, bounded.grid_a2.id)
     assert second.lat is None  # an old point is not copied
 

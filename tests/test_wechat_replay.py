@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import xmltodict
@@ -41,7 +42,7 @@ from ticketing.models import WechatNonce
 from ticketing.services import nonces
 from ticketing.services.nonces import Seen
 
-NOW = datetime(2026, 12, 4, 2, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 4, 2, 0, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=6)
 
 
@@ -173,7 +174,7 @@ def test_without_redis_nonces_are_kept_in_the_database_until_the_window_ends(
     reply_content(post(client, text_xml(TEXT), args=args))
     [row] = nonce_rows()
     assert args["nonce"] not in row.key and args["signature"] not in row.key
-    expected = datetime.fromtimestamp(signed_at, tz=timezone.utc) + timedelta(minutes=6)
+    expected = datetime.fromtimestamp(signed_at, tz=UTC) + timedelta(minutes=6)
     assert abs(row.expires_at - expected) < timedelta(seconds=1)
 
 
@@ -215,7 +216,7 @@ def test_expired_nonces_are_forgotten(ctx: Flask) -> None:
 def test_housekeeping_forgets_expired_nonces(ctx: Flask) -> None:
     from workers.jobs import housekeeping
 
-    nonces.remember("old", "body-a", datetime.now(timezone.utc) - timedelta(minutes=1), NOW)
+    nonces.remember("old", "body-a", datetime.now(UTC) - timedelta(minutes=1), NOW)
     assert "WeChat nonces forgotten 1" in housekeeping()
     assert nonce_rows() == []
 

@@ -93,7 +93,7 @@ def test_entity_expansion_is_refused_quickly(world: World, client: FlaskClient, 
 
 @pytest.mark.parametrize("body", [
     # a DOCTYPE spelled in UTF-16 inside a body declared UTF-16 but sent as UTF-8 bytes
-    ('<?xml version="1.0" encoding="UTF-16"?>'.encode() + "<!DOCTYPE x [<!ENTITY e 'x'>]>".encode("utf-16-le")
+    (b'<?xml version="1.0" encoding="UTF-16"?>' + "<!DOCTYPE x [<!ENTITY e 'x'>]>".encode("utf-16-le")
      + f"<xml><FromUserName>{OPENID}</FromUserName><MsgType>text</MsgType><Content>&e;</Content></xml>".encode()),
     # the whole body in UTF-16
     BILLION_LAUGHS.replace("1.0", '1.0" encoding="UTF-16').encode("utf-16"),

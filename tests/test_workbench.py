@@ -25,7 +25,7 @@ def listed(html: str) -> list[str]:
 def item_of(html: str, number: str) -> str:
     """The list item of one ticket."""
     match = re.search(r'<li class="([^"]*)">\s*<div class="top">\s*<a class="title" href="/tickets/'
-                      + re.escape(number) + r'".*?</li>', html, re.S)
+                      + re.escape(number) + r'".*?</li>', html, re.DOTALL)
     assert match, f"{number} is not listed"
     return match.group(0)
 

@@ -1,7 +1,7 @@
 """Working days: the official calendar with 调休, admin overrides, and the fallback."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -91,15 +91,15 @@ def test_a_hold_over_a_weekend_moves_a_working_day_deadline_by_working_time_only
 @pytest.mark.parametrize("hours", [0, 1, 23, 24, 25, 24 * 9])
 def test_add_and_between_agree(hours: int) -> None:
     cal = WorkCalendar(TZ)
-    start = datetime(2025, 9, 29, 1, 0, tzinfo=timezone.utc)
+    start = datetime(2025, 9, 29, 1, 0, tzinfo=UTC)
     end = cal.add(start, timedelta(hours=hours))
     assert cal.between(start, end) == timedelta(hours=hours)
 
 
 def test_deadlines_keep_the_zone_of_their_start() -> None:
-    start = datetime(2025, 11, 14, 8, 30, tzinfo=timezone.utc)
+    start = datetime(2025, 11, 14, 8, 30, tzinfo=UTC)
     due = sla.accept_deadline(general_tier(), start, WorkCalendar(TZ))
-    assert due.tzinfo is timezone.utc
+    assert due.tzinfo is UTC
 
 
 def test_a_ticket_is_due_soon_in_the_last_quarter_of_its_limit(ctx: Flask) -> None:

@@ -3,8 +3,9 @@ cli_reference; `users import|export` are in cli_staff)."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
@@ -32,7 +33,7 @@ def format_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(display_width(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = []
     for row in [header, *rows]:
-        cells = [str(cell) + " " * (width - display_width(str(cell))) for cell, width in zip(row, widths)]
+        cells = [str(cell) + " " * (width - display_width(str(cell))) for cell, width in zip(row, widths, strict=True)]
         lines.append("  " + "  ".join(cells).rstrip())
     return "\n".join(lines)
 

@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 import click
 from flask import current_app
 from flask.cli import AppGroup
-
 from sqlalchemy import and_, select, true
 
 from ticketing.extensions import db

@@ -146,14 +146,14 @@ class TicketPlan:
     intake_actor: Actor
     created_at: datetime = field(default=datetime.min)
     steps: list[Step] = field(default_factory=list)
-    target: "TicketPlan | None" = None
+    target: TicketPlan | None = None
     ticket: Ticket | None = None
 
 
 class Planner:
     """Decides the demo tickets from the seeded generator; writes nothing."""
 
-    def __init__(self, world: "DemoWorld", now: datetime, tz: tzinfo) -> None:
+    def __init__(self, world: DemoWorld, now: datetime, tz: tzinfo) -> None:
         self.world, self.now, self.tz = world, now, tz
         self.rng = random.Random(SEED)
         self.used: dict[str, int] = {}  # story key → times told
@@ -321,7 +321,7 @@ class Planner:
             created = max(created, earliest)
         plan.created_at = min(created, latest)
         at = plan.created_at
-        for step, delay in zip(plan.steps, delays):
+        for step, delay in zip(plan.steps, delays, strict=True):
             at += delay
             step.at = at
 
@@ -352,7 +352,7 @@ class Planner:
         return sorted(plans, key=lambda p: p.created_at)
 
 
-def file_demo_tickets(world: "DemoWorld", now: datetime, tz: tzinfo, upload_folder: Path,
+def file_demo_tickets(world: DemoWorld, now: datetime, tz: tzinfo, upload_folder: Path,
                       max_photo_bytes: int) -> list[Ticket]:
     """Plan the demo tickets, then file and move each one; commits per ticket."""
     calendar = load_calendar(tz)

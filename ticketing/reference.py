@@ -99,24 +99,24 @@ PUBLIC_GROUPS = frozenset({"repair", "environment", "safety", "parking", "sugges
 
 # Words that put a request on a tier whatever its category, one per line; a line of
 # several words needs all of them close together (see services/classify.py).
-TRIGGER_WORDS = {
-    "urgent": "\n".join([
-        "燃气泄漏", "燃气泄露", "煤气泄漏", "煤气泄露", "天然气泄漏", "燃气味", "煤气味", "天然气味",
-        "闻到煤气", "闻到燃气", "燃气 漏气", "煤气 漏气", "起火", "着火", "失火", "火灾", "冒烟", "爆炸",
-        "电梯困人", "困在电梯", "电梯 困", "触电", "漏电", "坍塌", "倒塌", "掉落", "坠落", "高空坠物",
-    ]),
-    "utility": "\n".join(["停水", "停电", "断水", "断电", "爆管", "水管爆裂", "水管爆了"]),
-}
+_URGENT_WORDS = (
+    "燃气泄漏", "燃气泄露", "煤气泄漏", "煤气泄露", "天然气泄漏", "燃气味", "煤气味", "天然气味",
+    "闻到煤气", "闻到燃气", "燃气 漏气", "煤气 漏气", "起火", "着火", "失火", "火灾", "冒烟", "爆炸",
+    "电梯困人", "困在电梯", "电梯 困", "触电", "漏电", "坍塌", "倒塌", "掉落", "坠落", "高空坠物",
+)
+_UTILITY_WORDS = ("停水", "停电", "断水", "断电", "爆管", "水管爆裂", "水管爆了")
+TRIGGER_WORDS = {"urgent": "\n".join(_URGENT_WORDS), "utility": "\n".join(_UTILITY_WORDS)}
 
 # Words that cancel a trigger word right after them (没有起火, 打不着火): services/classify.py.
 NEGATIONS = ("没有", "不", "没", "未", "无", "别")
 
 # Words too common in requests to teach the classifier anything about their category.
-STOP_WORDS = frozenset(
-    "我们 你们 他们 我家 小区 社区 楼下 楼上 单元 已经 现在 今天 昨天 一直 还是 就是 这个 那个 一下 "
-    "麻烦 谢谢 师傅 请问 希望 可以 能不能 没有 什么 怎么 时候 好几天 一个 问题 反映 处理 情况 "
-    "院子 院里 早上 中午 晚上 白天 每天 天天 最近 经常 特别 非常 好几次 外面 里面 附近".split()
-)
+STOP_WORDS = frozenset((
+    "我们", "你们", "他们", "我家", "小区", "社区", "楼下", "楼上", "单元", "已经", "现在", "今天", "昨天", "一直", "还是",
+    "就是", "这个", "那个", "一下", "麻烦", "谢谢", "师傅", "请问", "希望", "可以", "能不能", "没有", "什么", "怎么", "时候",
+    "好几天", "一个", "问题", "反映", "处理", "情况", "院子", "院里", "早上", "中午", "晚上", "白天", "每天", "天天", "最近",
+    "经常", "特别", "非常", "好几次", "外面", "里面", "附近"
+))
 
 # Extra questions of a category (Open311 service attributes).
 EXTRA_FIELDS = {

@@ -1,9 +1,10 @@
 """Helpers shared by the blueprints: the clock, the calendar, scoped lookups, roles."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from flask import abort, current_app

@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, has_app_context
 from rq import Queue, Retry

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone, tzinfo
-from typing import Iterable
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import click
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 
 # Interval slots are counted from this moment, not from each process's start, so
 # that every scheduler process computes the same slots and their claims collide.
-EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 # How far back to look for a cron entry's latest slot (a weekly entry fits).
 CRON_LOOKBACK = timedelta(days=8)
 
@@ -60,7 +60,7 @@ class Entry:
     def trigger(self, tz: tzinfo) -> BaseTrigger:
         """The APScheduler trigger of this entry."""
         if self.every is not None:
-            return IntervalTrigger(seconds=self.every, start_date=EPOCH, timezone=timezone.utc)
+            return IntervalTrigger(seconds=self.every, start_date=EPOCH, timezone=UTC)
         assert self.cron is not None, f"schedule entry {self.id} needs `every` or `cron`"
         return CronTrigger.from_crontab(self.cron, timezone=tz)
 
@@ -78,7 +78,7 @@ class Entry:
         while moment is not None and moment <= now:
             slot = moment
             moment = trigger.get_next_fire_time(moment, moment + timedelta(seconds=1))
-        return slot.astimezone(timezone.utc).replace(microsecond=0) if slot else None
+        return slot.astimezone(UTC).replace(microsecond=0) if slot else None
 
     def due_after(self, fired: datetime, tz: tzinfo) -> datetime | None:
         """The first scheduled time after the slot `fired` (None: the trigger has no more)."""

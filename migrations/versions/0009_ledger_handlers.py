@@ -8,9 +8,8 @@ Revises: 0008
 Create Date: 2026-12-02 04:00:27
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0009'

@@ -12,7 +12,6 @@ Create Date: 2026-12-03 09:00:00
 """
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = '0011'
 down_revision = '0010'

@@ -12,7 +12,6 @@ Create Date: 2026-12-03 08:50:00
 """
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = '0013'
 down_revision = '0012'

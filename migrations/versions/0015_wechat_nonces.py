@@ -8,9 +8,8 @@ Revises: 0014
 Create Date: 2026-12-04 10:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0015'

@@ -9,9 +9,8 @@ Revises: 0015
 Create Date: 2026-12-06 09:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0016'

@@ -11,9 +11,8 @@ Revises: 0016
 Create Date: 2026-12-08 09:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0017'

@@ -11,9 +11,8 @@ Revises: 0018
 Create Date: 2026-12-05 09:00:00
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0019'

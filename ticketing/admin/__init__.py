@@ -2,5 +2,13 @@
 
 # Admin pages kept in modules of their own add their routes to the blueprint of views.py.
 from ticketing.admin import (  # noqa: F401
-    accounts, calendar, catalog, catalog_edit, keys, places, places_import, records, staff_import,
+    accounts,
+    calendar,
+    catalog,
+    catalog_edit,
+    keys,
+    places,
+    places_import,
+    records,
+    staff_import,
 )

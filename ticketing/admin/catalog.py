@@ -32,7 +32,6 @@ from ticketing.services.errors import ValidationFailed
 from ticketing.web import now, roles_required, staff_user
 
 
-
 class KeywordsForm(FlaskForm):
     """A category's keywords, whether residents and the classifier are offered it, and
     whether its tickets are public in Open311."""

@@ -22,7 +22,6 @@ from wtforms import (
 )
 from wtforms.validators import Optional
 
-from ticketing.services.rosters import ShiftInput
 from ticketing.admin.rules import RuleData
 from ticketing.extensions import db
 from ticketing.forms import id_select, with_blank
@@ -39,6 +38,7 @@ from ticketing.models import (
     Team,
     TeamKind,
 )
+from ticketing.services.rosters import ShiftInput
 
 SCOPE_LABELS: dict[str, Any] = {
     "any": _l("Any place"),

@@ -6,9 +6,10 @@ scope. Both pages filter by query string, so a filtered page can be bookmarked.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from flask import make_response, render_template, request
 from flask_babel import gettext as _

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import request
@@ -260,7 +260,7 @@ class Moment(Spec):
             moment = datetime.fromisoformat(value.upper())  # fromisoformat reads no t or z
             if moment.tzinfo is None or moment.utcoffset() is None:
                 raise problem
-            return moment.astimezone(timezone.utc)
+            return moment.astimezone(UTC)
         except (ValueError, OverflowError):
             raise problem from None
 

@@ -220,8 +220,8 @@ ERRORS: dict[str, tuple[str, str]] = {
     "401": ("Unauthorized", "No key, or not a valid staff key of an active account."),
     "403": ("Forbidden", "The account may not do this."),
     "404": ("NotFound", "No such ticket, or not in the account's scope."),
-    "409": ("Conflict", "illegal_transition: not in this state; version_mismatch: changed since read; "
-                        "conflict: changed by someone else just now. Reload and try again."),
+    "409": ("Conflict", ("illegal_transition: not in this state; version_mismatch: changed since read; "
+                         "conflict: changed by someone else just now. Reload and try again.")),
     "413": ("PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes."),
     "415": ("UnsupportedMediaType", "The body must be application/json."),
     "422": ("ValidationFailed", "Fields are wrong; `errors` says which and why."),

@@ -14,7 +14,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, Select, and_, false, not_, or_, select, true
 from sqlalchemy.orm import joinedload, selectinload
 
-from ticketing.api.contract import ACTION_PARAMS, CHANNEL_ROLES, NEW_TICKET, PAGE_SIZE, default_channel
+from ticketing.api.contract import (
+    ACTION_PARAMS,
+    CHANNEL_ROLES,
+    NEW_TICKET,
+    PAGE_SIZE,
+    default_channel,
+)
 from ticketing.api.errors import VERSION_MISMATCH, ApiError, validation_failed
 from ticketing.api.inputs import FieldError
 from ticketing.extensions import db

@@ -7,7 +7,7 @@ RFC 3339 ("2026-11-18T02:00:00Z").
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ticketing.api.contract import STAFF_ACTIONS, channels_for
@@ -32,7 +32,7 @@ def iso(moment: datetime | None) -> str | None:
     """A time as RFC 3339 in UTC, or None."""
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def person(user: User | None) -> Json | None:

@@ -111,7 +111,7 @@ def parse_w3c(text: str, tz: tzinfo) -> datetime:
         raise ValueError(text)
     year, month, day, hour, minute, second, fraction, zone = found.groups()
     day_part = date(int(year), int(month or 1), int(day or 1))
-    micro = int(round(float(fraction) * 1_000_000)) if fraction else 0
+    micro = round(float(fraction) * 1_000_000) if fraction else 0
     clock = time(int(hour or 0), int(minute or 0), int(second or 0), min(micro, 999_999))
     result = datetime.combine(day_part, clock)
     if zone is None:

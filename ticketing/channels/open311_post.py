@@ -36,7 +36,17 @@ from ticketing.channels.open311 import (
 from ticketing.channels.open311_format import parse_w3c, w3c
 from ticketing.extensions import db
 from ticketing.labels import locale_of
-from ticketing.models import ApiKey, Building, Category, Community, Grid, KeyKind, SlaTier, Street, Ticket
+from ticketing.models import (
+    ApiKey,
+    Building,
+    Category,
+    Community,
+    Grid,
+    KeyKind,
+    SlaTier,
+    Street,
+    Ticket,
+)
 from ticketing.services import apikeys, geo, intake, placing, ratelimit, refcache
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor

@@ -28,9 +28,8 @@ from sqlalchemy.exc import IntegrityError
 from ticketing.extensions import db
 from ticketing.models import Community, Grid, Ticket
 from ticketing.models.channels import WechatFollower
-from ticketing.services import geo
+from ticketing.services import geo, placing
 from ticketing.services.gcj02 import gcj02_to_wgs84, out_of_china, wgs84_to_gcj02  # noqa: F401 (the channel's datum)
-from ticketing.services import placing
 from ticketing.services.placing import place_from_text
 
 # A location older than this is not used to place a request: people move about, and

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from ticketing.channels.wechat import Refused, Settings
 from ticketing.services import nonces
@@ -35,7 +35,7 @@ def signed_at(timestamp: str) -> datetime | None:
     """The time a callback says it was signed (Unix seconds), or None when it is not one."""
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > MAX_TIMESTAMP_DIGITS:
         return None
-    return datetime.fromtimestamp(int(timestamp), tz=timezone.utc)
+    return datetime.fromtimestamp(int(timestamp), tz=UTC)
 
 
 def check_signature(account: Settings, args: Mapping[str, str], now: datetime) -> None:

@@ -12,7 +12,12 @@ from sqlalchemy.orm import contains_eager
 from ticketing.extensions import db
 from ticketing.models import Category, SlaTier, Status, Ticket, TicketEvent, User
 from ticketing.services import duplicates, scope
-from ticketing.services.ticket_lists import IN_PROGRESS, current_deadline, list_item_options, page_span
+from ticketing.services.ticket_lists import (
+    IN_PROGRESS,
+    current_deadline,
+    list_item_options,
+    page_span,
+)
 
 PER_PAGE = 50
 DEFAULT_TAB = "awaiting"

@@ -7,9 +7,10 @@ page, so they read the same on a phone and on a desk.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ticketing.services.geo import polygons
 

@@ -1,6 +1,12 @@
 """All models, split by domain and re-exported here for convenience."""
 from ticketing.models.audit import AuditEntry
-from ticketing.models.catalog import CalendarDay, CalendarYear, Category, ClassificationCorrection, SlaTier
+from ticketing.models.catalog import (
+    CalendarDay,
+    CalendarYear,
+    Category,
+    ClassificationCorrection,
+    SlaTier,
+)
 from ticketing.models.channels import ApiKey, KeyKind, WechatFollower, WechatNonce
 from ticketing.models.ledgers import HandlerDay, Ledger, LedgerLine
 from ticketing.models.notifications import Notification
@@ -34,11 +40,50 @@ from ticketing.models.tickets import (
 from ticketing.models.types import UTCDateTime, utcnow
 
 __all__ = [
-    "AuditEntry", "ApiKey", "ClassificationCorrection", "KeyKind", "WechatFollower", "WechatNonce",
-    "Building", "CalendarDay", "CalendarYear", "DutyShift", "Leave", "RoutingRule", "Category", "Channel", "Community", "Complex", "FailedAttempt",
-    "FINAL_STATUSES", "Grid", "HandlerDay", "Ledger", "LedgerLine", "HANDLER_ROLES", "HandlerKind", "Notification", "OPEN_STATUSES",
-    "OutboxMessage", "Photo", "SchedulerRun",
-    "PropertyCompany", "Rating", "RevealLog", "Role", "STAFF_ENTRY_CHANNELS", "SlaTier",
-    "Status", "Street", "Team", "TeamKind", "Ticket", "TicketCounter", "TicketEvent",
-    "UTCDateTime", "User", "user_grids", "utcnow",
+    "FINAL_STATUSES",
+    "HANDLER_ROLES",
+    "OPEN_STATUSES",
+    "STAFF_ENTRY_CHANNELS",
+    "ApiKey",
+    "AuditEntry",
+    "Building",
+    "CalendarDay",
+    "CalendarYear",
+    "Category",
+    "Channel",
+    "ClassificationCorrection",
+    "Community",
+    "Complex",
+    "DutyShift",
+    "FailedAttempt",
+    "Grid",
+    "HandlerDay",
+    "HandlerKind",
+    "KeyKind",
+    "Leave",
+    "Ledger",
+    "LedgerLine",
+    "Notification",
+    "OutboxMessage",
+    "Photo",
+    "PropertyCompany",
+    "Rating",
+    "RevealLog",
+    "Role",
+    "RoutingRule",
+    "SchedulerRun",
+    "SlaTier",
+    "Status",
+    "Street",
+    "Team",
+    "TeamKind",
+    "Ticket",
+    "TicketCounter",
+    "TicketEvent",
+    "UTCDateTime",
+    "User",
+    "WechatFollower",
+    "WechatNonce",
+    "user_grids",
+    "utcnow",
 ]

@@ -60,14 +60,14 @@ class Category(db.Model):
     # private unless an admin says otherwise (services/publication.py).
     public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
-    parent: Mapped["Category | None"] = relationship(remote_side=[id], back_populates="children")
-    children: Mapped[list["Category"]] = relationship(
+    parent: Mapped[Category | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Category]] = relationship(
         back_populates="parent", order_by="Category.sort_order"
     )
     tier: Mapped[SlaTier | None] = relationship()
 
     @property
-    def group(self) -> "Category":
+    def group(self) -> Category:
         """The top-level category this one belongs to."""
         node = self
         while node.parent is not None:

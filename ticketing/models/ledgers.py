@@ -8,7 +8,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ticketing.extensions import db
@@ -93,7 +103,7 @@ class Ledger(GridDay, RateParts, db.Model):
     resolve_total_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     grid: Mapped[Grid] = relationship()
-    lines: Mapped[list["LedgerLine"]] = relationship(
+    lines: Mapped[list[LedgerLine]] = relationship(
         back_populates="ledger", order_by="LedgerLine.ticket_id", cascade="all, delete-orphan")
 
 

@@ -60,7 +60,7 @@ class Team(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     community: Mapped[Community] = relationship()
-    members: Mapped[list["User"]] = relationship(back_populates="team")
+    members: Mapped[list[User]] = relationship(back_populates="team")
 
 
 user_grids = Table(

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, ForeignKey, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -29,7 +30,7 @@ class Street(db.Model):
     name: Mapped[str] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
-    communities: Mapped[list["Community"]] = relationship(
+    communities: Mapped[list[Community]] = relationship(
         back_populates="street", order_by="Community.code"
     )
 
@@ -46,7 +47,7 @@ class Community(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     street: Mapped[Street] = relationship(back_populates="communities")
-    grids: Mapped[list["Grid"]] = relationship(back_populates="community", order_by="Grid.code")
+    grids: Mapped[list[Grid]] = relationship(back_populates="community", order_by="Grid.code")
 
 
 class Grid(db.Model):
@@ -63,7 +64,7 @@ class Grid(db.Model):
     boundary: Mapped[str | None] = mapped_column(Text)
 
     community: Mapped[Community] = relationship(back_populates="grids")
-    complexes: Mapped[list["Complex"]] = relationship(back_populates="grid", order_by="Complex.name")
+    complexes: Mapped[list[Complex]] = relationship(back_populates="grid", order_by="Complex.name")
 
 
 class Complex(db.Model):
@@ -84,10 +85,10 @@ class Complex(db.Model):
     )
 
     grid: Mapped[Grid] = relationship(back_populates="complexes")
-    buildings: Mapped[list["Building"]] = relationship(
+    buildings: Mapped[list[Building]] = relationship(
         back_populates="complex", order_by="Building.name"
     )
-    property_company: Mapped["PropertyCompany | None"] = relationship()
+    property_company: Mapped[PropertyCompany | None] = relationship()
 
     @property
     def is_managed(self) -> bool:

@@ -177,7 +177,7 @@ class Ticket(db.Model):
     # When the retention job erased the requester's personal data (services/retention.py).
     personal_data_erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012  (read by SQLAlchemy, never mutated)
 
     category: Mapped[Category] = relationship(foreign_keys=[category_id])
     guess_category: Mapped[Category | None] = relationship(foreign_keys=[guess_category_id])
@@ -191,11 +191,11 @@ class Ticket(db.Model):
     team: Mapped[Team | None] = relationship()
     company: Mapped[PropertyCompany | None] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
-    merged_into: Mapped["Ticket | None"] = relationship(remote_side=[id])
-    events: Mapped[list["TicketEvent"]] = relationship(
+    merged_into: Mapped[Ticket | None] = relationship(remote_side=[id])
+    events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id"
     )
-    photos: Mapped[list["Photo"]] = relationship(back_populates="ticket", order_by="Photo.id")
+    photos: Mapped[list[Photo]] = relationship(back_populates="ticket", order_by="Photo.id")
 
     @property
     def is_open(self) -> bool:

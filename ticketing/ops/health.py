@@ -16,8 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ticketing import web
 from ticketing.extensions import db
-from ticketing.services.calendar_admin import readiness_warnings
 from ticketing.queues import redis_connection
+from ticketing.services.calendar_admin import readiness_warnings
 
 log = logging.getLogger(__name__)
 

@@ -5,9 +5,10 @@ the messages are rows in our own database.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Mapping, Protocol
+from typing import Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload

@@ -22,9 +22,9 @@ from ticketing.patrol import groupchat
 from ticketing.patrol.forms import DraftsForm, PasteForm, PatrolForm
 from ticketing.services import intake
 from ticketing.services.catalog import leaf_categories
+from ticketing.services.doors import GROUPCHAT_ROLES, PATROL_ROLES
 from ticketing.services.errors import InvalidInput, ServiceError, ValidationFailed
 from ticketing.services.intake import IntakeRequest
-from ticketing.services.doors import GROUPCHAT_ROLES, PATROL_ROLES
 from ticketing.services.lifecycle import Actor
 from ticketing.services.patrol import place_point, take_on_the_spot
 from ticketing.web import (

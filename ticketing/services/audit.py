@@ -24,9 +24,10 @@ Rows are never updated or deleted by the app; the database refuses updates.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ticketing.extensions import db
 from ticketing.models import AuditEntry, User

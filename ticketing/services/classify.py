@@ -34,9 +34,10 @@ import tempfile
 import threading
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ticketing.reference import NEGATIONS, STOP_WORDS
 
@@ -170,7 +171,7 @@ class CategoryRef:
     position: int = 0  # catalogue order: ties go to the earlier category
 
     @property
-    def group(self) -> "CategoryRef | None":
+    def group(self) -> CategoryRef | None:
         """The top-level category's names (for display, like `Category.group`), if any."""
         if not self.group_zh:
             return None
@@ -249,7 +250,7 @@ class Learned:
     counts: dict[str, dict[int, int]] = field(default_factory=dict)
     texts: int = 0
 
-    def with_texts(self, rows: Iterable[tuple[Iterable[str], int]]) -> "Learned":
+    def with_texts(self, rows: Iterable[tuple[Iterable[str], int]]) -> Learned:
         """A copy that also knows `rows` of (words, chosen category id); self is left alone,
         so readers in other threads never see a half-made table."""
         counts = dict(self.counts)
@@ -393,7 +394,7 @@ def classify(text: str, candidates: set[int] | None = None) -> Guess:
     return guess_with(index, learned, text, candidates)
 
 
-def keyword_category(text: str, categories: Sequence["Category"]) -> "Category | None":
+def keyword_category(text: str, categories: Sequence[Category]) -> Category | None:
     """The best-scoring of `categories` for the text, else None (the older call of the channels)."""
     by_id = {c.id: c for c in categories}
     found = classify(text, set(by_id)).category

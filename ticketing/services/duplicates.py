@@ -16,9 +16,10 @@ state machine's call (`lifecycle`), which these hints only offer.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from sqlalchemy import ColumnElement, and_, case, false, or_, select
 

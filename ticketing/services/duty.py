@@ -6,9 +6,9 @@ Times of day are local (the calendar's time zone); the database stores UTC.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Iterable
 
 from sqlalchemy import ColumnElement, and_, exists, not_, or_, select
 
@@ -25,7 +25,7 @@ class LocalMoment:
     clock: time
 
     @classmethod
-    def of(cls, now: datetime, tz: tzinfo) -> "LocalMoment":
+    def of(cls, now: datetime, tz: tzinfo) -> LocalMoment:
         """The local moment of an aware UTC time."""
         local = now.astimezone(tz)
         return cls(local.date(), local.weekday(), local.time().replace(tzinfo=None))

@@ -11,7 +11,7 @@ caller commits; one that raises rolls the whole transition back.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask, current_app
 

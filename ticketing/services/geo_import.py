@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from itertools import pairwise
+from typing import Any
 
 from flask_babel import gettext as _
 
@@ -55,7 +57,7 @@ def _ring_problem(ring: Any) -> str | None:
             return _("a position is out of range: %(lng)s, %(lat)s", lng=lng, lat=lat)
     if ring[0][:2] != ring[-1][:2]:
         return _("a ring must end where it starts")
-    area2 = sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(ring, ring[1:]))
+    area2 = sum(a[0] * b[1] - b[0] * a[1] for a, b in pairwise(ring))
     if area2 == 0:
         return _("a ring encloses no area")
     return None

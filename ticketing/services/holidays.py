@@ -10,10 +10,10 @@ them (services/calendar_admin.py).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Mapping
 
 from chinese_calendar import Holiday
 from chinese_calendar import holidays as PACKAGE_HOLIDAYS

@@ -282,36 +282,36 @@ def _store(
     event and the routing job are one statement (`_store_at_once`).
     """
     actor_id = actor.user.id if actor.user else None
-    values: dict[str, Any] = dict(
-        channel=req.channel,
-        external_id=req.external_id or None,
-        status=Status.SUBMITTED,
-        category_id=category.id,
-        tier_id=tier.id,
-        street_id=placement.street_id,
-        community_id=placement.community_id,
-        grid_id=placement.grid_id,
-        complex_id=placement.complex_id,
-        building_id=placement.building_id,
-        address_text=req.address_text,
-        unit_room=req.unit_room,
-        description=req.description,
-        requester_name=req.name,
-        requester_phone=req.phone,
-        resident_openid=(req.openid or "").strip()[:64] or None,
-        lat=req.lat,
-        lon=req.lon,
-        extra=dict(req.extra),
-        guess_category_id=guess.category.id if guess.category is not None else None,
-        guess_confidence=guess.confidence if guess.category is not None else None,
-        created_at=now,
-        updated_at=now,
-        created_by_id=actor_id,
-    )
-    event: dict[str, Any] = dict(
-        at=now, actor_kind=actor.kind, actor_id=actor_id, action="submit", from_status=None,
-        to_status=Status.SUBMITTED, public=True, note="", detail=submit_detail(req.channel, tier, urgent_words),
-    )
+    values: dict[str, Any] = {
+        "channel": req.channel,
+        "external_id": req.external_id or None,
+        "status": Status.SUBMITTED,
+        "category_id": category.id,
+        "tier_id": tier.id,
+        "street_id": placement.street_id,
+        "community_id": placement.community_id,
+        "grid_id": placement.grid_id,
+        "complex_id": placement.complex_id,
+        "building_id": placement.building_id,
+        "address_text": req.address_text,
+        "unit_room": req.unit_room,
+        "description": req.description,
+        "requester_name": req.name,
+        "requester_phone": req.phone,
+        "resident_openid": (req.openid or "").strip()[:64] or None,
+        "lat": req.lat,
+        "lon": req.lon,
+        "extra": dict(req.extra),
+        "guess_category_id": guess.category.id if guess.category is not None else None,
+        "guess_confidence": guess.confidence if guess.category is not None else None,
+        "created_at": now,
+        "updated_at": now,
+        "created_by_id": actor_id,
+    }
+    event: dict[str, Any] = {
+        "at": now, "actor_kind": actor.kind, "actor_id": actor_id, "action": "submit", "from_status": None,
+        "to_status": Status.SUBMITTED, "public": True, "note": "", "detail": submit_detail(req.channel, tier, urgent_words),
+    }
     if route and db.session.get_bind().dialect.name == "postgresql":
         return _store_at_once(values, event, now, tz)
     ticket = db.session.scalars(

@@ -157,6 +157,6 @@ def log_full_export(user: User, lines: list[LedgerLine], now: datetime, remote_a
     tickets = sorted({line.ticket_id for line in lines})
     if tickets:
         db.session.execute(RevealLog.__table__.insert(), [
-            dict(ticket_id=ticket_id, user_id=user.id, at=now, purpose="export", remote_addr=remote_addr[:64])
+            {"ticket_id": ticket_id, "user_id": user.id, "at": now, "purpose": "export", "remote_addr": remote_addr[:64]}
             for ticket_id in tickets])
     return len(tickets)

@@ -49,11 +49,11 @@ class Period:
         """How many days the period holds."""
         return (self.last - self.first).days + 1
 
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         """The period of the same kind just before."""
         return period(self.kind, self.first - timedelta(days=1))
 
-    def following(self) -> "Period":
+    def following(self) -> Period:
         """The period of the same kind just after."""
         return period(self.kind, self.last + timedelta(days=1))
 
@@ -139,7 +139,7 @@ def rollup(where: ColumnElement[bool], span: Period) -> Figures:
     last_day = select(func.max(Ledger.day)).where(in_span).scalar_subquery()
     stocks = db.session.execute(select(*(func.sum(getattr(Ledger, name)) for name in STOCKS))
                                 .where(where, Ledger.day == last_day)).one()
-    figures.counts.update({name: int(value or 0) for name, value in zip(STOCKS, stocks)})
+    figures.counts.update({name: int(value or 0) for name, value in zip(STOCKS, stocks, strict=True)})
     figures.by_channel = breakdown(Ledger.by_channel, in_span)
     figures.by_category = breakdown(Ledger.by_category, in_span)
     return figures

@@ -10,9 +10,10 @@ event is published to the listeners registered at start-up (services/events.py).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
@@ -36,7 +37,7 @@ from ticketing.services.errors import (
 )
 from ticketing.services.workdays import WorkCalendar
 
-__all__ = ["MAX_LEVEL", "MAX_NOTE_LENGTH", "REOPEN_WINDOW", "Actor", "Transition", "TRANSITIONS", "allowed", "check", "perform"]
+__all__ = ["MAX_LEVEL", "MAX_NOTE_LENGTH", "REOPEN_WINDOW", "TRANSITIONS", "Actor", "Transition", "allowed", "check", "perform"]
 
 MAX_NOTE_LENGTH = 2000
 
@@ -49,16 +50,16 @@ class Actor:
     user: User | None = None
 
     @classmethod
-    def staff(cls, user: User) -> "Actor":
+    def staff(cls, user: User) -> Actor:
         return cls("staff", user)
 
     @classmethod
-    def resident(cls) -> "Actor":
+    def resident(cls) -> Actor:
         """The requester, already proven by ticket number + phone or a signed link."""
         return cls("resident")
 
     @classmethod
-    def system(cls) -> "Actor":
+    def system(cls) -> Actor:
         return cls("system")
 
 

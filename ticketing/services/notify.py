@@ -8,10 +8,11 @@ claim, retrying with backoff until MAX_ATTEMPTS, then marks it failed for admins
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -143,11 +144,11 @@ def inbox_rows(kind: str, ticket: Ticket, users: Iterable[User], key: str, now: 
     for user in users:
         locale = user.locale or RESIDENT_LOCALE
         subject, body = render(kind, locale, values)
-        rows.append(dict(
-            dedupe_key=f"{key}:u{user.id}", kind=kind, channel="inbox", ticket_id=ticket.id,
-            user_id=user.id, address="", locale=locale, subject=subject, body=body,
-            status="sent", sender="inbox", attempts=0, last_error="", created_at=now, sent_at=now,
-        ))
+        rows.append({
+            "dedupe_key": f"{key}:u{user.id}", "kind": kind, "channel": "inbox", "ticket_id": ticket.id,
+            "user_id": user.id, "address": "", "locale": locale, "subject": subject, "body": body,
+            "status": "sent", "sender": "inbox", "attempts": 0, "last_error": "", "created_at": now, "sent_at": now,
+        })
     return rows
 
 

@@ -18,19 +18,36 @@ move its complexes instead.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from ticketing.extensions import db
-from ticketing.models import Building, Community, Complex, Grid, PropertyCompany, Street, Team, TeamKind, User
+from ticketing.models import (
+    Building,
+    Community,
+    Complex,
+    Grid,
+    PropertyCompany,
+    Street,
+    Team,
+    TeamKind,
+    User,
+)
 from ticketing.services import audit, refcache
 from ticketing.services.errors import ValidationFailed
 from ticketing.services.geo_import import boundary_text
 from ticketing.services.places_snapshot import aliases_text
-from ticketing.services.places_workbook import MAX_ADDRESS, MAX_CODE, MAX_NAME, MAX_PHONE, SHEET_BY_KEY
+from ticketing.services.places_workbook import (
+    MAX_ADDRESS,
+    MAX_CODE,
+    MAX_NAME,
+    MAX_PHONE,
+    SHEET_BY_KEY,
+)
 
 KINDS = ("street", "community", "grid", "complex", "building", "company", "team")
 MODELS: dict[str, Any] = {"street": Street, "community": Community, "grid": Grid, "complex": Complex,

@@ -24,7 +24,14 @@ from ticketing.extensions import db
 from ticketing.models import User
 from ticketing.services import audit, refcache
 from ticketing.services.geo_import import Boundary, boundary_text, read_boundaries
-from ticketing.services.places_snapshot import KINDS, MODELS, PARENTS, Snapshot, aliases_text, load_snapshot
+from ticketing.services.places_snapshot import (
+    KINDS,
+    MODELS,
+    PARENTS,
+    Snapshot,
+    aliases_text,
+    load_snapshot,
+)
 from ticketing.services.places_workbook import (
     ADDRESS,
     ALIASES,

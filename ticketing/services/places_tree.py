@@ -26,7 +26,7 @@ class Node:
     code: str
     name: str
     active: bool
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     has_boundary: bool = False
 

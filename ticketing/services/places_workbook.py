@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import IO, Any, Iterable
+from typing import IO, Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -151,7 +152,7 @@ def read_workbook(source: str | IO[bytes], specs: tuple[Sheet, ...] = SHEETS
     """The rows of every sheet of `specs` (absent sheets have none), and the problems found."""
     try:
         book = load_workbook(source, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises a zoo of errors for a file that is not .xlsx
+    except Exception as exc:  # noqa: BLE001  openpyxl raises a zoo of errors for a file that is not .xlsx
         return {}, [Problem("", 0, "", _("not an Excel workbook (.xlsx): %(error)s", error=str(exc)[:200]))]
     rows: dict[str, list[Row]] = {s.key: [] for s in specs}
     problems: list[Problem] = []

@@ -32,7 +32,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from redis import Redis
@@ -192,7 +192,7 @@ def hit(bucket: str, key: str, limit: int, per: int, now: datetime) -> Decision:
             _state()["redis_down_until"] = time.monotonic() + REDIS_BACKOFF
             log.warning("rate limit: Redis unavailable (%s); counting in the database for %d s",
                         type(exc).__name__, REDIS_BACKOFF)
-    window_start = datetime.fromtimestamp(start, tz=timezone.utc)
+    window_start = datetime.fromtimestamp(start, tz=UTC)
     allowed = _count_in_database(name, limit, window_start, now)
     if random.random() < PRUNE_CHANCE:
         prune(now, timedelta(seconds=longest_window(per)))

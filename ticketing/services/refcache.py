@@ -18,7 +18,8 @@ deactivated account's keys stop at once, as apikeys.verify re-reads `active`) an
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, joinedload

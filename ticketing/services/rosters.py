@@ -97,7 +97,7 @@ def check_shifts(rows: list[ShiftInput]) -> list[tuple[int, time, time]]:
             shifts.append((index, row.weekday, starts, ends))
     for i, (index, weekday, starts, ends) in enumerate(shifts):
         span = week_span(weekday, starts, ends)
-        for other_index, other_day, other_starts, other_ends in shifts[:i]:
+        for _other_index, other_day, other_starts, other_ends in shifts[:i]:
             if spans_overlap(span, week_span(other_day, other_starts, other_ends)):
                 errors.setdefault(str(index), _("This shift overlaps another one."))
     if errors:

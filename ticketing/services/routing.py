@@ -12,9 +12,10 @@ or the defaults choose is services/targets.py's.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from flask import current_app
 from flask_babel import force_locale
@@ -78,7 +79,7 @@ class Batch:
     assigns) and shift ends. Routing one ticket is a batch of one."""
 
     rules: list[RoutingRule] | None = None
-    pools: dict[tuple[Any, ...], "Pool | NobodyFits"] = field(default_factory=dict)
+    pools: dict[tuple[Any, ...], Pool | NobodyFits] = field(default_factory=dict)
     people: dict[tuple[Any, ...], list[User]] = field(default_factory=dict)
     counts: dict[int, int] = field(default_factory=dict)
     shift_ends: dict[int, datetime | None] = field(default_factory=dict)

@@ -8,8 +8,9 @@ Senders raise `SendError` on failure; the caller retries with backoff.
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Mapping
 from email.message import EmailMessage
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 from ticketing.models import Notification
 
@@ -104,7 +105,7 @@ class WechatSender:
             client.message.send_template(notification.address, self.template_id, data)
         except (WeChatException, OSError) as exc:
             raise SendError(f"WeChat: {type(exc).__name__}: {exc}") from None
-        except Exception as exc:  # requests' errors, which wechatpy lets through
+        except Exception as exc:  # noqa: BLE001  requests' errors, which wechatpy lets through
             raise SendError(f"WeChat: {type(exc).__name__}") from None
 
 

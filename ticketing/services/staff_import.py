@@ -32,6 +32,7 @@ from ticketing.services.staff_snapshot import Account, Place, Places, load_accou
 from ticketing.services.staff_workbook import (
     FULL_NAME,
     MOBILE,
+    NO,
     ON_CALL,
     PEOPLE,
     ROLE,
@@ -43,7 +44,6 @@ from ticketing.services.staff_workbook import (
     USERNAME,
     YES,
     YES_NO,
-    NO,
     PatternError,
     Shift,
     format_shifts,

@@ -18,9 +18,10 @@ new level are told). Both go through the state machine in the claim's transactio
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
-from datetime import datetime, time, timedelta, timezone
-from typing import Any, Callable, Iterator, Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -139,7 +140,7 @@ def claim(ticket_id: int, phase: Phase, deadline: datetime,
 
 def deadline_key(deadline: datetime) -> str:
     """A deadline as it appears in dedupe keys."""
-    return deadline.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return deadline.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def act_once(result: SweepResult, work: Callable[..., Any], ticket_id: int, *args: Any) -> Any:
@@ -253,7 +254,7 @@ def warning_horizon(tier: SlaTier, minutes: int, now: datetime, calendar: WorkCa
         return now + quarter
     end = calendar.add(now, quarter).astimezone(calendar.tz)
     following = calendar.next_workday(end.date() + DAY)
-    return datetime.combine(following, time(), calendar.tz).astimezone(timezone.utc)
+    return datetime.combine(following, time(), calendar.tz).astimezone(UTC)
 
 
 def warn_phase(phase: Phase, now: datetime, calendar: WorkCalendar,

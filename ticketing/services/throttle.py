@@ -36,9 +36,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
 
 from flask import current_app
 from sqlalchemy import delete, func, select
@@ -63,7 +63,7 @@ class Limits:
     track_per_number: int
 
     @classmethod
-    def configured(cls) -> "Limits":
+    def configured(cls) -> Limits:
         """The limits of the current app."""
         config = current_app.config
         return cls(

@@ -5,6 +5,7 @@ from typing import Any
 
 from ticketing.models import Ticket, TicketEvent
 
+
 def routing_event(ticket: Ticket) -> TicketEvent | None:
     """The dispatch that gave the ticket its current handler ("why did this come to me?")."""
     if ticket.assignee_id is None and ticket.team_id is None and ticket.company_id is None:

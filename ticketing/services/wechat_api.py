@@ -28,7 +28,7 @@ _local: dict[str, tuple[Any, float]] = {}
 class SharedTokens(SessionStorage):  # type: ignore[misc]
     """wechatpy's session storage, in Redis or in this process, expiring early."""
 
-    def __init__(self, redis: "Redis | None") -> None:
+    def __init__(self, redis: Redis | None) -> None:
         self.redis = redis
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -54,7 +54,7 @@ class SharedTokens(SessionStorage):  # type: ignore[misc]
             _local.pop(key, None)
 
 
-def client(app_id: str, app_secret: str, timeout: float) -> "WeChatClient":
+def client(app_id: str, app_secret: str, timeout: float) -> WeChatClient:
     """A client of the official account whose token is shared (see the module's docstring)."""
     from wechatpy import WeChatClient
 

@@ -7,7 +7,7 @@ Fields carry ids prefixed with their action, since all panels share one page.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -186,7 +186,7 @@ class ExtendForm(ActionForm):
     def inputs(self, user: User) -> Inputs:
         deadline = self.deadline.data
         return Inputs(note=self.note.data or "",
-                      params={"deadline": deadline.astimezone(timezone.utc) if deadline else None})
+                      params={"deadline": deadline.astimezone(UTC) if deadline else None})
 
 
 class RecategorizeForm(ActionForm):

@@ -8,7 +8,6 @@ label carries the person's open tickets so the least busy one is easy to spot.
 """
 from __future__ import annotations
 
-
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from wtforms import SelectChoice
