@@ -434,7 +434,7 @@ def test_a_batch_that_fails_writes_none_of_its_messages(world: World, store: Pho
     before = (count(Notification), count(OutboxMessage))
     with pytest.raises(RuntimeError), notify.batched():
         perform(ticket, "resolve", Actor.staff(world.gina), T0, calendar(), note="已修好", flush=False)
-            raise RuntimeError("the batch broke")
+        raise RuntimeError("the batch broke")
     db.session.rollback()
     assert (count(Notification), count(OutboxMessage)) == before
     assert not resident_messages("resolved")
