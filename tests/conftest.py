@@ -17,9 +17,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import text
+from wechatpy.crypto import WeChatCrypto
 
 from config import testing_config
 from tests.factories import PASSWORD, World, build_world
+from tests.wechat_helpers import AES_KEY, APP_ID, TOKEN
 from ticketing import create_app
 from ticketing.extensions import db
 from ticketing.models import User
@@ -250,3 +252,18 @@ def redis_app(app: Flask, ctx: Flask, redis_conn: Any, redis_url: str, tmp_path:
     other = app_on_test_database(app, tmp_path / "instance", redis_url=redis_url)
     yield other
     dispose(other)
+
+
+# --- the WeChat account (tests/wechat_helpers.py talks to it) ---------------------
+
+
+@pytest.fixture()
+def account(ctx: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(ctx.config, "WECHAT_TOKEN", TOKEN)
+
+
+@pytest.fixture()
+def safe_mode(ctx: Flask, monkeypatch: pytest.MonkeyPatch, account: None) -> WeChatCrypto:
+    monkeypatch.setitem(ctx.config, "WECHAT_ENCODING_AES_KEY", AES_KEY)
+    monkeypatch.setitem(ctx.config, "WECHAT_APP_ID", APP_ID)
+    return WeChatCrypto(TOKEN, AES_KEY, APP_ID)

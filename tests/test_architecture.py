@@ -1,6 +1,7 @@
 """The dependency rules of docs/architecture.md, as import-linter checks them (pyproject.toml)."""
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,19 @@ def test_every_action_staff_take_by_hand_has_its_form_and_no_other() -> None:
     from ticketing.staff.forms import FORMS
 
     assert set(FORMS) == BY_HAND_ACTIONS
+
+
+def test_no_test_module_imports_another() -> None:
+    """Fixtures are shared through conftest.py, helpers through modules not named test_*."""
+    offenders = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            if any(name.startswith("tests.test_") for name in names):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []

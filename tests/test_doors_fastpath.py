@@ -14,7 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import event
 
-from tests import test_wechat as wechat
+from tests import wechat_helpers as wechat
 from tests.conftest import csrf_from
 from tests.factories import PHONE, World
 from ticketing.extensions import db

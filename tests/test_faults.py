@@ -29,7 +29,7 @@ from tests import jobs_for_tests as test_jobs
 from tests.conftest import app_on_test_database, dispose, redis_missing
 from tests.factories import World
 from tests.redis_server import RedisServer, redis_server_binary
-from tests.test_resident import form_data, post_report
+from tests.resident_helpers import form_data, post_report
 from ticketing.extensions import db
 from ticketing.models import Notification, OutboxMessage, Ticket, utcnow
 from ticketing.services import outbox

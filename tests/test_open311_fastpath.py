@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from tests.factories import PHONE, T0, World
-from tests.test_open311 import NOW, URL, json_of
+from tests.open311_helpers import NOW, URL, json_of
 from ticketing import web
 from ticketing.extensions import db
 from ticketing.models import Building, Category, Community, Complex, Grid, KeyKind, Ticket

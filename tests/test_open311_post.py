@@ -13,7 +13,7 @@ from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from tests.factories import PHONE, T0, World
-from tests.test_open311 import NOW, URL, errors_of, json_of, tags, with_attributes, xml_of
+from tests.open311_helpers import NOW, URL, errors_of, json_of, tags, with_attributes, xml_of
 from ticketing import web
 from ticketing.channels.open311_post import NO_PLACE
 from ticketing.extensions import db

@@ -23,7 +23,7 @@ from werkzeug.test import TestResponse
 import config
 from tests.conftest import csrf_token, login
 from tests.factories import World, make_ticket
-from tests.test_open311 import NOW, URL, errors_of, json_of, xml_of
+from tests.open311_helpers import NOW, URL, errors_of, json_of, xml_of
 from ticketing import create_app, web
 from ticketing.extensions import db
 from ticketing.models import Category, KeyKind, Ticket

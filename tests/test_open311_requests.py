@@ -10,7 +10,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.factories import T0, TZ, World, advance, calendar
-from tests.test_open311 import (
+from tests.open311_helpers import (
     NOW,
     REQUEST_FIELDS,
     URL,

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from tests.factories import T0, World, calendar, make_ticket, put_on_call
 from tests.redis_server import free_port
-from tests.test_resident import form_data, post_report
+from tests.resident_helpers import form_data, post_report
 from ticketing.extensions import db
 from ticketing.models import Notification, OutboxMessage, Status, Ticket
 from ticketing.services import outbox

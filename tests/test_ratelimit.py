@@ -19,7 +19,7 @@ from werkzeug.test import TestResponse
 from tests.conftest import app_on_test_database, csrf_from, dispose
 from tests.factories import PHONE, World
 from tests.redis_server import free_port
-from tests.test_resident import form_data, post_report, ticket_count
+from tests.resident_helpers import form_data, post_report, ticket_count
 from ticketing.extensions import db
 from ticketing.models import FailedAttempt, Ticket
 from ticketing.resident.views import client_key

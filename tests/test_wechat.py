@@ -5,86 +5,29 @@ test_wechat_media.py.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
-import secrets
-import time
-from typing import Any
 
 import pytest
-import xmltodict
-from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from wechatpy.crypto import WeChatCrypto
 
 from tests.factories import PHONE, World, make_ticket
+from tests.wechat_helpers import (
+    OPENID,
+    TEXT,
+    URL,
+    post,
+    post_encrypted,
+    reply_content,
+    signed,
+    text_xml,
+    ticket_count,
+    tickets,
+)
 from ticketing.extensions import db
-from ticketing.models import Notification, Ticket
+from ticketing.models import Notification
 from ticketing.services.photos import PhotoStore
-
-URL = "/channels/wechat"
-TOKEN = "minhu-wechat-token"
-APP_ID = "wx0123456789abcdef"
-AES_KEY = base64.b64encode(b"minhu-test-encoding-aes-key-0001").decode().rstrip("=")
-OPENID = "oABCD1234567890openid"
-TEXT = f"红星小区3号楼楼道灯坏了，晚上很黑 {PHONE}"
-
-
-@pytest.fixture()
-def account(ctx: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(ctx.config, "WECHAT_TOKEN", TOKEN)
-
-
-@pytest.fixture()
-def safe_mode(ctx: Flask, monkeypatch: pytest.MonkeyPatch, account: None) -> WeChatCrypto:
-    monkeypatch.setitem(ctx.config, "WECHAT_ENCODING_AES_KEY", AES_KEY)
-    monkeypatch.setitem(ctx.config, "WECHAT_APP_ID", APP_ID)
-    return WeChatCrypto(TOKEN, AES_KEY, APP_ID)
-
-
-def signed(token: str = TOKEN, timestamp: int | None = None, **extra: str) -> dict[str, str]:
-    """A callback's query string as WeChat signs it, with a nonce of its own."""
-    timestamp_text = str(int(time.time()) if timestamp is None else timestamp)
-    return sign(token, timestamp_text, str(secrets.randbelow(10**10)), **extra)
-
-
-def sign(token: str, timestamp: str, nonce: str, **extra: str) -> dict[str, str]:
-    """The query string of a callback signed over this timestamp and nonce."""
-    signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
-    return {"signature": signature, "timestamp": timestamp, "nonce": nonce, **extra}
-
-
-def text_xml(content: str, msg_id: int = 1234567890123456, openid: str = OPENID) -> str:
-    return (
-        "<xml><ToUserName><![CDATA[gh_minhu]]></ToUserName>"
-        f"<FromUserName><![CDATA[{openid}]]></FromUserName>"
-        f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
-        f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>"
-    )
-
-
-def post(client: FlaskClient, body: str | bytes, token: str = TOKEN, args: dict[str, str] | None = None,
-         **extra: str) -> Any:
-    """Post a callback; `args` to send a query string already signed (a retry, a replay)."""
-    data = body.encode() if isinstance(body, str) else body
-    return client.post(URL, query_string=args or signed(token, **extra), data=data, content_type="text/xml")
-
-
-def reply_content(response: Any) -> str:
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return xmltodict.parse(response.get_data(as_text=True))["xml"]["Content"]
-
-
-def tickets() -> list[Ticket]:
-    db.session.expire_all()
-    return list(db.session.scalars(select(Ticket).order_by(Ticket.id)))
-
-
-def ticket_count() -> int:
-    db.session.expire_all()
-    return db.session.scalar(select(func.count()).select_from(Ticket)) or 0
 
 
 def test_server_verification_echoes_echostr(client: FlaskClient, account: None) -> None:
@@ -194,18 +137,6 @@ def test_a_second_message_is_placed_like_the_senders_last_ticket(
     assert second.building_id == first.building_id == world.building_managed.id
 
 
-def post_encrypted(client: FlaskClient, crypto: WeChatCrypto, body: str) -> dict[str, Any]:
-    """Send a message in safe mode as WeChat does; the decrypted reply's fields."""
-    args = signed(encrypt_type="aes")
-    encrypted = crypto.encrypt_message(body, args["nonce"], args["timestamp"])
-    msg_signature = xmltodict.parse(encrypted)["xml"]["MsgSignature"]
-    response = client.post(URL, query_string={**args, "msg_signature": msg_signature},
-                           data=encrypted.encode(), content_type="text/xml")
-    assert response.status_code == 200, response.get_data(as_text=True)
-    outer = xmltodict.parse(response.get_data(as_text=True))["xml"]
-    plain = crypto.decrypt_message(response.get_data(as_text=True), outer["MsgSignature"],
-                                   outer["TimeStamp"], outer["Nonce"])
-    return dict(xmltodict.parse(plain)["xml"])
 
 
 def test_safe_mode_round_trip(world: World, client: FlaskClient, safe_mode: WeChatCrypto) -> None:

@@ -19,17 +19,13 @@ from sqlalchemy import select
 from wechatpy.crypto import WeChatCrypto
 
 from tests.factories import World, advance, png_bomb, png_bytes
-from tests.test_wechat import (  # noqa: F401  (account, safe_mode: fixtures)
+from tests.wechat_helpers import (
     OPENID,
     TEXT,
     TOKEN,
-    URL,
-    account,
     post,
     post_encrypted,
     reply_content,
-    safe_mode,
-    signed,
     text_xml,
     tickets,
 )

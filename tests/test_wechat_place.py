@@ -14,16 +14,12 @@ from sqlalchemy import func, select
 from wechatpy.crypto import WeChatCrypto
 
 from tests.factories import PHONE, World, put_on_call
-from tests.test_wechat import (  # noqa: F401  (account, safe_mode: fixtures)
+from tests.wechat_helpers import (
     OPENID,
     TEXT,
-    URL,
-    account,
     post,
     post_encrypted,
     reply_content,
-    safe_mode,
-    signed,
     text_xml,
     ticket_count,
     tickets,

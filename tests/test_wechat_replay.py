@@ -23,14 +23,12 @@ from wechatpy.crypto import WeChatCrypto
 from tests.conftest import app_on_test_database, dispose
 from tests.factories import PHONE, World
 from tests.redis_server import free_port
-from tests.test_wechat import (  # noqa: F401  (account, safe_mode: fixtures)
+from tests.wechat_helpers import (
     TEXT,
     TOKEN,
     URL,
-    account,
     post,
     reply_content,
-    safe_mode,
     sign,
     signed,
     text_xml,

@@ -12,7 +12,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.factories import PHONE, World
-from tests.test_wechat import OPENID, TEXT, account, post, text_xml, ticket_count  # noqa: F401  (account: fixture)
+from tests.wechat_helpers import OPENID, TEXT, post, text_xml, ticket_count
 
 
 def message(fields: str, kind: str = "text", openid: str = OPENID) -> str:
