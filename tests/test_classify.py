@@ -15,7 +15,6 @@ from ticketing.extensions import db
 from ticketing.models import Category, ClassificationCorrection, Ticket
 from ticketing.reference import CATEGORIES, TIERS, TRIGGER_WORDS
 from ticketing.services import classify_store, intake
-from ticketing.services.catalog import leaf_categories
 from ticketing.services.classify import (
     SEGMENTER,
     CategoryRef,
@@ -25,7 +24,6 @@ from ticketing.services.classify import (
     build_index,
     classify,
     guess_with,
-    keyword_category,
     normalise,
     phone_in_text,
 )
@@ -154,15 +152,15 @@ def test_corrections_teach_words_that_outvote_a_keyword() -> None:
 
 def test_the_database_catalogue_is_used(world: World) -> None:
     assert classify("樓道燈壞了").category.code == "repair.stair_light"  # type: ignore[union-attr]
-    assert keyword_category("你好", leaf_categories()) is None
-    found = keyword_category("3号楼楼道灯不亮", leaf_categories())
-    assert isinstance(found, Category) and found.code == "repair.stair_light"
+    assert classify("你好").category is None
+    found = classify("3号楼楼道灯不亮").category
+    assert found is not None and found.code == "repair.stair_light"
 
 
-def test_keyword_category_chooses_only_among_the_categories_given(world: World) -> None:
-    only = [world.category("environment.litter"), world.category("repair.water_leak")]
-    assert keyword_category("水管漏水，楼道灯也不亮", only).code == "repair.water_leak"  # type: ignore[union-attr]
-    assert keyword_category("楼道灯不亮", only) is None
+def test_a_guess_chooses_only_among_the_candidates_given(world: World) -> None:
+    only = {world.category("environment.litter").id, world.category("repair.water_leak").id}
+    assert classify("水管漏水，楼道灯也不亮", only).category.code == "repair.water_leak"  # type: ignore[union-attr]
+    assert classify("楼道灯不亮", only).category is None
 
 
 def test_an_edit_in_this_process_applies_to_the_next_guess(world: World) -> None:

@@ -13,7 +13,7 @@ from ticketing.extensions import db
 from ticketing.models import Ticket
 from ticketing.patrol import groupchat
 from ticketing.services.catalog import leaf_categories
-from ticketing.services.classify import keyword_category
+from ticketing.services.classify import classify
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -49,7 +49,7 @@ def test_categories_and_places_are_detected(world: World) -> None:
     assert drafts[1].complex_id == world.courtyard.id and drafts[1].building_id is None
     assert drafts[2].category_id == world.category("environment.sewage").id
     assert drafts[2].building_id == world.building_west.id
-    assert keyword_category("你好", leaf_categories()) is None
+    assert classify("你好").category is None
 
 
 def drafts_page(client: FlaskClient) -> str:

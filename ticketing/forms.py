@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -15,6 +16,20 @@ PICK_PLACE = _l("Choose a place from the list.")
 SUBMISSION_ID = re.compile(r"[0-9a-f]{32}")
 # Larger than any id the database hands out; anything beyond is not a real row.
 MAX_ID = 2**31 - 1
+
+
+def show_errors(form: FlaskForm, errors: Mapping[str, Any], rename: Mapping[str, str] | None = None) -> None:
+    """Show a service's messages beside their fields, the rest above the form.
+
+    `rename` maps the service's name of a value to the form field that holds it, where
+    the two differ (a scope chosen with the place field, say).
+    """
+    for name, message in errors.items():
+        field = form._fields.get((rename or {}).get(name, name))
+        if field is None:
+            form.form_errors.append(message)
+        else:
+            field.errors = [*field.errors, message]
 
 
 def optional_id(value: Any) -> int | None:
@@ -80,9 +95,4 @@ class IntakeForm(FlaskForm):
 
     def add_errors(self, errors: dict[str, Any]) -> None:
         """Show the intake service's messages beside their fields, others above the form."""
-        for name, message in errors.items():
-            field = self._fields.get(name)
-            if field is None:
-                self.form_errors.append(message)
-            else:
-                field.errors = [*field.errors, message]
+        show_errors(self, errors)

@@ -12,7 +12,7 @@ from wtforms import SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import Optional
 
 from ticketing.extensions import db
-from ticketing.forms import id_select, optional_id, with_blank
+from ticketing.forms import id_select, optional_id, show_errors, with_blank
 from ticketing.labels import ROLE_LABELS, label
 from ticketing.models import Community, Grid, PropertyCompany, Role, Street, Team, User
 from ticketing.services.accounts import AccountData, roles_given_by
@@ -89,12 +89,7 @@ class AccountForm(FlaskForm):
 
     def add_errors(self, errors: dict[str, Any]) -> None:
         """Show the service's messages beside their fields; the scope's beside the place."""
-        for name, message in errors.items():
-            field = self._fields.get("place" if name == "scope" else name)
-            if field is None:
-                self.form_errors.append(message)
-            else:
-                field.errors = [*field.errors, message]
+        show_errors(self, errors, rename={"scope": "place"})
 
 
 class DeactivateForm(FlaskForm):

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
-from ticketing.admin.catalog_forms import CategoryForm, TierForm, add_errors, limit_text
+from ticketing.admin.catalog_forms import CategoryForm, TierForm, limit_text
 from ticketing.admin.views import bp
 from ticketing.extensions import db
-from ticketing.forms import optional_id
+from ticketing.forms import optional_id, show_errors
 from ticketing.labels import localized_name
 from ticketing.models import Category, Role, SlaTier, Ticket
 from ticketing.services import catalog_admin, classify_store
@@ -60,7 +60,7 @@ def new_category() -> Response | tuple[str, int]:
                                                      form.keywords.data or "", now())
         except ValidationFailed as exc:
             db.session.rollback()
-            add_errors(form, exc.errors)
+            show_errors(form, exc.errors)
         else:
             return done(_("“%(name)s” created.", name=localized_name(category)), back_to(category))
     return category_page(form, None, 400)
@@ -83,7 +83,7 @@ def edit_category(category_id: int) -> Response | tuple[str, int]:
             changed = catalog_admin.update_category(staff_user(), category, form.category_data(), now())
         except ValidationFailed as exc:
             db.session.rollback()
-            add_errors(form, exc.errors)
+            show_errors(form, exc.errors)
         else:
             message = _("“%(name)s” saved.", name=localized_name(category)) if changed else _("Nothing changed.")
             return done(message, back_to(category))
@@ -151,7 +151,7 @@ def save_tier(form: TierForm, tier: SlaTier | None) -> Response | tuple[str, int
                 else _("Nothing changed.")
             return done(message, url_for("admin.tier_list", _anchor=f"tier-{tier.id}"))  # type: ignore[union-attr]
         db.session.rollback()
-        add_errors(form, errors)
+        show_errors(form, errors)
     return tier_page(form, db.session.get(SlaTier, tier.id) if tier is not None and tier.id else None, 400)
 
 

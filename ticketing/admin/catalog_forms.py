@@ -27,16 +27,6 @@ COUNTING_LABELS: dict[str, Any] = {
 }
 
 
-def add_errors(form: FlaskForm, errors: dict[str, Any]) -> None:
-    """Show the service's messages beside their fields; others above the form."""
-    for name, message in errors.items():
-        field = form._fields.get(name)
-        if field is None:
-            form.form_errors.append(message)
-        else:
-            field.errors = [*field.errors, message]
-
-
 class CategoryForm(FlaskForm):
     """A category: code and keywords when new; names, group, tier and public flag always."""
 

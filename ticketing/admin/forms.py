@@ -24,7 +24,7 @@ from wtforms.validators import Optional
 
 from ticketing.admin.rules import RuleData
 from ticketing.extensions import db
-from ticketing.forms import id_select, with_blank
+from ticketing.forms import id_select, show_errors, with_blank
 from ticketing.labels import HANDLER_KIND_LABELS, localized_name
 from ticketing.models import (
     Category,
@@ -122,14 +122,7 @@ class RuleForm(FlaskForm):
 
     def add_errors(self, errors: dict[str, Any]) -> None:
         """Show the service's messages beside their fields; the place's beside the chosen list."""
-        for name, message in errors.items():
-            if name == "scope_id":
-                name = PLACE_FIELDS.get(self.scope_kind.data or "", "scope_kind")
-            field = self._fields.get(name)
-            if field is None:
-                self.form_errors.append(message)
-            else:
-                field.errors = [*field.errors, message]
+        show_errors(self, errors, rename={"scope_id": PLACE_FIELDS.get(self.scope_kind.data or "", "scope_kind")})
 
 
 def category_choices() -> dict[str, list[tuple[Any, str]]]:
@@ -246,9 +239,4 @@ class LeaveForm(FlaskForm):
 
     def add_errors(self, errors: dict[str, Any]) -> None:
         """Show the service's messages beside their fields."""
-        for name, message in errors.items():
-            field = self._fields.get(name)
-            if field is None:
-                self.form_errors.append(message)
-            else:
-                field.errors = [*field.errors, message]
+        show_errors(self, errors)

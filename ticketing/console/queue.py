@@ -10,8 +10,8 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select, tru
 from sqlalchemy.orm import contains_eager
 
 from ticketing.extensions import db
-from ticketing.models import Category, SlaTier, Status, Ticket, TicketEvent, User
-from ticketing.services import duplicates, scope
+from ticketing.models import Category, SlaTier, Status, Ticket, User
+from ticketing.services import duplicates, scope, timeline
 from ticketing.services.ticket_lists import (
     IN_PROGRESS,
     current_deadline,
@@ -137,15 +137,8 @@ def page_query(tab: str, where: list[ColumnElement[bool]], now: datetime) -> Sel
 
 def return_reasons(tickets: list[Ticket]) -> dict[int, str]:
     """The reason given with the latest return of each returned, waiting ticket."""
-    ids = [t.id for t in tickets if t.status == Status.SUBMITTED and t.return_count]
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        select(TicketEvent.ticket_id, TicketEvent.note)
-        .where(TicketEvent.ticket_id.in_(ids), TicketEvent.action == "return")
-        .order_by(TicketEvent.id)
-    )
-    return {ticket_id: note for ticket_id, note in rows}  # later rows overwrite earlier ones
+    return timeline.latest_notes([t.id for t in tickets if t.status == Status.SUBMITTED and t.return_count],
+                                 "return")
 
 
 def load_queue(user: User, tab: str, filters: QueueFilters, page: int, now: datetime) -> QueuePage:

@@ -37,12 +37,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ticketing.reference import NEGATIONS, STOP_WORDS
-
-if TYPE_CHECKING:
-    from ticketing.models import Category
 
 PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:(?:\+|00)?86[\s-]?)?(1[3-9]\d(?:[\s-]?\d){8})(?!\d)")
 
@@ -392,10 +389,3 @@ def classify(text: str, candidates: set[int] | None = None) -> Guess:
 
     index, learned = classify_store.current()
     return guess_with(index, learned, text, candidates)
-
-
-def keyword_category(text: str, categories: Sequence[Category]) -> Category | None:
-    """The best-scoring of `categories` for the text, else None (the older call of the channels)."""
-    by_id = {c.id: c for c in categories}
-    found = classify(text, set(by_id)).category
-    return by_id.get(found.id) if found is not None else None

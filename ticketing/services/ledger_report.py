@@ -228,9 +228,3 @@ def trend(where: ColumnElement[bool], last: date, days: int = TREND_DAYS) -> lis
             out.append(TrendDay(day, int(r.new or 0), int(r.resolved or 0), int(r.open_at_end or 0),
                                 int(r.overdue_at_end or 0), rates_of(r)))
     return out
-
-
-def day_ledgers(where: ColumnElement[bool], day: date) -> list[Ledger]:
-    """The ledgers of `day` selected by `where`, with their grids, in grid-code order."""
-    return list(db.session.scalars(
-        select(Ledger).join(Grid, Ledger.grid_id == Grid.id).where(where, Ledger.day == day).order_by(Grid.code)))

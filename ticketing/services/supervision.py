@@ -15,8 +15,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 
 from ticketing.extensions import db
-from ticketing.models import OPEN_STATUSES, Role, Ticket, TicketEvent, User
-from ticketing.services import scope
+from ticketing.models import OPEN_STATUSES, Role, Ticket, User
+from ticketing.services import scope, timeline
 from ticketing.services.ticket_lists import current_deadline, list_item_options, page_span
 
 PER_PAGE = 50
@@ -99,15 +99,7 @@ def count_for(user: User) -> int:
 
 def escalation_reasons(tickets: list[Ticket]) -> dict[int, str]:
     """The note of each ticket's latest escalation."""
-    ids = [t.id for t in tickets if t.escalation_level >= 1]
-    if not ids:
-        return {}
-    rows = db.session.execute(
-        select(TicketEvent.ticket_id, TicketEvent.note)
-        .where(TicketEvent.ticket_id.in_(ids), TicketEvent.action == "escalate")
-        .order_by(TicketEvent.id)
-    )
-    return {ticket_id: note for ticket_id, note in rows}  # later rows overwrite earlier ones
+    return timeline.latest_notes([t.id for t in tickets if t.escalation_level >= 1], "escalate")
 
 
 def load_supervision(user: User, levels: tuple[int, ...], page: int) -> SupervisionPage:

@@ -1,8 +1,12 @@
 """What a ticket's timeline says of its events: shared by the staff page and the staff API."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
+from sqlalchemy import select
+
+from ticketing.extensions import db
 from ticketing.models import Ticket, TicketEvent
 
 
@@ -25,3 +29,15 @@ def event_summary(event: TicketEvent) -> dict[str, Any]:
         "merged_into": detail.get("merged_into", ""),
         "urgent": list(detail.get("urgent") or ()),
     }
+
+
+def latest_notes(ticket_ids: Collection[int], action: str) -> dict[int, str]:
+    """The note of each ticket's latest event of `action` (why it was returned, escalated…)."""
+    if not ticket_ids:
+        return {}
+    rows = db.session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.note)
+        .where(TicketEvent.ticket_id.in_(ticket_ids), TicketEvent.action == action)
+        .order_by(TicketEvent.id)
+    )
+    return {ticket_id: note for ticket_id, note in rows}  # later rows overwrite earlier ones

@@ -4,38 +4,33 @@ An option's value is `user:<id>` or `team:<id>`. The lists follow how a dispatch
 thinks: the grid workers of the ticket's own grid first, the property staff of the
 complex's own company first (only companies that serve the place are listed), then
 the community's teams and their members. Each
-label carries the person's open tickets so the least busy one is easy to spot.
+label carries the tickets the person has in hand (dispatched, accepted or on hold:
+the load the router balances, `routing.open_counts`) so the least busy one is easy
+to spot.
 """
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 from wtforms import SelectChoice
 
 from ticketing.extensions import db
-from ticketing.models import OPEN_STATUSES, Grid, Role, Team, Ticket, User, user_grids
-from ticketing.services import scope
+from ticketing.models import Grid, Role, Team, Ticket, User, user_grids
+from ticketing.services import routing, scope
 
 Choice = tuple[str, str]
 
 
-def open_counts() -> dict[int, int]:
-    """Open tickets per assignee."""
-    rows = db.session.execute(
-        select(Ticket.assignee_id, func.count())
-        .where(Ticket.assignee_id.is_not(None), Ticket.status.in_(list(OPEN_STATUSES)))
-        .group_by(Ticket.assignee_id)
-    )
-    return {assignee_id: count for assignee_id, count in rows}
+# A person offered, with where they work; or a whole team ("team:<id>", its label).
+Person = tuple[User, str]
+Option = Person | Choice
 
 
-def _person(user: User, where: str, counts: dict[int, int]) -> Choice:
-    label = _l("%(name)s · %(where)s · %(n)d open", name=user.display_name, where=where,
-               n=counts.get(user.id, 0))
-    return f"user:{user.id}", str(label)
+def _person(user: User, where: str) -> Person:
+    return user, where
 
 
-def grid_worker_choices(ticket: Ticket, counts: dict[int, int]) -> list[Choice]:
+def grid_worker_choices(ticket: Ticket) -> list[Option]:
     """Grid workers of the ticket's community, those of its own grid first."""
     workers = db.session.scalars(
         select(User).distinct()
@@ -50,12 +45,12 @@ def grid_worker_choices(ticket: Ticket, counts: dict[int, int]) -> list[Choice]:
         return ticket.grid_id not in {grid.id for grid in user.grids}
 
     return [
-        _person(user, ", ".join(g.name for g in user.grids if g.community_id == ticket.community_id), counts)
+        _person(user, ", ".join(g.name for g in user.grids if g.community_id == ticket.community_id))
         for user in sorted(workers, key=own_grid_first)
     ]
 
 
-def property_staff_choices(ticket: Ticket, counts: dict[int, int]) -> list[Choice]:
+def property_staff_choices(ticket: Ticket) -> list[Option]:
     """Staff of the companies that serve the ticket's place (`scope.company_serves`), those
     of the company that manages its complex first."""
     managing = ticket.complex.property_company_id if ticket.complex else None
@@ -68,19 +63,19 @@ def property_staff_choices(ticket: Ticket, counts: dict[int, int]) -> list[Choic
         .order_by(User.display_name, User.id)
     ).all()
     staff.sort(key=lambda user: user.company_id != managing)
-    return [_person(user, user.company.name if user.company else "", counts) for user in staff]
+    return [_person(user, user.company.name if user.company else "") for user in staff]
 
 
-def team_choices(ticket: Ticket, counts: dict[int, int]) -> list[Choice]:
+def team_choices(ticket: Ticket) -> list[Option]:
     """The community's volunteer and mediation teams, each followed by its members."""
     teams = db.session.scalars(
         select(Team).where(Team.community_id == ticket.community_id).order_by(Team.kind, Team.name)
     ).all()
-    choices: list[Choice] = []
+    choices: list[Option] = []
     for team in teams:
         choices.append((f"team:{team.id}", str(_l("%(team)s (whole team)", team=team.name))))
         choices.extend(
-            _person(member, team.name, counts)
+            _person(member, team.name)
             for member in sorted(team.members, key=lambda m: (m.display_name, m.id))
             if member.active and member.role == Role.VOLUNTEER
         )
@@ -89,12 +84,21 @@ def team_choices(ticket: Ticket, counts: dict[int, int]) -> list[Choice]:
 
 def handler_choices(ticket: Ticket) -> list[SelectChoice]:
     """The dispatch options of a ticket in <optgroup>s, after a blank "choose" option."""
-    counts = open_counts()
     groups = (
-        (_l("Grid workers"), grid_worker_choices(ticket, counts)),
-        (_l("Property staff"), property_staff_choices(ticket, counts)),
-        (_l("Volunteer and mediation teams"), team_choices(ticket, counts)),
+        (_l("Grid workers"), grid_worker_choices(ticket)),
+        (_l("Property staff"), property_staff_choices(ticket)),
+        (_l("Volunteer and mediation teams"), team_choices(ticket)),
     )
+    counts = routing.open_counts(o[0].id for _, options in groups for o in options if isinstance(o[0], User))
+
+    def choice(option: Option) -> Choice:
+        user, where = option
+        if not isinstance(user, User):
+            return user, where  # a whole team: its value and label as they are
+        label = _l("%(name)s · %(where)s · %(n)d open", name=user.display_name, where=where,
+                   n=counts.get(user.id, 0))
+        return f"user:{user.id}", str(label)
+
     return [SelectChoice("", str(_l("Choose a handler…")))] + [
-        SelectChoice(value, text, optgroup=str(group)) for group, options in groups for value, text in options
+        SelectChoice(*choice(option), optgroup=str(group)) for group, options in groups for option in options
     ]
