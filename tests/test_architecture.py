@@ -55,3 +55,17 @@ def test_no_test_module_imports_another() -> None:
             if any(name.startswith("tests.test_") for name in names):
                 offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+def test_code_and_docs_cite_only_files_in_the_repository() -> None:
+    """The product's design notes live outside the repository; nothing here may cite them."""
+    outside = ("DESIGN.md", "STYLE.md", "../shared")
+    citing = [
+        str(path.relative_to(ROOT))
+        for folder in ("ticketing", "workers", "docs", "tests", "bench", "migrations", "templates")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in {".py", ".md", ".html", ".txt"} and path.name != "test_architecture.py"
+        and any(name in path.read_text(encoding="utf-8", errors="replace") for name in outside)
+    ] + [name for name in ("README.md", "config.py", "wsgi.py", "Makefile", "pyproject.toml")
+         if any(o in (ROOT / name).read_text(encoding="utf-8") for o in outside)]
+    assert citing == []

@@ -214,9 +214,9 @@ class Planner:
         return self.world.grid_workers(grid)[0]
 
     def handler(self, plan: TicketPlan) -> tuple[dict[str, Any], User]:
-        """Dispatch parameters and the person who then works the ticket (DESIGN.md's
-        default routing: repairs in a managed complex to its company, elderly help
-        to volunteers, disputes to mediators, the rest to the grid worker)."""
+        """Dispatch parameters and the person who then works the ticket, as the default
+        routing of services/targets.py does: repairs in a managed complex to its company,
+        elderly help to volunteers, disputes to mediators, the rest to the grid worker."""
         group = plan.category.group.code
         if group == "repair" and plan.complex is not None and plan.complex.is_managed:
             staff = [u for u in self.world.users.values()

@@ -15,7 +15,7 @@ from ticketing.models.types import UTCDateTime, utcnow
 
 
 class Role(StrEnum):
-    """What a staff account does; see the roles table in DESIGN.md."""
+    """What a staff account does; see the roles table in README.md, "Who uses it"."""
 
     ADMIN = "admin"
     SUPERVISOR = "supervisor"

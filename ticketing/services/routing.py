@@ -1,7 +1,7 @@
 """The dispatcher (派单): which handler a new ticket goes to, and why.
 
 `route()` finds the first active routing rule that matches the ticket's category
-(or its parent) and place, else a default (DESIGN.md, "Routing"); among the people
+(or its parent) and place, else a default (services/targets.py; README, "Routing"); among the people
 that handler kind has there who are on duty now and did not return or miss the
 ticket, it picks the one with the fewest open tickets, ties to whoever has waited
 longest since their last assignment. A team or company with nobody on duty gets

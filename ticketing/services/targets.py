@@ -1,5 +1,5 @@
 """Which kind of handler a ticket goes to: the first matching routing rule, else the
-default (DESIGN.md, "Routing"). The people of that kind are services/routing.py's.
+default (README, "Routing, time limits and the escalation ladder"). The people of that kind are services/routing.py's.
 """
 from __future__ import annotations
 
