@@ -7,12 +7,12 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ticketing.extensions import db
+from ticketing.extensions import Model
 from ticketing.models.people import User
 from ticketing.models.types import UTCDateTime
 
 
-class AuditEntry(db.Model):
+class AuditEntry(Model):
     """Who changed what, when, through which door, and the values before and after.
 
     Rows are only ever added (services/audit.py); the database refuses to update

@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ticketing.extensions import db
+from ticketing.extensions import Model
 from ticketing.models.types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
     from ticketing.models.people import User
 
 
-class SlaTier(db.Model):
+class SlaTier(Model):
     """A time-limit tier (紧急 / 水电气暖 / 一般 / 复杂): accept-by and resolve-by limits.
 
     Limits are in minutes. On a clock tier they run 24×7; on a working-day tier they
@@ -36,7 +36,7 @@ class SlaTier(db.Model):
     trigger_words: Mapped[str] = mapped_column(Text, default="")
 
 
-class Category(db.Model):
+class Category(Model):
     """A request category; top-level ones are the groups residents pick from."""
 
     __tablename__ = "categories"
@@ -84,7 +84,7 @@ class Category(db.Model):
         return None
 
 
-class CalendarDay(db.Model):
+class CalendarDay(Model):
     """An admin's entry in the calendar: a holiday or a working day (调休) that beats
     the package's and the statutory rule's answer for that day."""
 
@@ -100,7 +100,7 @@ class CalendarDay(db.Model):
     set_by: Mapped[User | None] = relationship(foreign_keys=[set_by_id])
 
 
-class CalendarYear(db.Model):
+class CalendarYear(Model):
     """A year whose 调休 make-up days an admin has entered and confirmed.
 
     A year the `chinese-calendar` package knows needs no row: the package carries the
@@ -116,7 +116,7 @@ class CalendarYear(db.Model):
     confirmed_by: Mapped[User | None] = relationship(foreign_keys=[confirmed_by_id])
 
 
-class ClassificationCorrection(db.Model):
+class ClassificationCorrection(Model):
     """A dispatcher's correction of the category intake guessed; the classifier learns from these."""
 
     __tablename__ = "classification_corrections"

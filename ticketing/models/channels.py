@@ -9,7 +9,7 @@ from enum import StrEnum
 from sqlalchemy import Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ticketing.extensions import db
+from ticketing.extensions import Model
 from ticketing.models.people import User
 from ticketing.models.places import Grid
 from ticketing.models.types import UTCDateTime, utcnow
@@ -22,7 +22,7 @@ class KeyKind(StrEnum):
     STAFF = "staff"  # a staff app acting as one staff account on /api/v1
 
 
-class ApiKey(db.Model):
+class ApiKey(Model):
     """A key issued once to a client app or a staff app; only its SHA-256 is stored.
 
     Keys are long random strings, so a plain SHA-256 is enough to make a stolen
@@ -52,7 +52,7 @@ class ApiKey(db.Model):
         return self.revoked_at is None
 
 
-class WechatFollower(db.Model):
+class WechatFollower(Model):
     """A WeChat official-account follower's last location message, placed in a grid.
 
     A text message that follows is filed at that grid; without one the place comes
@@ -71,7 +71,7 @@ class WechatFollower(db.Model):
     grid: Mapped[Grid | None] = relationship()
 
 
-class WechatNonce(db.Model):
+class WechatNonce(Model):
     """A signed WeChat callback already seen, kept while its timestamp is acceptable.
 
     Used when Redis is not configured or not answering (services/nonces.py); `key`

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ticketing.extensions import db
+from ticketing.extensions import Model
 from ticketing.models.places import Grid
 from ticketing.models.tickets import Ticket
 from ticketing.models.types import UTCDateTime
@@ -56,7 +56,7 @@ class RateParts:
         return getattr(self, f"{name}_num") / den if den else None
 
 
-class Ledger(GridDay, RateParts, db.Model):
+class Ledger(GridDay, RateParts, Model):
     """A grid's day: counts, the 三率 with their parts, and times to accept and resolve.
 
     Rates are kept as numerator and denominator, so that a week, a month or a
@@ -107,7 +107,7 @@ class Ledger(GridDay, RateParts, db.Model):
         back_populates="ledger", order_by="LedgerLine.ticket_id", cascade="all, delete-orphan")
 
 
-class HandlerDay(GridDay, RateParts, db.Model):
+class HandlerDay(GridDay, RateParts, Model):
     """One handler's part of a grid's day: the 三率 events that were theirs.
 
     Filled by the same compile as the grid's ledger, so that ranking handlers over
@@ -134,7 +134,7 @@ class HandlerDay(GridDay, RateParts, db.Model):
     resolved: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class LedgerLine(db.Model):
+class LedgerLine(Model):
     """A ticket touched that day, as the ledger shows it: its state, handler, deadline,
     what was done and the rating at the end of the day. Who and where come from the
     ticket, masked when shown."""

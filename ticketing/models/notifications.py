@@ -6,13 +6,13 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ticketing.extensions import db
+from ticketing.extensions import Model
 from ticketing.models.people import User
 from ticketing.models.tickets import Ticket
 from ticketing.models.types import UTCDateTime, utcnow
 
 
-class Notification(db.Model):
+class Notification(Model):
     """One message about one ticket to one recipient.
 
     Staff messages (`channel` "inbox") are delivered by being stored; resident

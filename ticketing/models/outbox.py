@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import JSON, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ticketing.extensions import db
+from ticketing.extensions import Model
 from ticketing.models.types import UTCDateTime, utcnow
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """One job to run after commit: route this ticket, deliver that notification …
 
     The relay hands pending rows to the queue (or runs them inline) and marks them
@@ -35,7 +35,7 @@ class OutboxMessage(db.Model):
     last_error: Mapped[str] = mapped_column(Text, default="")
 
 
-class SchedulerRun(db.Model):
+class SchedulerRun(Model):
     """When a schedule entry last fired, for the operations page."""
 
     __tablename__ = "scheduler_runs"

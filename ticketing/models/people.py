@@ -9,7 +9,7 @@ from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table, fals
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ticketing.extensions import db
+from ticketing.extensions import Model, db
 from ticketing.models.places import Community, Grid, Street, generated_code
 from ticketing.models.types import UTCDateTime, utcnow
 
@@ -35,7 +35,7 @@ class TeamKind(StrEnum):
     MEDIATION = "mediation"
 
 
-class PropertyCompany(db.Model):
+class PropertyCompany(Model):
     """A property-management company (物业), e.g. a 红色物业 company."""
 
     __tablename__ = "property_companies"
@@ -47,7 +47,7 @@ class PropertyCompany(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
-class Team(db.Model):
+class Team(Model):
     """A volunteer or mediation team of a community."""
 
     __tablename__ = "teams"
@@ -71,7 +71,7 @@ user_grids = Table(
 )
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A staff account. Residents have none; they are known by ticket and phone.
 
     Scope: a grid worker has grids; property staff a company; a volunteer a team;

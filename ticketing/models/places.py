@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Boolean, ForeignKey, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ticketing.extensions import db
+from ticketing.extensions import Model
 
 if TYPE_CHECKING:
     from ticketing.models.people import PropertyCompany
@@ -20,7 +20,7 @@ def generated_code(prefix: str) -> Callable[[], str]:
     return lambda: prefix + secrets.token_hex(5).upper()
 
 
-class Street(db.Model):
+class Street(Model):
     """A sub-district (街道), the top of the places tree."""
 
     __tablename__ = "streets"
@@ -35,7 +35,7 @@ class Street(db.Model):
     )
 
 
-class Community(db.Model):
+class Community(Model):
     """A community (社区) of a street."""
 
     __tablename__ = "communities"
@@ -50,7 +50,7 @@ class Community(db.Model):
     grids: Mapped[list[Grid]] = relationship(back_populates="community", order_by="Grid.code")
 
 
-class Grid(db.Model):
+class Grid(Model):
     """A grid (网格) of a community, looked after by one or more grid workers."""
 
     __tablename__ = "grids"
@@ -67,7 +67,7 @@ class Grid(db.Model):
     complexes: Mapped[list[Complex]] = relationship(back_populates="grid", order_by="Complex.name")
 
 
-class Complex(db.Model):
+class Complex(Model):
     """A residential complex or courtyard (小区/院落); may have a property company."""
 
     __tablename__ = "complexes"
@@ -96,7 +96,7 @@ class Complex(db.Model):
         return self.property_company_id is not None
 
 
-class Building(db.Model):
+class Building(Model):
     """A building (楼栋) of a complex."""
 
     __tablename__ = "buildings"

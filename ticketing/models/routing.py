@@ -6,13 +6,13 @@ from datetime import date, datetime, time
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, String, Time
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ticketing.extensions import db
+from ticketing.extensions import Model
 from ticketing.models.catalog import Category, SlaTier
 from ticketing.models.people import PropertyCompany, Team, User
 from ticketing.models.types import UTCDateTime, utcnow
 
 
-class RoutingRule(db.Model):
+class RoutingRule(Model):
     """`(priority, category or its parent, place scope) → handler kind [, team/company] [, tier]`.
 
     Rules are tried by ascending priority; the first active one that matches the
@@ -41,7 +41,7 @@ class RoutingRule(db.Model):
     tier: Mapped[SlaTier | None] = relationship()
 
 
-class DutyShift(db.Model):
+class DutyShift(Model):
     """A weekly shift: on `weekday` (0 = Monday) from `starts` to `ends`, local time.
 
     A shift whose end is not after its start runs past midnight into the next day.
@@ -59,7 +59,7 @@ class DutyShift(db.Model):
     user: Mapped[User] = relationship()
 
 
-class Leave(db.Model):
+class Leave(Model):
     """Days a person is away (leave, sickness, training); inclusive dates."""
 
     __tablename__ = "leaves"

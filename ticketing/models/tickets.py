@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ticketing.extensions import db
+from ticketing.extensions import Model
 from ticketing.models.catalog import Category, SlaTier
 from ticketing.models.people import PropertyCompany, Team, User
 from ticketing.models.places import Building, Community, Complex, Grid, Street
@@ -81,7 +81,7 @@ class Rating(StrEnum):
     UNSATISFIED = "unsatisfied"  # 不满意
 
 
-class Ticket(db.Model):
+class Ticket(Model):
     """A resident's request, from intake to closing.
 
     `version` is the optimistic lock: every UPDATE checks it, so of two staff acting
@@ -220,7 +220,7 @@ class Ticket(db.Model):
         return None
 
 
-class TicketEvent(db.Model):
+class TicketEvent(Model):
     """One append-only line of a ticket's history: who, when, what, why."""
 
     __tablename__ = "ticket_events"
@@ -245,7 +245,7 @@ class TicketEvent(db.Model):
     actor: Mapped[User | None] = relationship()
 
 
-class Photo(db.Model):
+class Photo(Model):
     """A photo of a ticket: the resident's report or the handler's result."""
 
     __tablename__ = "photos"
@@ -261,7 +261,7 @@ class Photo(db.Model):
     ticket: Mapped[Ticket] = relationship(back_populates="photos")
 
 
-class TicketCounter(db.Model):
+class TicketCounter(Model):
     """The last number handed out per local day, where the database numbers by this
     counter (SQLite); on PostgreSQL each day has a sequence (services/numbering.py)."""
 
@@ -271,7 +271,7 @@ class TicketCounter(db.Model):
     last: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class RevealLog(db.Model):
+class RevealLog(Model):
     """A record that a staff member saw a requester's personal data in full."""
 
     __tablename__ = "reveal_logs"
@@ -287,7 +287,7 @@ class RevealLog(db.Model):
     user: Mapped[User] = relationship()
 
 
-class FailedAttempt(db.Model):
+class FailedAttempt(Model):
     """A failed guess at a door that can be guessed at: a ticket lookup, a staff sign-in."""
 
     __tablename__ = "failed_attempts"
