@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 BASE_DIR = Path(__file__).resolve().parent
 DEFAULT_INSTANCE = BASE_DIR / "instance"
@@ -23,8 +23,16 @@ class ConfigError(RuntimeError):
     """A setting in the environment is missing or malformed."""
 
 
+@overload
+def env_str(env: Mapping[str, str], name: str) -> str | None: ...
+
+
+@overload
+def env_str(env: Mapping[str, str], name: str, default: str) -> str: ...
+
+
 def env_str(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
-    """Return a non-empty string setting, or the default."""
+    """Return a non-empty string setting, or the default (a str when the default is one)."""
     value = env.get(name, "").strip()
     return value or default
 

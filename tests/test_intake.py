@@ -86,6 +86,23 @@ def test_every_problem_is_reported_at_once(world: World, store: PhotoStore) -> N
     assert {"description", "phone"} <= set(caught.value.errors)
 
 
+@pytest.mark.parametrize("lat,lon", [
+    (39.9, None), (None, 116.4), (float("nan"), 116.4), (39.9, float("inf")), (91.0, 116.4), (39.9, -180.5),
+])
+def test_half_a_location_or_one_off_the_globe_is_refused(
+    world: World, store: PhotoStore, lat: float | None, lon: float | None
+) -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        submit(world, store, lat=lat, lon=lon)
+    assert "location" in caught.value.errors
+    assert ticket_count() == 0
+
+
+def test_a_location_on_the_edge_of_the_globe_is_kept(world: World, store: PhotoStore) -> None:
+    ticket = submit(world, store, lat=-90.0, lon=180.0)
+    assert (ticket.lat, ticket.lon) == (-90.0, 180.0)
+
+
 def test_a_typed_address_is_placed_by_its_alias(world: World, store: PhotoStore) -> None:
     ticket = submit(world, store, building_id=None, community_id=world.community_a.id,
                     address_text="东怡街79号院3栋2单元")

@@ -38,7 +38,7 @@ def create_app(config: Config | None = None) -> Flask:
     Path(config.upload_folder).mkdir(parents=True, exist_ok=True)
     if config.proxy_hops:
         # Links such as the resident's tracking URL need the client's scheme and host.
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's way to add WSGI middleware
             app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops,
             x_host=config.proxy_hops,
         )

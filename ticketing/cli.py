@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -116,7 +116,10 @@ def logins_command(url: str) -> None:
     echo_logins(url)
 
 
-def find_one(model: type, column: Any, value: str, what: str, plural: str) -> Any:
+ModelT = TypeVar("ModelT")
+
+
+def find_one(model: type[ModelT], column: Any, value: str, what: str, plural: str) -> ModelT:
     """The one row whose `column` is `value`; a ClickException that says what exists otherwise."""
     found = db.session.scalars(select(model).where(column == value)).all()
     if len(found) == 1:

@@ -234,7 +234,7 @@ class Planner:
     # --- plans -------------------------------------------------------------
 
     def base(self, path: str, category: str, description: str, channel: str,
-             place: tuple[Complex, Building] | None, community: Community | None = None,
+             place: tuple[Complex | None, Building | None] | None, community: Community | None = None,
              address_text: str = "") -> TicketPlan:
         """A ticket at a place, with its requester and the one who enters it; no steps yet."""
         cx, building = place if place else (None, None)

@@ -16,7 +16,7 @@ from ticketing.logscrub import scrub_path, scrub_target
 URL_ATOMS = ("f", "{referer}i", "{raw_uri}e", "{request_uri}e")
 
 
-class ScrubbingLogger(Logger):  # type: ignore[misc]
+class ScrubbingLogger(Logger):
     """gunicorn's logger whose access-log atoms pass through `scrub_target`."""
 
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:

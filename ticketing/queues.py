@@ -38,7 +38,7 @@ def redis_connection(url: str | None = None) -> Redis | None:
     cache = current_app.extensions.setdefault("minhu.redis", {})
     if url not in cache:
         cache[url] = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-    return cache[url]  # type: ignore[no-any-return]
+    return cache[url]
 
 
 def queue(name: str, connection: Redis) -> Queue:

@@ -24,7 +24,8 @@ TIERS = [
 #   [(code, 中文, English, tier or None for the group's, keywords)]
 # Keywords are the words residents use (services/classify.py matches them as whole
 # words after segmentation); a word in several categories counts less in each.
-CATEGORIES = [
+Subcategory = tuple[str, str, str, str | None, str]
+CATEGORIES: list[tuple[str, str, str, str, str, str, list[Subcategory]]] = [
     ("repair", "维修", "Repairs", "水电、电梯、楼道灯、门禁等坏了", "Water, power, lifts, lights, doors", "general", [
         ("repair.water_leak", "水管漏水", "Burst or leaking pipe", "utility",
          "漏水 水管 爆管 渗水 水管爆裂 管道 跑水 冒水 滴水 阀门 水龙头 总阀 漏"),

@@ -5,6 +5,7 @@ Each is declared with its queue, timeout, retries and result TTL (workers/queues
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 from werkzeug.utils import import_string
 
@@ -180,16 +181,17 @@ def housekeeping() -> str:
     from zoneinfo import ZoneInfo
 
     from flask import current_app
-    from sqlalchemy import delete
+    from sqlalchemy import CursorResult, delete
 
     from ticketing.channels.wechat_geo import LOCATION_FRESH_FOR
     from ticketing.models import WechatFollower
     from ticketing.services import nonces, numbering, ratelimit, throttle
 
     now = utcnow()
-    pins = db.session.execute(
+    forgotten = db.session.execute(
         delete(WechatFollower).where(WechatFollower.located_at < now - LOCATION_FRESH_FOR)
-    ).rowcount
+    )
+    pins = cast(CursorResult[Any], forgotten).rowcount
     db.session.commit()
     counts = ratelimit.prune(now) + throttle.prune(now)
     tz = ZoneInfo(current_app.config["TIMEZONE"])

@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Flask, current_app, has_app_context
 from rq import Queue, Retry
@@ -90,8 +90,8 @@ def job(**options: Any) -> Callable[[F], F]:
 
                     db.session.remove()
 
-        run.job_options = settings  # type: ignore[attr-defined]
-        return run  # type: ignore[return-value]
+        run.job_options = settings  # type: ignore[attr-defined]  # read back by options_of
+        return cast(F, run)
 
     return decorator
 

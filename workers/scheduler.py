@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import click
@@ -29,7 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from redis.exceptions import RedisError
-from sqlalchemy import or_, update
+from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.serving import run_simple
 
@@ -134,7 +135,7 @@ def claim_slot(entry_id: str, slot: datetime) -> bool:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def record_error(entry_id: str, error: str) -> None:
@@ -254,7 +255,7 @@ def run_command() -> None:
     seconds = env_int(os.environ, "MINHU_SCHEDULE_SECONDS", 0)
     schedule = with_interval(SCHEDULE, seconds) if seconds else SCHEDULE
     configure_logging()
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # Flask types the proxy as the app
     scheduler = build_scheduler(app, schedule, blocking=True)
     click.echo(f"Scheduler running: {describe(schedule)}. Ctrl-C to stop.")
     try:
@@ -269,7 +270,7 @@ def run_command() -> None:
 @with_appcontext
 def serve_command(host: str, port: int) -> None:
     """The embedded single process: web server plus the scheduler thread."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # Flask types the proxy as the app
     configure_logging()
     scheduler = build_scheduler(app, SCHEDULE, blocking=False)
     scheduler.start()

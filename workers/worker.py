@@ -117,7 +117,7 @@ class AppContextMixin:
 
     def perform_job(self, job: Job, queue: Queue) -> bool:
         with self.app.app_context():
-            return super().perform_job(job, queue)  # type: ignore[misc, no-any-return]
+            return super().perform_job(job, queue)  # type: ignore[misc]  # a mixin: the Worker class after it has it
 
 
 class AppWorker(AppContextMixin, ResilientSchedulerMixin, Worker):
@@ -159,7 +159,7 @@ def build_worker(app: Flask, connection: Redis, queue_names: list[str], simple: 
     worker_class: Any = AppSimpleWorker if simple else AppWorker
     worker = worker_class([queue(name, connection) for name in queue_names], connection=connection)
     worker.app = app
-    return worker  # type: ignore[no-any-return]
+    return worker
 
 
 @rq_cli.command("worker")
@@ -173,7 +173,7 @@ def build_worker(app: Flask, connection: Redis, queue_names: list[str], simple: 
 def worker_command(queue_list: str, burst: bool, fork: bool) -> None:
     """Run a worker for the high, default and low queues (or those given)."""
     names = parse_queues(queue_list)
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]  # Flask types the proxy as the app
     url = app.config.get("REDIS_URL")
     if not url:
         raise click.ClickException("REDIS_URL is not set: jobs run inline; no worker needed.")

@@ -146,10 +146,11 @@ def save_tier(form: TierForm, tier: SlaTier | None) -> Response | tuple[str, int
         except ValidationFailed as exc:
             db.session.rollback()
             errors = {**exc.errors, **errors}  # "not a number" says more than "not above zero"
-        if not errors:
-            message = _("Time limits of “%(name)s” saved.", name=localized_name(tier)) if changed \
-                else _("Nothing changed.")
-            return done(message, url_for("admin.tier_list", _anchor=f"tier-{tier.id}"))  # type: ignore[union-attr]
+        else:
+            if not errors:
+                message = _("Time limits of “%(name)s” saved.", name=localized_name(tier)) if changed \
+                    else _("Nothing changed.")
+                return done(message, url_for("admin.tier_list", _anchor=f"tier-{tier.id}"))
         db.session.rollback()
         show_errors(form, errors)
     return tier_page(form, db.session.get(SlaTier, tier.id) if tier is not None and tier.id else None, 400)

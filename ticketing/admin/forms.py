@@ -193,11 +193,11 @@ class RosterForm(FlaskForm):
         for weekday in range(7):
             day = sorted(by_day[weekday], key=lambda s: s.starts)
             for slot in range(slots):
-                shift = day[slot] if slot < len(day) else None
+                existing = day[slot] if slot < len(day) else None
                 self.shifts.append_entry({
                     "weekday": weekday,
-                    "starts": shift.starts.strftime("%H:%M") if shift else "",
-                    "ends": shift.ends.strftime("%H:%M") if shift else "",
+                    "starts": existing.starts.strftime("%H:%M") if existing else "",
+                    "ends": existing.ends.strftime("%H:%M") if existing else "",
                 })
         self.on_call.data = on_call
 

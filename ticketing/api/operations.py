@@ -131,7 +131,10 @@ def prepare_filing(values: dict[str, Any], user: User, channel: str, key: str | 
         # Namespaced by account (after the last @), so another account's key can neither
         # collide with nor reveal this one; web forms' submission ids hold no @.
         external_id=f"{key}@{user.id}" if key else None,
-        **{name: values.get(name) for name in PLACE_FIELDS},
+        building_id=values.get("building_id"),
+        complex_id=values.get("complex_id"),
+        community_id=values.get("community_id"),
+        grid_id=values.get("grid_id"),
     )
     if channel == Channel.PATROL.value:
         patrol_defaults(req, user)

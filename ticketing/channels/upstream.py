@@ -23,6 +23,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
+from werkzeug.datastructures import Headers
 
 from ticketing.extensions import db
 from ticketing.models import (
@@ -118,7 +119,7 @@ def signed_headers(centre: Centre, body: bytes, now: datetime) -> dict[str, str]
     }
 
 
-def authenticate(headers: Mapping[str, str], body: bytes, now: datetime) -> Centre:
+def authenticate(headers: Headers, body: bytes, now: datetime) -> Centre:
     """The centre that signed this request; `Refused(401)` when it is not one we know,
     the timestamp is outside the window, or the signature does not match."""
     centre = centres().get((headers.get(HEADER_CENTRE) or "").strip())

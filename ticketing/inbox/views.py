@@ -6,7 +6,7 @@ rated, reopened, warnings, breaches); here they are only listed and marked read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from flask import (
     Blueprint,
@@ -20,7 +20,7 @@ from flask import (
 )
 from flask_babel import ngettext
 from flask_login import current_user, login_required
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
@@ -97,7 +97,7 @@ def mark_all_read(user_id: int) -> int:
         .where(own_messages(user_id), Notification.read_at.is_(None))
         .values(read_at=now())
     )
-    return result.rowcount or 0
+    return cast(CursorResult[Any], result).rowcount or 0
 
 
 @bp.app_context_processor

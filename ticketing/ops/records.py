@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
-from typing import Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import joinedload
 
 from ticketing.extensions import db
@@ -43,7 +43,7 @@ def retry_outbox(message_id: int) -> bool:
                OutboxMessage.done_at.is_(None))
         .values(failed_at=None, enqueue_count=0, enqueued_at=None)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 class ScheduleEntry(Protocol):

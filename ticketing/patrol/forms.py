@@ -44,7 +44,9 @@ class PatrolForm(IntakeForm):
     def uploaded_photos(self) -> list[bytes]:
         """The posted photo, if any (an empty file input posts a part without a name)."""
         data = self.photo.data
-        return [data.read()] if data is not None and getattr(data, "filename", "") else []
+        if data is None or not getattr(data, "filename", ""):
+            return []
+        return [data.read()]
 
 
 class PasteForm(FlaskForm):

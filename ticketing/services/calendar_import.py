@@ -99,7 +99,8 @@ def line_error(cells: list[str], year: int, seen: dict[date, int]) -> str | None
 
 def parse_rows(rows: list[tuple[int, list[str]]], year: int) -> Schedule:
     """A schedule from numbered rows of cells; a first row that is not a date is a header."""
-    schedule, seen, first = Schedule(), {}, True
+    schedule, first = Schedule(), True
+    seen: dict[date, int] = {}
     for number, raw in rows:
         cells = [unicodedata.normalize("NFKC", cell).strip() for cell in raw]
         while cells and not cells[-1]:

@@ -36,5 +36,5 @@ def listeners(app: Flask) -> tuple[Listener, ...]:
 
 def publish(ticket: Ticket, event: TicketEvent) -> None:
     """Call every listener of the current app with a newly recorded event."""
-    for listener in listeners(current_app):  # type: ignore[arg-type]
+    for listener in listeners(current_app):
         listener(ticket, event)

@@ -104,6 +104,13 @@ def clean_phone(value: str | None) -> str | None:
     return digits if MOBILE.match(digits) else None
 
 
+def valid_location(lat: float | None, lon: float | None) -> bool:
+    """Both absent, or both finite and on the globe."""
+    if lat is None or lon is None:
+        return lat is None and lon is None
+    return math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180
+
+
 def validate(
     req: IntakeRequest,
 ) -> tuple[dict[str, object], Placement | None, Category | None, classify.Guess]:
@@ -125,9 +132,7 @@ def validate(
         errors["address_text"] = _l("The address is too long.")
     if len(req.unit_room) > MAX_ROOM:
         errors["unit_room"] = _l("The unit and room are too long.")
-    if (req.lat is None) != (req.lon is None) or (req.lat is not None and not (
-        math.isfinite(req.lat) and math.isfinite(req.lon) and -90 <= req.lat <= 90 and -180 <= req.lon <= 180
-    )):
+    if not valid_location(req.lat, req.lon):
         errors["location"] = _l("The location is not a valid latitude and longitude.")
     phone = clean_phone(req.phone)
     if phone is None:
@@ -389,7 +394,7 @@ def with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
     for column in table.c:
         default = column.default
         if column.key not in full and isinstance(default, ColumnDefault):
-            full[column.key] = default.arg(None) if default.is_callable else default.arg  # type: ignore[operator]
+            full[column.key] = default.arg(None) if default.is_callable else default.arg
     return full
 
 

@@ -38,10 +38,10 @@ street of 1,000 grids with 70,000 tickets filed that day it takes 4.4–7.2 s wh
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     CTE,
@@ -291,7 +291,8 @@ def _count_rates(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnEle
 def seconds_between(later: Any, earlier: Any) -> ColumnElement[float]:
     """`later - earlier` in seconds, in the dialect at hand."""
     if db.session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", later - earlier)
+        # Fractional seconds, though SQLAlchemy types every EXTRACT as an integer.
+        return cast(ColumnElement[float], func.extract("epoch", later - earlier))
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
@@ -381,7 +382,7 @@ HANDLER_FIGURES = ("accepted", "resolved", "response_num", "response_den", "reso
                    "satisfaction_num", "satisfaction_den")
 
 
-def _write_handlers(w: Window, grids: list[Any], in_grids: ColumnElement[bool]) -> None:
+def _write_handlers(w: Window, grids: Sequence[Any], in_grids: ColumnElement[bool]) -> None:
     """Replace the day's handler rows of the grids: one GROUP BY over the day's events."""
     places = {grid_id: (community_id, street_id) for grid_id, community_id, street_id in grids}
     db.session.execute(delete(HandlerDay).where(HandlerDay.day == w.day, HandlerDay.grid_id.in_(list(places))))
@@ -401,7 +402,7 @@ def _write_handlers(w: Window, grids: list[Any], in_grids: ColumnElement[bool]) 
         db.session.execute(HandlerDay.__table__.insert(), records)
 
 
-def _handler_names(rows: list[Any]) -> dict[str, str]:
+def _handler_names(rows: Sequence[Any]) -> dict[str, str]:
     """The display names of the handlers in `rows`, by key, in one query per kind."""
     names: dict[str, str] = {}
     for prefix, model, label, position in (("u", User, User.display_name, 1), ("t", Team, Team.name, 2),

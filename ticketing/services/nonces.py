@@ -52,7 +52,7 @@ class Seen(Enum):
 
 
 def _state() -> dict[str, float]:
-    return current_app.extensions.setdefault("minhu.nonces", {})  # type: ignore[no-any-return]
+    return current_app.extensions.setdefault("minhu.nonces", {})
 
 
 def _redis() -> Redis | None:
@@ -73,7 +73,7 @@ def _judge(stored: str | bytes | None, fingerprint: str) -> Seen:
 
 def _in_database(key: str, now: datetime) -> str | None:
     """The fingerprint the database holds for `key`, if it has not expired."""
-    return db.session.scalar(  # type: ignore[no-any-return]
+    return db.session.scalar(
         select(WechatNonce.fingerprint).where(WechatNonce.key == key, WechatNonce.expires_at >= now)
     )
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, insert, inspect, or_, select, update
+from sqlalchemy import CursorResult, and_, insert, inspect, or_, select, update
 
 from ticketing.extensions import db
 from ticketing.models import OutboxMessage
@@ -125,7 +125,7 @@ def claim(message_id: int, now: datetime) -> bool:
         .values(enqueued_at=now, enqueue_count=OutboxMessage.enqueue_count + 1)
     )
     db.session.commit()
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def release(message_ids: int | list[int], error: str) -> None:
@@ -145,7 +145,7 @@ def mark_done(message_id: int, now: datetime) -> bool:
         .where(OutboxMessage.id == message_id, OutboxMessage.done_at.is_(None))
         .values(done_at=now, last_error="")
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def mark_many_done(message_ids: list[int], now: datetime) -> int:
@@ -157,7 +157,7 @@ def mark_many_done(message_ids: list[int], now: datetime) -> int:
         .where(OutboxMessage.id.in_(message_ids), OutboxMessage.done_at.is_(None))
         .values(done_at=now, last_error="")
     )
-    return result.rowcount
+    return cast(CursorResult[Any], result).rowcount
 
 
 def record_error(message_id: int, error: str, now: datetime) -> None:

@@ -322,7 +322,7 @@ def apply(planner: Planner, report: ImportReport) -> None:
                if code not in planner.snap.rows[kind]]
         if new:  # a bulk INSERT, then the new ids by code: far faster than ORM objects or RETURNING
             db.session.execute(insert(model), new)
-            ids[kind] = dict(db.session.execute(select(model.code, model.id)).all())
+            ids[kind] = dict(db.session.execute(select(model.code, model.id)).tuples().all())
         codes = [code for code in planner.wanted[kind] if (title, code) in changed]
         for start in range(0, len(codes), CHUNK):
             for row in db.session.scalars(select(model).where(model.code.in_(codes[start:start + CHUNK]))):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, true
 
 from ticketing.extensions import db
 from ticketing.models import Building, Community, Complex, Grid, Street
@@ -34,7 +34,7 @@ class Node:
 def tree(street_ids: list[int] | None = None) -> list[Node]:
     """Every street (or those given) with its places down to complexes, by code."""
     s = db.session
-    where_street = Street.id.in_(street_ids) if street_ids is not None else True
+    where_street = Street.id.in_(street_ids) if street_ids is not None else true()
     streets = [Node("street", *row) for row in s.execute(
         select(Street.id, Street.code, Street.name, Street.active).where(where_street).order_by(Street.code))]
     by_id = {("street", n.id): n for n in streets}
@@ -54,7 +54,7 @@ def tree(street_ids: list[int] | None = None) -> list[Node]:
             node = Node(kind, row[0], row[1], row[2], row[3], has_boundary=bool(row[5]) if len(row) > 5 else False)
             parent.children.append(node)
             by_id[(kind, node.id)] = node
-    buildings = dict(s.execute(select(Building.complex_id, func.count()).group_by(Building.complex_id)).all())
+    buildings = dict(s.execute(select(Building.complex_id, func.count()).group_by(Building.complex_id)).tuples().all())
     for street in streets:
         _count(street, buildings)
     return streets
@@ -89,27 +89,32 @@ def search(text: str) -> list[Found]:
     """Places whose name, code or alias contains `text`, streets first."""
     s = db.session
     found: list[Found] = []
-    for row in s.execute(select(Street.id, Street.code, Street.name, Street.active)
-                         .where(or_(Street.name.contains(text, autoescape=True), Street.code.contains(text, autoescape=True))).limit(SEARCH_LIMIT)):
-        found.append(Found("street", *row, ""))
-    for row in s.execute(select(Community.id, Community.code, Community.name, Community.active, Street.name)
-                         .join(Street).where(or_(Community.name.contains(text, autoescape=True), Community.code.contains(text, autoescape=True)))
-                         .limit(SEARCH_LIMIT)):
-        found.append(Found("community", *row))
-    for row in s.execute(select(Grid.id, Grid.code, Grid.name, Grid.active, Community.name)
-                         .join(Community).where(or_(Grid.name.contains(text, autoescape=True), Grid.code.contains(text, autoescape=True)))
-                         .limit(SEARCH_LIMIT)):
-        found.append(Found("grid", *row))
-    for row in s.execute(select(Complex.id, Complex.code, Complex.name, Complex.active, Community.name, Grid.name)
-                         .join(Grid, Complex.grid_id == Grid.id).join(Community)
-                         .where(or_(Complex.name.contains(text, autoescape=True), Complex.code.contains(text, autoescape=True), Complex.aliases.contains(text, autoescape=True),
-                                    Complex.address.contains(text, autoescape=True))).limit(SEARCH_LIMIT)):
-        found.append(Found("complex", *row[:4], f"{row[4]} · {row[5]}"))
-    for row in s.execute(select(Building.id, Building.code, Building.name, Building.active, Community.name,
-                                Complex.name)
-                         .join(Complex, Building.complex_id == Complex.id).join(Grid, Complex.grid_id == Grid.id)
-                         .join(Community).where(or_(Building.name.contains(text, autoescape=True), Building.code.contains(text, autoescape=True),
-                                                    Building.aliases.contains(text, autoescape=True)))
-                         .order_by(Complex.name, Building.name).limit(SEARCH_LIMIT)):
-        found.append(Found("building", *row[:4], f"{row[4]} · {row[5]}"))
+    streets = (select(Street.id, Street.code, Street.name, Street.active)
+               .where(or_(Street.name.contains(text, autoescape=True), Street.code.contains(text, autoescape=True)))
+               .limit(SEARCH_LIMIT))
+    for pk, code, name, active in s.execute(streets):
+        found.append(Found("street", pk, code, name, active, ""))
+    communities = (select(Community.id, Community.code, Community.name, Community.active, Street.name)
+                   .join(Street).where(or_(Community.name.contains(text, autoescape=True), Community.code.contains(text, autoescape=True)))
+                   .limit(SEARCH_LIMIT))
+    for pk, code, name, active, street in s.execute(communities):
+        found.append(Found("community", pk, code, name, active, street))
+    grids = (select(Grid.id, Grid.code, Grid.name, Grid.active, Community.name)
+             .join(Community).where(or_(Grid.name.contains(text, autoescape=True), Grid.code.contains(text, autoescape=True)))
+             .limit(SEARCH_LIMIT))
+    for pk, code, name, active, community in s.execute(grids):
+        found.append(Found("grid", pk, code, name, active, community))
+    complexes = (select(Complex.id, Complex.code, Complex.name, Complex.active, Community.name, Grid.name)
+                 .join(Grid, Complex.grid_id == Grid.id).join(Community)
+                 .where(or_(Complex.name.contains(text, autoescape=True), Complex.code.contains(text, autoescape=True), Complex.aliases.contains(text, autoescape=True),
+                            Complex.address.contains(text, autoescape=True))).limit(SEARCH_LIMIT))
+    for pk, code, name, active, community, grid in s.execute(complexes):
+        found.append(Found("complex", pk, code, name, active, f"{community} · {grid}"))
+    buildings = (select(Building.id, Building.code, Building.name, Building.active, Community.name, Complex.name)
+                 .join(Complex, Building.complex_id == Complex.id).join(Grid, Complex.grid_id == Grid.id)
+                 .join(Community).where(or_(Building.name.contains(text, autoescape=True), Building.code.contains(text, autoescape=True),
+                                            Building.aliases.contains(text, autoescape=True)))
+                 .order_by(Complex.name, Building.name).limit(SEARCH_LIMIT))
+    for pk, code, name, active, community, complex_name in s.execute(buildings):
+        found.append(Found("building", pk, code, name, active, f"{community} · {complex_name}"))
     return found

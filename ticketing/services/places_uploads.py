@@ -59,7 +59,7 @@ def keep(root: Path, user_id: int, workbook: bytes, workbook_name: str, boundari
     (folder / WORKBOOK).write_bytes(workbook)
     if boundaries is not None:
         (folder / BOUNDARIES).write_bytes(boundaries)
-    return load(root, token, user_id, now)  # type: ignore[return-value]
+    return Pending(token, folder, user_id, now, gcj02, workbook_name, boundaries_name)
 
 
 def load(root: Path, token: str, user_id: int, now: datetime) -> Pending | None:

@@ -194,7 +194,7 @@ REQUIRED_FILL = PatternFill("solid", fgColor="FFF2CC")
 def write_workbook(sheets: dict[str, list[dict[str, str]]], specs: tuple[Sheet, ...] = SHEETS) -> bytes:
     """An .xlsx of every sheet of `specs` in order: headers with their notes, then the rows."""
     book = Workbook()
-    book.remove(book.active)
+    book.remove(book.worksheets[0])  # the empty sheet a new workbook starts with
     for sheet in specs:
         ws = book.create_sheet(sheet.title)
         ws.append([c.header for c in sheet.columns])

@@ -95,7 +95,7 @@ def _window_start(now: datetime, per: int) -> int:
 
 
 def _state() -> dict[str, float]:
-    return current_app.extensions.setdefault("minhu.ratelimit", {})  # type: ignore[no-any-return]
+    return current_app.extensions.setdefault("minhu.ratelimit", {})
 
 
 def _redis() -> Redis | None:

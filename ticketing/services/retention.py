@@ -104,6 +104,7 @@ def erase_batch(tickets: list[Ticket], now: datetime) -> list[str]:
         if event.note:
             event.note = privacy.mask_text(event.note, by_id[event.ticket_id])
     for message in db.session.scalars(select(Notification).where(Notification.ticket_id.in_(ids))):
+        assert message.ticket_id is not None  # chosen by it
         message.body = privacy.mask_text(message.body, by_id[message.ticket_id])
         message.subject = privacy.mask_text(message.subject, by_id[message.ticket_id])
         if message.channel != "inbox":

@@ -50,7 +50,9 @@ from ticketing.services.workdays import WorkCalendar
 LOAD_STATUSES = (Status.DISPATCHED, Status.ACCEPTED, Status.ON_HOLD)
 # After this many returns the dispatcher decides: no ping-pong between handlers.
 MAX_RETURNS = 2
-TEAM_KINDS = {HandlerKind.VOLUNTEER_TEAM: TeamKind.VOLUNTEER, HandlerKind.MEDIATION_TEAM: TeamKind.MEDIATION}
+# Keyed by handler kind value: a rule's target kind is a plain str.
+TEAM_KINDS: dict[str, TeamKind] = {HandlerKind.VOLUNTEER_TEAM: TeamKind.VOLUNTEER,
+                                   HandlerKind.MEDIATION_TEAM: TeamKind.MEDIATION}
 
 @dataclass(frozen=True)
 class Decision:

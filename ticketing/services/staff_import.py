@@ -51,9 +51,11 @@ from ticketing.services.staff_workbook import (
     split_codes,
 )
 
-# The kind of place each role's scope names (admins have none).
-SCOPE_KINDS = {Role.SUPERVISOR: ("street", "community"), Role.DISPATCHER: ("street", "community"),
-               Role.GRID_WORKER: ("grid",), Role.PROPERTY_STAFF: ("company",), Role.VOLUNTEER: ("team",)}
+# The kind of place each role's scope names (admins have none); keyed by role value.
+SCOPE_KINDS: dict[str, tuple[str, ...]] = {
+    Role.SUPERVISOR: ("street", "community"), Role.DISPATCHER: ("street", "community"),
+    Role.GRID_WORKER: ("grid",), Role.PROPERTY_STAFF: ("company",), Role.VOLUNTEER: ("team",),
+}
 SHEET_OF_KIND = {"street": "街道", "community": "社区", "grid": "网格", "company": "物业公司", "team": "队伍"}
 # A field of AccountData's errors → the column it came from.
 FIELD_COLUMNS = {"username": USERNAME, "display_name": FULL_NAME, "phone": MOBILE, "role": ROLE,
@@ -332,8 +334,7 @@ def apply(planner: StaffPlanner, report: StaffReport, now: datetime, password_ha
                 if wanted.shifts or wanted.on_call:
                     _save_roster(actor, person, wanted, now, None)
             elif key in changed:
-                person = db.session.get(User, planner.accounts[key].id)
-                assert person is not None
+                person = db.session.get_one(User, planner.accounts[key].id)
                 columns = changed[key]
                 if columns & {FULL_NAME, ROLE, SCOPE, MOBILE}:
                     accounts.update_account(actor, person, _keep_phone(wanted, person), now)

@@ -92,7 +92,7 @@ def load_places() -> Places:
     places = Places()
     places.by_kind["street"] = {code: Place("street", i, None, i)
                                 for i, code in s.execute(select(Street.id, Street.code))}
-    street_of = {}
+    street_of: dict[int, int] = {}
     communities = {}
     for i, code, street in s.execute(select(Community.id, Community.code, Community.street_id)):
         communities[code] = Place("community", i, i, street)
@@ -107,7 +107,7 @@ def load_places() -> Places:
     for company, community in s.execute(select(Complex.property_company_id, Grid.community_id)
                                         .join(Grid, Complex.grid_id == Grid.id)
                                         .where(Complex.property_company_id.is_not(None)).distinct()):
-        places.company_streets.setdefault(company, set()).add(street_of.get(community))
+        places.company_streets.setdefault(company, set()).add(street_of[community])
     places.ids = {(p.kind, p.id): p for found in places.by_kind.values() for p in found.values()}
     return places
 

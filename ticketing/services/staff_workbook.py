@@ -32,7 +32,7 @@ USERNAME, FULL_NAME, MOBILE, ROLE, SCOPE, SHIFTS, ON_CALL = "用户名", "姓名
 # 角色 as the sheet writes it → Role value.
 ROLE_NAMES = {"管理员": Role.ADMIN, "书记主任": Role.SUPERVISOR, "派单员": Role.DISPATCHER,
               "网格员": Role.GRID_WORKER, "物业人员": Role.PROPERTY_STAFF, "志愿者": Role.VOLUNTEER}
-ROLE_OF_VALUE = {value: name for name, value in ROLE_NAMES.items()}
+ROLE_OF_VALUE: dict[str, str] = {value: name for name, value in ROLE_NAMES.items()}
 YES, NO = "是", "否"
 YES_NO = {YES: True, NO: False, "": False, "1": True, "0": False}
 SCOPE_JOINER = "、"
@@ -163,8 +163,8 @@ def format_shifts(shifts: list[Shift]) -> str:
         days_of.setdefault(key, []).append(day)
     segments = []
     for key, days in sorted(days_of.items(), key=lambda item: (item[1][0], item[0])):
-        ranges = SCOPE_JOINER.join(f"{key[i]:%H:%M}-{key[i + 1]:%H:%M}" for i in range(0, len(key), 2))
-        segments.append(f"{format_days(days)} {ranges}")
+        times = SCOPE_JOINER.join(f"{key[i]:%H:%M}-{key[i + 1]:%H:%M}" for i in range(0, len(key), 2))
+        segments.append(f"{format_days(days)} {times}")
     return "；".join(segments)
 
 

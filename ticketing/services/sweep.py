@@ -21,13 +21,13 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Select, insert, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, Select, insert, or_, select, update
 from sqlalchemy.orm import InstrumentedAttribute, joinedload
 
 from ticketing.extensions import db
@@ -135,7 +135,7 @@ def claim(ticket_id: int, phase: Phase, deadline: datetime,
         .values({column.key: deadline, **also})
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return cast(CursorResult[Any], result).rowcount == 1
 
 
 def deadline_key(deadline: datetime) -> str:

@@ -43,7 +43,8 @@ def text(message: Any) -> str:
 
 def category_ids(category: Category) -> list[int]:
     """The category and its ancestors: a rule for a group matches its children."""
-    ids, node = [], category
+    ids: list[int] = []
+    node: Category | None = category
     while node is not None:
         ids.append(node.id)
         node = node.parent

@@ -39,9 +39,10 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 
 from ticketing.extensions import db
 from ticketing.models import FailedAttempt
@@ -118,7 +119,7 @@ def prune(now: datetime) -> int:
         ~FailedAttempt.key.startswith(RATE_LIMIT_PREFIX), FailedAttempt.at <= now - WINDOW,
     ))
     db.session.commit()
-    return int(result.rowcount or 0)
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 def seconds_until(moment: datetime, now: datetime) -> int:

@@ -25,7 +25,7 @@ EARLY = 300  # seconds before WeChat's expiry that a token is given up
 _local: dict[str, tuple[Any, float]] = {}
 
 
-class SharedTokens(SessionStorage):  # type: ignore[misc]
+class SharedTokens(SessionStorage):
     """wechatpy's session storage, in Redis or in this process, expiring early."""
 
     def __init__(self, redis: Redis | None) -> None:

@@ -57,11 +57,11 @@ def property_staff_choices(ticket: Ticket) -> list[Option]:
     companies = scope.serving_companies(ticket)
     if not companies:
         return []
-    staff = db.session.scalars(
+    staff = list(db.session.scalars(
         select(User).where(User.role == Role.PROPERTY_STAFF, User.active.is_(True),
                            User.company_id.in_(companies))
         .order_by(User.display_name, User.id)
-    ).all()
+    ))
     staff.sort(key=lambda user: user.company_id != managing)
     return [_person(user, user.company.name if user.company else "") for user in staff]
 

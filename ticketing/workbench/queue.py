@@ -70,7 +70,7 @@ def counts(user: User, now: datetime) -> dict[str, int]:
         select(Ticket.status, func.count())
         .where(scope.handler_queue(user), Ticket.status.in_(TABS["open"]))
         .group_by(Ticket.status)
-    ).all())
+    ).tuples().all())
     result = {tab: sum(by_status.get(s, 0) for s in states) for tab, states in TABS.items() if tab != "resolved"}
     result["resolved"] = db.session.scalar(
         select(func.count()).select_from(Ticket)
