@@ -42,8 +42,11 @@ worker: translations migrate
 scheduler: translations migrate
 	$(BIN)/flask scheduler run
 
-# The dependency rules of docs/architecture.md (contracts in pyproject.toml).
+# ruff, then mypy (both configured in pyproject.toml), then the dependency rules of
+# docs/architecture.md (import-linter; contracts in pyproject.toml).
 lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo --no-cache
 
 test: translations
