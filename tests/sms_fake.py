@@ -40,7 +40,7 @@ class FakeProvider:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802  (http.server's name)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 status, answer = fake.answer(self.command, {k.lower(): v for k, v in self.headers.items()}, body)
                 data = json.dumps(answer, ensure_ascii=False).encode()
@@ -50,7 +50,7 @@ class FakeProvider:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return None  # quiet
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -12,11 +12,20 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.conftest import csrf_from, csrf_token, login
-from tests.factories import PHONE, T0, World, advance, calendar, make_ticket, put_on_call
+from tests.factories import PHONE, T0, World, advance, calendar, make_ticket, make_user, put_on_call
 from tests.wechat_helpers import post as wechat_post
 from tests.wechat_helpers import reply_content, text_xml
 from ticketing.extensions import db
-from ticketing.models import AuditEntry, Category, EmergencyGuide, KeyKind, Notification, SlaTier, Ticket
+from ticketing.models import (
+    AuditEntry,
+    Category,
+    EmergencyGuide,
+    KeyKind,
+    Notification,
+    Role,
+    SlaTier,
+    Ticket,
+)
 from ticketing.services import apikeys, classify_store, emergency
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.photos import PhotoStore
@@ -107,7 +116,7 @@ def test_the_form_carries_every_guidance_hidden_with_the_rules_for_its_script(
     assert f'data-key="category:{world.category("repair.gas").id}" hidden' in html
     assert 'data-key="guide:lift" hidden' in html
     assert '<section class="card emergency emergency-form" id="emergency" aria-live="polite" hidden>' in html
-    rules = re.search(r'<script type="application/json" id="emergency-rules">(.*?)</script>', html, re.S)
+    rules = re.search(r'<script type="application/json" id="emergency-rules">(.*?)</script>', html, re.DOTALL)
     assert rules is not None and "电梯" in rules.group(1).encode().decode("unicode_escape")
     assert "js/emergency.js" in html
 
@@ -317,3 +326,13 @@ def test_staff_without_a_mobile_number_get_the_alert_in_the_inbox_only(world: Wo
     assert staff_sms(ticket) == []
     assert db.session.scalars(select(Notification.user_id).where(Notification.kind == "urgent")).all() \
         == [world.dora.id]
+
+
+def test_an_urgent_ticket_waiting_with_a_team_alerts_its_members_on_duty(phones: World, store: PhotoStore) -> None:
+    phones.vera.phone = "13900000005"
+    make_user("vic", Role.VOLUNTEER, street=phones.street, team=phones.volunteers, phone="13900000006")
+    put_on_call(phones.vera)  # on duty; vic, of the same team, has no shift now
+    ticket = make_ticket(phones, store, category="repair.gas", description="燃气味")
+    perform(ticket, "dispatch", Actor.staff(phones.dora), T0, calendar(), team=phones.volunteers)
+    db.session.commit()
+    assert staff_sms(ticket) == [("dora", "13900000001"), ("vera", "13900000005")]
