@@ -77,7 +77,56 @@ PASSTHROUGH = (
     "SMS_SMTP_TO", "EMAIL_SMTP_TO", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_TEMPLATE_ID",
     # The official account's callback (/channels/wechat, off while the token is unset).
     "WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY",
+    # The SMS providers (services/sms.py, docs/sms.md): credentials, and where to reach them.
+    "ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET", "ALIYUN_SMS_ENDPOINT", "ALIYUN_SMS_REGION",
+    "TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "TENCENT_SMS_SDK_APP_ID", "TENCENT_SMS_ENDPOINT",
+    "TENCENT_SMS_REGION",
 )
+
+SMS_SENDERS = ("record", "smtp", "aliyun", "tencent")
+# What each provider needs besides SMS_SIGN_NAME; a missing one stops the process at start.
+SMS_CREDENTIALS = {
+    "aliyun": ("ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET"),
+    "tencent": ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "TENCENT_SMS_SDK_APP_ID"),
+}
+SMS_TEMPLATE_PREFIX = "SMS_TEMPLATE_"
+SMS_TEMPLATE_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+SMS_TEMPLATE_PARAM = re.compile(r"^(?:([A-Za-z][A-Za-z0-9_]{0,31})=)?([a-z][a-z0-9_]{0,31})$")
+
+
+def parse_sms_templates(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """The SMS template of each message kind, one variable per kind:
+    `SMS_TEMPLATE_RECEIVED=SMS_154950909:number,category,link` — the provider's template
+    code, then the message's values it takes, in order (Tencent fills its {1}, {2} … in
+    that order); `name=value` names the template's variable (Aliyun's ${name}) when it
+    differs from the value's name. Gives {"received": {"code": …, "params": [[var, value], …]}}.
+    """
+    templates: dict[str, dict[str, Any]] = {}
+    for name, raw in env.items():
+        if not name.startswith(SMS_TEMPLATE_PREFIX) or not raw.strip():
+            continue
+        kind = name[len(SMS_TEMPLATE_PREFIX):].lower()
+        code, _, params = raw.strip().partition(":")
+        if not re.match(r"^[a-z][a-z0-9_]{0,31}$", kind) or not SMS_TEMPLATE_CODE.match(code.strip()):
+            raise ConfigError(f"{name} must be <template code>:<value>,<value>… "
+                              "(e.g. SMS_154950909:number,category,link)")
+        pairs = []
+        for item in filter(None, (part.strip() for part in params.split(","))):
+            found = SMS_TEMPLATE_PARAM.match(item)
+            if found is None:
+                raise ConfigError(f"{name}: {item!r} is not a value name (number, link …) or variable=value")
+            pairs.append([found.group(1) or found.group(2), found.group(2)])
+        templates[kind] = {"code": code.strip(), "params": pairs}
+    return templates
+
+
+def check_sms_sender(sender: str, env: Mapping[str, str]) -> None:
+    """A provider sender needs its signature name (签名) and its credentials."""
+    if sender not in SMS_CREDENTIALS:
+        return
+    missing = [name for name in ("SMS_SIGN_NAME", *SMS_CREDENTIALS[sender]) if not env_str(env, name)]
+    if missing:
+        raise ConfigError(f"SMS_SENDER={sender} needs {', '.join(missing)}")
 
 
 UPSTREAM_CENTRE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
@@ -190,8 +239,14 @@ class Config:
     retention_days: int = 3 * 365
     # Where residents reach the site; links in SMS and WeChat messages start with it.
     public_url: str = "http://127.0.0.1:5000"
-    # How residents' messages go out: "record" (kept for admins to read), "smtp", "wechat".
+    # How residents' messages go out: "record" (kept for admins to read), "smtp", "wechat";
+    # SMS also "aliyun" or "tencent" (services/sms.py, docs/sms.md).
     sms_sender: str = "record"
+    # The providers' 签名 and the template of each message kind (`parse_sms_templates`).
+    sms_sign_name: str = ""
+    sms_templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Template values longer than this are cut (links never are): providers refuse long ones.
+    sms_param_max: int = 35
     wechat_sender: str = "record"
     email_sender: str = "record"
     # County centres allowed to send orders (派单), with their shared secrets and
@@ -200,7 +255,8 @@ class Config:
     testing: bool = False
     wtf_csrf_enabled: bool = True
     sqlalchemy_echo: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    # The senders' settings (PASSTHROUGH); kept out of repr, for they hold secrets.
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -216,6 +272,7 @@ class Config:
                 raise ConfigError("SECRET_KEY must be set in production")
             secret = development_secret(instance)
         database = env_str(env, "DATABASE_URL", f"sqlite:///{instance / 'minhu.db'}")
+        check_sms_sender(env_choice(env, "SMS_SENDER", SMS_SENDERS, "record"), env)
         return cls(
             env=mode,
             secret_key=secret,
@@ -236,7 +293,10 @@ class Config:
             proxy_hops=env_int(env, "PROXY_HOPS", 0),
             retention_days=env_int(env, "RETENTION_DAYS", 3 * 365, minimum=30),
             public_url=env_str(env, "PUBLIC_URL", "http://127.0.0.1:5000"),
-            sms_sender=env_choice(env, "SMS_SENDER", ("record", "smtp"), "record"),
+            sms_sender=env_choice(env, "SMS_SENDER", SMS_SENDERS, "record"),
+            sms_sign_name=env_str(env, "SMS_SIGN_NAME", "") or "",
+            sms_templates=parse_sms_templates(env),
+            sms_param_max=env_int(env, "SMS_PARAM_MAX", 35, minimum=6),
             wechat_sender=env_choice(env, "WECHAT_SENDER", ("record", "wechat"), "record"),
             email_sender=env_choice(env, "EMAIL_SENDER", ("record", "smtp"), "record"),
             upstream_centers=parse_upstream_centers(env.get("UPSTREAM_CENTERS", "")),

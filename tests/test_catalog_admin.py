@@ -97,7 +97,8 @@ def test_a_new_category_is_created_in_its_group_and_recorded(client: FlaskClient
     entry = only("category.create")
     assert entry.before is None and entry.target_id == str(window.id)
     assert entry.after == {"code": "repair.window", "name_zh": "窗户损坏", "name_en": "Broken window",
-                           "group": "repair", "tier": None, "public": True, "active": True, "keywords": "窗户 玻璃"}
+                           "group": "repair", "tier": None, "public": True, "active": True, "keywords": "窗户 玻璃",
+                           "emergency_guidance_zh": "", "emergency_guidance_en": "", "emergency_numbers": []}
     assert window in next(g for g in category_groups() if g.group.id == repair.id).options
     assert classify("我家窗户玻璃碎了").category.code == "repair.window"  # type: ignore[union-attr]
 

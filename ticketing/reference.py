@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ticketing.extensions import db
-from ticketing.models import Category, SlaTier
+from ticketing.models import Category, EmergencyGuide, SlaTier
 
 WORKING_DAY = 24 * 60
 
@@ -140,6 +140,65 @@ EXTRA_FIELDS = {
     ],
 }
 
+# What to do at once, per urgent category: 中文, English, numbers to call. Given to a
+# category when it is created; migration 0022 gave them to existing ones. Admins edit
+# them on the category's page.
+_GAS_ZH = ("请立即打开门窗通风；不要开关电灯和电器，不要点火，不要在室内打电话；关闭燃气总阀，离开室内。"
+           "到室外后拨打燃气公司抢修电话；如已起火或有人不适，拨打119或120。")
+_GAS_EN = ("Open the windows and doors now. Do not switch lights or appliances on or off, light nothing and do "
+           "not phone indoors. Turn the gas off at the main valve and leave. Once outside, call the gas company's "
+           "emergency line; if there is fire or someone feels unwell, call 119 or 120.")
+_LIFT_ZH = ("被困的人请保持冷静，按电梯里的警铃或对讲按钮求救；不要扒门，不要自己爬出轿厢。"
+            "拨打电梯里张贴的维保电话，或96333电梯应急处置电话；有人受伤或不适，拨打120。")
+_LIFT_EN = ("Whoever is trapped: stay calm and press the alarm or intercom button in the lift. Do not force the "
+            "doors or climb out. Call the maintenance number posted in the lift, or 96333, the lift emergency "
+            "line; if someone is hurt or unwell, call 120.")
+_FIRE_ZH = "如果已经起火或冒烟，请立即离开：走楼梯，不要乘电梯；用湿毛巾捂住口鼻，弯腰低姿撤离，并拨打119。"
+_FIRE_EN = ("If there is fire or smoke, leave now by the stairs, never the lift; cover your nose and mouth with "
+            "a wet cloth, keep low, and call 119.")
+_FALL_ZH = "请远离可能坠落或倒塌的地方，提醒邻居绕行，不要在下面停留或停车；有人受伤请拨打120，情况危急请拨打110。"
+_FALL_EN = ("Keep away from anything that may fall or collapse and warn your neighbours to go round it; do not "
+            "stand or park under it. If someone is hurt, call 120; if it is dangerous now, call 110.")
+_SHOCK_ZH = ("有人触电时，不要直接用手拉他：先拉下电闸断电，或用干燥的木棍把电线挑开，再拨打120。"
+             "发现漏电，请远离并提醒他人，不要触碰。")
+_SHOCK_EN = ("If someone has had an electric shock, do not touch them with your hands: switch the power off at "
+             "the main switch first, or push the wire away with a dry stick, then call 120. Keep away from "
+             "anything that leaks current and warn others.")
+_COLLAPSE_ZH = "请立即远离危险区域，提醒他人绕行；有人被压或受伤，请拨打119和120。"
+_COLLAPSE_EN = ("Get away from the danger now and warn others to go round it; if someone is trapped under it or "
+                "hurt, call 119 and 120.")
+POLICE, FIRE, AMBULANCE, LIFT = ("报警", "110"), ("火警", "119"), ("急救", "120"), ("电梯困人", "96333")
+POWER = ("供电抢修", "95598")
+EMERGENCY_CATEGORIES: dict[str, tuple[str, str, tuple[tuple[str, str], ...]]] = {
+    "repair.gas": (_GAS_ZH, _GAS_EN, (FIRE, AMBULANCE)),
+    "repair.lift_trapped": (_LIFT_ZH, _LIFT_EN, (LIFT, AMBULANCE)),
+    "safety.fire_exit": (_FIRE_ZH, _FIRE_EN, (FIRE,)),
+    "safety.hazard": (_FALL_ZH, _FALL_EN, (AMBULANCE, POLICE)),
+}
+
+# What to do when a request's urgent words describe an emergency, whatever its category:
+# code, 中文, English, markers (a trigger word holding one belongs to the guide),
+# guidance 中文, English, numbers. "general" takes the urgent words no other guide
+# claims, and its numbers are the start page's. Migration 0022 writes the same rows.
+EMERGENCY_GUIDES = [
+    ("general", "紧急情况", "Emergencies", "",
+     "如果有人受伤、被困，或者危险正在发生，请先拨打下面的电话求助；社区也会尽快跟进。",
+     ("If someone is hurt or trapped, or the danger is happening now, call one of these numbers first; "
+      "the community will follow up as well."), (POLICE, FIRE, AMBULANCE, LIFT)),
+    ("gas", "燃气泄漏", "Gas leak", "燃气 煤气 天然气 液化气", _GAS_ZH, _GAS_EN, (FIRE, AMBULANCE)),
+    ("fire", "火情", "Fire", "火 烟 爆炸", _FIRE_ZH, _FIRE_EN, (FIRE, AMBULANCE)),
+    ("lift", "电梯困人", "Trapped in a lift", "电梯", _LIFT_ZH, _LIFT_EN, (LIFT, AMBULANCE)),
+    ("electric", "触电漏电", "Electric shock", "触电 漏电", _SHOCK_ZH, _SHOCK_EN, (AMBULANCE, POWER)),
+    ("collapse", "坍塌坠落", "Collapse or falling objects", "塌 坠 掉落", _COLLAPSE_ZH, _COLLAPSE_EN,
+     (FIRE, AMBULANCE)),
+]
+
+
+def numbers_of(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    """(label, number) pairs as the catalogue stores them."""
+    return [{"label": label, "number": number} for label, number in pairs]
+
+
 # The keywords earlier releases shipped: a category still holding exactly these gets
 # the new ones; anything an admin wrote is left alone.
 PREVIOUS_KEYWORDS = {
@@ -168,6 +227,8 @@ def ensure_reference_data() -> None:
     (or, for keywords, still exactly what an earlier release shipped), so running it
     again on a live database adds what is new without undoing an admin's edits. An
     admin who wants a category never guessed deactivates it rather than emptying it.
+    Emergency guidance is given to a category when it is created, and a missing
+    emergency guide (by code) is added; neither is touched afterwards.
     """
     tiers = {t.code: t for t in db.session.scalars(select(SlaTier))}
     for code, zh, en, accept, resolve, working, rank in TIERS:
@@ -196,9 +257,18 @@ def ensure_reference_data() -> None:
                     tier=tiers[ctier] if ctier else None, keywords="", extra_fields=[],
                     sort_order=child_order, public=code in PUBLIC_GROUPS,
                 )
+                if child_code in EMERGENCY_CATEGORIES:
+                    guidance_zh, guidance_en, numbers = EMERGENCY_CATEGORIES[child_code]
+                    child.emergency_guidance_zh, child.emergency_guidance_en = guidance_zh, guidance_en
+                    child.emergency_numbers = numbers_of(numbers)
                 db.session.add(child)
             if (child.keywords or "").strip() in ("", PREVIOUS_KEYWORDS.get(child_code)):
                 child.keywords = keywords
             if not child.extra_fields and child_code in EXTRA_FIELDS:
                 child.extra_fields = EXTRA_FIELDS[child_code]
+    guides = set(db.session.scalars(select(EmergencyGuide.code)))
+    for order, (code, zh, en, markers, guidance_zh, guidance_en, numbers) in enumerate(EMERGENCY_GUIDES):
+        if code not in guides:
+            db.session.add(EmergencyGuide(code=code, name_zh=zh, name_en=en, markers=markers, guidance_zh=guidance_zh,
+                                          guidance_en=guidance_en, numbers=numbers_of(numbers), sort_order=order))
     db.session.flush()

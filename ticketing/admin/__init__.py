@@ -6,6 +6,7 @@ from ticketing.admin import (  # noqa: F401
     calendar,
     catalog,
     catalog_edit,
+    emergency,
     keys,
     places,
     places_import,

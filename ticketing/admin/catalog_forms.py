@@ -17,6 +17,7 @@ from ticketing.forms import id_select, with_blank
 from ticketing.labels import localized_name
 from ticketing.models import Category, SlaTier
 from ticketing.services.catalog_admin import CategoryData, TierData
+from ticketing.services.emergency import numbers_text
 
 # A limit is typed as a number of these; a working day counts 1,440 working minutes.
 UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 24 * 60}
@@ -37,6 +38,9 @@ class CategoryForm(FlaskForm):
     tier_id = id_select(_l("Time-limit tier"), _l("Choose a time-limit tier from the list."))
     public = BooleanField(_l("Public in Open311: anyone may read its requests, masked, in the Open311 list"))
     keywords = TextAreaField(_l("Keywords"), validators=[Optional()])
+    emergency_guidance_zh = TextAreaField(_l("What to do at once, in Chinese"), validators=[Optional()])
+    emergency_guidance_en = TextAreaField(_l("What to do at once, in English"), validators=[Optional()])
+    emergency_numbers = TextAreaField(_l("Numbers to call"), validators=[Optional()])
 
     def load_choices(self, category: Category | None) -> None:
         """Offer the groups (a new group: none) and the tiers."""
@@ -55,12 +59,23 @@ class CategoryForm(FlaskForm):
         self.name_zh.data, self.name_en.data = category.name_zh, category.name_en
         self.parent_id.data, self.tier_id.data = category.parent_id, category.tier_id
         self.public.data = category.public
+        self.emergency_guidance_zh.data = category.emergency_guidance_zh
+        self.emergency_guidance_en.data = category.emergency_guidance_en
+        self.emergency_numbers.data = numbers_text(category.emergency_numbers)
 
     def category_data(self) -> CategoryData:
         """The category as entered."""
         return CategoryData(name_zh=self.name_zh.data or "", name_en=self.name_en.data or "",
                             parent_id=self.parent_id.data, tier_id=self.tier_id.data,
-                            public=bool(self.public.data))
+                            public=bool(self.public.data),
+                            guidance_zh=posted(self.emergency_guidance_zh),
+                            guidance_en=posted(self.emergency_guidance_en),
+                            numbers=posted(self.emergency_numbers))
+
+
+def posted(field: Any) -> str | None:
+    """What was posted for a field; None when the form did not carry it (left as it is)."""
+    return (field.data or "") if field.raw_data else None
 
 
 def limit_input(minutes: int, working_days: bool) -> tuple[str, str]:

@@ -31,7 +31,7 @@ MAX_DOWNLOAD = 50_000
 TARGET_LABELS: dict[str, Any] = {
     "rule": _l("Routing rule"), "category": _l("Category"), "tier": _l("Time-limit tier"),
     "user": _l("Person"), "apikey": _l("API key"), "calendar_day": _l("Calendar"),
-    "place": _l("Place"), "import": _l("Import"),
+    "place": _l("Place"), "import": _l("Import"), "emergency_guide": _l("Emergency guidance"),
 }
 VERB_LABELS: dict[str, Any] = {
     "create": _l("created"), "update": _l("changed"), "enable": _l("enabled"), "disable": _l("disabled"),

@@ -47,7 +47,7 @@ from ticketing.models import (
     Street,
     Ticket,
 )
-from ticketing.services import apikeys, geo, intake, placing, ratelimit, refcache
+from ticketing.services import apikeys, emergency, geo, intake, placing, ratelimit, refcache
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
@@ -298,12 +298,16 @@ class Filed:
     token: str
     tier: SlaTier
     account_id: str | None = None
+    category: Category | None = None
 
     def document(self, lang: str) -> list[dict[str, Any]]:
-        """The POST response: `<service_requests><request>` with the ticket number and token."""
+        """The POST response: `<service_requests><request>` with the ticket number and token;
+        the notice adds what to do at once when the request describes an emergency."""
+        guidance = emergency.for_request(self.category, self.ticket.description or "", lang)
+        notice = " ".join(filter(None, (emergency.short_text(guidance, lang), service_notice(self.tier, lang))))
         return [{
             "service_request_id": self.ticket.number,
-            "service_notice": service_notice(self.tier, lang),
+            "service_notice": notice,
             "account_id": self.account_id,
             "token": self.token,
         }]
@@ -361,4 +365,4 @@ def file_request(form: MultiDict[str, str], now: datetime, tz: tzinfo, store: Ph
     except InvalidInput as exc:
         raise Open311Error(400, f"the request could not be filed: {exc}") from None
     # Read while the category (and so its tiers) is still held: from the session, no SELECT.
-    return Filed(ticket, token, ticket.tier, details.get("account_id"))
+    return Filed(ticket, token, ticket.tier, details.get("account_id"), category)

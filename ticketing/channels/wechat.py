@@ -39,7 +39,7 @@ from ticketing.channels import wechat_geo, wechat_media
 from ticketing.extensions import db
 from ticketing.labels import STATUS_LABELS, label
 from ticketing.models import Channel, Community, Ticket
-from ticketing.services import placing, ratelimit
+from ticketing.services import emergency, placing, ratelimit
 from ticketing.services.classify import phone_in_text
 from ticketing.services.errors import ValidationFailed
 from ticketing.services.ratelimit import RateLimited
@@ -254,8 +254,11 @@ def file_text(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes:
 
 
 def filed_reply(ticket: Ticket) -> str:
-    return _("Your request is filed as %(number)s. Follow it here: %(link)s",
-             number=ticket.number, link=tracking_link(ticket))
+    """The reply to a filed request; what to do at once comes first when it describes an emergency."""
+    filed = _("Your request is filed as %(number)s. Follow it here: %(link)s",
+              number=ticket.number, link=tracking_link(ticket))
+    guidance = emergency.short_text(emergency.for_ticket(ticket))
+    return f"{guidance}\n{filed}" if guidance else filed
 
 
 def list_tickets(openid: str) -> str:

@@ -5,6 +5,7 @@ from ticketing.models.catalog import (
     CalendarYear,
     Category,
     ClassificationCorrection,
+    EmergencyGuide,
     SlaTier,
 )
 from ticketing.models.channels import ApiKey, KeyKind, WechatFollower, WechatNonce
@@ -55,6 +56,7 @@ __all__ = [
     "Community",
     "Complex",
     "DutyShift",
+    "EmergencyGuide",
     "FailedAttempt",
     "Grid",
     "HandlerDay",

@@ -59,6 +59,13 @@ class Category(Model):
     # Whether its tickets are listed (masked) by the keyless Open311 GET requests;
     # private unless an admin says otherwise (services/publication.py).
     public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # What a resident should do at once, before anyone comes (an urgent category: a gas
+    # smell, a person trapped in a lift); shown on the form and the confirmation
+    # (services/emergency.py). Empty: nothing is shown for the category itself.
+    emergency_guidance_zh: Mapped[str] = mapped_column(Text, default="", server_default="")
+    emergency_guidance_en: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The numbers to call with it, in order: [{"label": "火警", "number": "119"}].
+    emergency_numbers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
 
     parent: Mapped[Category | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[Category]] = relationship(
@@ -82,6 +89,29 @@ class Category(Model):
                 return node.tier
             node = node.parent
         return None
+
+
+class EmergencyGuide(Model):
+    """What to do at once when a request's urgent words describe an emergency (gas, fire,
+    a lift, electricity …), whatever its category (services/emergency.py).
+
+    A tier's trigger word belongs to the first guide (by `sort_order`) one of whose
+    `markers` it contains ("燃气泄漏" holds "燃气"); the "general" guide takes the
+    rest, and its numbers are the ones the start page lists.
+    """
+
+    __tablename__ = "emergency_guides"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(64))
+    name_en: Mapped[str] = mapped_column(String(64))
+    # Parts of trigger words, separated by spaces: 燃气 煤气 天然气.
+    markers: Mapped[str] = mapped_column(Text, default="")
+    guidance_zh: Mapped[str] = mapped_column(Text, default="")
+    guidance_en: Mapped[str] = mapped_column(Text, default="")
+    numbers: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    sort_order: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CalendarDay(Model):

@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 
 from ticketing.extensions import db
 from ticketing.models import Category, SlaTier, User
-from ticketing.services import audit
+from ticketing.services import audit, emergency
 from ticketing.services.classify import split_keywords, split_triggers
 from ticketing.services.errors import ValidationFailed
 
@@ -55,6 +55,11 @@ class CategoryData:
     parent_id: int | None = None  # None: the category is a group
     tier_id: int | None = None  # None: the group's tier (a group needs one)
     public: bool = False
+    # Emergency guidance (services/emergency.py): what to do at once, and the numbers
+    # to call, one "label number" a line; None leaves them as they are.
+    guidance_zh: str | None = None
+    guidance_en: str | None = None
+    numbers: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,22 @@ def category_record(category: Category) -> dict[str, Any]:
         "group": category.parent.code if category.parent is not None else None,
         "tier": category.tier.code if category.tier is not None else None,
         "public": category.public, "active": category.active, "keywords": category.keywords,
+        "emergency_guidance_zh": category.emergency_guidance_zh,
+        "emergency_guidance_en": category.emergency_guidance_en,
+        "emergency_numbers": category.emergency_numbers or [],
     }
+
+
+def check_emergency(data: CategoryData, errors: dict[str, Any]) -> tuple[str, str, list[dict[str, str]]] | None:
+    """The emergency guidance as stored, or None when `data` leaves it as it is."""
+    if data.guidance_zh is None and data.guidance_en is None and data.numbers is None:
+        return None
+    try:
+        numbers = emergency.parse_numbers(data.numbers)
+    except ValidationFailed as exc:
+        errors.update(exc.errors)
+        numbers = []
+    return emergency.clean_guidance(data.guidance_zh), emergency.clean_guidance(data.guidance_en), numbers
 
 
 TIER_RECORD = ("code", "name_zh", "name_en", "accept_minutes", "resolve_minutes", "working_days", "rank")
@@ -187,13 +207,15 @@ def create_category(actor: User | None, code: str, data: CategoryData, keywords:
         words = clean_keywords(keywords)
     except ValidationFailed as exc:
         errors.update(exc.errors)
+    guidance = check_emergency(data, errors) or ("", "", [])
     if errors:
         raise ValidationFailed(errors)
     last = db.session.scalar(select(func.max(Category.sort_order)).where(
         Category.parent_id.is_(None) if parent is None else Category.parent_id == parent.id))
     category = Category(code=code, name_zh=name_zh, name_en=name_en, parent=parent, tier=tier,
                         keywords=words, public=data.public, active=True, sort_order=(last or 0) + 1,
-                        hint_zh="", hint_en="", extra_fields=[])
+                        hint_zh="", hint_en="", extra_fields=[], emergency_guidance_zh=guidance[0],
+                        emergency_guidance_en=guidance[1], emergency_numbers=guidance[2])
     db.session.add(category)
     db.session.flush()
     audit.record(actor, "category.create", "category", category.id, category.name_zh, None,
@@ -213,9 +235,11 @@ def change_verb(before: dict[str, Any], after: dict[str, Any]) -> str:
 
 def update_category(actor: User | None, category: Category, data: CategoryData, now: datetime,
                     via: str = "web") -> bool:
-    """Rename, move to another group, set the tier and the public flag; False when nothing changed."""
+    """Rename, move to another group, set the tier, the public flag and the emergency
+    guidance; False when nothing changed."""
     errors: dict[str, Any] = {}
     name_zh, name_en, parent, tier = check_category(data, errors, category)
+    guidance = check_emergency(data, errors)
     if errors:
         raise ValidationFailed(errors)
     before = category_record(category)
@@ -224,6 +248,8 @@ def update_category(actor: User | None, category: Category, data: CategoryData, 
         last = db.session.scalar(select(func.max(Category.sort_order)).where(Category.parent_id == parent.id))
         category.parent, category.sort_order = parent, (last or 0) + 1
     category.tier, category.public = tier, data.public
+    if guidance is not None:
+        category.emergency_guidance_zh, category.emergency_guidance_en, category.emergency_numbers = guidance
     after = category_record(category)
     if after == before:
         return False

@@ -24,9 +24,11 @@ from ticketing.extensions import db
 from ticketing.labels import RATING_LABELS, format_deadline, locale_of, localized_name
 from ticketing.models import Notification, Role, Ticket, TicketEvent, User
 from ticketing.queues import DEFAULT, DELIVER_NOTIFICATION
-from ticketing.services import outbox
+from ticketing.services import duty, outbox
+from ticketing.services.classify import phone_in_text
+from ticketing.services.emergency import URGENT_TIER
 from ticketing.services.privacy import mask_phone, mask_text
-from ticketing.services.senders import SendError, sender_for
+from ticketing.services.senders import PermanentSendError, SendError, sender_for
 from ticketing.services.tracking import tracking_token
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,8 @@ MESSAGES: dict[str, tuple[Any, Any]] = {
                  _l("Ticket %(number)s could not be routed automatically: %(note)s")),
     "breach": (_l("Ticket %(number)s is overdue"),
                _l("Ticket %(number)s missed its deadline of %(deadline)s.")),
+    "urgent": (_l("Urgent ticket %(number)s"),
+               _l("Urgent: ticket %(number)s (%(category)s) needs action at once: %(link)s")),
 }
 
 # event action → (resident message or None, staff message or None)
@@ -123,6 +127,7 @@ def _add(kind: str, key: str, channel: str, ticket: Ticket, values: Mapping[str,
         dedupe_key=key, kind=kind, channel=channel, ticket_id=ticket.id,
         user_id=user.id if user else None, address=address, locale=locale,
         subject=subject, body=body, created_at=now,
+        params=None if inbox else {name: str(value) for name, value in values.items()},
         status="sent" if inbox else "pending", sent_at=now if inbox else None,
         sender="inbox" if inbox else "",
     )
@@ -234,6 +239,51 @@ def _write(ticket: Ticket, event: TicketEvent) -> None:
         rating = (event.detail or {}).get("rating")
         notify_staff(staff_kind, ticket, staff_for(staff_kind, ticket, event), key, event.at,
                      note=event.note, rating=rating, fresh=True)
+    if event.action in URGENT_ALERTS:
+        with db.session.no_autoflush:  # its look-ups must not write the messages above early
+            alert_urgent(ticket, event)
+
+
+# Events after which an urgent ticket is announced by SMS too: filed → the dispatchers,
+# routed → its handler.
+URGENT_ALERTS = frozenset({"submit", "dispatch"})
+
+
+def alert_urgent(ticket: Ticket, event: TicketEvent) -> int:
+    """An urgent ticket (the urgent tier) reaches people by SMS at once, not only in the
+    inbox: the community's dispatchers when it is filed (they get it in the inbox too),
+    its handler when it is routed — while it waits with a team or company, their members
+    on duty. One alert per ticket and person, whatever happens afterwards; people
+    without a mobile number on their account get the inbox message only. The number of SMS."""
+    if ticket.tier is None or ticket.tier.code != URGENT_TIER:
+        return 0
+    filed = event.action == "submit"
+    people = dispatchers_of(ticket) if filed else handlers_on_duty(ticket, event.at)
+    done = set(db.session.scalars(select(Notification.dedupe_key).where(
+        Notification.dedupe_key.like(f"urgent:t{ticket.id}:%"))))
+    base = current_app.config["PUBLIC_URL"].rstrip("/")
+    values = {**values_for(ticket), "link": f"{base}/tickets/{ticket.number}"}
+    sent = 0
+    for user in people:
+        key = f"urgent:t{ticket.id}:u{user.id}"
+        if filed and key not in done:
+            _add("urgent", key, "inbox", ticket, values, event.at, user=user, fresh=True)
+        mobile = phone_in_text(user.phone or "")
+        if mobile and f"{key}:sms" not in done:
+            _add("urgent", f"{key}:sms", "sms", ticket, values, event.at, user=user, address=mobile, fresh=True)
+            sent += 1
+    return sent
+
+
+def handlers_on_duty(ticket: Ticket, now: datetime) -> list[User]:
+    """The assignee; else the members on duty of the team or company the ticket waits with."""
+    if ticket.assignee is not None:
+        return [ticket.assignee]
+    if ticket.team_id is None and ticket.company_id is None:
+        return []
+    where = User.team_id == ticket.team_id if ticket.team_id is not None else User.company_id == ticket.company_id
+    tz = ZoneInfo(current_app.config["TIMEZONE"])
+    return list(db.session.scalars(select(User).where(where, duty.on_duty(now, tz)).order_by(User.id)))
 
 
 def confirm_receipt(tickets: list[Ticket]) -> int:
@@ -352,7 +402,8 @@ def _deliver(notification_ids: list[int], now: datetime) -> dict[int, str | Retr
             sender = sender_for(notification.channel, current_app.config)
             sender.send(notification)
         except SendError as exc:
-            final = notification.attempts >= MAX_ATTEMPTS
+            # A provider's "never" (a wrong number, template or signature) is not retried.
+            final = notification.attempts >= MAX_ATTEMPTS or isinstance(exc, PermanentSendError)
             notification.status = "failed" if final else "pending"
             notification.last_error = str(exc)[:2000]
             log.warning("notification %s to %s failed (attempt %s): %s", notification.id,

@@ -32,6 +32,7 @@ from ticketing.models import (
     Category,
     Community,
     Complex,
+    EmergencyGuide,
     Grid,
     SlaTier,
     Street,
@@ -42,7 +43,7 @@ KEY_TTL = 5.0
 TTL = 60.0
 DIRTY = "minhu.refcache_dirty"
 # Changing a row of these kinds clears the cache (see `_changed`).
-CACHED_KINDS = (ApiKey, User, Category, SlaTier, Street, Community, Grid, Complex, Building)
+CACHED_KINDS = (ApiKey, User, Category, SlaTier, Street, Community, Grid, Complex, Building, EmergencyGuide)
 
 T = TypeVar("T")
 _rows: dict[tuple[Any, ...], tuple[float, Any]] = {}

@@ -109,6 +109,9 @@ def erase_batch(tickets: list[Ticket], now: datetime) -> list[str]:
         message.subject = privacy.mask_text(message.subject, by_id[message.ticket_id])
         if message.channel != "inbox":
             message.address = ""  # the resident's phone, openid or e-mail
+        if message.params:  # the values an SMS template was filled with: the note is free text
+            message.params = {name: privacy.mask_text(str(value), by_id[message.ticket_id])
+                              for name, value in message.params.items()}
     for line in db.session.scalars(select(LedgerLine).where(LedgerLine.ticket_id.in_(ids))):
         if line.result:
             line.result = privacy.mask_text(line.result, by_id[line.ticket_id])

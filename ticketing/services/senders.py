@@ -1,9 +1,11 @@
-"""Pluggable senders for residents' messages: recorded, SMTP, WeChat template messages.
+"""Pluggable senders for residents' messages: recorded, SMTP, WeChat template messages,
+and SMS through Aliyun or Tencent Cloud (services/sms.py).
 
 Chosen per channel by configuration (`SMS_SENDER`, `WECHAT_SENDER`, `EMAIL_SENDER`);
 the default "record" sends nothing and leaves the message in the notifications table,
 where admins read it, so the embedded set-up shows what would have gone out.
-Senders raise `SendError` on failure; the caller retries with backoff.
+Senders raise `SendError` on failure, and the caller retries with backoff; or
+`PermanentSendError` when no retry can help, and the message is marked failed at once.
 """
 from __future__ import annotations
 
@@ -16,7 +18,12 @@ from ticketing.models import Notification
 
 
 class SendError(RuntimeError):
-    """A message could not be handed to its transport."""
+    """A message could not be handed to its transport; it is tried again later."""
+
+
+class PermanentSendError(SendError):
+    """A message that can never be sent as it is (a wrong number, template or signature,
+    no balance): it is marked failed at once instead of being tried again."""
 
 
 class Sender(Protocol):
@@ -119,4 +126,8 @@ def sender_for(channel: str, config: Mapping[str, Any]) -> Sender:
         return SmtpSender(config, config.get(f"{channel.upper()}_SMTP_TO") or default)
     if choice == "wechat" and channel == "wechat":
         return WechatSender(config)
+    if choice in ("aliyun", "tencent") and channel == "sms":
+        from ticketing.services import sms  # it builds on this module's errors
+
+        return sms.AliyunSmsSender(config) if choice == "aliyun" else sms.TencentSmsSender(config)
     raise SendError(f"unknown sender {choice!r} for {channel}")
