@@ -77,6 +77,8 @@ PASSTHROUGH = (
     "SMS_SMTP_TO", "EMAIL_SMTP_TO", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_TEMPLATE_ID",
     # The official account's callback (/channels/wechat, off while the token is unset).
     "WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY",
+    # WeChat web authorisation (channels/wechat_oauth.py): WeChat's endpoints, overridden in tests.
+    "WECHAT_OAUTH_AUTHORIZE_URL", "WECHAT_OAUTH_TOKEN_URL",
 )
 
 
