@@ -81,6 +81,8 @@ PASSTHROUGH = (
     "ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET", "ALIYUN_SMS_ENDPOINT", "ALIYUN_SMS_REGION",
     "TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_KEY", "TENCENT_SMS_SDK_APP_ID", "TENCENT_SMS_ENDPOINT",
     "TENCENT_SMS_REGION",
+    # WeChat web authorisation (channels/wechat_oauth.py): WeChat's endpoints, overridden in tests.
+    "WECHAT_OAUTH_AUTHORIZE_URL", "WECHAT_OAUTH_TOKEN_URL",
 )
 
 SMS_SENDERS = ("record", "smtp", "aliyun", "tencent")

@@ -22,6 +22,7 @@ def purge_command(dry_run: bool) -> None:
     verb = "would be erased" if dry_run else "erased"
     click.echo(f"Tickets closed more than {days} days ago: personal data of {result.tickets} tickets {verb}, "
                f"{result.photos} photos {'would be ' if dry_run else ''}deleted.")
+    click.echo(f"WeChat followers whose remembered phone and place {verb}: {result.followers}.")
     if result.numbers:
         more = " …" if result.tickets > len(result.numbers) else ""
         click.echo("Tickets: " + ", ".join(result.numbers) + more)

@@ -26,6 +26,7 @@ SIGNED_PATHS = ("/channels/wechat",)
 SECRET_PARAMS = frozenset({
     "signature", "msg_signature", "timestamp", "nonce", "echostr", "openid",  # WeChat
     "api_key", "access_token", "token", "secret", "sign", "key", "password",
+    "code", "refresh_token",  # WeChat web authorisation (channels/wechat_oauth.py)
 })
 REDACTED = "[redacted]"
 TOKEN_IN_PATH = re.compile(r"^(/t/|/report/sent/)[^/?#]+")

@@ -5,7 +5,6 @@ Each is declared with its queue, timeout, retries and result TTL (workers/queues
 from __future__ import annotations
 
 import logging
-from typing import Any, cast
 
 from werkzeug.utils import import_string
 
@@ -181,17 +180,12 @@ def housekeeping() -> str:
     from zoneinfo import ZoneInfo
 
     from flask import current_app
-    from sqlalchemy import CursorResult, delete
 
     from ticketing.channels.wechat_geo import LOCATION_FRESH_FOR
-    from ticketing.models import WechatFollower
-    from ticketing.services import nonces, numbering, ratelimit, throttle
+    from ticketing.services import followers, nonces, numbering, ratelimit, throttle
 
     now = utcnow()
-    forgotten = db.session.execute(
-        delete(WechatFollower).where(WechatFollower.located_at < now - LOCATION_FRESH_FOR)
-    )
-    pins = cast(CursorResult[Any], forgotten).rowcount
+    pins = followers.forget_old_pins(now - LOCATION_FRESH_FOR)
     db.session.commit()
     counts = ratelimit.prune(now) + throttle.prune(now)
     tz = ZoneInfo(current_app.config["TIMEZONE"])
@@ -212,7 +206,8 @@ def retention_purge() -> str:
 
     result = retention.purge(utcnow(), current_app.config["RETENTION_DAYS"],
                              PhotoStore(current_app.config["UPLOAD_FOLDER"]))
-    return f"personal data erased of {result.tickets} tickets, {result.photos} photos deleted"
+    return (f"personal data erased of {result.tickets} tickets, {result.photos} photos deleted, "
+            f"{result.followers} WeChat followers forgotten")
 
 
 @job(queue=HIGH, timeout=60, retries=2, backoff=(5, 30))

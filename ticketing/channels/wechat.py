@@ -4,7 +4,10 @@ WeChat posts every message a follower sends to `/channels/wechat` (see docs/wech
 A text message becomes a ticket through the one intake call, with channel `wechat_oa`,
 external id `wx:<MsgId>` (WeChat retries a callback up to three times: one ticket) and
 the follower's openid on the ticket, so later messages about it go to them on WeChat.
-The passive reply carries the ticket number and the tracking link. A location message
+The passive reply carries the ticket number, the tracking link and the phone used
+(masked). The follower's phone and last place are remembered (services/followers.py),
+so later messages need neither; 忘记我, a new number or a ticket number alone are
+answered by wechat_follower.py, not filed. A location message
 is remembered to place the next request (wechat_geo.py); an image is added to the
 sender's newest open ticket by a job (wechat_media.py). Filing and photos count
 against the sender's rate limit (RATE_LIMITS `wechat_sender`).
@@ -34,16 +37,17 @@ from typing import Any
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
-from ticketing.channels import wechat_geo, wechat_media
+from ticketing.channels import wechat_follower, wechat_geo, wechat_media
+from ticketing.channels.wechat_follower import tracking_link
 from ticketing.extensions import db
 from ticketing.labels import STATUS_LABELS, label
 from ticketing.models import Channel, Community, Ticket
-from ticketing.services import emergency, placing, ratelimit
+from ticketing.services import emergency, followers, placing, ratelimit
 from ticketing.services.classify import phone_in_text
 from ticketing.services.errors import ValidationFailed
 from ticketing.services.ratelimit import RateLimited
-from ticketing.services.tracking import tracking_token
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,9 @@ MAX_LISTED = 10
 RATE_BUCKET = "wechat_sender"
 MAX_MSG_ID = 2**64 - 1  # WeChat's MsgId is a 64-bit number: at most 20 digits
 # The text fields a message's handling reads (wechatpy's names); each must be plain text.
-TEXT_FIELDS = ("target", "content", "media_id", "image", "label", "event")
+TEXT_FIELDS = ("target", "content", "media_id", "image", "label", "event", "key")
+# The EventKey of the menu's 查询 button (a "click" button; docs/wechat.md).
+QUERY_KEY = "MINHU_QUERY"
 # A DOCTYPE or entity declaration: such a body is never handed to a parser.
 FORBIDDEN_XML = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
@@ -185,11 +191,6 @@ def sender(message: Any) -> str:
     return str(message.source)[:64]
 
 
-def tracking_link(ticket: Ticket) -> str:
-    config = current_app.config
-    return config["PUBLIC_URL"].rstrip("/") + "/t/" + tracking_token(ticket, config["SECRET_KEY"])
-
-
 def community_names() -> str:
     """The communities we serve, for replies that ask the resident to name theirs."""
     return "、".join(c.name for c in db.session.scalars(select(Community).order_by(Community.id))
@@ -227,8 +228,13 @@ def file_text(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes:
         return _("Please describe the problem in a text message.")
     phone = phone_in_text(text)
     if phone is None:
-        return _("Please send the problem again with your mobile number in the message, "
-                 "e.g. \"3号楼楼道灯坏了 13812345678\".")
+        known = followers.remembered(openid)
+        if known is None or not known.phone:
+            return _("Please send the problem again with your mobile number in the message, "
+                     "e.g. \"3号楼楼道灯坏了 13812345678\".")
+        if wechat_follower.looks_like_chat(text):  # filed only thanks to the remembered phone
+            return _("Please describe the problem in a few words: what is wrong, and where.")
+        phone = known.phone
     place = wechat_geo.guess_place(openid, text, now)
     if place is None:
         return _("Please send the problem again with the name of your community (%(names)s) "
@@ -250,15 +256,30 @@ def file_text(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes:
         return _("Sorry, we could not file this request. Please check it and send it again, "
                  "or use the web form.")
     log.info("wechat message %s filed as ticket %s (new=%s)", message.id, ticket.number, created)
+    if created:
+        remember(ticket, now)
     return filed_reply(ticket)
 
 
+def remember(ticket: Ticket, now: datetime) -> None:
+    """Remember the request's phone and place for the follower's next ones; the request
+    is filed whatever happens here."""
+    try:
+        followers.remember(ticket, now)
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("wechat follower's phone and place not remembered (ticket %s)", ticket.number)
+
+
 def filed_reply(ticket: Ticket) -> str:
-    """The reply to a filed request; what to do at once comes first when it describes an emergency."""
+    """The reply to a filed request: what to do at once comes first when it describes an
+    emergency; the phone used (masked) and how to change it last."""
     filed = _("Your request is filed as %(number)s. Follow it here: %(link)s",
               number=ticket.number, link=tracking_link(ticket))
     guidance = emergency.short_text(emergency.for_ticket(ticket))
-    return f"{guidance}\n{filed}" if guidance else filed
+    filed = f"{guidance}\n{filed}" if guidance else filed
+    return filed + "\n" + wechat_follower.phone_note(ticket)
 
 
 def list_tickets(openid: str) -> str:
@@ -326,11 +347,16 @@ def handle(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes: in
     if kind == "text":
         if (message.content or "").strip() == QUERY_WORD:
             return list_tickets(sender(message))
+        other = wechat_follower.answer(sender(message), message.content or "", now)
+        if other is not None:
+            return other
         return file_text(message, now, tz, store, max_photo_bytes)
     if kind == "image":
         return receive_image(message, now)
     if kind == "location":
         return receive_location(message, now)
+    if kind == "event" and getattr(message, "event", "") == "click" and message.key == QUERY_KEY:
+        return list_tickets(sender(message))
     if kind == "event" and getattr(message, "event", "") == "subscribe":
         return _("Welcome. Describe a problem in a message, with your address and mobile number, "
                  "to file a request; send 查询 to see your requests.")

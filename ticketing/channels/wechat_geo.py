@@ -4,7 +4,8 @@ A follower who sends their location is remembered in `wechat_followers` (one row
 openid, the last location wins), placed in a grid by the grids' GeoJSON boundaries
 (`ticketing/services/geo.py`). A text message that follows within `LOCATION_FRESH_FOR`
 is filed at that grid with that point; else at the place of the follower's last
-ticket; else where the text says, or by the dispatcher. A community or complex the
+request (remembered by services/followers.py); else where the text says, or by the
+dispatcher. A community or complex the
 text names always wins over what is remembered (`guess_place`).
 
 The datum: WeChat's map (Tencent Maps) gives GCJ-02 coordinates, the obfuscated
@@ -26,9 +27,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ticketing.extensions import db
-from ticketing.models import Community, Grid, Ticket
+from ticketing.models import Community, Grid
 from ticketing.models.channels import WechatFollower
-from ticketing.services import geo, placing
+from ticketing.services import followers, geo, placing
+from ticketing.services.followers import Remembered
 from ticketing.services.gcj02 import gcj02_to_wgs84, out_of_china, wgs84_to_gcj02  # noqa: F401 (the channel's datum)
 from ticketing.services.placing import place_from_text
 
@@ -98,13 +100,6 @@ def fresh_location(openid: str, now: datetime) -> WechatFollower | None:
 # --- the place of a text message -----------------------------------------------
 
 
-def last_ticket(openid: str) -> Ticket | None:
-    """The follower's newest ticket, if any."""
-    return db.session.scalar(
-        select(Ticket).where(Ticket.resident_openid == openid).order_by(Ticket.id.desc()).limit(1)
-    )
-
-
 def place_of_location(follower: WechatFollower, text: str) -> dict[str, Any]:
     """The intake place fields of a fresh location: its grid and point; the address is
     the text when it names a complex of that community (more precise), else the map's label."""
@@ -125,26 +120,27 @@ def communities_named(communities: list[Community], text: str) -> list[Community
     return [c for c in communities if place_from_text(c, text).complex_id is not None]
 
 
-def place_of_ticket(previous: Ticket, text: str) -> dict[str, Any]:
-    """The intake place fields from the follower's last ticket: its complex and building,
-    unless the text names a complex of that community (then where the text says)."""
-    if previous.community is not None and place_from_text(previous.community, text).complex_id is not None:
-        return {"community_id": previous.community_id, "address_text": text[:MAX_ADDRESS]}
-    gone = (placing.building_place(previous.building_id) is None if previous.building_id
-            else placing.complex_place(previous.complex_id) is None if previous.complex_id
-            else previous.grid is not None and not previous.grid.active)
-    if gone:  # deactivated since: the community and the address only
-        return {"community_id": previous.community_id, "address_text": previous.address_text}
-    return {"community_id": previous.community_id, "complex_id": previous.complex_id,
-            "building_id": previous.building_id, "grid_id": previous.grid_id,
-            "address_text": "" if previous.complex_id else previous.address_text}
+def place_of_memory(known: Remembered, community: Community, text: str) -> dict[str, Any]:
+    """The intake place fields from the place of the follower's last request
+    (services/followers.py): its complex and building, unless the text names a complex
+    of that community (then where the text says)."""
+    if place_from_text(community, text).complex_id is not None:
+        return {"community_id": community.id, "address_text": text[:MAX_ADDRESS]}
+    grid = db.session.get(Grid, known.grid_id) if known.grid_id else None
+    gone = (placing.building_place(known.building_id) is None if known.building_id
+            else placing.complex_place(known.complex_id) is None if known.complex_id
+            else grid is not None and not placing.grid_open(grid))
+    if gone:  # deactivated since: the community only
+        return {"community_id": community.id, "address_text": ""}
+    return {"community_id": community.id, "complex_id": known.complex_id,
+            "building_id": known.building_id, "grid_id": known.grid_id, "address_text": ""}
 
 
 def guess_place(openid: str, text: str, now: datetime) -> dict[str, Any] | None:
     """The intake place fields of a text message; None when it cannot be told.
 
     A community, complex or building the text names wins: what we remember of the
-    follower (their fresh location, else their last ticket's place) is only a fallback,
+    follower (their fresh location, else the place of their last request) is only a fallback,
     used when the text names no place or names the remembered place's community. A
     follower who filed in one community may well write about another (where a parent
     lives, where they work), and a ticket filed at the remembered place would go to
@@ -157,10 +153,10 @@ def guess_place(openid: str, text: str, now: datetime) -> dict[str, Any] | None:
     if follower is not None and follower.grid is not None and (
             not pointed or follower.grid.community_id in pointed):
         return place_of_location(follower, text)
-    previous = last_ticket(openid)
-    if previous is not None and previous.community is not None and placing.community_open(previous.community) \
-            and (not pointed or previous.community_id in pointed):
-        return place_of_ticket(previous, text)
+    known = followers.remembered(openid)
+    last = next((c for c in communities if known is not None and c.id == known.community_id), None)
+    if known is not None and last is not None and (not pointed or last.id in pointed):
+        return place_of_memory(known, last, text)
     if len(pointed) == 1:
         return {"community_id": pointed.pop(), "address_text": text[:MAX_ADDRESS]}
     if not pointed and len(communities) == 1:

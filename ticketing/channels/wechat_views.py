@@ -1,13 +1,31 @@
-"""`/channels/wechat`: the WeChat official account's callback; see docs/wechat.md."""
+"""`/channels/wechat`: the WeChat official account's callback, and the web authorisation
+its menu opens the form through (`/channels/wechat/oauth`); see docs/wechat.md."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
 
 from ticketing import web
-from ticketing.channels import wechat, wechat_signing
+from ticketing.channels import wechat, wechat_oauth, wechat_signing
 from ticketing.extensions import csrf
+from ticketing.services import followers
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("wechat_channel", __name__)
 csrf.exempt(bp)
@@ -68,3 +86,58 @@ def callback() -> Any:
     except wechat.Refused as exc:
         return refused(exc)
     return Response(reply, mimetype=mimetype)
+
+
+# --- web authorisation: the menu opens the form as the follower --------------------
+
+
+def oauth_account() -> wechat_oauth.OAuthSettings:
+    """The web-authorisation settings; 404 while WECHAT_APP_ID and _SECRET are unset."""
+    found = wechat_oauth.oauth_settings(current_app.config)
+    if found is None:
+        abort(404)
+    return found
+
+
+def not_stored(response: BaseResponse) -> BaseResponse:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def oauth_error(status: int, title: str, message: str) -> BaseResponse:
+    """A page that says what went wrong and offers the way on: the menu again, or the
+    form without WeChat."""
+    page = render_template("wechat/oauth_error.html", title=title, message=message)
+    return not_stored(make_response(page, status))
+
+
+@bp.get("/oauth")
+def oauth_start() -> BaseResponse:
+    """A menu button: send the browser to WeChat's authorisation, with a state kept in
+    this session (channels/wechat_oauth.py)."""
+    settings = oauth_account()
+    state, kept = wechat_oauth.new_state(request.args.get("next", ""), web.now())
+    session[wechat_oauth.STATE_KEY] = kept
+    callback = current_app.config["PUBLIC_URL"].rstrip("/") + url_for(".oauth_callback")
+    return not_stored(redirect(wechat_oauth.authorize_url(settings, callback, state), 302))
+
+
+@bp.get("/oauth/callback")
+def oauth_callback() -> BaseResponse:
+    """WeChat sends the browser back: check the state, exchange the code for the
+    follower's openid, keep it in the session and open the page the button asked for."""
+    settings = oauth_account()
+    now = web.now()
+    page = wechat_oauth.check_state(session.pop(wechat_oauth.STATE_KEY, None), request.args.get("state"), now)
+    if page is None:
+        return oauth_error(400, _("This link has expired"),
+                           _("Please open the menu of our WeChat official account again."))
+    try:
+        openid = wechat_oauth.exchange_code(settings, request.args.get("code"))
+    except wechat_oauth.OAuthFailed as exc:
+        log.warning("wechat web authorisation failed: %s", exc.reason)
+        return oauth_error(502, _("WeChat could not confirm your account"),
+                           _("Please try again from the menu in a moment. You can also fill in "
+                             "the form without WeChat: replies then come by SMS."))
+    session[followers.SESSION_KEY] = followers.session_value(openid, now)
+    return not_stored(redirect(url_for(wechat_oauth.DESTINATIONS[page]), 303))

@@ -1,5 +1,5 @@
 """What the machine-facing doors keep: API keys for client apps and staff apps,
-what WeChat followers last told us about where they are, and the nonces of
+what WeChat followers told us (where they are, their phone, their last place), and the nonces of
 WeChat's signed callbacks already seen."""
 from __future__ import annotations
 
@@ -53,10 +53,14 @@ class ApiKey(Model):
 
 
 class WechatFollower(Model):
-    """A WeChat official-account follower's last location message, placed in a grid.
+    """What we remember of a WeChat official-account follower, so they need not retype it.
 
-    A text message that follows is filed at that grid; without one the place comes
-    from the follower's last ticket, else the dispatcher places it.
+    Their last location message, placed in a grid (`lat` … `located_at`): a text
+    message that follows soon after is filed at that grid. Their mobile number and the
+    place of their last request (`phone`, `last_*`, services/followers.py): later
+    requests, by message or through the menu's web form, need neither — a place the
+    text names still wins. The phone is personal data: erased on the follower's
+    request (忘记我) and by retention once none of their tickets holds personal data.
     """
 
     __tablename__ = "wechat_followers"
@@ -65,10 +69,16 @@ class WechatFollower(Model):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     label: Mapped[str] = mapped_column(String(200), default="")
-    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))  # the location's grid
     located_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    phone: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    last_community_id: Mapped[int | None] = mapped_column(ForeignKey("communities.id"))
+    last_complex_id: Mapped[int | None] = mapped_column(ForeignKey("complexes.id"))
+    last_building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id"))
+    last_grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # phone or last place
 
-    grid: Mapped[Grid | None] = relationship()
+    grid: Mapped[Grid | None] = relationship(foreign_keys=[grid_id])
 
 
 class WechatNonce(Model):

@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response
 from ticketing import web
 from ticketing.extensions import db
 from ticketing.models import Channel, Photo, Status, Ticket
+from ticketing.resident import follower as wechat_follower
 from ticketing.resident.forms import RateForm, ReopenForm, ReportForm, TrackForm
 from ticketing.resident.places import buildings_of, communities, complexes_of
 from ticketing.services import intake, lifecycle, ratelimit, throttle, tracking
@@ -83,6 +84,7 @@ def render_report(form: ReportForm, status: int = 200, **extra: Any) -> tuple[st
         max_photos=current_app.config["MAX_PHOTOS"],
         max_photo_mb=max(current_app.config["MAX_PHOTO_BYTES"] // (1024 * 1024), 1),
         max_description=intake.MAX_DESCRIPTION,
+        follower=wechat_follower.for_form(form),
         **extra,
     ), status
 
@@ -109,6 +111,7 @@ def too_many(form: ReportForm, retry_after: int) -> Response:
 def report() -> Page:
     """The request form; files the request through the intake service."""
     form = ReportForm()
+    wechat_follower.prefill(form)
     if not form.validate_on_submit():
         return render_report(form, 400 if form.errors else 200)
     # A double tap or a browser's retry of a form already filed: show that ticket
@@ -123,9 +126,11 @@ def report() -> Page:
         return too_many(form, exc.retry_after)
     # An empty file input still posts one part without a file name.
     photos = [upload.read() for upload in request.files.getlist(form.photos.name) if upload.filename]
+    req = form.intake_request("web", photos)
+    wechat_follower.complete(req)  # from the WeChat menu: their openid, their phone if none typed
     try:
         ticket, _created = intake.submit(
-            form.intake_request("web", photos),
+            req,
             lifecycle.Actor.resident(),
             web.now(),
             web.local_tz(),
@@ -137,6 +142,7 @@ def report() -> Page:
     except ValidationFailed as exc:
         form.add_errors(exc.errors)
         return render_report(form, exc.status)
+    wechat_follower.remember(ticket)
     return redirect(url_for(".submitted", token=link_token(ticket)), 303)
 
 

@@ -15,6 +15,10 @@ closed more than `retention_days` ago. Erasing it:
   inside of a home, and no count depends on it;
 - stamps `personal_data_erased_at`, which also makes a second run skip it.
 
+Then a WeChat follower none of whose tickets is linked to them any more, and who told
+us nothing since the cutoff, loses the phone and place remembered for them
+(services/followers.py `forget_unlinked`).
+
 Work goes in batches of `BATCH` tickets, one transaction each; photo files are
 removed after their batch commits (a crash in between leaves only orphan files).
 The reveal log and the audit log keep who looked and who changed what; neither
@@ -38,7 +42,7 @@ from ticketing.models import (
     Ticket,
     TicketEvent,
 )
-from ticketing.services import privacy
+from ticketing.services import followers, privacy
 from ticketing.services.photos import PhotoStore
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ class PurgeResult:
     dry_run: bool
     tickets: int = 0
     photos: int = 0
+    followers: int = 0  # WeChat followers whose remembered phone and place were erased
     numbers: list[str] = field(default_factory=list)  # the first SHOWN, oldest closed first
 
 
@@ -81,10 +86,13 @@ def purge(now: datetime, retention_days: int, store: PhotoStore, dry_run: bool =
         result.tickets = db.session.scalar(select(func.count()).select_from(Ticket).where(where)) or 0
         result.photos = db.session.scalar(
             select(func.count()).select_from(Photo).join(Ticket, Photo.ticket_id == Ticket.id).where(where)) or 0
+        result.followers = followers.count_unlinked_after(cutoff(now, retention_days), ~where)
         return result
     while True:
         tickets = list(db.session.scalars(select(Ticket).where(where).order_by(Ticket.id).limit(batch)))
         if not tickets:
+            result.followers = followers.forget_unlinked(cutoff(now, retention_days))
+            db.session.commit()
             return result
         keys = erase_batch(tickets, now)
         db.session.commit()
