@@ -188,14 +188,22 @@ class Measured:
     def per_ticket(self, seconds: float) -> str:
         return f"{seconds * 1000 / self.result.tickets:.1f}" if self.result.tickets else "-"
 
-    @property
-    def lost(self) -> bool:
-        return (self.result.tickets == 0 or self.stored < self.result.tickets or self.placed < self.stored
-                or self.routed < self.stored or self.result.exhausted > 0)
+    def problems(self) -> list[str]:
+        """What went wrong with the door's tickets (or with the benchmark), in words."""
+        return [word for word, bad in (
+            ("nothing filed", self.result.tickets == 0),
+            ("LOST", self.stored < self.result.tickets),
+            ("misplaced", self.placed < self.stored),
+            ("unrouted", self.routed < self.stored),
+            ("out of signed requests", self.result.exhausted > 0),
+        ) if bad]
 
     @property
-    def on_target(self) -> bool:
-        return self.rate >= TARGET_RATE and self.result.pct[99.0] < TARGET_P99 and not self.lost
+    def verdict(self) -> str:
+        """"yes" when the door meets the target, else "no", or its problems."""
+        if self.problems():
+            return ", ".join(self.problems())
+        return "yes" if self.rate >= TARGET_RATE and self.result.pct[99.0] < TARGET_P99 else "no"
 
 
 COUNTS = """
@@ -310,7 +318,7 @@ def table(rows: list[Measured]) -> str:
             f"{m.door.name:<17} {m.rate:>9.0f} {r.pct[50.0]:>7.1f} {r.pct[99.0]:>7.1f} {r.errors:>6} "
             f"{m.per_ticket(m.web_cpu):>8} {m.per_ticket(m.worker_cpu):>11} {m.per_ticket(m.pg_cpu):>7}  "
             f"{r.tickets:>8} {f'{m.stored}/{m.placed}/{m.routed}':>22}  "
-            f"{'yes' if m.on_target else 'LOST' if m.lost else 'no'}")
+            f"{m.verdict}")
     return "\n".join(lines)
 
 
@@ -374,9 +382,9 @@ def main() -> None:
     print(f"target: each door at least {TARGET_RATE} tickets/s with p99 under {TARGET_P99} ms, nothing lost; "
           f"\"not OK\": answers other than the door's success, and requests without an answer")
     print(f"logs in {workdir}")
-    lost = [m.door.name for m in rows if m.lost]
-    if lost:
-        print(f"LOST, misplaced or unrouted tickets (or too few pre-signed requests): {', '.join(lost)}")
+    failed = [f"{m.door.name} ({', '.join(m.problems())})" for m in rows if m.problems()]
+    if failed:
+        print(f"FAILED: {'; '.join(failed)}")
         sys.exit(1)
 
 
