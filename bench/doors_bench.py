@@ -20,7 +20,9 @@ per door with the defaults.
    relay after each request).
 3. For each door (bench/doors.py says what its requests look like): builds its requests
    (signing in first where the door needs a session, reading the CSRF token from its
-   form), warms up for `--warmup` seconds and waits for those tickets to be routed,
+   form), warms up for `--warmup` seconds (the first door 15 s more: each web process
+   loads the classifier's dictionaries on its first ticket) and waits for those
+   tickets to be routed,
    then drives it with `wrk -t2 -c32 --latency` for `--duration` seconds, and waits
    (at most `--drain-timeout` seconds) until the worker has routed this run's tickets
    and done every outbox row they made.
@@ -36,6 +38,11 @@ per door with the defaults.
    worker's own grid) and routed (assigned to a person, team or company, or left for
    the dispatcher with its reason, services/routing.py `unrouted`). Exits 1 when a
    ticket was lost, misplaced or left unrouted, or a door ran out of pre-signed requests.
+5. Says how much of the machine the run had, since benchmarks on a shared machine are
+   noisy: the cores other processes kept busy during each run ("others"), and the
+   rate the stack's CPU per ticket would allow if it had every core ("ceiling/s":
+   cores / (web + worker + PostgreSQL CPU per ticket); wrk, Redis and waiting on
+   each other aside).
 
 WeChat messages and county orders are signed over a timestamp (WeChat also over a
 nonce good for one request), which wrk's Lua cannot compute: they are signed before
@@ -47,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import secrets
 import shutil
@@ -64,8 +72,10 @@ from doors import CENTRE, DOORS, Ask, Door, Place, World
 from harness import (
     PORT,
     Stack,
+    children_cpu,
     cpu_seconds,
     hall_dispatcher,
+    machine_busy,
     own_cpu,
     scratch_dir,
     sqlalchemy_url,
@@ -83,6 +93,7 @@ TARGET_RATE, TARGET_P99 = 350, 250  # tickets/s, ms (issue 15)
 RATE_LIMITS = "web_ip=1000000000/3600,web_phone=1000000000/3600,open311_key=1000000000/60,wechat_sender=1000000000/600"
 SIGNED_IN = 8  # grid workers and community dispatchers who sign in
 FIRST_WARMUP = 15  # seconds more for the first door (see run_door)
+CORES = os.cpu_count() or 1
 
 
 def prepare(database_url: str, epoch: int) -> World:
@@ -180,6 +191,7 @@ class Measured:
     routed: int
     assigned: int
     waiting: int  # left for the dispatcher, with the reason
+    others: float  # cores other processes on the machine kept busy during the run, on average
 
     @property
     def rate(self) -> float:
@@ -187,6 +199,12 @@ class Measured:
 
     def per_ticket(self, seconds: float) -> str:
         return f"{seconds * 1000 / self.result.tickets:.1f}" if self.result.tickets else "-"
+
+    @property
+    def ceiling(self) -> float:
+        """Tickets/s if the stack had every core to itself and only CPU limited it."""
+        cpu = self.web_cpu + self.worker_cpu + self.pg_cpu
+        return CORES * self.result.tickets / cpu if cpu else 0.0
 
     def problems(self) -> list[str]:
         """What went wrong with the door's tickets (or with the benchmark), in words."""
@@ -255,11 +273,13 @@ class Run:
     engine: Engine
     database: str
 
-    def cpu(self) -> tuple[float, float, float]:
-        """CPU seconds so far: gunicorn's workers (not the master), the rq workers, PostgreSQL."""
+    def cpu(self) -> tuple[float, float, float, float]:
+        """CPU seconds so far: gunicorn's workers (not the master), the rq workers,
+        PostgreSQL, Redis."""
         web = self.stack.web.pid
+        roles = cpu_seconds(self.database)
         return (tree_cpu(web) - own_cpu(web), sum(tree_cpu(w.pid) for w in self.stack.workers),
-                cpu_seconds(self.database)["postgres"])
+                roles["postgres"], roles["redis"])
 
     def wrk(self, door: Door, requests: Path, script: Path, seconds: int, phase: int, prefix: str) -> WrkResult:
         return run_wrk(script, requests, f"http://127.0.0.1:{PORT}", connections=self.args.connections,
@@ -291,32 +311,38 @@ def run_door(run: Run, number: int, door: Door, first: bool) -> Measured:
     if door.presigned:
         build(1, args.duration)
     since = datetime.now(UTC) - timedelta(seconds=1)
-    web0, worker0, pg0 = run.cpu()
+    web0, worker0, pg0, redis0 = run.cpu()
+    busy0, wrk0, wall0 = machine_busy(), children_cpu(), time.monotonic()
     result = run.wrk(door, requests, script, args.duration, 1, prefix)
-    web1, _, _ = run.cpu()
+    web1, worker_run, pg_run, redis_run = run.cpu()
+    busy, wrk, wall = machine_busy() - busy0, children_cpu() - wrk0, time.monotonic() - wall0
     drained = drain(run.engine, door, since, door.pattern(prefix, 1), args.drain_timeout)
-    _, worker1, pg1 = run.cpu()
+    _, worker1, pg1, _ = run.cpu()
     stored, placed, routed, assigned, waiting = counts(run.engine, door, since, door.pattern(prefix, 1))
+    stack = web1 - web0 + worker_run - worker0 + pg_run - pg0 + redis_run - redis0
     measured = Measured(door, result, web1 - web0, worker1 - worker0, pg1 - pg0, drained,
-                        stored, placed, routed, assigned, waiting)
+                        stored, placed, routed, assigned, waiting, others=max(0.0, busy - stack - wrk) / wall)
     print(f"  {door.name}: {result.requests} requests, answers {dict(sorted(result.statuses.items()))}"
           f"{', socket errors ' + str(result.socket_errors) if any(result.socket_errors.values()) else ''}"
           f"{', ran out of pre-signed requests ' + str(result.exhausted) + ' times' if result.exhausted else ''}; "
-          f"{assigned} assigned, {waiting} left for the dispatcher with a reason; drained in {drained:.1f} s",
-          flush=True)
+          f"{assigned} assigned, {waiting} left for the dispatcher with a reason; drained in {drained:.1f} s; "
+          f"cores busy during the run: {busy / wall:.2f} of {CORES}, the stack {stack / wall:.2f}, "
+          f"wrk {wrk / wall:.2f}, other processes {measured.others:.2f}", flush=True)
     return measured
 
 
 def table(rows: list[Measured]) -> str:
     """The results, one line per door."""
     head = (f"{'door':<17} {'tickets/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'not OK':>6} {'app ms/t':>8} "
-            f"{'worker ms/t':>11} {'PG ms/t':>7}  {'answered':>8} {'stored/placed/routed':>22}  target")
+            f"{'worker ms/t':>11} {'PG ms/t':>7} {'ceiling/s':>9} {'others':>6}  {'answered':>8} "
+            f"{'stored/placed/routed':>22}  target")
     lines = [head, "-" * len(head)]
     for m in rows:
         r = m.result
         lines.append(
             f"{m.door.name:<17} {m.rate:>9.0f} {r.pct[50.0]:>7.1f} {r.pct[99.0]:>7.1f} {r.errors:>6} "
-            f"{m.per_ticket(m.web_cpu):>8} {m.per_ticket(m.worker_cpu):>11} {m.per_ticket(m.pg_cpu):>7}  "
+            f"{m.per_ticket(m.web_cpu):>8} {m.per_ticket(m.worker_cpu):>11} {m.per_ticket(m.pg_cpu):>7} "
+            f"{m.ceiling:>9.0f} {m.others:>6.2f}  "
             f"{r.tickets:>8} {f'{m.stored}/{m.placed}/{m.routed}':>22}  "
             f"{m.verdict}")
     return "\n".join(lines)
@@ -379,8 +405,10 @@ def main() -> None:
         stack.stop()
     print()
     print(table(rows))
-    print(f"target: each door at least {TARGET_RATE} tickets/s with p99 under {TARGET_P99} ms, nothing lost; "
-          f"\"not OK\": answers other than the door's success, and requests without an answer")
+    print(f"target: each door at least {TARGET_RATE} tickets/s with p99 under {TARGET_P99} ms, nothing lost.\n"
+          f"not OK: answers other than the door's success, and requests without an answer; ceiling/s: {CORES} "
+          f"cores / (app + worker + PG CPU per ticket), the rate if only CPU limited the stack; others: cores "
+          f"that other processes on the machine kept busy during the run")
     print(f"logs in {workdir}")
     failed = [f"{m.door.name} ({', '.join(m.problems())})" for m in rows if m.problems()]
     if failed:

@@ -6,8 +6,8 @@ Used by bench/intake_bench.py (the staff API) and bench/doors_bench.py (every do
   with DATABASE_URL, REDIS_URL and MINHU_ENV=production, as the README's production
   set-up runs them; `stop` ends a process group.
 - wrk itself is driven by bench/loadgen.py.
-- `cpu_seconds` (by role, over the whole machine) and `tree_cpu` (a process and its
-  descendants) read clock ticks from /proc.
+- `cpu_seconds` (by role, over the whole machine), `tree_cpu` (a process and its
+  descendants) and `machine_busy` (all cores) read clock ticks from /proc.
 """
 from __future__ import annotations
 
@@ -191,6 +191,21 @@ def cpu_seconds(database: str = "") -> dict[str, float]:
         if role is not None:
             used[role] += (int(stat[11]) + int(stat[12])) / tick
     return used
+
+
+def machine_busy() -> float:
+    """CPU seconds the machine's cores have been busy so far, all processes (/proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's ended children (wrk, once it has run)."""
+    import resource
+
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def own_cpu(pid: int) -> float:
