@@ -16,6 +16,9 @@ the same rows. Shape:
 - tickets: `--open` open ones (dispatched, accepted, on hold) spread over the
   handlers, the rest closed history filed over `--days` days (a year) up to four days ago;
 - grids tile a rectangle, each with a GeoJSON boundary (for the dashboard's map);
+- community and complex names (第12社区, 第234小区) never occur inside one another, so
+  text that names one is placed there: services/placing.py matches names as substrings,
+  and 小区1 would be found inside 小区12;
 - with `--events`, every ticket's events as its timestamps say, acceptances and
   resolutions by its assignee (for the ledger bench).
 """
@@ -39,7 +42,7 @@ SQL = """
 INSERT INTO streets (id, code, name) VALUES (1, 'BENCH', '基准街道');
 
 INSERT INTO communities (id, street_id, code, name)
-SELECT c, 1, 'C' || c, '社区' || c FROM generate_series(1, 100) AS c;
+SELECT c, 1, 'C' || c, '第' || c || '社区' FROM generate_series(1, 100) AS c;
 
 -- Grids tile a 40 × 25 rectangle of 500 m × 450 m cells, as GeoJSON polygons.
 INSERT INTO grids (id, community_id, code, name, boundary)
@@ -49,19 +52,19 @@ SELECT g, (g - 1) / 10 + 1, 'G' || g, '网格' || g,
 FROM generate_series(1, 1000) AS g
 CROSS JOIN LATERAL (SELECT (g - 1) % 40 AS x, (g - 1) / 40 AS y) AS cell;
 
-INSERT INTO property_companies (id, name, phone)
-SELECT p, '物业公司' || p, '010-' || (60000000 + p) FROM generate_series(1, 50) AS p;
+INSERT INTO property_companies (id, code, name, phone)
+SELECT p, 'P' || p, '物业公司' || p, '010-' || (60000000 + p) FROM generate_series(1, 50) AS p;
 
-INSERT INTO complexes (id, grid_id, name, aliases, property_company_id)
-SELECT x, (x - 1) / 2 + 1, '小区' || x, '',
+INSERT INTO complexes (id, code, grid_id, name, aliases, property_company_id)
+SELECT x, 'C' || x, (x - 1) / 2 + 1, '第' || x || '小区', '',
        CASE WHEN x % 2 = 0 THEN (x / 2 - 1) % 50 + 1 END
 FROM generate_series(1, 2000) AS x;
 
-INSERT INTO buildings (id, complex_id, name, aliases)
-SELECT b, (b - 1) / 5 + 1, ((b - 1) % 5 + 1) || '号楼', '' FROM generate_series(1, 10000) AS b;
+INSERT INTO buildings (id, code, complex_id, name, aliases)
+SELECT b, 'B' || b, (b - 1) / 5 + 1, ((b - 1) % 5 + 1) || '号楼', '' FROM generate_series(1, 10000) AS b;
 
-INSERT INTO teams (id, community_id, kind, name)
-SELECT t, (t - 1) / 2 + 1, CASE WHEN t % 2 = 1 THEN 'volunteer' ELSE 'mediation' END, '队' || t
+INSERT INTO teams (id, code, community_id, kind, name)
+SELECT t, 'T' || t, (t - 1) / 2 + 1, CASE WHEN t % 2 = 1 THEN 'volunteer' ELSE 'mediation' END, '队' || t
 FROM generate_series(1, 200) AS t;
 
 -- 5,000 staff. ids: 1-3000 grid workers, 3001-4000 property, 4001-4600 volunteers,

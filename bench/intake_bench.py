@@ -15,16 +15,17 @@ Needs a database made by bench/generate.py and `wrk` (Debian package `wrk`).
    them all and send each resident's "received" SMS, and prints how long that took.
 5. Measures the database's own limit beside it: pgbench inserting a ticket-sized
    row per transaction into a scratch table, with the same client count.
+
+The stack and the CPU readings are bench/harness.py's, the wrk script bench/loadgen.py's,
+shared with bench/doors_bench.py (every door into intake).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -33,213 +34,58 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness import (
+    DESCRIPTIONS,
+    PORT,
+    ROLES,
+    cpu_seconds,
+    hall_dispatcher,
+    scratch_dir,
+    sqlalchemy_url,
+    stack_env,
+    start_stack,
+    vacuum,
+    wait_for_port,
+)
+from loadgen import CREATED, Request, run_wrk, write_requests, write_wrk_script
 from sqlalchemy import create_engine, text
 
-PORT = 8391
 BODIES = 2000
-DESCRIPTIONS = [
-    "楼道灯坏了，晚上看不见，老人上下楼很危险",
-    "厨房水管漏水，楼下邻居家天花板湿了",
-    "小区消防通道被电动车堵住了",
-    "单元门禁坏了，关不上",
-    "楼上装修噪音太大，中午也不停",
-    "路灯不亮，已经一个星期了",
-    "垃圾桶满了没人清理，味道很大",
-    "下水道堵了，污水冒出来",
-]
-
-WRK_SCRIPT = """
-local bodies = {}
-local n = 0
-local counter = 0
-statuses = {}
-local run = "%(run)s"
-local raw = [[%(bodies)s]]
-for line in raw:gmatch("[^\\n]+") do
-  n = n + 1
-  bodies[n] = line
-end
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer %(key)s"
-
-local thread_id = 0
-
-function init(args)
-  statuses = {}
-  phase = args[1] or "run"
-end
-
-function request()
-  counter = counter + 1
-  local body = bodies[(counter %% n) + 1]
-  body = body:gsub("EXTID", run .. "-" .. phase .. "-" .. tid .. "-" .. counter)
-  return wrk.format(nil, "/api/v1/tickets", nil, body)
-end
-
-function response(status, headers, body)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
-local threads = {}
-function setup(thread)
-  thread_id = thread_id + 1
-  thread:set("tid", thread_id)
-  table.insert(threads, thread)
-end
-
-function done(summary, latency, requests)
-  local total = {}
-  for _, thread in ipairs(threads) do
-    local s = thread:get("statuses")
-    for code, count in pairs(s) do
-      total[code] = (total[code] or 0) + count
-    end
-  end
-  for code, count in pairs(total) do
-    io.write(string.format("STATUS %%d %%d\\n", code, count))
-  end
-  for _, p in ipairs({50, 90, 99, 99.9}) do
-    io.write(string.format("PCT %%g %%.2f\\n", p, latency:percentile(p) / 1000.0))
-  end
-  io.write(string.format("MAX %%.2f\\n", latency.max / 1000.0))
-end
-"""
 
 
-def sqlalchemy_url(url: str) -> str:
-    return re.sub(r"^postgres(ql)?(\+\w+)?://", "postgresql+psycopg://", url)
-
-
-def prepare(database_url: str, run: str) -> tuple[str, str]:
-    """Issue a staff key and build the request bodies; return (key, bodies)."""
+def prepare(database_url: str, run: str) -> tuple[str, list[Request]]:
+    """Issue a staff key and build the request templates; return (key, templates)."""
     from config import testing_config
     from ticketing import create_app
     from ticketing.extensions import db
-    from ticketing.models import Building, Category, KeyKind, Street, User, utcnow
+    from ticketing.models import Building, Category, KeyKind, utcnow
     from ticketing.services import apikeys
 
     app = create_app(testing_config(database_url, Path(tempfile.mkdtemp())))
     with app.app_context():
         from sqlalchemy import select
 
-        dispatcher = db.session.scalar(
-            select(User).where(User.role == "dispatcher", User.community_id.is_(None), User.active.is_(True))
-        )
-        if dispatcher is None:  # bench/generate.py makes community dispatchers only
-            street = db.session.scalar(select(Street))
-            if street is None:
-                sys.exit("no street in this database; run bench/generate.py first")
-            dispatcher = User(username="bench-hall", display_name="bench", role="dispatcher",
-                              street=street, password_hash="!")
-            db.session.add(dispatcher)
-            db.session.commit()
-        _, key = apikeys.issue(KeyKind.STAFF, f"intake bench {run}", utcnow(), user=dispatcher)
+        _, key = apikeys.issue(KeyKind.STAFF, f"intake bench {run}", utcnow(), user=hall_dispatcher())
         buildings = db.session.scalars(select(Building.id)).all()
         codes = db.session.scalars(
             select(Category.code).where(Category.parent_id.is_not(None), Category.active.is_(True))
         ).all()
     rng = random.Random(11)
-    lines = []
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    templates = []
     for _ in range(BODIES):
-        lines.append(json.dumps({
+        templates.append(Request("POST", "/api/v1/tickets", headers, json.dumps({
             "channel": "service_hall",
             "description": rng.choice(DESCRIPTIONS),
             "phone": f"139{rng.randrange(10**8):08d}",
             "name": "测试",
             "category": rng.choice(codes),
             "building_id": rng.choice(buildings),
-            "external_id": "EXTID",
-        }, ensure_ascii=False))
-    return key, "\n".join(lines)
-
-
-def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    sys.exit(f"nothing listens on port {port}; see the logs")
-
-
-def wrk(script: Path, connections: int, threads: int, seconds: int, url: str, phase: str) -> str:
-    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
-           "-s", str(script), url, "--", phase]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.exit(f"wrk failed: {done.stdout}{done.stderr}")
-    return done.stdout
-
-
-def parse_wrk(output: str) -> dict[str, object]:
-    statuses = {int(a): int(b) for a, b in re.findall(r"^STATUS (\d+) (\d+)$", output, re.MULTILINE)}
-    pct = {float(a): float(b) for a, b in re.findall(r"^PCT ([\d.]+) ([\d.]+)$", output, re.MULTILINE)}
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
-    mx = float(re.search(r"^MAX ([\d.]+)$", output, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    return {"statuses": statuses, "pct": pct, "rps": rps, "max": mx}
-
-
-ROLES = ("gunicorn", "rq workers", "postgres", "redis", "wrk")
-
-
-def role_of(args: str, database: str) -> str | None:
-    """Which part of the set-up a process is, from its command line; None for anything
-    else on the machine (another checkout's workers, other databases' backends)."""
-    if "gunicorn" in args and str(ROOT) in args:
-        return "gunicorn"
-    if "rq worker" in args and str(ROOT) in args:
-        return "rq workers"
-    if args.startswith("postgres") or "/bin/postgres " in args:
-        # This database's backends and the server's own processes (WAL writer,
-        # checkpointer …), not the backends of other databases.
-        client = re.search(r"postgres: \S+: \S+ (\S+) \S+\(", args)
-        return "postgres" if client is None or client.group(1) == database else None
-    if args.startswith("redis-server"):
-        return "redis"
-    if args.startswith("wrk "):
-        return "wrk"
-    return None
-
-
-def cpu_seconds(database: str = "") -> dict[str, float]:
-    """CPU seconds used so far by the processes of each role (from /proc, in clock ticks)."""
-    used = dict.fromkeys(ROLES, 0.0)
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-            if not args:  # a server process that rewrote its title: read it from ps's view
-                args = Path(f"/proc/{pid}/comm").read_text().strip()
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-        role = role_of(args, database)
-        if role is not None:
-            used[role] += (int(stat[11]) + int(stat[12])) / tick
-    return used
+            "external_id": "MARK0",
+        }, ensure_ascii=False)))
+    return key, templates
 
 
 def pg_insert_rate(database_url: str, clients: int, seconds: int) -> float:
@@ -271,17 +117,14 @@ def pg_insert_rate(database_url: str, clients: int, seconds: int) -> float:
     return float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
 
-def vacuum(database_url: str) -> None:
-    """VACUUM ANALYZE the tables intake and routing write."""
-    engine = create_engine(sqlalchemy_url(database_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        for table in ("tickets", "ticket_events", "outbox", "notifications", "ticket_counters", "users"):
-            conn.execute(text(f"VACUUM ANALYZE {table}"))
-    engine.dispose()
-
-
 RUN_TICKETS = ("FROM tickets t WHERE t.created_at >= :since AND t.channel = 'service_hall'"
                " AND t.external_id LIKE :run")
+MAIN = 1  # the phase of the measured run (0: the warm-up)
+
+
+def main_tickets(run: str) -> str:
+    """The LIKE pattern of the external ids of the measured run's tickets."""
+    return f"{run}{MAIN}%"
 
 
 def counts(engine, since: datetime, run: str) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -289,7 +132,7 @@ def counts(engine, since: datetime, run: str) -> tuple[int, int]:  # type: ignor
     with engine.connect() as conn:
         stored, waiting = conn.execute(text(
             "SELECT count(*), count(*) FILTER (WHERE t.status = 'submitted' AND t.unrouted_reason = '') "
-            + RUN_TICKETS), {"since": since, "run": f"{run}-main-%"}).one()
+            + RUN_TICKETS), {"since": since, "run": main_tickets(run)}).one()
     return int(stored), int(waiting)
 
 
@@ -299,7 +142,7 @@ def lag(engine, since: datetime, run: str) -> float:  # type: ignore[no-untyped-
         seconds = conn.execute(text(
             "SELECT EXTRACT(EPOCH FROM max(n.sent_at) - max(t.created_at)) " + RUN_TICKETS.replace(
                 "FROM tickets t", "FROM tickets t JOIN notifications n ON n.ticket_id = t.id AND n.kind = 'received'")
-        ), {"since": since, "run": f"{run}-main-%"}).scalar_one()
+        ), {"since": since, "run": main_tickets(run)}).scalar_one()
     return float(seconds or 0)
 
 
@@ -309,7 +152,7 @@ def unsent(engine, since: datetime, run: str) -> int:  # type: ignore[no-untyped
         return int(conn.execute(text(
             "SELECT count(*) " + RUN_TICKETS + " AND NOT EXISTS (SELECT 1 FROM notifications n"
             " WHERE n.ticket_id = t.id AND n.kind = 'received' AND n.status = 'sent')"
-        ), {"since": since, "run": f"{run}-main-%"}).scalar_one())
+        ), {"since": since, "run": main_tickets(run)}).scalar_one())
 
 
 def main() -> None:
@@ -331,39 +174,34 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
 
-    run = f"b{int(time.time())}"
-    key, bodies = prepare(args.database_url, run)
+    run = f"{int(time.time()):08x}a"  # the markers' prefix (bench/harness.py `marker`)
+    _key, templates = prepare(args.database_url, run)
     database = urlsplit(args.database_url).path.lstrip("/")
-    workdir = Path(tempfile.mkdtemp(prefix="intake-bench-"))
-    script = workdir / "post.lua"
-    script.write_text(WRK_SCRIPT % {"run": run, "bodies": bodies, "key": key})
-    env = dict(os.environ, DATABASE_URL=args.database_url, REDIS_URL=args.redis, MINHU_ENV="production",
-               SECRET_KEY="bench-only-" + run, MINHU_INSTANCE=str(workdir), FLASK_APP="wsgi",
-               PUBLIC_URL=f"http://127.0.0.1:{PORT}", PYTHONUNBUFFERED="1")
+    workdir = scratch_dir("intake-bench-")
+    script, requests = workdir / "post.lua", workdir / "requests.txt"
+    write_wrk_script(script, CREATED)
+    write_requests(requests, templates)
+    env = stack_env(args.database_url, args.redis, run, workdir)
     from redis import Redis
 
     Redis.from_url(args.redis).flushdb()
-    # A database that autovacuum looks after, as in production: this machine's PostgreSQL
-    # runs with autovacuum off, and the dead rows of earlier runs skew the plans (the
-    # routing load count then reads every open ticket instead of an index range).
     vacuum(args.database_url)
-    procs = [start([str(ROOT / ".venv/bin/gunicorn"), "-w", str(args.web_workers), "--threads",
-                    str(args.web_threads), "-b", f"127.0.0.1:{PORT}", "--log-level", "warning", "--preload",
-                    "wsgi:app"], env, workdir / "gunicorn.log")]
-    worker = [str(ROOT / ".venv/bin/flask"), "rq", "worker"] + (["--simple"] if args.rq_simple else [])
-    procs += [start(worker, env, workdir / f"rq{i}.log")
-              for i in range(args.rq_workers)]
+    stack = start_stack(env, workdir, args.web_workers, args.rq_workers,
+                        gunicorn_args=["--threads", str(args.web_threads), "--log-level", "warning", "--preload"],
+                        rq_args=["--simple"] if args.rq_simple else [])
     engine = create_engine(sqlalchemy_url(args.database_url))
     try:
         wait_for_port(PORT)
         url = f"http://127.0.0.1:{PORT}"
         if args.warmup:
-            wrk(script, args.connections, 2, args.warmup, url, "warm")
+            run_wrk(script, requests, url, connections=args.connections, threads=2, seconds=args.warmup,
+                    phase=0, prefix=run)
         started = datetime.now(UTC)
         before = cpu_seconds(database)
-        result = parse_wrk(wrk(script, args.connections, 2, args.duration, url, "main"))
+        result = run_wrk(script, requests, url, connections=args.connections, threads=2, seconds=args.duration,
+                         phase=MAIN, prefix=run)
         after = cpu_seconds(database)
-        created = result["statuses"].get(201, 0)  # type: ignore[union-attr]
+        created = result.statuses.get(201, 0)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             # Fresh statistics for the checks below (autovacuum may be off): with the ones
             # taken before the run, counting the unsent messages took 20 s.
@@ -378,16 +216,15 @@ def main() -> None:
         drained = time.monotonic() - drain_started
         last_sent = lag(engine, started, run)
     finally:
-        for proc in procs:
-            stop(proc)
+        stack.stop()
     raw = pg_insert_rate(args.database_url, args.connections, 15)
-    pct = result["pct"]
+    pct = result.pct
     print(f"web workers {args.web_workers}×{args.web_threads} threads, rq workers {args.rq_workers}"
           f"{' (simple)' if args.rq_simple else ''}, "
           f"{args.connections} connections, {args.duration} s")
-    print(f"responses: {result['statuses']}")
-    print(f"throughput: {result['rps']:.0f} requests/s; latency p50 {pct[50.0]:.0f} ms, "
-          f"p90 {pct[90.0]:.0f} ms, p99 {pct[99.0]:.0f} ms, max {result['max']:.0f} ms")
+    print(f"responses: {result.statuses}")
+    print(f"throughput: {result.rps:.0f} requests/s; latency p50 {pct[50.0]:.0f} ms, "
+          f"p90 {pct[90.0]:.0f} ms, p99 {pct[99.0]:.0f} ms, max {result.max:.0f} ms")
     if created:
         split = ", ".join(f"{role} {(after[role] - before[role]) * 1000 / created:.1f}" for role in ROLES)
         print(f"CPU per ticket during the run, ms: {split}")
@@ -395,7 +232,7 @@ def main() -> None:
           f"{waiting} still unrouted and {not_told} without their \"received\" SMS sent "
           f"after {drained:.0f} s of draining; the last one sent {last_sent:.1f} s after the last ticket was filed")
     print(f"raw PostgreSQL: {raw:.0f} single-row inserts/s ({args.connections} clients); "
-          f"API / raw = {result['rps'] / raw:.1%}")
+          f"API / raw = {result.rps / raw:.1%}")
     print(f"logs in {workdir}")
 
 
