@@ -24,6 +24,7 @@ from tests.wechat_helpers import (
     ticket_count,
     tickets,
 )
+from ticketing import web
 from ticketing.channels.wechat_geo import (
     LOCATION_FRESH_FOR,
     gcj02_to_wgs84,
@@ -299,7 +300,11 @@ def test_a_text_naming_two_communities_keeps_the_remembered_one_among_them(
 
 @pytest.fixture()
 def limit_two(ctx: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two messages per sender per window, and the web layer's clock standing still: the
+    limit counts in fixed windows, and a test must not straddle the edge of one."""
     monkeypatch.setitem(ctx.config["RATE_LIMITS"], "wechat_sender", (2, 600))
+    frozen = web.now()
+    monkeypatch.setattr(web, "now", lambda: frozen)
 
 
 def minutes_in(content: str) -> int:

@@ -7,7 +7,7 @@ before keep that fallback. Phones are not copied: they are remembered only from 
 next request on, whose reply says so.
 
 Revision ID: 0024_wechat_followers
-Revises: 0019
+Revises: 0022_emergency
 Create Date: 2026-12-12 09:00:00
 
 """
