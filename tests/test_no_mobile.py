@@ -224,3 +224,8 @@ def test_intake_reads_a_full_width_landline(world: World, store: PhotoStore) -> 
                                category_id=world.category("repair.stair_light").id)
     ticket, _ = intake.submit(req, Actor.staff(world.dora), T0, TZ, store, 10**7, route=False)
     assert ticket.requester_phone == "01012345678"
+
+
+def test_a_group_chat_message_needs_no_number_and_no_tick(world: World, store: PhotoStore) -> None:
+    ticket = taken(world, store, "wechat_group", phone="", name="槐树院老王")
+    assert (ticket.requester_phone, ticket.requester_name) == ("", "槐树院老王")

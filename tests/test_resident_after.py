@@ -139,7 +139,7 @@ def test_an_addition_racing_another_change_is_a_conflict_and_keeps_no_file(
 def test_the_resident_withdraws_a_waiting_request(
         client: FlaskClient, world: World, store: PhotoStore, ctx: Flask) -> None:
     ticket = make_ticket(world, store)
-    response = post_on(client, ticket, ctx, "withdraw", reason="自己修好了")
+    response = post_on(client, ticket, ctx, "withdraw", reason="自己修好了", confirm="y")
     assert response.status_code == 303
     db.session.expire_all()
     assert ticket.status == Status.WITHDRAWN and ticket.closed_at is not None
@@ -151,10 +151,19 @@ def test_the_resident_withdraws_a_waiting_request(
     assert "/add" not in html and "/withdraw" not in html
 
 
+def test_withdrawing_needs_the_box_ticked(client: FlaskClient, world: World, store: PhotoStore, ctx: Flask) -> None:
+    client.get("/lang/en")
+    ticket = make_ticket(world, store)
+    response = post_on(client, ticket, ctx, "withdraw", reason="自己修好了")
+    assert response.status_code == 400 and "Tick the box to confirm." in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert ticket.status == Status.SUBMITTED
+
+
 def test_withdrawing_a_dispatched_request_tells_the_handler_and_ends_the_accept_by(
         client: FlaskClient, world: World, store: PhotoStore, ctx: Flask) -> None:
     ticket = advance(make_ticket(world, store), "dispatched", world)
-    assert post_on(client, ticket, ctx, "withdraw").status_code == 303
+    assert post_on(client, ticket, ctx, "withdraw", confirm="y").status_code == 303
     db.session.expire_all()
     assert ticket.status == Status.WITHDRAWN and ticket.accept_due_at is None
     assert ticket.events[-1].detail == {"was_dispatched": True}
@@ -167,7 +176,7 @@ def test_withdrawing_a_dispatched_request_tells_the_handler_and_ends_the_accept_
 def test_an_accepted_request_can_no_longer_be_withdrawn(
         client: FlaskClient, world: World, store: PhotoStore, ctx: Flask) -> None:
     ticket = advance(make_ticket(world, store), "accepted", world)
-    assert post_on(client, ticket, ctx, "withdraw").status_code == 409
+    assert post_on(client, ticket, ctx, "withdraw", confirm="y").status_code == 409
     db.session.expire_all()
     assert ticket.status == Status.ACCEPTED and ticket.events[-1].action == "accept"
 

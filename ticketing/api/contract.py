@@ -83,11 +83,10 @@ NEW_TICKET = Body(
             "between the digits are allowed); on walk_in, service_hall, phone and wechat_group also "
             "a landline with its area code (0371-12345678), which gets no SMS. Required, except on "
             "patrol when the grid worker's account has a mobile number (leave it out for that one), "
-            "and with no_phone.")),
+            "on wechat_group (the requester is the group nickname) and with no_phone.")),
         "no_phone": Boolean(description=(
-            "walk_in, service_hall, phone and wechat_group: true when the resident has no phone at all; "
-            "leave phone out. No SMS is sent: the resident follows the request by its tracking link "
-            "or by coming back.")),
+            "walk_in, service_hall and phone: true when the resident has no phone at all; leave phone "
+            "out. No SMS is sent: the resident follows the request by its tracking link or by coming back.")),
         "name": Text(max_length=MAX_NAME, description="The resident's name (optional; on patrol, the grid worker's)."),
         "category": CategoryRef(description="The category's code (see GET /categories) or its id."),
         "community_id": Integer(description=f"Community. {PLACE_ID}"),

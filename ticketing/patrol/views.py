@@ -202,10 +202,9 @@ def groupchat_file() -> str | Response | tuple[str, int]:
         req = IntakeRequest(
             channel=Channel.WECHAT_GROUP.value,
             description=row.form.description.data or "",
+            # Without a number the requester is the group nickname, answered in the group
+            # by hand: no SMS (services/phones.py, intake.check_phone).
             phone=row.form.phone.data or "",
-            # The requester is the group nickname; without a number the reply goes back
-            # to the group by hand (no SMS: services/phones.py).
-            no_phone=not (row.form.phone.data or "").strip(),
             name=row.form.name.data or "",
             category_id=row.form.category_id.data,
             community_id=None if row.form.building_id.data else row.form.community_id.data,

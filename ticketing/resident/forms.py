@@ -13,6 +13,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     Field,
     HiddenField,
     MultipleFileField,
@@ -172,6 +173,9 @@ class AddInfoForm(FlaskForm):
 
 
 class WithdrawForm(FlaskForm):
-    """The resident takes the request back before anyone accepted it."""
+    """The resident takes the request back before anyone accepted it; a tick confirms it,
+    so that a stray tap does not drop a request."""
 
     reason = TextAreaField(_l("Why? (optional)"), render_kw={"maxlength": MAX_NOTE_LENGTH, "rows": 2})
+    confirm = BooleanField(_l("Yes, I no longer need it"),
+                           validators=[DataRequired(_l("Tick the box to confirm."))])

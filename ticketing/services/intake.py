@@ -150,11 +150,13 @@ def validate(
 def check_phone(req: IntakeRequest, errors: dict[str, object]) -> None:
     """Store the phone as services/phones.py says: a mobile on every door; on the doors
     where staff take the request, a landline with its area code or, when they ticked
-    "no phone" and typed none, nothing. Else the problem goes in `errors`."""
+    "no phone" and typed none, nothing (a group-chat message needs no tick: its requester
+    is the group nickname). Else the problem goes in `errors`."""
     phone = clean_phone(req.phone)
     if phone is None and phones.accepts_landline(req.channel):
         phone = phones.clean_landline(req.phone)
-        if phone is None and req.no_phone and not phones.digits_of(req.phone):
+        none_said = req.no_phone or req.channel == Channel.WECHAT_GROUP
+        if phone is None and none_said and not phones.digits_of(req.phone):
             phone = ""
         if phone is None:
             errors["phone"] = (

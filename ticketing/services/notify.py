@@ -298,9 +298,9 @@ def staff_for(kind: str, ticket: Ticket, event: TicketEvent) -> list[User]:
         return supervisors_of(ticket, ticket.escalation_level)
     if kind in ("rated", "reopened"):
         return [ticket.assignee] if ticket.assignee is not None else []
-    if kind == "merged_rated":  # the handler of the ticket it was merged into
+    if kind == "merged_rated":  # whoever handles the ticket it was merged into
         main = main_of(ticket)
-        return [main.assignee] if main is not ticket and main.assignee is not None else []
+        return handlers_of(main) if main is not ticket else []
     return handlers_of(ticket)
 
 
