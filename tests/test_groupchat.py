@@ -81,7 +81,7 @@ def test_filing_two_good_drafts_and_one_bad(client: FlaskClient, world: World) -
     data = posted_rows(html)
     assert data["rows-0-phone"] == "13812345678" and data["rows-0-include"] == "y"
     data["rows-1-phone"] = "13900001111"
-    data["rows-2-phone"] = ""  # no phone: this one cannot be filed
+    data["rows-2-phone"] = "12345"  # a malformed number: this one cannot be filed
     response = client.post("/patrol/groupchat/file", data=data)
     assert response.status_code == 400
     page = response.get_data(as_text=True)

@@ -23,7 +23,7 @@ from ticketing.services.photos import PhotoStore
 
 STAFF = ["adam", "sam", "sue", "dora", "dan", "gina", "greg", "gabe", "pete", "vera", "mia"]
 ACTORS = [*STAFF, "resident", "system"]
-STATES = ["submitted", "dispatched", "accepted", "on_hold", "resolved", "closed", "rejected", "merged"]
+STATES = ["submitted", "dispatched", "accepted", "on_hold", "resolved", "closed", "rejected", "merged", "withdrawn"]
 
 # Who may perform each transition on a ticket of grid A1 handled by gina.
 EXPECTED: dict[str, tuple[set[str], set[str]]] = {
@@ -47,6 +47,10 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "deescalate": ({"dispatched", "accepted", "on_hold"}, {"sam", "sue"}),
     "extend": ({"dispatched", "accepted", "on_hold"}, {"sam", "sue"}),
     "recategorize": ({"submitted", "dispatched", "accepted", "on_hold"}, {"dora", "adam", "sam", "sue"}),
+    "add_info": ({"submitted", "dispatched", "accepted", "on_hold"}, {"resident"}),
+    "withdraw": ({"submitted", "dispatched"}, {"resident"}),
+    "rate_merged": ({"merged"}, {"resident"}),
+    "reopen_merged": ({"merged"}, {"resident"}),
 }
 
 # A submitted ticket has no handler yet, so gina may not write on it.
@@ -56,6 +60,7 @@ TARGET = {
     "dispatch": "dispatched", "reject": "rejected", "merge": "merged", "accept": "accepted",
     "return": "submitted", "hold": "on_hold", "resume": "accepted", "resolve": "resolved",
     "rate": "closed", "reopen": "accepted", "auto_close": "closed", "expire": "submitted", "release": "submitted",
+    "withdraw": "withdrawn",
 }
 
 
@@ -77,16 +82,21 @@ def ticket_in(state: str, world: World, store: PhotoStore) -> Ticket:
     elif state == "merged":
         other = make_ticket(world, store)
         perform(ticket, "merge", Actor.staff(world.dora), T0, calendar(), target=other)
+    elif state == "withdrawn":
+        perform(ticket, "withdraw", Actor.resident(), T0, calendar())
     db.session.commit()
     assert ticket.status == state
     return ticket
 
 
-def prepared(name: str, ticket: Ticket) -> Ticket:
-    """Sending back down needs a ticket that was escalated."""
+def prepared(name: str, ticket: Ticket, world: World) -> Ticket:
+    """Sending back down needs a ticket that was escalated; a merged resident's rating or
+    redo, a main ticket with a result."""
     if name == "deescalate":
         ticket.escalation_level = 1
         db.session.commit()
+    if name in ("rate_merged", "reopen_merged") and ticket.merged_into is not None:
+        advance(ticket.merged_into, "resolved", world)
     return ticket
 
 
@@ -96,7 +106,7 @@ def params_for(name: str, world: World, store: PhotoStore) -> dict[str, Any]:
         params["assignee"] = world.gina
     if name == "merge":
         params["target"] = make_ticket(world, store)
-    if name == "rate":
+    if name in ("rate", "rate_merged"):
         params["rating"] = "satisfied"
     if name == "extend":
         params["deadline"] = T0 + timedelta(days=3)
@@ -112,7 +122,7 @@ def test_each_transition_is_allowed_exactly_where_the_table_says(
     assert name in EXPECTED, "every transition needs a row in the expected table"
     sources, who = EXPECTED[name]
     for state in STATES:
-        ticket = prepared(name, ticket_in(state, world, store))
+        ticket = prepared(name, ticket_in(state, world, store), world)
         for actor_name in ACTORS:
             events_before = len(ticket.events)
             params = params_for(name, world, store)
@@ -132,7 +142,7 @@ def test_each_transition_is_allowed_exactly_where_the_table_says(
             assert should_work, f"{actor_name} could {name} from {state}"
             assert ticket.status == TARGET.get(name, state)
             assert ticket.events[-1].action == name
-            ticket = prepared(name, ticket_in(state, world, store))
+            ticket = prepared(name, ticket_in(state, world, store), world)
 
 
 def test_allowed_lists_what_the_actor_may_do_now(world: World, store: PhotoStore) -> None:

@@ -192,7 +192,7 @@ def register_errorhandlers(app: Flask) -> None:
 def register_template_helpers(app: Flask) -> None:
     """Filters and globals the templates use: local time, labels, masking."""
     from ticketing import labels
-    from ticketing.services import privacy
+    from ticketing.services import phones, privacy
 
     tz = ZoneInfo(app.config["TIMEZONE"])
 
@@ -210,6 +210,7 @@ def register_template_helpers(app: Flask) -> None:
         mask_room=privacy.mask_room,
         mask_address=privacy.mask_address,
         mask_text=privacy.mask_text,
+        phone_kind=phones.kind_of,
         status_label=lambda code: labels.label(labels.STATUS_LABELS, code),
         channel_label=lambda code: labels.label(labels.CHANNEL_LABELS, code),
         rating_label=lambda code: labels.label(labels.RATING_LABELS, code),

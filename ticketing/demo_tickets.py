@@ -2,7 +2,7 @@
 
 Every ticket goes through `intake.submit` and then `lifecycle.perform`, each step at
 an explicit past time, so events, deadlines and ticket numbers are consistent. The
-plan covers every state (including returned, reopened, merged and each rating) and
+plan covers every state (including returned, reopened, merged, withdrawn and each rating) and
 the channels residents and staff use.
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ from ticketing.demo_data import (
     STORIES,
     SUPERVISE_NOTE,
     SURNAMES,
+    WITHDRAW_NOTES,
     WORK_NOTES,
     Story,
 )
@@ -73,6 +74,7 @@ PATHS: dict[str, tuple[str, ...]] = {
     "reopened_closed": ("dispatch", "accept", "resolve", "reopen", "resolve", "rate:basic"),
     "rejected": ("reject",),
     "merged": ("merge",),
+    "withdrawn": ("dispatch", "withdraw"),
 }
 
 # path, how many, age range in days (how long ago the ticket came in)
@@ -92,6 +94,7 @@ PLAN: tuple[tuple[str, int, tuple[float, float]], ...] = (
     ("auto_closed", 2, (16, 29)),
     ("reopened", 2, (2, 6)),
     ("reopened_closed", 1, (8, 25)),
+    ("withdrawn", 1, (2, 9)),
 )
 OPEN_PATHS = frozenset({"submitted", "returned", "redispatched", "dispatched", "accepted", "supervised", "on_hold"})
 RESIDENT_CHANNELS = (Channel.WEB, Channel.WALK_IN, Channel.SERVICE_HALL, Channel.PHONE, Channel.WECHAT_GROUP)
@@ -112,6 +115,7 @@ DELAYS: dict[str, dict[str, tuple[int, int]]] = {
     "supervise": {"*": (10500, 12000)},
     "reject": {"*": (10, 180)},
     "merge": {"*": (10, 120)},
+    "withdraw": {"*": (20, 240)},
 }
 
 
@@ -299,6 +303,8 @@ class Planner:
                                   params={"rating": rating}))
             elif name == "reopen":
                 steps.append(Step("reopen", Actor.resident(), self.rng.choice(REOPEN_NOTES)))
+            elif name == "withdraw":
+                steps.append(Step("withdraw", Actor.resident(), self.rng.choice(WITHDRAW_NOTES)))
             elif name in ("reject", "merge"):
                 steps.append(Step(name, dispatcher, reason))
         return steps

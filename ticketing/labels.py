@@ -18,6 +18,7 @@ STATUS_LABELS: dict[str, Any] = {
     "closed": _l("Closed"),
     "rejected": _l("Rejected"),
     "merged": _l("Merged"),
+    "withdrawn": _l("Withdrawn"),
 }
 
 CHANNEL_LABELS: dict[str, Any] = {
@@ -75,6 +76,10 @@ ACTION_LABELS: dict[str, Any] = {
     "deescalate": _l("Sent back down"),
     "extend": _l("New deadline set"),
     "recategorize": _l("Category changed"),
+    "add_info": _l("The resident added information"),
+    "withdraw": _l("Withdrawn by the resident"),
+    "rate_merged": _l("Rated by the resident"),
+    "reopen_merged": _l("The resident asked for the work to be redone"),
 }
 
 

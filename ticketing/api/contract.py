@@ -45,8 +45,11 @@ ACTION_PARAMS: dict[str, str] = {
 KEY_PATTERN = r"^[!-~]{1,64}$"
 HANDLER_PATTERN = r"^(user|team):[1-9][0-9]{0,9}$"
 # A mainland mobile number as intake reads it (services/intake.py clean_phone), in the one
-# spelling the API takes: +86 or 0086 first if at all, spaces and dashes between the digits.
-PHONE_PATTERN = r"^(?:\+86|0086)?[ -]*1[3-9](?:[ -]*[0-9]){9}$"
+# spelling the API takes: +86 or 0086 first if at all, spaces and dashes between the digits;
+# or a landline with its area code as services/phones.py reads it (0371-12345678,
+# (010) 1234 5678), which intake takes on the walk-in, hall, phone and group-chat channels.
+PHONE_PATTERN = (r"^(?:(?:\+86|0086)?[ -]*1[3-9](?:[ -]*[0-9]){9}"
+                 r"|\(?0(?:(?:10|2[0-9])\)?[ -]*[1-9](?:[ -]*[0-9]){7}|[3-9][0-9]{2}\)?[ -]*[1-9](?:[ -]*[0-9]){6,7}))$")
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 
@@ -74,10 +77,16 @@ NEW_TICKET = Body(
             "What the problem is, in the resident's words. Control characters are removed and "
             "spaces collapsed; it may not end up empty.")),
         "phone": Text(max_length=32, pattern=PHONE_PATTERN,
-                      problem=_l("Enter an 11-digit mobile number, e.g. 13812345678."), description=(
+                      problem=_l("Enter an 11-digit mobile number or a landline with its area code "
+                                 "(e.g. 0371-12345678)."), description=(
             "The resident's 11-digit mainland mobile number (+86 or 0086 first, spaces and dashes "
-            "between the digits are allowed). Required, except on patrol when the grid worker's "
-            "account has a mobile number: then leave it out for that one.")),
+            "between the digits are allowed); on walk_in, service_hall, phone and wechat_group also "
+            "a landline with its area code (0371-12345678), which gets no SMS. Required, except on "
+            "patrol when the grid worker's account has a mobile number (leave it out for that one), "
+            "on wechat_group (the requester is the group nickname) and with no_phone.")),
+        "no_phone": Boolean(description=(
+            "walk_in, service_hall and phone: true when the resident has no phone at all; leave phone "
+            "out. No SMS is sent: the resident follows the request by its tracking link or by coming back.")),
         "name": Text(max_length=MAX_NAME, description="The resident's name (optional; on patrol, the grid worker's)."),
         "category": CategoryRef(description="The category's code (see GET /categories) or its id."),
         "community_id": Integer(description=f"Community. {PLACE_ID}"),

@@ -122,6 +122,7 @@ def prepare_filing(values: dict[str, Any], user: User, channel: str, key: str | 
         channel=channel,
         description=values.get("description", ""),
         phone=values.get("phone", ""),
+        no_phone=bool(values.get("no_phone")),
         name=values.get("name", ""),
         category_id=category.id if category is not None else None,
         address_text=values.get("address_text", ""),

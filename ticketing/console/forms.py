@@ -7,13 +7,14 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from wtforms import SelectChoice, SelectField, StringField, TelField, TextAreaField
+from wtforms import BooleanField, SelectChoice, SelectField, StringField, TelField, TextAreaField
 from wtforms.validators import Optional, Regexp
 
 from ticketing.console.queue import QueueFilters
 from ticketing.forms import IntakeForm, id_select
 from ticketing.labels import CHANNEL_LABELS
 from ticketing.models import STAFF_ENTRY_CHANNELS
+from ticketing.services.intake import IntakeRequest
 
 
 class QueueFilterForm(FlaskForm):
@@ -63,8 +64,16 @@ class NewTicketForm(IntakeForm):
     unit_room = StringField(_l("Unit and room"))
     description = TextAreaField(_l("What is the problem?"))
     name = StringField(_l("Resident's name (optional)"))
-    phone = TelField(_l("Resident's mobile phone"))
+    phone = TelField(_l("Resident's phone: mobile, or landline with area code"))
+    # Residents without any phone (services/phones.py): they come back or call.
+    no_phone = BooleanField(_l("No phone"))
     photos = MultipleFileField(_l("Photos (up to 3)"))
+
+    def intake_request(self, channel: str, photos: list[bytes]) -> IntakeRequest:
+        """As every intake form's, with "no phone" as ticked."""
+        req = super().intake_request(channel, photos)
+        req.no_phone = bool(self.no_phone.data)
+        return req
 
     def uploaded_photos(self) -> list[bytes]:
         """The posted photo files (an empty file input posts a part without a name)."""

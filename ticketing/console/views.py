@@ -21,7 +21,8 @@ from ticketing.console.forms import NewTicketForm, QueueFilterForm
 from ticketing.console.queue import DEFAULT_TAB, TABS, load_queue
 from ticketing.forms import with_blank
 from ticketing.models import Role, Ticket
-from ticketing.services import duplicates, intake, supervision
+from ticketing.qr import qr_svg
+from ticketing.services import duplicates, intake, phones, supervision, tracking
 from ticketing.services.doors import ENTRY_ROLES
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.web import (
@@ -31,6 +32,7 @@ from ticketing.web import (
     roles_required,
     staff_actor,
     staff_user,
+    ticket_in_scope_or_404,
 )
 
 bp = Blueprint("console", __name__)
@@ -118,12 +120,29 @@ def new_ticket() -> str | Response | tuple[str, int]:
             status = exc.status
         else:
             flash(_("Ticket %(number)s filed.", number=ticket.number), "success")
+            if not phones.can_text(ticket.requester_phone):
+                flash(_("No SMS can reach this resident: print the slip (under Requester) and give it to "
+                        "them, and tell them to come back or call."), "info")
             similar = duplicates.candidates(ticket, user, now(), limit=1)
             if similar:
                 flash(_("A similar open ticket exists: %(number)s. See the possible duplicates below.",
                         number=similar[0].number), "info")
             return redirect(url_for("staff.detail", number=ticket.number), 303)
     return render_template("console/new.html", form=form), status
+
+
+@bp.route("/slip/<number>")
+@roles_required(*CONSOLE_ROLES)
+def slip(number: str) -> str:
+    """The slip printed for a resident who came in or phoned: the number, the tracking
+    link and its QR code, and how to follow the request with the phone they gave (or,
+    without one, only by the link or by coming back)."""
+    ticket = ticket_in_scope_or_404(number)
+    config = current_app.config
+    link = tracking.tracking_link(ticket, config["SECRET_KEY"], config["PUBLIC_URL"])
+    return render_template("console/slip.html", ticket=ticket, link=link,
+                           qr=qr_svg(link, title=_("QR code of the tracking link")),
+                           phone_kind=phones.kind_of(ticket.requester_phone))
 
 
 @bp.route("/supervision")

@@ -37,12 +37,14 @@ class Status(StrEnum):
     CLOSED = "closed"
     REJECTED = "rejected"
     MERGED = "merged"
+    # The resident took it back before anyone accepted it (services/lifecycle.py "withdraw").
+    WITHDRAWN = "withdrawn"
 
 
 OPEN_STATUSES = frozenset(
     {Status.SUBMITTED, Status.DISPATCHED, Status.ACCEPTED, Status.ON_HOLD}
 )
-FINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.MERGED})
+FINAL_STATUSES = frozenset({Status.CLOSED, Status.REJECTED, Status.MERGED, Status.WITHDRAWN})
 SUPERVISION_WHERE = ("status IN ('submitted', 'dispatched', 'accepted', 'on_hold') "
                      "AND (supervised IS true OR escalation_level >= 1)")
 

@@ -65,7 +65,7 @@ class DraftRow(Form):
     category_id = id_select(_l("Kind of problem"), _l("Choose what kind of problem it is."))
     community_id = id_select(_l("Community"), _l("Choose a community you serve."))
     building_id = id_select(_l("Building"))
-    phone = TelField(_l("Mobile phone"))
+    phone = TelField(_l("Phone (if the message gives one)"))
     name = StringField(_l("Name"))
     description = TextAreaField(_l("Message"))
 

@@ -202,6 +202,8 @@ def groupchat_file() -> str | Response | tuple[str, int]:
         req = IntakeRequest(
             channel=Channel.WECHAT_GROUP.value,
             description=row.form.description.data or "",
+            # Without a number the requester is the group nickname, answered in the group
+            # by hand: no SMS (services/phones.py, intake.check_phone).
             phone=row.form.phone.data or "",
             name=row.form.name.data or "",
             category_id=row.form.category_id.data,

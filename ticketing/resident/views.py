@@ -1,11 +1,14 @@
 """The resident's pages: no account, just a form, a ticket number and a signed link.
 
 Residents file a request, find it again by number + phone digits or by the link, see
-its public timeline, and rate the result or ask for it to be redone.
+its public timeline, add to it or withdraw it while it is open, and rate the result or
+ask for it to be redone — also when their request was merged into another one
+(services/merged.py).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from flask import (
@@ -21,15 +24,34 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from ticketing import web
 from ticketing.extensions import db
 from ticketing.models import Channel, Photo, Status, Ticket
+from ticketing.qr import qr_svg
 from ticketing.resident import follower as wechat_follower
-from ticketing.resident.forms import RateForm, ReopenForm, ReportForm, TrackForm
+from ticketing.resident.after import after_filing, visible_from_merged
+from ticketing.resident.forms import (
+    AddInfoForm,
+    RateForm,
+    ReopenForm,
+    ReportForm,
+    TrackForm,
+    WithdrawForm,
+)
 from ticketing.resident.places import buildings_of, communities, complexes_of
-from ticketing.services import intake, lifecycle, ratelimit, throttle, tracking
+from ticketing.services import (
+    additions,
+    geo,
+    intake,
+    lifecycle,
+    merged,
+    ratelimit,
+    throttle,
+    tracking,
+)
 from ticketing.services.catalog import category_groups
 from ticketing.services.errors import ServiceError, ValidationFailed
 from ticketing.services.ratelimit import client_key
@@ -128,6 +150,7 @@ def report() -> Page:
     photos = [upload.read() for upload in request.files.getlist(form.photos.name) if upload.filename]
     req = form.intake_request("web", photos)
     wechat_follower.complete(req)  # from the WeChat menu: their openid, their phone if none typed
+    placed = place_by_location(req)
     try:
         ticket, _created = intake.submit(
             req,
@@ -140,10 +163,26 @@ def report() -> Page:
             looked_up=True,  # just above
         )
     except ValidationFailed as exc:
+        if req.lat is not None and not placed and "community_id" in exc.errors:
+            exc.errors["community_id"] = _("Your location is not in a community this service covers. "
+                                           "Please choose your complex or community.")
         form.add_errors(exc.errors)
         return render_report(form, exc.status)
     wechat_follower.remember(ticket)
     return redirect(url_for(".submitted", token=link_token(ticket)), 303)
+
+
+def place_by_location(req: intake.IntakeRequest) -> bool:
+    """Place a request by the phone's location when no complex or building was chosen:
+    the open grid whose boundary holds the point (services/geo.py), unless the community
+    chosen is another one. True when the point placed it."""
+    if req.lat is None or req.lon is None or req.complex_id or req.building_id:
+        return False
+    area = geo.open_grid_at(req.lat, req.lon)
+    if area is None or (req.community_id and req.community_id != area.community_id):
+        return False
+    req.grid_id, req.community_id = area.id, area.community_id
+    return True
 
 
 @bp.route("/report/sent/<token>")
@@ -151,7 +190,9 @@ def submitted(token: str) -> Response:
     """The confirmation: the ticket number, the tracking link, what happens next."""
     ticket = ticket_or_404(token)
     link = url_for(".ticket", token=token, _external=True)
-    return private(make_response(render_template("resident/submitted.html", ticket=ticket, link=link)))
+    page = render_template("resident/submitted.html", ticket=ticket, link=link,
+                           qr=qr_svg(link, title=_("QR code of your tracking link")))
+    return private(make_response(page))
 
 
 @bp.route("/track", methods=["GET", "POST"])
@@ -183,6 +224,7 @@ def render_ticket(
     rate_form: RateForm | None = None,
     reopen_form: ReopenForm | None = None,
     status: int = 200,
+    **forms: Any,
 ) -> Response:
     """The resident's view of a ticket, with the forms its state allows."""
     now = web.now()
@@ -201,6 +243,7 @@ def render_ticket(
         rate_form=rate_form or RateForm(formdata=None),
         reopen_form=reopen_form or ReopenForm(formdata=None),
         reopen_until=reopen_until if reopen_until is not None and now <= reopen_until else None,
+        **after_filing(ticket, now, forms),
     )
     return private(make_response(page, status))
 
@@ -258,12 +301,75 @@ def reopen(token: str) -> Response:
     )
 
 
+@bp.route("/t/<token>/add", methods=["POST"])
+def add_info(token: str) -> Response:
+    """The resident adds words or photos to an open request (services/additions.py)."""
+    form = AddInfoForm()
+    photos = [upload.read() for upload in request.files.getlist(form.photos.name) if upload.filename]
+    config = current_app.config
+    return after_action(token, form, lambda ticket: additions.add_info(
+        ticket, form.text.data or "", photos, web.now(), web.calendar(), web.photo_store(),
+        config["MAX_PHOTO_BYTES"], config["MAX_PHOTOS"]),
+        _("Thank you. What you added is on your request, and the staff handling it see it."),
+        "add_form", form.text)
+
+
+@bp.route("/t/<token>/withdraw", methods=["POST"])
+def withdraw(token: str) -> Response:
+    """The resident takes the request back before anyone accepted it."""
+    form = WithdrawForm()
+    return after_action(token, form, lambda ticket: lifecycle.perform(
+        ticket, "withdraw", lifecycle.Actor.resident(), web.now(), web.calendar(), note=form.reason.data or ""),
+        _("Your request is withdrawn. If the problem comes back, you can report it again."),
+        "withdraw_form", form.reason)
+
+
+@bp.route("/t/<token>/merged/rate", methods=["POST"])
+def merged_rate(token: str) -> Response:
+    """The resident of a merged request rates the result of the ticket it was merged into."""
+    form = RateForm()
+    return after_action(token, form, lambda ticket: merged.rate(
+        ticket, form.rating.data, form.comment.data or "", web.now(), web.calendar()),
+        _("Thank you. Your rating was recorded."), "merged_rate_form", form.comment)
+
+
+@bp.route("/t/<token>/merged/redo", methods=["POST"])
+def merged_redo(token: str) -> Response:
+    """The resident of a merged request asks for the work on the main ticket to be redone."""
+    form = ReopenForm()
+    return after_action(token, form, lambda ticket: merged.ask_redo(
+        ticket, form.reason.data or "", web.now(), web.calendar()),
+        _("The request is open again. The handler will come back to it."), "merged_redo_form", form.reason)
+
+
+def after_action(token: str, form: FlaskForm, act: Callable[[Ticket], object], done: str, form_name: str,
+                 note_field: Any) -> Response:
+    """Run one of the actions after filing on the posted form's ticket, then commit; on
+    refusal show the page again with the form (as `form_name`) and its errors."""
+    ticket = ticket_or_404(token)
+    if not form.validate_on_submit():
+        return render_ticket(ticket, token, status=400, **{form_name: form})
+    try:
+        act(ticket)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        field = note_field if exc.field == "note" else form._fields.get(exc.field or "")
+        if field is not None:
+            field.errors = [*field.errors, exc.message]
+        else:
+            flash(str(exc.message), "error")
+        return render_ticket(ticket_or_404(token), token, status=exc.status, **{form_name: form})
+    flash(done, "success")
+    return redirect(url_for(".ticket", token=token), 303)
+
+
 @bp.route("/t/<token>/photos/<int:photo_id>")
 def photo(token: str, photo_id: int) -> Response:
     """A photo of this ticket, from the upload folder; other tickets' photos are 404."""
     ticket = ticket_or_404(token)
     found = db.session.get(Photo, photo_id)
-    if found is None or found.ticket_id != ticket.id:
+    if found is None or not (found.ticket_id == ticket.id or visible_from_merged(ticket, found)):
         abort(404)
     try:
         path = web.photo_store().path(found.storage_key)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from ticketing.extensions import db
 from ticketing.models import (
     Category,
+    Channel,
     ClassificationCorrection,
     HandlerKind,
     PropertyCompany,
@@ -38,6 +39,11 @@ if TYPE_CHECKING:
 
 REOPEN_WINDOW = timedelta(days=7)
 MAX_LEVEL = 3  # 0 grid/courtyard, 1 community, 2 street, 3 referred upstream
+# Merges chain at most this deep (a main ticket merged in turn into another one).
+MAX_MERGE_DEPTH = 5
+# How often a resident may add to one ticket (services/additions.py): enough for a real
+# follow-up, not a channel to flood a handler through.
+MAX_ADDITIONS = 10
 
 
 @dataclass
@@ -302,3 +308,75 @@ def _urgent_tier_at_intake(ticket: Ticket) -> SlaTier | None:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+# --- the resident after filing (services/additions.py, services/merged.py) ---------------
+
+
+def add_info(ticket: Ticket, ctx: Context) -> None:
+    """More words or photos from the resident; the photos are stored by the caller."""
+    photos = int(ctx.params.get("photos") or 0)
+    if not ctx.note and not photos:
+        raise InvalidInput(_l("Write what you want to add, or choose a photo."), field="note")
+    added = sum(1 for event in ticket.events if event.action == "add_info")
+    if added >= MAX_ADDITIONS:
+        raise IllegalTransition(_l("You have added to this request %(n)d times. Please call your "
+                                   "community service station instead.", n=MAX_ADDITIONS))
+    if photos:
+        ctx.detail.update(photos=photos)
+
+
+def withdraw(ticket: Ticket, ctx: Context) -> None:
+    """The resident takes the request back before anyone accepted it.
+
+    Not a county-centre order (it is withdrawn where it was filed), nor a ticket others'
+    requests were merged into: it carries their problem too. The handler it waited with
+    stays on the ticket, so that they are told (services/notify.py).
+    """
+    if ticket.channel == Channel.COUNTY_CENTER:
+        raise IllegalTransition(_l("This request came from the county centre: withdraw it where you filed it."))
+    if db.session.scalar(select(Ticket.id).where(Ticket.merged_into_id == ticket.id).limit(1)) is not None:
+        raise IllegalTransition(_l("Other residents reported the same problem and it is handled for them "
+                                   "too, so it can no longer be withdrawn."))
+    ctx.detail.update(was_dispatched=ticket.status == Status.DISPATCHED)
+    ticket.accept_due_at = None
+    ticket.closed_at = ctx.now
+
+
+def main_of(ticket: Ticket) -> Ticket:
+    """The ticket the work on `ticket` happens on: itself unless merged, else the end of
+    its chain of merges."""
+    main = ticket
+    for _hop in range(MAX_MERGE_DEPTH):
+        if main.status != Status.MERGED or main.merged_into is None:
+            break
+        main = main.merged_into
+    return main
+
+
+def rate_merged(ticket: Ticket, ctx: Context) -> None:
+    """A merged ticket's resident rates the main ticket's result: their verdict, kept on
+    their own ticket (services/merged.py says why); the main ticket is left as it is."""
+    main = main_of(ticket)
+    if main is ticket or main.status not in (Status.RESOLVED, Status.CLOSED):
+        raise IllegalTransition(_l("There is no result to rate yet."))
+    if ticket.rated_at is not None:
+        raise IllegalTransition(_l("You have already rated this request."))
+    rating = ctx.params.get("rating")
+    if rating not in {r.value for r in Rating}:
+        raise InvalidInput(_l("Choose how satisfied you are."), field="rating")
+    ticket.rating = rating
+    ticket.rating_comment = ctx.note
+    ticket.rated_at = ctx.now
+    ctx.detail.update(rating=rating, main=main.number)
+
+
+def reopen_merged(ticket: Ticket, ctx: Context) -> None:
+    """A merged ticket's resident asks for the main ticket's work to be redone; the main
+    ticket's own "reopen" goes with it (services/merged.py `ask_redo`)."""
+    main = main_of(ticket)
+    if main is ticket or main.status != Status.RESOLVED or main.resolved_at is None:
+        raise IllegalTransition(_l("Only a resolved request can be redone."))
+    if ctx.now - main.resolved_at > REOPEN_WINDOW:
+        raise IllegalTransition(_l("A ticket can be reopened only within 7 days of its result."))
+    ctx.detail.update(main=main.number)

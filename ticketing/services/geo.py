@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ticketing.models import Grid
-from ticketing.services import placing
+from sqlalchemy import select
+
+from ticketing.extensions import db
+from ticketing.models import Community, Grid, Street
+from ticketing.services import placing, refcache
 
 Ring = Sequence[Sequence[float]]
 
@@ -89,3 +93,34 @@ def grid_at(grids: Iterable[Grid], lat: float, lng: float) -> Grid | None:
         if grid.boundary and contains(grid.boundary, lat, lng) and placing.grid_open(grid):
             return grid  # a deactivated grid (or one under a deactivated place) takes no new tickets
     return None
+
+
+@dataclass(frozen=True)
+class GridArea:
+    """An open grid with a boundary, parsed once (cached by `open_grid_areas`)."""
+
+    id: int
+    community_id: int
+    polygons: tuple[Any, ...]
+
+
+def open_grid_areas() -> tuple[GridArea, ...]:
+    """Every open grid (grid, community and street active) that has a boundary, in code
+    order, parsed; cached per process (services/refcache.py), as places are."""
+    def load() -> tuple[GridArea, ...]:
+        rows = db.session.execute(
+            select(Grid.id, Grid.community_id, Grid.boundary)
+            .join(Community, Grid.community_id == Community.id).join(Street, Community.street_id == Street.id)
+            .where(Grid.boundary.is_not(None), Grid.active.is_(True), Community.active.is_(True),
+                   Street.active.is_(True))
+            .order_by(Grid.code))
+        return tuple(GridArea(grid_id, community_id, tuple(polygons(boundary)))
+                     for grid_id, community_id, boundary in rows)
+
+    return refcache.remember(("open grid areas",), load) or ()
+
+
+def open_grid_at(lat: float, lng: float) -> GridArea | None:
+    """The first open grid whose boundary holds the WGS-84 point, if any: how the web
+    form places a resident's "use my location", as Open311 places lat/long."""
+    return next((area for area in open_grid_areas() if polygons_contain(area.polygons, lat, lng)), None)

@@ -31,7 +31,7 @@ from ticketing.models import (
     TicketEvent,
 )
 from ticketing.queues import HIGH, ROUTE_TICKET
-from ticketing.services import classify, notify, numbering, outbox, placing, refcache
+from ticketing.services import classify, notify, numbering, outbox, phones, placing, refcache
 from ticketing.services.errors import Busy, InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore, clean_photo
@@ -73,9 +73,13 @@ class IntakeRequest:
     lon: float | None = None
     # Answers to the category's extra fields (Open311 attributes), keyed by field code.
     extra: dict[str, object] = field(default_factory=dict)
-    # A channel without a category picker (WeChat) sets this: with no category_id the
-    # classifier's guess is used, else FALLBACK_CATEGORY. Forms keep requiring one.
+    # A channel without a category picker (WeChat), or a resident who answered "not
+    # sure", sets this: with no category_id the classifier's guess is used, else
+    # FALLBACK_CATEGORY. Staff forms keep requiring one.
     guess_category: bool = False
+    # Staff ticked "no phone" (walk-in, hall, phone, WeChat group: services/phones.py):
+    # an empty phone is then accepted, and no SMS will be attempted.
+    no_phone: bool = False
 
 
 def clean_text(value: str | None, multiline: bool = False) -> str:
@@ -134,11 +138,7 @@ def validate(
         errors["unit_room"] = _l("The unit and room are too long.")
     if not valid_location(req.lat, req.lon):
         errors["location"] = _l("The location is not a valid latitude and longitude.")
-    phone = clean_phone(req.phone)
-    if phone is None:
-        errors["phone"] = _l("Enter an 11-digit mobile number, e.g. 13812345678.")
-    else:
-        req.phone = phone
+    check_phone(req, errors)
     bounded = 0 < len(req.description) <= MAX_DESCRIPTION
     guess = classify.classify(req.description) if bounded else classify.Guess(None, 0.0)
     # With its tiers, from the cache: storing the ticket then reads no catalogue row.
@@ -150,6 +150,30 @@ def validate(
     placement = placing.resolve(req.building_id, req.complex_id, req.community_id, req.grid_id,
                                 req.address_text, errors)
     return errors, placement, category, guess
+
+
+def check_phone(req: IntakeRequest, errors: dict[str, object]) -> None:
+    """Store the phone as services/phones.py says: a mobile on every door; on the doors
+    where staff take the request, a landline with its area code or, when they ticked
+    "no phone" and typed none, nothing (a group-chat message needs no tick: its requester
+    is the group nickname). Else the problem goes in `errors`."""
+    phone = clean_phone(req.phone)
+    if phone is None and phones.accepts_landline(req.channel):
+        phone = phones.clean_landline(req.phone)
+        none_said = req.no_phone or req.channel == Channel.WECHAT_GROUP
+        if phone is None and none_said and not phones.digits_of(req.phone):
+            phone = ""
+        if phone is None:
+            errors["phone"] = (
+                _l("Enter an 11-digit mobile number or a landline with its area code "
+                   "(e.g. 0371-12345678), or leave it empty.") if req.channel == Channel.WECHAT_GROUP
+                else _l("Enter an 11-digit mobile number or a landline with its area code "
+                        "(e.g. 0371-12345678), or tick “No phone”."))
+            return
+    if phone is None:
+        errors["phone"] = _l("Enter an 11-digit mobile number, e.g. 13812345678.")
+    else:
+        req.phone = phone
 
 
 def guessed_category(guess: classify.Guess) -> Category | None:

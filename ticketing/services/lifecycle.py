@@ -167,6 +167,19 @@ TRANSITIONS: dict[str, Transition] = {
         Transition("recategorize", frozenset(OPEN_STATUSES), None,
                    any_of(by_dispatcher, by_supervisor), _l("Change the category"), public=False,
                    effect=effects.recategorize),
+        # After filing, from the tracking page: more words and photos (services/additions.py),
+        # or taking the request back before anyone accepted it.
+        Transition("add_info", frozenset(OPEN_STATUSES), None,
+                   by_resident, _l("Add information"), effect=effects.add_info),
+        Transition("withdraw", frozenset({S.SUBMITTED, S.DISPATCHED}), S.WITHDRAWN,
+                   by_resident, _l("Withdraw"), effect=effects.withdraw),
+        # The resident of a ticket merged into another (services/merged.py): their verdict
+        # on the main ticket's result, kept on their own ticket; a redo request, which
+        # merged.ask_redo pairs with the main ticket's "reopen".
+        Transition("rate_merged", frozenset({S.MERGED}), None,
+                   by_resident, _l("Confirm and rate"), effect=effects.rate_merged),
+        Transition("reopen_merged", frozenset({S.MERGED}), None,
+                   by_resident, _l("Ask to redo"), note_required=True, effect=effects.reopen_merged),
     )
 }
 

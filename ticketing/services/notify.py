@@ -24,9 +24,10 @@ from ticketing.extensions import db
 from ticketing.labels import RATING_LABELS, format_deadline, locale_of, localized_name
 from ticketing.models import Notification, Role, Ticket, TicketEvent, User
 from ticketing.queues import DEFAULT, DELIVER_NOTIFICATION
-from ticketing.services import duty, outbox
+from ticketing.services import duty, outbox, phones
 from ticketing.services.classify import phone_in_text
 from ticketing.services.emergency import URGENT_TIER
+from ticketing.services.merged import main_of, merged_tickets
 from ticketing.services.privacy import mask_phone, mask_text
 from ticketing.services.senders import PermanentSendError, SendError, sender_for
 from ticketing.services.tracking import tracking_token
@@ -70,6 +71,13 @@ MESSAGES: dict[str, tuple[Any, Any]] = {
                _l("Ticket %(number)s missed its deadline of %(deadline)s.")),
     "urgent": (_l("Urgent ticket %(number)s"),
                _l("Urgent: ticket %(number)s (%(category)s) needs action at once: %(link)s")),
+    "withdrawn": (_l("Ticket %(number)s was withdrawn"),
+                  _l("The resident withdrew ticket %(number)s; nothing more is to be done. %(note)s")),
+    "info_added": (_l("The resident added to ticket %(number)s"),
+                   _l("The resident added information to ticket %(number)s: %(note)s")),
+    "merged_rated": (_l("A resident rated the work on ticket %(number)s"),
+                     _l("The resident of ticket %(number)s, merged into the ticket you handled, rated the "
+                        "result: %(rating)s. %(note)s")),
 }
 
 # event action → (resident message or None, staff message or None)
@@ -85,6 +93,9 @@ EVENT_MESSAGES: dict[str, tuple[str | None, str | None]] = {
     "reject": ("rejected", None),
     "escalate": (None, "escalated"),
     "expire": (None, "expired"),
+    "withdraw": (None, "withdrawn"),
+    "add_info": (None, "info_added"),
+    "rate_merged": (None, "merged_rated"),
 }
 
 
@@ -170,10 +181,13 @@ def notify_staff(kind: str, ticket: Ticket, users: Iterable[User], key: str, now
 def notify_resident(kind: str, ticket: Ticket, key: str, now: datetime, note: str = "",
                     fresh: bool = False) -> Notification | None:
     """Queue a message to the requester: on WeChat to the follower who filed it through
-    the official account, else by SMS to the phone they gave."""
+    the official account, else by SMS to the phone they gave. A landline or no phone
+    (services/phones.py) gets nothing: staff told them to come back or call."""
     if ticket.resident_openid:
         return _add(kind, f"{key}:r", "wechat", ticket, values_for(ticket, note), now,
                     address=ticket.resident_openid, fresh=fresh)
+    if not phones.can_text(ticket.requester_phone):
+        return None
     return _add(kind, f"{key}:r", "sms", ticket, values_for(ticket, note), now,
                 address=ticket.requester_phone, fresh=fresh)
 
@@ -235,6 +249,8 @@ def _write(ticket: Ticket, event: TicketEvent) -> None:
     note = event.note if event.public else ""
     if resident_kind is not None:
         notify_resident(resident_kind, ticket, key, event.at, note=note, fresh=True)
+    if event.action in MERGED_FOLLOW:
+        notify_merged_residents(MERGED_FOLLOW[event.action], ticket, key, event.at, note)
     if staff_kind is not None:
         rating = (event.detail or {}).get("rating")
         notify_staff(staff_kind, ticket, staff_for(staff_kind, ticket, event), key, event.at,
@@ -286,6 +302,26 @@ def handlers_on_duty(ticket: Ticket, now: datetime) -> list[User]:
     return list(db.session.scalars(select(User).where(where, duty.on_duty(now, tz)).order_by(User.id)))
 
 
+# Events of a main ticket whose resident's message also goes to the residents whose
+# tickets were merged into it: the result, and a dispatcher's refusal of the whole.
+MERGED_FOLLOW = {"resolve": "resolved", "reject": "rejected"}
+
+
+def notify_merged_residents(kind: str, main: Ticket, key: str, now: datetime, note: str) -> int:
+    """Give the residents whose tickets were merged into `main` its message of `kind`,
+    each with their own tracking link (where they rate it or ask for a redo:
+    services/merged.py); how many were written. One message per resident and event.
+
+    The result note was written for the main ticket's requester: it is quoted masked
+    (services/privacy.py), so nothing of theirs reaches the others.
+    """
+    masked = mask_text(note, main)
+    written = 0
+    for merged in merged_tickets(main):
+        written += notify_resident(kind, merged, f"{key}:m{merged.id}", now, note=masked) is not None
+    return written
+
+
 def confirm_receipt(tickets: list[Ticket]) -> int:
     """Write the messages of the tickets' submit events that are not written yet; how many
     events needed them. Intake leaves this to the routing job (services/intake.py)."""
@@ -312,6 +348,9 @@ def staff_for(kind: str, ticket: Ticket, event: TicketEvent) -> list[User]:
         return supervisors_of(ticket, ticket.escalation_level)
     if kind in ("rated", "reopened"):
         return [ticket.assignee] if ticket.assignee is not None else []
+    if kind == "merged_rated":  # whoever handles the ticket it was merged into
+        main = main_of(ticket)
+        return handlers_of(main) if main is not ticket else []
     return handlers_of(ticket)
 
 
