@@ -47,6 +47,8 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "deescalate": ({"dispatched", "accepted", "on_hold"}, {"sam", "sue"}),
     "extend": ({"dispatched", "accepted", "on_hold"}, {"sam", "sue"}),
     "recategorize": ({"submitted", "dispatched", "accepted", "on_hold"}, {"dora", "adam", "sam", "sue"}),
+    "callback_rate": ({"resolved", "closed"}, {"dora", "adam", "sam", "sue"}),
+    "redo": ({"resolved", "closed"}, {"dora", "adam", "sam", "sue"}),
 }
 
 # A submitted ticket has no handler yet, so gina may not write on it.
@@ -56,6 +58,7 @@ TARGET = {
     "dispatch": "dispatched", "reject": "rejected", "merge": "merged", "accept": "accepted",
     "return": "submitted", "hold": "on_hold", "resume": "accepted", "resolve": "resolved",
     "rate": "closed", "reopen": "accepted", "auto_close": "closed", "expire": "submitted", "release": "submitted",
+    "callback_rate": "closed", "redo": "dispatched",
 }
 
 
@@ -83,20 +86,24 @@ def ticket_in(state: str, world: World, store: PhotoStore) -> Ticket:
 
 
 def prepared(name: str, ticket: Ticket) -> Ticket:
-    """Sending back down needs a ticket that was escalated."""
+    """Sending back down needs a ticket that was escalated; a rating on a callback, a result
+    the resident has not rated."""
     if name == "deescalate":
         ticket.escalation_level = 1
+        db.session.commit()
+    if name == "callback_rate":
+        ticket.rating = None
         db.session.commit()
     return ticket
 
 
 def params_for(name: str, world: World, store: PhotoStore) -> dict[str, Any]:
     params: dict[str, Any] = {"note": "说明"}
-    if name == "dispatch":
+    if name in ("dispatch", "redo"):
         params["assignee"] = world.gina
     if name == "merge":
         params["target"] = make_ticket(world, store)
-    if name == "rate":
+    if name in ("rate", "callback_rate"):
         params["rating"] = "satisfied"
     if name == "extend":
         params["deadline"] = T0 + timedelta(days=3)

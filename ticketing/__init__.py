@@ -65,10 +65,11 @@ def register_photo_decodes(config: Config) -> None:
 def register_event_listeners(app: Flask) -> None:
     """What follows from a ticket's event: each a listener of the state machine, in order."""
     from ticketing.channels import upstream
-    from ticketing.services import events, notify
+    from ticketing.services import callbacks, events, notify
 
     events.subscribe(app, notify.on_event)  # the resident's and the staff's messages
     events.subscribe(app, upstream.on_event)  # a county-centre order reports its progress back
+    events.subscribe(app, callbacks.on_event)  # 回访 tasks: 不满意, not rated, walk-in, samples
 
 
 def register_outbox_relay(app: Flask) -> None:

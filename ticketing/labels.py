@@ -75,6 +75,23 @@ ACTION_LABELS: dict[str, Any] = {
     "deescalate": _l("Sent back down"),
     "extend": _l("New deadline set"),
     "recategorize": _l("Category changed"),
+    "callback": _l("Callback to the resident"),
+    "callback_rate": _l("Rated by the resident on a callback"),
+    "redo": _l("Sent back for redoing after a callback"),
+}
+
+# 回访 (services/callbacks.py): why a resident is called, and where the task stands.
+CALLBACK_REASON_LABELS: dict[str, Any] = {
+    "unsatisfied": _l("Not satisfied"),
+    "not_rated": _l("Closed without rating"),
+    "staff_entry": _l("Filed in person or by phone"),
+    "sample": _l("Sample of the satisfied"),
+}
+
+CALLBACK_STATE_LABELS: dict[str, Any] = {
+    "open": _l("To call"),
+    "done": _l("Done"),
+    "failed": _l("Not reached"),
 }
 
 

@@ -66,6 +66,9 @@ MESSAGES: dict[str, tuple[Any, Any]] = {
                  _l("Ticket %(number)s could not be routed automatically: %(note)s")),
     "breach": (_l("Ticket %(number)s is overdue"),
                _l("Ticket %(number)s missed its deadline of %(deadline)s.")),
+    "callback": (_l("Ticket %(number)s: the resident is not satisfied"),
+                 _l("The resident is not satisfied with ticket %(number)s (%(category)s). %(note)s "
+                    "Please call them back within 2 working days: see the callback queue.")),
 }
 
 # event action → (resident message or None, staff message or None)
@@ -81,6 +84,8 @@ EVENT_MESSAGES: dict[str, tuple[str | None, str | None]] = {
     "reject": ("rejected", None),
     "escalate": (None, "escalated"),
     "expire": (None, "expired"),
+    "callback_rate": (None, "rated"),
+    "redo": (None, "assigned"),
 }
 
 
