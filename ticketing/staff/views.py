@@ -59,7 +59,8 @@ DONE: dict[str, Any] = {
     "recategorize": _l("The category was changed."),
 }
 
-REVEAL_PURPOSES: dict[str, Any] = {"view": _l("ticket page"), "export": _l("ledger export")}
+REVEAL_PURPOSES: dict[str, Any] = {"view": _l("ticket page"), "export": _l("ledger export"),
+                                   "callback": _l("callback call")}
 
 
 def render_ticket(
