@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     Field,
+    HiddenField,
     MultipleFileField,
     RadioField,
     SelectChoice,
@@ -109,6 +110,8 @@ class RateForm(FlaskForm):
         validate_choice=False,
     )
     comment = TextAreaField(_l("Comment (optional)"), render_kw={"maxlength": MAX_NOTE_LENGTH, "rows": 3})
+    # "1" once the resident, offered a redo first after choosing 不满意, rates all the same.
+    confirmed = HiddenField()
 
 
 class ReopenForm(FlaskForm):
@@ -117,3 +120,5 @@ class ReopenForm(FlaskForm):
     reason = TextAreaField(
         _l("What is still wrong?"), render_kw={"maxlength": MAX_NOTE_LENGTH, "rows": 3, "required": True}
     )
+    # "1" when asked after choosing 不满意: a 回访 follows (services/callbacks.py).
+    unsatisfied = HiddenField()
