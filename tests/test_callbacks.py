@@ -582,3 +582,15 @@ def test_retention_masks_what_the_callers_wrote(world: World, store: PhotoStore)
     db.session.expire_all()
     assert "13812345678" not in task.note and "13812345678" not in str(task.attempt_log)
     assert "138****5678" in task.note and "张**" in task.attempt_log[0]["note"]
+
+
+def test_the_ticket_page_links_its_callbacks_for_those_who_work_them(
+        client: FlaskClient, world: World, store: PhotoStore) -> None:
+    ticket = rated(world, store, "unsatisfied")
+    task = task_of(ticket)
+    login(client, world.dora)
+    assert f'href="/console/callbacks/{task.id}"' in client.get(f"/tickets/{ticket.number}").get_data(as_text=True)
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client, "/track")})
+    login(client, world.gina)
+    page = client.get(f"/tickets/{ticket.number}")
+    assert page.status_code == 200 and "/console/callbacks/" not in page.get_data(as_text=True)

@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 from ticketing.console.callback_forms import FIELDS, CallbackForm, NotReachedForm, ReachedForm
 from ticketing.console.views import bp
 from ticketing.extensions import db
-from ticketing.labels import CALLBACK_REASON_LABELS, CALLBACK_STATE_LABELS
+from ticketing.labels import CALLBACK_STATE_LABELS
 from ticketing.models import CallbackTask
 from ticketing.services import callbacks, privacy, timeline
 from ticketing.services.errors import InvalidInput, ServiceError
@@ -58,8 +58,7 @@ def callback_queue() -> str:
     at = now()
     result = callbacks.queue(staff_user(), request.args.get("view", "open"),
                              request.args.get("page", 1, type=int), at)
-    return render_template("console/callbacks.html", q=result, now=at, views=view_labels(),
-                           reasons=CALLBACK_REASON_LABELS, states=CALLBACK_STATE_LABELS)
+    return render_template("console/callbacks.html", q=result, now=at, views=view_labels())
 
 
 def render_task(task: CallbackTask, status: int = 200, revealed: bool = False,
@@ -74,7 +73,7 @@ def render_task(task: CallbackTask, status: int = 200, revealed: bool = False,
         "console/callback_task.html", task=task, ticket=task.ticket, now=now(), revealed=revealed,
         can_reveal=task.is_open and privacy.may_reveal(staff_user(), task.ticket),
         missed_form=missed, reached_form=reached, open_form="reached" if isinstance(failed, ReachedForm) else "",
-        reasons=CALLBACK_REASON_LABELS, states=CALLBACK_STATE_LABELS, max_attempts=callbacks.MAX_ATTEMPTS,
+        max_attempts=callbacks.MAX_ATTEMPTS,
         may_redo=task.ticket.status in callbacks.RATEABLE, event_summary=timeline.event_summary)
     return html, status
 

@@ -157,6 +157,14 @@ def task_scope(user: User) -> ColumnElement[bool]:
     return scope.ticket_scope(user) if user.role in CALLER_ROLES else false()
 
 
+def of_ticket(user: User, ticket: Ticket) -> list[CallbackTask]:
+    """The ticket's tasks, oldest first, for someone who works them (else none)."""
+    if not may_call(user, ticket):
+        return []
+    return list(db.session.scalars(
+        select(CallbackTask).where(CallbackTask.ticket_id == ticket.id).order_by(CallbackTask.id)))
+
+
 def find(user: User, task_id: int) -> CallbackTask | None:
     """The task if `user` works it; out of scope is not found."""
     return db.session.scalar(
