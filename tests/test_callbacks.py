@@ -26,6 +26,7 @@ from ticketing.models import (
     Status,
     Ticket,
     TicketEvent,
+    User,
 )
 from ticketing.services import apikeys, callbacks, ledger, ledger_report, sweep, tracking
 from ticketing.services.callbacks import Outcome
@@ -594,3 +595,68 @@ def test_the_ticket_page_links_its_callbacks_for_those_who_work_them(
     login(client, world.gina)
     page = client.get(f"/tickets/{ticket.number}")
     assert page.status_code == 200 and "/console/callbacks/" not in page.get_data(as_text=True)
+
+
+# --- Two at once (PostgreSQL) ----------------------------------------------------------------
+
+
+def at_once(app: Flask, attempts: list[Callable[[], Callable[[], object]]]) -> list[str]:
+    """Each attempt in its own thread and session: read first (the callable), then released
+    together to act (the callable it returns); how each ended."""
+    import threading
+
+    barrier = threading.Barrier(len(attempts))
+    ended: list[str] = []
+
+    def run(attempt: Callable[[], Callable[[], object]]) -> None:
+        with app.app_context():
+            try:
+                act = attempt()
+                barrier.wait(timeout=10)
+                act()
+                db.session.commit()
+                ended.append("won")
+            except Conflict:
+                ended.append("conflict")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(attempt,)) for attempt in attempts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return sorted(ended)
+
+
+@pytest.mark.postgres
+def test_two_requests_opening_the_same_task_at_once_make_one(app: Flask, world: World, store: PhotoStore) -> None:
+    ticket_id = advance(make_ticket(world, store), "closed", world).id
+    db.session.remove()
+
+    def open_it() -> Callable[[], object]:
+        ticket = db.session.get(Ticket, ticket_id)
+        assert ticket is not None
+        return lambda: callbacks.open_task(ticket, "unsatisfied", 0, T0, calendar())
+
+    assert at_once(app, [open_it, open_it]) == ["won", "won"]
+    assert db.session.scalar(select(func.count()).select_from(CallbackTask)) == 1
+
+
+@pytest.mark.postgres
+def test_two_callers_recording_at_once_make_one_try(app: Flask, world: World, store: PhotoStore) -> None:
+    task_id, caller_ids = task_of(rated(world, store, "unsatisfied")).id, (world.dora.id, world.sam.id)
+    db.session.remove()
+
+    def call_as(user_id: int) -> Callable[[], Callable[[], object]]:
+        def read() -> Callable[[], object]:
+            task = db.session.get(CallbackTask, task_id)
+            caller = db.session.get(User, user_id)
+            assert task is not None and caller is not None
+            assert task.ticket.community is not None  # everything the rules read, read now
+            return lambda: callbacks.record_outcome(task, caller, Outcome(False, note="无人接听"), T0, calendar())
+        return read
+
+    assert at_once(app, [call_as(uid) for uid in caller_ids]) == ["conflict", "won"]
+    task = db.session.get(CallbackTask, task_id)
+    assert task is not None and task.attempts == 1 and len(task.attempt_log) == 1
