@@ -63,6 +63,14 @@ def env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -
     return value
 
 
+def env_percent(env: Mapping[str, str], name: str, default: int) -> int:
+    """A whole percentage, 0 to 100."""
+    value = env_int(env, name, default)
+    if value > 100:
+        raise ConfigError(f"{name} must be at most 100")
+    return value
+
+
 def env_choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], default: str) -> str:
     """One of a fixed set of words."""
     value = (env.get(name, "").strip() or default).lower()
@@ -239,6 +247,8 @@ class Config:
     # Days a closed ticket keeps its requester's personal data (services/retention.py); at
     # least 30, so that a typo cannot erase last month's tickets.
     retention_days: int = 3 * 365
+    # The share of satisfied ratings checked by a 回访 call, in percent (services/callbacks.py).
+    callback_sample_percent: int = 10
     # Where residents reach the site; links in SMS and WeChat messages start with it.
     public_url: str = "http://127.0.0.1:5000"
     # How residents' messages go out: "record" (kept for admins to read), "smtp", "wechat";
@@ -294,6 +304,7 @@ class Config:
             track_failures_per_number=env_int(env, "TRACK_FAILURES_PER_NUMBER", 10, minimum=1),
             proxy_hops=env_int(env, "PROXY_HOPS", 0),
             retention_days=env_int(env, "RETENTION_DAYS", 3 * 365, minimum=30),
+            callback_sample_percent=env_percent(env, "CALLBACK_SAMPLE_PERCENT", 10),
             public_url=env_str(env, "PUBLIC_URL", "http://127.0.0.1:5000"),
             sms_sender=env_choice(env, "SMS_SENDER", SMS_SENDERS, "record"),
             sms_sign_name=env_str(env, "SMS_SIGN_NAME", "") or "",

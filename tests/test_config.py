@@ -40,7 +40,8 @@ def test_postgres_urls_use_psycopg_3(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name,value", [("MAX_PHOTO_BYTES", "lots"), ("SESSION_COOKIE_SECURE", "maybe"),
                                         ("MINHU_ENV", "staging"), ("PROXY_HOPS", "-1"),
-                                        ("PHOTO_DECODES_AT_ONCE", "0")])
+                                        ("PHOTO_DECODES_AT_ONCE", "0"), ("CALLBACK_SAMPLE_PERCENT", "101"),
+                                        ("CALLBACK_SAMPLE_PERCENT", "-5")])
 def test_malformed_settings_are_errors(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Config.from_env({"MINHU_INSTANCE": str(tmp_path), name: value})
@@ -59,3 +60,9 @@ def test_the_lockout_limits_are_read_from_the_environment(tmp_path: Path) -> Non
 def test_a_lockout_limit_of_zero_is_an_error(tmp_path: Path, name: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Config.from_env({"MINHU_INSTANCE": str(tmp_path), name: "0"})
+
+
+def test_the_share_of_satisfied_ratings_called_back_is_read_from_the_environment(tmp_path: Path) -> None:
+    assert Config.from_env({"MINHU_INSTANCE": str(tmp_path)}).flask_mapping()["CALLBACK_SAMPLE_PERCENT"] == 10
+    config = Config.from_env({"MINHU_INSTANCE": str(tmp_path), "CALLBACK_SAMPLE_PERCENT": "25"})
+    assert config.flask_mapping()["CALLBACK_SAMPLE_PERCENT"] == 25

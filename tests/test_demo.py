@@ -100,6 +100,13 @@ class TestLoadedDemo:
         ratings = set(db.session.scalars(select(Ticket.rating).where(Ticket.status == Status.CLOSED)))
         assert ratings == {*(r.value for r in Rating), None}
 
+    def test_the_older_callbacks_were_worked_and_some_wait_in_the_queue(self) -> None:
+        from ticketing.models import CallbackTask, Ledger
+
+        states = set(db.session.scalars(select(CallbackTask.state)))
+        assert states == {"open", "done", "failed"}
+        assert db.session.scalar(select(db.func.sum(Ledger.callback_reached))) > 0
+
     def test_some_tickets_were_returned_reopened_held_and_merged(self) -> None:
         tickets = db.session.scalars(select(Ticket)).all()
         assert any(t.status == Status.SUBMITTED and t.return_count for t in tickets)

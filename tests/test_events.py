@@ -7,13 +7,13 @@ from flask import Flask
 from tests.factories import T0, World, calendar, make_ticket
 from ticketing.channels import upstream
 from ticketing.models import Ticket, TicketEvent
-from ticketing.services import events, notify
+from ticketing.services import callbacks, events, notify
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.photos import PhotoStore
 
 
-def test_the_app_subscribes_notifications_then_the_report_back(ctx: Flask) -> None:
-    assert events.listeners(ctx) == (notify.on_event, upstream.on_event)
+def test_the_app_subscribes_notifications_then_the_report_back_then_callbacks(ctx: Flask) -> None:
+    assert events.listeners(ctx) == (notify.on_event, upstream.on_event, callbacks.on_event)
 
 
 def test_a_new_listener_hears_each_transition_without_an_edit_to_the_state_machine(

@@ -22,7 +22,7 @@ from ticketing.services import ledger
 from ticketing.services.photos import PhotoStore
 
 HEADERS = ["编号", "渠道", "受理时间", "诉求人", "联系电话", "地点", "诉求内容", "类别", "承办人", "状态",
-           "办理情况", "办理时限", "是否超时", "满意度"]
+           "办理情况", "办理时限", "是否超时", "满意度", "回访情况"]
 URL = "/ledger/grid/CA-01/2026-11-18"
 
 

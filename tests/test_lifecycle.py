@@ -51,6 +51,8 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "withdraw": ({"submitted", "dispatched"}, {"resident"}),
     "rate_merged": ({"merged"}, {"resident"}),
     "reopen_merged": ({"merged"}, {"resident"}),
+    "callback_rate": ({"resolved", "closed"}, {"dora", "adam", "sam", "sue"}),
+    "redo": ({"resolved", "closed"}, {"dora", "adam", "sam", "sue"}),
 }
 
 # A submitted ticket has no handler yet, so gina may not write on it.
@@ -61,6 +63,7 @@ TARGET = {
     "return": "submitted", "hold": "on_hold", "resume": "accepted", "resolve": "resolved",
     "rate": "closed", "reopen": "accepted", "auto_close": "closed", "expire": "submitted", "release": "submitted",
     "withdraw": "withdrawn",
+    "callback_rate": "closed", "redo": "dispatched",
 }
 
 
@@ -91,22 +94,26 @@ def ticket_in(state: str, world: World, store: PhotoStore) -> Ticket:
 
 def prepared(name: str, ticket: Ticket, world: World) -> Ticket:
     """Sending back down needs a ticket that was escalated; a merged resident's rating or
-    redo, a main ticket with a result."""
+    redo, a main ticket with a result; a rating on a callback, a result the resident has
+    not rated."""
     if name == "deescalate":
         ticket.escalation_level = 1
         db.session.commit()
     if name in ("rate_merged", "reopen_merged") and ticket.merged_into is not None:
         advance(ticket.merged_into, "resolved", world)
+    if name == "callback_rate":
+        ticket.rating = None
+        db.session.commit()
     return ticket
 
 
 def params_for(name: str, world: World, store: PhotoStore) -> dict[str, Any]:
     params: dict[str, Any] = {"note": "说明"}
-    if name == "dispatch":
+    if name in ("dispatch", "redo"):
         params["assignee"] = world.gina
     if name == "merge":
         params["target"] = make_ticket(world, store)
-    if name in ("rate", "rate_merged"):
+    if name in ("rate", "rate_merged", "callback_rate"):
         params["rating"] = "satisfied"
     if name == "extend":
         params["deadline"] = T0 + timedelta(days=3)

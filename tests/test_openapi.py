@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jsonschema_rs
@@ -25,6 +25,7 @@ from schemathesis.core.parameters import ParameterLocation
 from schemathesis.generation.modes import GenerationMode
 from sqlalchemy import select
 
+from tests.callback_helpers import rated, task_of
 from tests.factories import PHONE, T0, World, advance, make_ticket
 from ticketing.api import openapi
 from ticketing.api.contract import PHONE_PATTERN
@@ -32,6 +33,7 @@ from ticketing.api.inputs import NOT_BLANK_PATTERN, VISIBLE_PATTERN
 from ticketing.extensions import db
 from ticketing.models import KeyKind, Status, Ticket
 from ticketing.services import apikeys, intake
+from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
 
 PREFIX = "/api/v1"
@@ -228,6 +230,7 @@ class FuzzData:
     places: list[tuple[str, int]]
     categories: list[int | str]
     handlers: list[str]
+    callbacks: list[int] = field(default_factory=list)  # 回访 tasks; the last one is outside her scope
 
 
 @pytest.fixture()
@@ -241,6 +244,9 @@ def fuzz_data(world: World, store: PhotoStore) -> FuzzData:
         make_ticket(world, store),
         make_ticket(world, store, building=world.building_east),
     ]
+    walk_in = make_ticket(world, store, channel="walk_in", actor=Actor.staff(world.dora))
+    callbacks = [task_of(rated(world, store, "unsatisfied")), task_of(advance(walk_in, "resolved", world)),
+                 task_of(rated(world, store, "unsatisfied", building=world.building_east, handler=world.gabe))]
     row, _key = apikeys.issue(KeyKind.STAFF, "fuzzer", T0, user=world.dora)
     row.key_hash, row.prefix = apikeys.digest(FUZZ_KEY), FUZZ_KEY[:12]
     db.session.commit()
@@ -251,6 +257,7 @@ def fuzz_data(world: World, store: PhotoStore) -> FuzzData:
                 ("community_id", world.community_a.id), ("grid_id", world.grid_a2.id)],
         categories=[ref for c in categories for ref in (c.code, c.id)],
         handlers=[f"user:{world.gina.id}", f"user:{world.greg.id}", f"team:{world.volunteers.id}"],
+        callbacks=[task.id for task in callbacks],
     )
 
 
@@ -276,6 +283,10 @@ def aim(case: Any, data: FuzzData) -> None:
     if number is not None and positive(case, ParameterLocation.PATH):
         choice = pick((number, case.body, dict(case.headers or {})), len(data.numbers))
         case.path_parameters = {**case.path_parameters, "number": data.numbers[choice]}
+    task_id = (case.path_parameters or {}).get("task_id")
+    if task_id is not None and positive(case, ParameterLocation.PATH):
+        choice = pick((task_id, case.body, dict(case.headers or {})), len(data.callbacks))
+        case.path_parameters = {**case.path_parameters, "task_id": data.callbacks[choice]}
     if case.path == "/tickets" and case.method == "GET" and "category" in (case.query or {}) \
             and positive(case, ParameterLocation.QUERY):
         case.query = {**case.query, "category": str(data.categories[pick(case.query, len(data.categories))])}
@@ -285,6 +296,8 @@ def aim(case: Any, data: FuzzData) -> None:
         aim_new_ticket(case, data)
     elif case.path.endswith("/transitions"):
         aim_transition(case, data)
+    elif case.path.endswith("/outcome") and case.body.get("redo_to") is not None:
+        case.body = {**case.body, "redo_to": data.handlers[pick(case.body, len(data.handlers))]}
 
 
 def aim_new_ticket(case: Any, data: FuzzData) -> None:

@@ -65,10 +65,11 @@ def register_photo_decodes(config: Config) -> None:
 def register_event_listeners(app: Flask) -> None:
     """What follows from a ticket's event: each a listener of the state machine, in order."""
     from ticketing.channels import upstream
-    from ticketing.services import events, notify
+    from ticketing.services import callbacks, events, notify
 
     events.subscribe(app, notify.on_event)  # the resident's and the staff's messages
     events.subscribe(app, upstream.on_event)  # a county-centre order reports its progress back
+    events.subscribe(app, callbacks.on_event)  # 回访 tasks: 不满意, not rated, walk-in, samples
 
 
 def register_outbox_relay(app: Flask) -> None:
@@ -217,6 +218,8 @@ def register_template_helpers(app: Flask) -> None:
         role_label=lambda code: labels.label(labels.ROLE_LABELS, code),
         action_label=lambda code: labels.label(labels.ACTION_LABELS, code),
         handler_kind_label=lambda code: labels.label(labels.HANDLER_KIND_LABELS, code),
+        callback_reason_label=lambda code: labels.label(labels.CALLBACK_REASON_LABELS, code),
+        callback_state_label=lambda code: labels.label(labels.CALLBACK_STATE_LABELS, code),
         localized=labels.localized_name,
     )
 

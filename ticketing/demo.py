@@ -18,6 +18,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
+from ticketing.demo_callbacks import work_demo_callbacks
 from ticketing.demo_data import DEMO_PASSWORD, STAFF, STREET_CODE
 from ticketing.extensions import db
 from ticketing.models import (
@@ -33,6 +34,7 @@ from ticketing.reference import ensure_reference_data
 from ticketing.services.ledger import compile_day
 from ticketing.services.places_import import import_places
 from ticketing.services.staff_import import import_staff
+from ticketing.services.workdays import load_calendar
 
 __all__ = ["DEMO_LOGINS", "DEMO_PASSWORD", "DemoConflict", "DemoLogin", "demo_state", "load_demo"]
 
@@ -126,6 +128,7 @@ def load_demo(now: datetime | None = None, force: bool = False) -> bool:
         file_demo_tickets(world, now, tz, Path(current_app.config["UPLOAD_FOLDER"]),
                           current_app.config["MAX_PHOTO_BYTES"])
         db.session.commit()
+        work_demo_callbacks(world, now, load_calendar(tz))  # 回访 of the older tasks
         compile_demo_ledgers(now, tz)
     finally:
         session.expire_on_commit = expire

@@ -80,6 +80,23 @@ ACTION_LABELS: dict[str, Any] = {
     "withdraw": _l("Withdrawn by the resident"),
     "rate_merged": _l("Rated by the resident"),
     "reopen_merged": _l("The resident asked for the work to be redone"),
+    "callback": _l("Callback to the resident"),
+    "callback_rate": _l("Rated by the resident on a callback"),
+    "redo": _l("Sent back for redoing after a callback"),
+}
+
+# 回访 (services/callbacks.py): why a resident is called, and where the task stands.
+CALLBACK_REASON_LABELS: dict[str, Any] = {
+    "unsatisfied": _l("Not satisfied"),
+    "not_rated": _l("Closed without rating"),
+    "staff_entry": _l("Filed in person or by phone"),
+    "sample": _l("Sample of the satisfied"),
+}
+
+CALLBACK_STATE_LABELS: dict[str, Any] = {
+    "open": _l("To call"),
+    "done": _l("Done"),
+    "failed": _l("Not reached"),
 }
 
 

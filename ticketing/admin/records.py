@@ -46,7 +46,8 @@ ACTION_LABELS: dict[str, Any] = {
     "category.rename": _l("Category renamed"), "category.move": _l("Category moved to another group"),
 }
 VIA_LABELS: dict[str, Any] = {"web": _l("web page"), "cli": _l("command line"), "api": _l("API")}
-PURPOSE_LABELS: dict[str, Any] = {"view": _l("ticket page"), "export": _l("ledger export")}
+PURPOSE_LABELS: dict[str, Any] = {"view": _l("ticket page"), "export": _l("ledger export"),
+                                  "callback": _l("callback call")}
 
 
 @dataclass(frozen=True)

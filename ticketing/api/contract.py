@@ -21,7 +21,17 @@ from ticketing.api.inputs import (
     Query,
     Text,
 )
-from ticketing.models import STAFF_ENTRY_CHANNELS, Channel, Role, Status, User
+from ticketing.models import (
+    STAFF_ENTRY_CHANNELS,
+    CallbackReason,
+    CallbackState,
+    Channel,
+    Rating,
+    Role,
+    Status,
+    User,
+)
+from ticketing.services.callbacks import MAX_ATTEMPTS as MAX_CALLBACK_TRIES
 from ticketing.services.doors import BY_HAND_ACTIONS, ENTRY_ROLES, GROUPCHAT_ROLES, PATROL_ROLES
 from ticketing.services.intake import MAX_ADDRESS, MAX_DESCRIPTION, MAX_NAME, MAX_ROOM
 from ticketing.services.lifecycle import MAX_NOTE_LENGTH, TRANSITIONS
@@ -145,4 +155,43 @@ TICKET_LIST = Query(
                        description="next_cursor of the previous page."),
     },
     repeatable=frozenset({"status"}),
+)
+
+# --- 回访 (callbacks) ---------------------------------------------------------------
+
+CALLBACK_STATES = tuple(s.value for s in CallbackState)
+CALLBACK_REASONS = tuple(r.value for r in CallbackReason)
+
+CALLBACK_LIST = Query(
+    params={
+        "state": Choices(values=CALLBACK_STATES, description=(
+            "Only these states (open: still to call; done: reached and recorded; failed: not reached "
+            "after the last try); repeat the parameter or separate with commas.")),
+        "reason": Choice(values=CALLBACK_REASONS, description="Only tasks opened for this reason."),
+        "overdue": Boolean(description="true: only open tasks past their deadline; false: only others."),
+        "limit": Integer(minimum=1, maximum=MAX_PAGE_SIZE,
+                         description=f"Tasks per page, default {PAGE_SIZE}."),
+        "cursor": Text(max_length=10, pattern=r"^[1-9][0-9]{0,9}$",
+                       description="next_cursor of the previous page."),
+    },
+    repeatable=frozenset({"state"}),
+)
+
+CALLBACK_OUTCOME = Body(
+    fields={
+        "reached": Boolean(description="Was the resident reached? false: a try without reaching them "
+                                       f"(after {MAX_CALLBACK_TRIES} the task fails as unreachable)."),
+        "solved": Boolean(description="Reached only, required: is the problem solved?"),
+        "rating": Choice(values=tuple(r.value for r in Rating), description=(
+            "Reached only: the resident's own rating, if they gave one. Recorded on the ticket as the "
+            "resident's (counted in the satisfaction rate) when the result had none; else kept with the task.")),
+        "redo_to": Text(max_length=20, pattern=HANDLER_PATTERN, description=(
+            "Not solved only: redo the ticket (重办), sent to user:<id> or team:<id> with fresh time limits. "
+            "The ticket must be resolved or closed (else 409), and the handler must fit it (else 422).")),
+        "note": Text(max_length=MAX_NOTE_LENGTH, description=(
+            "What the resident said; required when not solved (the redo's reason).")),
+        "version": Integer(description=(
+            "The task's version as last read; if it changed since, nothing is done (409 conflict).")),
+    },
+    required=frozenset({"reached"}),
 )

@@ -13,6 +13,8 @@ from typing import Any
 
 from ticketing.api.contract import (
     ACTION_PARAMS,
+    CALLBACK_LIST,
+    CALLBACK_OUTCOME,
     CHANNEL_ROLES,
     KEY_PATTERN,
     MAX_PAGE_SIZE,
@@ -22,9 +24,18 @@ from ticketing.api.contract import (
     TRANSITION,
 )
 from ticketing.api.errors import ALL_CODES
-from ticketing.api.inputs import MAX_BODY_BYTES, NOT_BLANK_PATTERN, NUMBER_PATTERN, nullable
+from ticketing.api.inputs import MAX_BODY_BYTES, NOT_BLANK_PATTERN, NUMBER_PATTERN, Query, nullable
 from ticketing.api.operations import IF_MATCH_PATTERN, MAX_IF_MATCH
-from ticketing.models import Channel, HandlerKind, Rating, Role, Status
+from ticketing.forms import MAX_ID
+from ticketing.models import (
+    CallbackReason,
+    CallbackState,
+    Channel,
+    HandlerKind,
+    Rating,
+    Role,
+    Status,
+)
 from ticketing.services.lifecycle import TRANSITIONS
 
 Schema = dict[str, Any]
@@ -106,6 +117,33 @@ DETAIL_FIELDS: dict[str, Schema] = {
 }
 
 
+CALLBACK_FIELDS: dict[str, Schema] = {
+    "id": INTEGER,
+    "reason": {**enum(CallbackReason), "description": (
+        "unsatisfied: rated not satisfied (or asked for a redo after choosing it); not_rated: closed without "
+        "rating; staff_entry: filed at the station, hall or by phone; sample: a share of the satisfied.")},
+    "state": {**enum(CallbackState), "description": "open: to call; done: reached; failed: not reached after "
+                                                    "the last try."},
+    "version": {"type": "integer", "description": "Changes with every try; send it back as `version`."},
+    "created_at": TIME,
+    "due_at": {**TIME, "description": "2 working days after the task was opened."},
+    "overdue": {"type": "boolean", "description": "Open past its deadline."},
+    "attempts": INTEGER,
+    "reached": nullable(BOOLEAN),
+    "solved": nullable(BOOLEAN),
+    "rating": {**nullable(enum(Rating)), "description": "The rating the resident gave on the call."},
+    "rating_recorded": {"type": "boolean", "description": "Recorded on the ticket as the resident's own."},
+    "redone": {"type": "boolean", "description": "The ticket was sent back to be redone."},
+    "finished_at": nullable(TIME),
+}
+
+CALLBACK_DETAIL_FIELDS: dict[str, Schema] = {
+    "note": FREE_TEXT,
+    "finished_by": ref_or_null("Person"),
+    "tries": array(obj({"at": TIME, "by": ref_or_null("Person"), "reached": BOOLEAN, "note": FREE_TEXT})),
+}
+
+
 def schemas() -> dict[str, Schema]:
     """The components' schemas."""
     error = obj({"code": enum(ALL_CODES), "message": {"type": "string", "description": "For people; in Chinese."}})
@@ -174,6 +212,12 @@ def schemas() -> dict[str, Schema]:
         }))}),
         "NewTicket": new_ticket_schema(),
         "Transition": transition_schema(),
+        "CallbackSummary": obj({**CALLBACK_FIELDS, "ticket": ref("TicketSummary")}),
+        "Callback": obj({**CALLBACK_FIELDS, **CALLBACK_DETAIL_FIELDS, "ticket": ref("Ticket")}),
+        "CallbackList": obj({"callbacks": array(ref("CallbackSummary")), "next_cursor": {
+            **nullable(STRING), "description": "Pass as `cursor` for the next page; null on the last.",
+        }}),
+        "CallbackOutcome": outcome_schema(),
     }
 
 
@@ -211,6 +255,22 @@ def transition_schema() -> Schema:
     return out
 
 
+def outcome_schema() -> Schema:
+    """CALLBACK_OUTCOME's fields, and how they hang together (services/callbacks.py
+    `check_outcome`): not reached, nothing more than a note; reached, solved or not said;
+    not solved, a note with some text; solved, no redo (null is not sent)."""
+    out = CALLBACK_OUTCOME.schema()
+    nothing = {"type": "null"}
+    out["allOf"] = [
+        when({"reached": {"const": False}}, {"properties": {name: nothing for name in ("solved", "rating", "redo_to")}}),
+        when({"reached": {"const": True}}, {"properties": {"solved": {"not": nothing}}, "required": ["solved"]}),
+        when({"solved": {"const": False}}, {"properties": {"note": {"type": "string", "pattern": NOT_BLANK_PATTERN}},
+                                            "required": ["note"]}),
+        when({"solved": {"const": True}}, {"properties": {"redo_to": nothing}}),
+    ]
+    return out
+
+
 def json_content(schema: Schema) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
@@ -219,7 +279,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "400": ("BadRequest", "The body is not JSON, or not a JSON object."),
     "401": ("Unauthorized", "No key, or not a valid staff key of an active account."),
     "403": ("Forbidden", "The account may not do this."),
-    "404": ("NotFound", "No such ticket, or not in the account's scope."),
+    "404": ("NotFound", "No such ticket (or callback), or not in the account's scope."),
     "409": ("Conflict", ("illegal_transition: not in this state; version_mismatch: changed since read; "
                          "conflict: changed by someone else just now. Reload and try again.")),
     "413": ("PayloadTooLarge", f"The body is larger than {MAX_BODY_BYTES} bytes."),
@@ -264,14 +324,21 @@ def parameter(name: str, where: str, schema: Schema, description: str = "", requ
 NUMBER_PARAM = parameter("number", "path", {"type": "string", "pattern": NUMBER_PATTERN, "maxLength": 20},
                          "The ticket number.", required=True)
 ETAG = {"ETag": {"schema": STRING, "description": 'The ticket\'s version, quoted: "3".'}}
+TASK_PARAM = parameter("task_id", "path", {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                       "The callback's id.", required=True)
 
 
 def query_parameters() -> list[Schema]:
-    """The list filters, from the specs that read them."""
+    """The ticket list's filters, from the specs that read them."""
+    return list_parameters(TICKET_LIST)
+
+
+def list_parameters(query: Query) -> list[Schema]:
+    """A list's filters, from the specs that read them."""
     out = []
-    for name, spec in TICKET_LIST.params.items():
+    for name, spec in query.params.items():
         param = parameter(name, "query", spec.schema(), spec.description)
-        if name in TICKET_LIST.repeatable:
+        if name in query.repeatable:
             param.update(style="form", explode=True)
         out.append(param)
     return out
@@ -284,6 +351,8 @@ def json_body(schema_name: str) -> dict[str, Any]:
 def paths() -> dict[str, Any]:
     """Every route of the API."""
     ticket = answer(ref("Ticket"), "The ticket.", ETAG)
+    callback = answer(ref("Callback"), "The callback.", {"ETag": {
+        "schema": STRING, "description": 'The callback\'s version, quoted: "2".'}})
     return {
         "/openapi.json": {"get": {
             "summary": "This document", "operationId": "openapi", "security": [],
@@ -333,6 +402,29 @@ def paths() -> dict[str, Any]:
                 "If-Match", "header", {"type": "string", "maxLength": MAX_IF_MATCH, "pattern": IF_MATCH_PATTERN},
                 'The version last read, e.g. "3" (the ETag), or several separated by commas, or *.')],
             description="One action of the state machine, as on the ticket page.")},
+        "/callbacks": {"get": operation(
+            "List callbacks", {"200": answer(ref("CallbackList"), "A page, newest first.")}, ("422",),
+            operation_id="listCallbacks", parameters=list_parameters(CALLBACK_LIST),
+            description=f"The 回访 tasks of the tickets in the account's scope: dispatchers, supervisors and "
+                        f"admins (an empty list for others). Pages of at most {MAX_PAGE_SIZE}, ordered by id, "
+                        "newest first; stable under inserts.")},
+        "/callbacks/{task_id}": {"get": operation(
+            "A callback", {"200": callback}, ("404",), operation_id="getCallback", parameters=[TASK_PARAM],
+            description="The task, every try, and its ticket as GET /tickets/{number} shows it (masked).")},
+        "/callbacks/{task_id}/reveal": {"post": operation(
+            "A callback with the resident's phone whole", {"200": callback}, ("403", "404"),
+            operation_id="revealCallback", parameters=[TASK_PARAM],
+            description="To call the resident: logged as a reveal for a callback. No body.")},
+        "/callbacks/{task_id}/outcome": {"post": operation(
+            "Record a try at the call", {"200": callback}, ("400", "403", "404", "409", "413", "415", "422"),
+            operation_id="recordCallback", requestBody=json_body("CallbackOutcome"),
+            parameters=[TASK_PARAM, parameter("Idempotency-Key", "header", {
+                "type": "string", "pattern": KEY_PATTERN, "maxLength": 64},
+                "Retrying with the same key records nothing again and answers the task as it is.")],
+            description="As on the task's page: not reached (after the last try the task fails), or reached: "
+                        "solved or not, a redo, the resident's rating, a note. 409 illegal_transition when the "
+                        "task is finished or the ticket's state allows no redo; 409 conflict when the task "
+                        "changed since `version` or at the same moment.")},
     }
 
 

@@ -26,6 +26,8 @@ from ticketing.api.inputs import FieldError
 from ticketing.extensions import db
 from ticketing.forms import MAX_ID, PICK_PLACE
 from ticketing.models import (
+    CallbackState,
+    CallbackTask,
     Category,
     Channel,
     Community,
@@ -35,7 +37,7 @@ from ticketing.models import (
     Ticket,
     User,
 )
-from ticketing.services import intake, placing, refcache, scope
+from ticketing.services import callbacks, intake, placing, refcache, scope
 from ticketing.services.errors import InvalidInput
 from ticketing.services.handlers import parse_handler
 from ticketing.services.intake import IntakeRequest
@@ -294,3 +296,38 @@ def transition_inputs(name: str, values: dict[str, Any], user: User) -> tuple[bo
             raise InvalidInput(_l("Choose a category from the list."), field="category")
         return None, {"category": category}
     return None, {}
+
+
+# --- 回访 (callbacks) -----------------------------------------------------------------
+
+# The service's names of an outcome's parts → the API's.
+OUTCOME_FIELDS = {"redo": "redo_to", "handler": "redo_to"}
+
+
+def callback_query(user: User, params: dict[str, Any], now: datetime) -> Select[tuple[CallbackTask]]:
+    """The tasks `user` works matching the filters, newest first, one past the page."""
+    stmt = (select(CallbackTask).join(Ticket, CallbackTask.ticket_id == Ticket.id)
+            .where(callbacks.task_scope(user)))
+    if params.get("state"):
+        stmt = stmt.where(CallbackTask.state.in_(params["state"]))
+    if "reason" in params:
+        stmt = stmt.where(CallbackTask.reason == params["reason"])
+    if "overdue" in params:
+        late = and_(CallbackTask.state == CallbackState.OPEN, CallbackTask.due_at < now)
+        stmt = stmt.where(late if params["overdue"] else not_(late))
+    if "cursor" in params and int(params["cursor"]) <= MAX_ID:
+        stmt = stmt.where(CallbackTask.id < int(params["cursor"]))
+    limit = params.get("limit", PAGE_SIZE)
+    return stmt.order_by(CallbackTask.id.desc()).limit(limit + 1).options(*callbacks.with_ticket())
+
+
+def outcome_from(values: dict[str, Any]) -> callbacks.Outcome:
+    """The outcome a checked body describes; a handler that does not exist is 422 on redo_to."""
+    redo = None
+    if values.get("redo_to") is not None:
+        try:
+            redo = handler_params(values["redo_to"])
+        except InvalidInput as exc:
+            raise validation_failed({"redo_to": exc.message}) from None
+    return callbacks.Outcome(reached=values["reached"], solved=values.get("solved"), rating=values.get("rating"),
+                             note=values.get("note", ""), redo=redo)

@@ -13,6 +13,7 @@ from typing import Any
 from ticketing.api.contract import STAFF_ACTIONS, channels_for
 from ticketing.models import (
     ApiKey,
+    CallbackTask,
     Category,
     Community,
     PropertyCompany,
@@ -211,3 +212,39 @@ def places(communities: list[Community]) -> Json:
         ]}
         for c in communities
     ]}
+
+
+def callback_summary(task: CallbackTask, now: datetime) -> Json:
+    """A 回访 task as the queue lists it, with its ticket's summary (no personal data)."""
+    ticket = task.ticket
+    return {
+        "id": task.id,
+        "reason": task.reason,
+        "state": task.state,
+        "version": task.version,
+        "created_at": iso(task.created_at),
+        "due_at": iso(task.due_at),
+        "overdue": task.is_overdue(now),
+        "attempts": task.attempts,
+        "reached": task.reached,
+        "solved": task.solved,
+        "rating": task.rating,
+        "rating_recorded": task.rating_recorded,
+        "redone": task.redone,
+        "finished_at": iso(task.finished_at),
+        "ticket": ticket_summary(ticket, now),
+    }
+
+
+def callback_detail(task: CallbackTask, ticket_json: Json, people: dict[int, User], now: datetime,
+                    revealed: bool = False) -> Json:
+    """A task with its ticket whole (`ticket_json`, from `ticket_detail`) and every try;
+    `people` are the callers the tries name, by id."""
+    ticket = task.ticket
+    tries = [{"at": iso(datetime.fromisoformat(entry["at"])), "by": person(people.get(entry.get("by", 0))),
+              "reached": bool(entry.get("reached")), "note": free_text(entry.get("note", ""), ticket, revealed)}
+             for entry in task.attempt_log or []]
+    summary = callback_summary(task, now)
+    summary.pop("ticket")
+    return {**summary, "note": free_text(task.note, ticket, revealed), "finished_by": person(task.finished_by),
+            "tries": tries, "ticket": ticket_json}

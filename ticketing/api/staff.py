@@ -15,12 +15,29 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Response
 
 from ticketing.api import openapi, operations, serialize
-from ticketing.api.contract import NEW_TICKET, PAGE_SIZE, TICKET_LIST, TRANSITION
+from ticketing.api.contract import (
+    CALLBACK_LIST,
+    CALLBACK_OUTCOME,
+    NEW_TICKET,
+    PAGE_SIZE,
+    TICKET_LIST,
+    TRANSITION,
+)
 from ticketing.api.errors import ApiError, from_http, from_service, json_response
 from ticketing.api.inputs import NUMBER, read_json
 from ticketing.extensions import csrf, db
-from ticketing.models import Community, Complex, Grid, KeyKind, Ticket, TicketEvent, User
-from ticketing.services import apikeys, intake, lifecycle, privacy, scope
+from ticketing.forms import MAX_ID
+from ticketing.models import (
+    CallbackTask,
+    Community,
+    Complex,
+    Grid,
+    KeyKind,
+    Ticket,
+    TicketEvent,
+    User,
+)
+from ticketing.services import apikeys, callbacks, intake, lifecycle, privacy, scope
 from ticketing.services.catalog import leaf_categories
 from ticketing.services.errors import ServiceError
 from ticketing.services.lifecycle import TRANSITIONS, Actor, perform
@@ -122,12 +139,17 @@ def find_ticket(number: str, user: User, detail: bool = True) -> Ticket:
     return ticket
 
 
-def ticket_response(ticket: Ticket, user: User, revealed: bool = False) -> Response:
-    """The ticket as JSON, with its version as the ETag."""
-    duplicates = list(db.session.scalars(
+def merged_numbers(ticket: Ticket, user: User) -> list[str]:
+    """The numbers of the tickets merged into this one that `user` may see."""
+    return list(db.session.scalars(
         select(Ticket.number).where(Ticket.merged_into_id == ticket.id, scope.ticket_scope(user))
         .order_by(Ticket.id)
     ))
+
+
+def ticket_response(ticket: Ticket, user: User, revealed: bool = False) -> Response:
+    """The ticket as JSON, with its version as the ETag."""
+    duplicates = merged_numbers(ticket, user)
     response = json_response(serialize.ticket_detail(ticket, user, now(), duplicates, revealed))
     response.set_etag(str(ticket.version))
     return response
@@ -242,3 +264,81 @@ def transition(number: str) -> Response:
         raise ApiError(404, _l("No such ticket."))
     return ticket_response(fresh, user)
 
+
+
+# --- 回访 (callbacks) -----------------------------------------------------------------
+
+
+def find_callback(task_id: int, user: User) -> CallbackTask:
+    """The task if `user` works it (dispatchers, supervisors, admins in scope); 404 otherwise."""
+    task = callbacks.find(user, task_id) if task_id <= MAX_ID else None
+    if task is None:
+        raise ApiError(404, _l("No such callback."))
+    return task
+
+
+def callback_response(task: CallbackTask, user: User, revealed: bool = False) -> Response:
+    """The task with its ticket whole and every try, its version as the ETag."""
+    at = now()
+    ticket = db.session.scalar(select(Ticket).where(Ticket.id == task.ticket_id).options(*DETAIL))
+    assert ticket is not None  # tickets are never deleted
+    ticket_json = serialize.ticket_detail(ticket, user, at, merged_numbers(ticket, user), revealed)
+    ids = {entry.get("by") for entry in task.attempt_log or []}
+    people = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    response = json_response(serialize.callback_detail(task, ticket_json, people, at, revealed))
+    response.set_etag(str(task.version))
+    return response
+
+
+@bp.get("/callbacks", provide_automatic_options=False)
+def list_callbacks() -> Response:
+    """The 回访 tasks the account works, filtered, newest first, a page at a time."""
+    user, at = api_user(), now()
+    params = CALLBACK_LIST.read(request.args)
+    rows = list(db.session.scalars(operations.callback_query(user, params, at)).unique())
+    limit = params.get("limit", PAGE_SIZE)
+    page = rows[:limit]
+    next_cursor = str(page[-1].id) if len(rows) > limit else None
+    return json_response({"callbacks": [serialize.callback_summary(t, at) for t in page],
+                          "next_cursor": next_cursor})
+
+
+@bp.get("/callbacks/<int:task_id>", provide_automatic_options=False)
+def get_callback(task_id: int) -> Response:
+    """One task: the ticket (personal data masked), its timeline, every try."""
+    user = api_user()
+    return callback_response(find_callback(task_id, user), user)
+
+
+@bp.post("/callbacks/<int:task_id>/reveal", provide_automatic_options=False)
+def reveal_callback(task_id: int) -> Response:
+    """The task with the resident's phone whole, to call them; logged as a reveal for a callback."""
+    user = api_user()
+    task = find_callback(task_id, user)
+    try:
+        callbacks.reveal(user, task, now(), request.remote_addr or "")
+    except ServiceError as exc:
+        raise from_service(exc) from None
+    db.session.commit()
+    return callback_response(task, user, revealed=True)
+
+
+@bp.post("/callbacks/<int:task_id>/outcome", provide_automatic_options=False)
+def record_callback(task_id: int) -> Response:
+    """Record one try at the call, as on the task's page; the task afterwards.
+
+    With an Idempotency-Key, a retry of a try already recorded answers the task as it is
+    and records nothing.
+    """
+    user = api_user()
+    values = CALLBACK_OUTCOME.read(read_json())
+    key = operations.idempotency_key(None, request.headers.get("Idempotency-Key"))
+    task = find_callback(task_id, user)
+    outcome = operations.outcome_from(values)
+    try:
+        callbacks.record_outcome(task, user, outcome, now(), calendar(), version=values.get("version"), key=key)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        raise from_service(exc, operations.OUTCOME_FIELDS) from None
+    return callback_response(find_callback(task_id, user), user)

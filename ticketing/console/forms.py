@@ -12,8 +12,8 @@ from wtforms.validators import Optional, Regexp
 
 from ticketing.console.queue import QueueFilters
 from ticketing.forms import IntakeForm, id_select
-from ticketing.labels import CHANNEL_LABELS
-from ticketing.models import STAFF_ENTRY_CHANNELS
+from ticketing.labels import CHANNEL_LABELS, RATING_LABELS
+from ticketing.models import STAFF_ENTRY_CHANNELS, Rating
 from ticketing.services.intake import IntakeRequest
 
 
@@ -30,6 +30,11 @@ class QueueFilterForm(FlaskForm):
     )
     grid = id_select(_l("Grid"), _l("Choose a grid from the list."))
     group = id_select(_l("Kind of problem"), _l("Choose a kind from the list."))
+    rating = SelectField(_l("Rating"), validators=[Optional()], choices=[
+        SelectChoice("", _l("Any rating")),
+        *(SelectChoice(r.value, RATING_LABELS[r.value]) for r in Rating),
+        SelectChoice("none", _l("Closed without rating")),
+    ], invalid_choice_message=_l("Choose a rating from the list."))
 
     def filters(self) -> QueueFilters:
         """The filters that are valid; an invalid one filters nothing."""
@@ -45,6 +50,7 @@ class QueueFilterForm(FlaskForm):
             phone_digits=phone if ok(self.phone) else "",
             grid_id=self.grid.data if ok(self.grid) else None,
             group_id=self.group.data if ok(self.group) else None,
+            rating=(self.rating.data or "") if ok(self.rating) else "",
         )
 
 

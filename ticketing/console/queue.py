@@ -41,6 +41,7 @@ class QueueFilters:
     phone_digits: str = ""
     grid_id: int | None = None
     group_id: int | None = None
+    rating: str = ""  # a Rating, or "none": closed without one
 
 
 @dataclass
@@ -110,6 +111,10 @@ def filter_conditions(filters: QueueFilters) -> list[ColumnElement[bool]]:
             or_(Category.id == filters.group_id, Category.parent_id == filters.group_id)
         )
         conditions.append(Ticket.category_id.in_(group))
+    if filters.rating == "none":
+        conditions.append(and_(Ticket.status == Status.CLOSED, Ticket.rating.is_(None)))
+    elif filters.rating:
+        conditions.append(Ticket.rating == filters.rating)
     return conditions
 
 

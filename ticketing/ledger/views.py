@@ -45,6 +45,7 @@ def ledger_helpers() -> dict[str, Any]:
     return {"channel_name": lambda code: labels.label(labels.CHANNEL_LABELS, code), "category_name": category_name,
             "status_name": lambda code: labels.label(labels.STATUS_LABELS, code),
             "rate_of": lambda row, name: ledger_report.rates_of(row)[name],
+            "callback_rate_of": ledger_report.callback_rate,
             "place_text": ledger_export.place_text}
 
 

@@ -1,5 +1,6 @@
 """All models, split by domain and re-exported here for convenience."""
 from ticketing.models.audit import AuditEntry
+from ticketing.models.callbacks import CallbackReason, CallbackState, CallbackTask
 from ticketing.models.catalog import (
     CalendarDay,
     CalendarYear,
@@ -50,6 +51,9 @@ __all__ = [
     "Building",
     "CalendarDay",
     "CalendarYear",
+    "CallbackReason",
+    "CallbackState",
+    "CallbackTask",
     "Category",
     "Channel",
     "ClassificationCorrection",

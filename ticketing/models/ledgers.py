@@ -56,7 +56,16 @@ class RateParts:
         return getattr(self, f"{name}_num") / den if den else None
 
 
-class Ledger(GridDay, RateParts, Model):
+class CallbackParts:
+    """The 回访 of a day (services/callbacks.py): tasks due that day, those finished by their
+    deadline, and those whose resident was reached. 有效回访率 = reached / due."""
+
+    callback_due: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    callback_in_time: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    callback_reached: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Ledger(GridDay, RateParts, CallbackParts, Model):
     """A grid's day: counts, the 三率 with their parts, and times to accept and resolve.
 
     Rates are kept as numerator and denominator, so that a week, a month or a
@@ -107,7 +116,7 @@ class Ledger(GridDay, RateParts, Model):
         back_populates="ledger", order_by="LedgerLine.ticket_id", cascade="all, delete-orphan")
 
 
-class HandlerDay(GridDay, RateParts, Model):
+class HandlerDay(GridDay, RateParts, CallbackParts, Model):
     """One handler's part of a grid's day: the 三率 events that were theirs.
 
     Filled by the same compile as the grid's ledger, so that ranking handlers over

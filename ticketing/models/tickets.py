@@ -282,7 +282,7 @@ class RevealLog(Model):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    purpose: Mapped[str] = mapped_column(String(32))  # view | export
+    purpose: Mapped[str] = mapped_column(String(32))  # view | export | callback
     remote_addr: Mapped[str] = mapped_column(String(64), default="")
 
     ticket: Mapped[Ticket] = relationship()

@@ -155,6 +155,8 @@ class RateForm(FlaskForm):
         validate_choice=False,
     )
     comment = TextAreaField(_l("Comment (optional)"), render_kw={"maxlength": MAX_NOTE_LENGTH, "rows": 3})
+    # "1" once the resident, offered a redo first after choosing 不满意, rates all the same.
+    confirmed = HiddenField()
 
 
 class ReopenForm(FlaskForm):
@@ -163,6 +165,8 @@ class ReopenForm(FlaskForm):
     reason = TextAreaField(
         _l("What is still wrong?"), render_kw={"maxlength": MAX_NOTE_LENGTH, "rows": 3, "required": True}
     )
+    # "1" when asked after choosing 不满意: a 回访 follows (services/callbacks.py).
+    unsatisfied = HiddenField()
 
 
 class AddInfoForm(FlaskForm):

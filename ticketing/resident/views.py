@@ -29,7 +29,7 @@ from werkzeug.wrappers import Response
 
 from ticketing import web
 from ticketing.extensions import db
-from ticketing.models import Channel, Photo, Status, Ticket
+from ticketing.models import Channel, Photo, Rating, Status, Ticket
 from ticketing.qr import qr_svg
 from ticketing.resident import follower as wechat_follower
 from ticketing.resident.after import after_filing, visible_from_merged
@@ -44,6 +44,7 @@ from ticketing.resident.forms import (
 from ticketing.resident.places import buildings_of, communities, complexes_of
 from ticketing.services import (
     additions,
+    callbacks,
     geo,
     intake,
     lifecycle,
@@ -224,9 +225,11 @@ def render_ticket(
     rate_form: RateForm | None = None,
     reopen_form: ReopenForm | None = None,
     status: int = 200,
+    unsatisfied_step: bool = False,
     **forms: Any,
 ) -> Response:
-    """The resident's view of a ticket, with the forms its state allows."""
+    """The resident's view of a ticket, with the forms its state allows; `unsatisfied_step`
+    shows, after 不满意 was chosen, the redo first and the rating second."""
     now = web.now()
     reopen_until = (
         ticket.resolved_at + lifecycle.REOPEN_WINDOW
@@ -244,6 +247,8 @@ def render_ticket(
         reopen_form=reopen_form or ReopenForm(formdata=None),
         reopen_until=reopen_until if reopen_until is not None and now <= reopen_until else None,
         **after_filing(ticket, now, forms),
+        unsatisfied_step=unsatisfied_step,
+        callback=callbacks.promised(ticket),
     )
     return private(make_response(page, status))
 
@@ -260,6 +265,8 @@ def resident_action(
     """Apply a resident transition from a posted form; on refusal show the page again."""
     ticket = ticket_or_404(token)
     forms: dict[str, Any] = {"rate_form": form} if isinstance(form, RateForm) else {"reopen_form": form}
+    # A redo asked for after choosing 不满意 comes back to that step when refused.
+    forms["unsatisfied_step"] = isinstance(form, ReopenForm) and form.unsatisfied.data == "1"
     if not form.validate_on_submit():
         return render_ticket(ticket, token, status=400, **forms)
     try:
@@ -284,8 +291,17 @@ def resident_action(
 def rate(token: str) -> Response:
     """The resident confirms the result and rates it; the ticket closes."""
     form = RateForm()
+    if form.rating.data == Rating.UNSATISFIED and form.confirmed.data != "1" and form.validate_on_submit():
+        # Not solved? A redo is offered first; rating 不满意 all the same stays one tap away.
+        ticket = ticket_or_404(token)
+        if ticket.status == Status.RESOLVED:
+            reopen_form = ReopenForm(formdata=None, reason=form.comment.data, unsatisfied="1")
+            return render_ticket(ticket, token, rate_form=form, reopen_form=reopen_form, unsatisfied_step=True)
+    unsatisfied = form.rating.data == Rating.UNSATISFIED
     return resident_action(
         token, "rate", form, form.comment,
+        _("Your rating was recorded and the request is closed. The community office will call you back "
+          "about it within 2 working days.") if unsatisfied else
         _("Thank you. Your rating was recorded and the request is closed."),
         rating=form.rating.data,
     )
@@ -295,9 +311,13 @@ def rate(token: str) -> Response:
 def reopen(token: str) -> Response:
     """The resident asks for the work to be redone (within 7 days of the result)."""
     form = ReopenForm()
+    unsatisfied = form.unsatisfied.data == "1"
     return resident_action(
         token, "reopen", form, form.reason,
+        _("Your request is open again. The handler will come back to it, and the community office "
+          "will call you back.") if unsatisfied else
         _("Your request is open again. The handler will come back to it."),
+        unsatisfied=unsatisfied,
     )
 
 

@@ -214,10 +214,47 @@ def reopen(ticket: Ticket, ctx: Context) -> None:
     ticket.resolved_at = None
     ticket.accepted_at = ctx.now
     ticket.resolve_due_at = sla.resolve_deadline(ticket.tier, ctx.now, ctx.calendar)
+    # Asked after choosing 不满意: a 回访 task follows (services/callbacks.py).
+    if ctx.params.get("unsatisfied"):
+        ctx.detail.update(unsatisfied=True)
 
 
 def auto_close(ticket: Ticket, ctx: Context) -> None:
     ticket.closed_at = ctx.now
+
+
+def callback_rate(ticket: Ticket, ctx: Context) -> None:
+    """The resident's own rating, given on a 回访 call and recorded by the caller.
+
+    Only for a result the resident has not rated: a rating given online stands (the call
+    keeps what was said on the task, services/callbacks.py). It counts in the 满意率 as
+    the resident's own (services/ledger.py).
+    """
+    rating = ctx.params.get("rating")
+    if rating not in {r.value for r in Rating}:
+        raise InvalidInput(_l("Choose how satisfied the resident is."), field="rating")
+    if ticket.rating is not None:
+        raise IllegalTransition(_l("The resident already rated this result; that rating stands."))
+    ticket.rating = rating
+    ticket.rated_at = ctx.now
+    if ticket.closed_at is None:
+        ticket.closed_at = ctx.now
+    ctx.detail.update(rating=rating, given_by="callback", callback_id=ctx.params.get("callback_id"))
+
+
+def redo(ticket: Ticket, ctx: Context) -> None:
+    """重办 after a 回访 found the problem not solved: to the same or another handler, with
+    fresh clocks as a new dispatch; the result, its closing and its rating belong to the
+    round that failed, and the ticket counts as reopened."""
+    previous = ticket.rating
+    dispatch(ticket, ctx)
+    ticket.reopen_count += 1
+    ticket.resolved_at = None
+    ticket.closed_at = None
+    ticket.rating = None
+    ticket.rated_at = None
+    ticket.rating_comment = ""
+    ctx.detail.update(callback_id=ctx.params.get("callback_id"), previous_rating=previous)
 
 
 def expire(ticket: Ticket, ctx: Context) -> None:

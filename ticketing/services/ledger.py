@@ -12,7 +12,12 @@ Per grid, over that window:
   resolve-by while accepted; on hold the clock is paused);
 - 响应率: acceptances within the accept-by / acceptances due that day (accepted, or
   expired unaccepted); 解决率: tickets closed that day and never reopened / closed
-  that day; 满意率: rated satisfied or basically satisfied / rated that day;
+  that day; 满意率: rated satisfied or basically satisfied / rated that day — a rating
+  the resident gave on a 回访 call (`callback_rate`) is the resident's own and counts
+  alike, and closes the ticket when it was still resolved;
+- 回访 (services/callbacks.py): the callback tasks due that day, those finished (the
+  resident reached, or given up after the last try) by their deadline, and those whose
+  resident was reached; 有效回访率 = reached / due. A grid's tasks are its tickets';
 - mean and 90th percentile (nearest rank) of dispatch → accept and filing → resolve,
   over the acceptances and resolutions of the day;
 - one line per ticket touched: its state at the end of the day, and its handler,
@@ -63,6 +68,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ticketing.extensions import db
 from ticketing.models import (
     OPEN_STATUSES,
+    CallbackState,
+    CallbackTask,
     Category,
     Community,
     Grid,
@@ -81,9 +88,12 @@ from ticketing.models import (
 # Event action → the count it adds to.
 ACTION_COUNTS = {
     "dispatch": "dispatched", "accept": "accepted", "resolve": "resolved", "rate": "closed",
-    "auto_close": "closed", "escalate": "escalated", "reopen": "reopened",
+    "auto_close": "closed", "escalate": "escalated", "reopen": "reopened", "redo": "reopened",
 }
 CLOSING = ("rate", "auto_close")
+# The resident's own rating: online, or given on a 回访 call (services/callbacks.py).
+RATINGS = ("rate", "callback_rate")
+CALLBACK_FIGURES = ("callback_due", "callback_in_time", "callback_reached")
 SATISFIED = (Rating.SATISFIED, Rating.BASIC)
 
 
@@ -125,11 +135,13 @@ def compile_day(day: date, tz: tzinfo, now: datetime, grid_codes: Iterable[str] 
     _count_open_at_end(rows, w, in_grids)
     _count_rates(rows, w, in_grids)
     _count_times(rows, w, in_grids)
+    _count_callbacks(rows, w, in_grids)
     _upsert(list(rows.values()))  # first, so the lines have their ledgers' ids
     _write_lines(w, in_grids, list(rows))
     _count_states(rows, w)
     _upsert(list(rows.values()))  # again, with the counts by state read from the lines
     _write_handlers(w, grids, in_grids)
+    _write_handler_callbacks(w, grids, in_grids)
     db.session.commit()
     return len(rows)
 
@@ -181,11 +193,23 @@ def _count_new(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnEleme
         rows[grid_id]["by_category"][code] = n
 
 
+def _closed_on_a_call() -> ColumnElement[bool]:
+    """A rating given on a 回访 call that closed a resolved ticket (of a closed one, it only rates)."""
+    return and_(TicketEvent.action == "callback_rate", TicketEvent.from_status == Status.RESOLVED)
+
+
+def _closes() -> ColumnElement[bool]:
+    """An event that closed the ticket: rated, closed without rating, or rated on a call."""
+    return or_(TicketEvent.action.in_(CLOSING), _closed_on_a_call())
+
+
 def _count_actions(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnElement[bool]) -> None:
-    bucket = case(*((TicketEvent.action == action, literal(name)) for action, name in ACTION_COUNTS.items()))
+    bucket = case(*((TicketEvent.action == action, literal(name)) for action, name in ACTION_COUNTS.items()),
+                  (_closed_on_a_call(), literal("closed")))
     query = (_day_events(w, in_grids).add_columns(Ticket.grid_id, bucket.label("bucket"),
                                                   func.count(distinct(TicketEvent.ticket_id)))
-             .where(TicketEvent.action.in_(list(ACTION_COUNTS))).group_by(Ticket.grid_id, bucket))
+             .where(or_(TicketEvent.action.in_(list(ACTION_COUNTS)), _closed_on_a_call()))
+             .group_by(Ticket.grid_id, bucket))
     for grid_id, name, n in db.session.execute(query):
         rows[grid_id][name] = n
 
@@ -279,13 +303,31 @@ def _count_rates(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnEle
     for grid_id, num, den in db.session.execute(
             events.add_columns(Ticket.grid_id, func.count(distinct(never_reopened)),
                                func.count(distinct(TicketEvent.ticket_id)))
-            .where(TicketEvent.action.in_(CLOSING)).group_by(Ticket.grid_id)):
+            .where(_closes()).group_by(Ticket.grid_id)):
         rows[grid_id].update(resolution_num=num, resolution_den=den)
     for grid_id, num, den in db.session.execute(
             events.add_columns(Ticket.grid_id, func.sum(case((Ticket.rating.in_(SATISFIED), 1), else_=0)),
                                func.count())
-            .where(TicketEvent.action == "rate").group_by(Ticket.grid_id)):
+            .where(TicketEvent.action.in_(RATINGS)).group_by(Ticket.grid_id)):
         rows[grid_id].update(satisfaction_num=int(num or 0), satisfaction_den=den)
+
+
+def _due_callbacks(w: Window, in_grids: ColumnElement[bool]) -> Any:
+    """The grids' 回访 tasks due that day, with their tickets, and what each adds up to."""
+    in_time = and_(CallbackTask.state != CallbackState.OPEN, CallbackTask.finished_at <= CallbackTask.due_at)
+    return (select().select_from(CallbackTask).join(Ticket, CallbackTask.ticket_id == Ticket.id)
+            .where(_in_window(CallbackTask.due_at, w), in_grids)
+            .add_columns(func.count().label("callback_due"),
+                         func.sum(case((in_time, 1), else_=0)).label("callback_in_time"),
+                         func.sum(case((CallbackTask.reached.is_(True), 1), else_=0)).label("callback_reached")))
+
+
+def _count_callbacks(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnElement[bool]) -> None:
+    for row in rows.values():
+        row.update(dict.fromkeys(CALLBACK_FIGURES, 0))
+    for *figures, grid_id in db.session.execute(
+            _due_callbacks(w, in_grids).add_columns(Ticket.grid_id).group_by(Ticket.grid_id)):
+        rows[grid_id].update({name: int(n or 0) for name, n in zip(CALLBACK_FIGURES, figures, strict=True)})
 
 
 def seconds_between(later: Any, earlier: Any) -> ColumnElement[float]:
@@ -360,7 +402,8 @@ def _handler_events(w: Window, in_grids: ColumnElement[bool]) -> Any:
     nobody = and_(expired, missed_by.is_(None))
     team = case((nobody, TicketEvent.detail["team_id"].as_integer()))
     company = case((nobody, TicketEvent.detail["company_id"].as_integer()))
-    closing = action.in_(CLOSING)
+    closing = _closes()
+    rated = action.in_(RATINGS)
 
     def flag(condition: ColumnElement[bool]) -> Any:
         return case((condition, 1), else_=0)
@@ -373,9 +416,9 @@ def _handler_events(w: Window, in_grids: ColumnElement[bool]) -> Any:
                          flag(action.in_(["accept", "expire"])).label("response_den"),
                          flag(and_(closing, Ticket.reopen_count == 0)).label("resolution_num"),
                          flag(closing).label("resolution_den"),
-                         flag(and_(action == "rate", Ticket.rating.in_(SATISFIED))).label("satisfaction_num"),
-                         flag(action == "rate").label("satisfaction_den"))
-            .where(action.in_(["accept", "expire", "resolve", *CLOSING])).subquery())
+                         flag(and_(rated, Ticket.rating.in_(SATISFIED))).label("satisfaction_num"),
+                         flag(rated).label("satisfaction_den"))
+            .where(action.in_(["accept", "expire", "resolve", *CLOSING, *RATINGS])).subquery())
 
 
 HANDLER_FIGURES = ("accepted", "resolved", "response_num", "response_den", "resolution_num", "resolution_den",
@@ -400,6 +443,37 @@ def _write_handlers(w: Window, grids: Sequence[Any], in_grids: ColumnElement[boo
                             name=names.get(key, ""), **{n: int(v or 0) for n, v in zip(HANDLER_FIGURES, figures, strict=True)}))
     if records:
         db.session.execute(HandlerDay.__table__.insert(), records)
+
+
+def _write_handler_callbacks(w: Window, grids: Sequence[Any], in_grids: ColumnElement[bool]) -> None:
+    """Add the day's 回访 figures to the handlers' rows, one GROUP BY over the tasks due.
+
+    A task counts for its ticket's handler (the assignee, else the team or company whose
+    queue holds it), as a closing does; a handler with no 三率 event that day gets a row.
+    """
+    places = {grid_id: (community_id, street_id) for grid_id, community_id, street_id in grids}
+    team = case((Ticket.assignee_id.is_(None), Ticket.team_id))
+    company = case((and_(Ticket.assignee_id.is_(None), Ticket.team_id.is_(None)), Ticket.company_id))
+    who = (Ticket.grid_id, Ticket.assignee_id, team, company)
+    rows = db.session.execute(
+        _due_callbacks(w, in_grids).add_columns(*who).group_by(*who)).all()
+    if not rows:
+        return
+    names = _handler_names([(grid_id, user_id, team_id, company_id)
+                            for *_figures, grid_id, user_id, team_id, company_id in rows])
+    records = []
+    for *figures, grid_id, user_id, team_id, company_id in rows:
+        key = f"u{user_id}" if user_id else f"t{team_id}" if team_id else f"c{company_id}" if company_id else "none"
+        community_id, street_id = places[grid_id]
+        records.append(dict(grid_id=grid_id, community_id=community_id, street_id=street_id, day=w.day,
+                            handler_key=key, user_id=user_id, team_id=team_id, company_id=company_id,
+                            name=names.get(key, ""),
+                            **{n: int(v or 0) for n, v in zip(CALLBACK_FIGURES, figures, strict=True)}))
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(HandlerDay.__table__)
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=["grid_id", "day", "handler_key"],
+        set_={name: statement.excluded[name] for name in CALLBACK_FIGURES}), records)
 
 
 def _handler_names(rows: Sequence[Any]) -> dict[str, str]:

@@ -5,6 +5,8 @@ this is the office's paper form, not a page of the app. Personal data (name, pho
 the household part of the address, and the numbers and rooms inside the request and
 result texts) is masked unless the full version is asked for;
 a full export logs a reveal per ticket (purpose "export"), as the ticket page does.
+The last column says where the ticket's latest 回访 stands (services/callbacks.py) when
+the file is made.
 """
 from __future__ import annotations
 
@@ -23,14 +25,24 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from ticketing import labels
 from ticketing.extensions import db
-from ticketing.models import Grid, Ledger, LedgerLine, RevealLog, Role, Ticket, User
+from ticketing.models import (
+    CallbackState,
+    CallbackTask,
+    Grid,
+    Ledger,
+    LedgerLine,
+    RevealLog,
+    Role,
+    Ticket,
+    User,
+)
 from ticketing.services import privacy
 
 # (header, width in characters): the columns of the office's ledger, in its order.
 COLUMNS: tuple[tuple[str, int], ...] = (
     ("编号", 14), ("渠道", 10), ("受理时间", 17), ("诉求人", 9), ("联系电话", 14), ("地点", 24),
     ("诉求内容", 40), ("类别", 12), ("承办人", 12), ("状态", 9), ("办理情况", 30), ("办理时限", 17),
-    ("是否超时", 9), ("满意度", 10),
+    ("是否超时", 9), ("满意度", 10), ("回访情况", 22),
 )
 HEADERS = tuple(name for name, _width in COLUMNS)
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
@@ -73,7 +85,30 @@ def place_text(ticket: Ticket, full: bool) -> str:
     return " ".join(part for part in parts if part)
 
 
-def row_of(line: LedgerLine, tz: tzinfo, full: bool) -> list[Any]:
+def callbacks_of(ticket_ids: list[int], tz: tzinfo) -> dict[int, str]:
+    """Each ticket's latest 回访, as the office's 回访情况 column says it."""
+    if not ticket_ids:
+        return {}
+    latest: dict[int, CallbackTask] = {}
+    for task in db.session.scalars(select(CallbackTask).where(CallbackTask.ticket_id.in_(ticket_ids))
+                                   .order_by(CallbackTask.id)):
+        latest[task.ticket_id] = task
+    return {ticket_id: callback_text(task, tz) for ticket_id, task in latest.items()}
+
+
+def callback_text(task: CallbackTask, tz: tzinfo) -> str:
+    """待回访 (by when), 未联系上, or 已回访 with what the call found."""
+    if task.state == CallbackState.OPEN:
+        return f"待回访（{task.due_at.astimezone(tz):%m-%d %H:%M}前）"
+    if task.state == CallbackState.FAILED:
+        return f"未联系上（{task.attempts}次）"
+    found = "已解决" if task.solved else "未解决，已重办" if task.redone else "未解决"
+    with force_locale("zh_CN"):
+        rating = f"，{labels.label(labels.RATING_LABELS, task.rating)}" if task.rating else ""
+    return f"已回访：{found}{rating}"
+
+
+def row_of(line: LedgerLine, tz: tzinfo, full: bool, callback: str = "") -> list[Any]:
     """One line as the office's columns; times as naive local datetimes (Excel has no zones)."""
     t = line.ticket
     with force_locale("zh_CN"):
@@ -86,7 +121,7 @@ def row_of(line: LedgerLine, tz: tzinfo, full: bool) -> list[Any]:
             t.category.name_zh, line.handler, labels.label(labels.STATUS_LABELS, line.status),
             line.result if full else privacy.mask_text(line.result, t),
             line.deadline.astimezone(tz).replace(tzinfo=None) if line.deadline else None,
-            "是" if line.overdue else "否", labels.label(labels.RATING_LABELS, line.rating),
+            "是" if line.overdue else "否", labels.label(labels.RATING_LABELS, line.rating), callback,
         ]
 
 
@@ -147,7 +182,8 @@ def build(lines: list[LedgerLine], fmt: str, name: str, tz: tzinfo, full: bool) 
     """The file of `lines` in `fmt` ("xlsx" or "csv"), named `name` plus its suffix."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}")
-    rows = [row_of(line, tz, full) for line in lines]
+    called = callbacks_of(sorted({line.ticket_id for line in lines}), tz)
+    rows = [row_of(line, tz, full, called.get(line.ticket_id, "")) for line in lines]
     content = to_xlsx(rows, name) if fmt == "xlsx" else to_csv(rows)
     return Export(f"{name}{'-full' if full else ''}.{fmt}", MEDIA_TYPES[fmt], content)
 

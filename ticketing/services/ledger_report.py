@@ -13,6 +13,8 @@ How a roll-up adds up the days and grids (community, street, or any set of grids
 - open and overdue are stocks: those of the period's last compiled day, summed over
   its grids (adding up days would count a ticket once per day it stayed open);
 - mean times are Σ durations / Σ count (both kept per ledger), so exact;
+- the 回访 figures (callbacks due, finished in time, reached) are sums, and the
+  有效回访率 is Σ reached / Σ due;
 - the 90th percentile cannot be added up. A roll-up shows the largest of its daily
   p90s, which is a true bound: every day at least 90 % took no longer than that, so
   over the period too. It reads "90 % within".
@@ -33,6 +35,7 @@ PERIODS = ("day", "week", "month")
 RATES = ("response", "resolution", "satisfaction")
 FLOWS = ("new", "dispatched", "accepted", "resolved", "closed", "escalated", "reopened")
 STOCKS = ("open_at_end", "overdue_at_end")
+CALLBACKS = ("callback_due", "callback_in_time", "callback_reached")
 TREND_DAYS = 30
 
 
@@ -102,11 +105,25 @@ class Figures:
     by_category: dict[str, int] = field(default_factory=dict)
     ledgers: int = 0  # how many grid-days were added up
 
+    @property
+    def callbacks(self) -> Rate:
+        """有效回访率: callbacks that reached the resident / callbacks due."""
+        return Rate(self.counts.get("callback_reached", 0), self.counts.get("callback_due", 0))
+
 
 def rates_of(row: Any) -> dict[str, Rate]:
     """The three rates of a row that has `<rate>_num` and `<rate>_den` (summed or not)."""
     return {name: Rate(int(getattr(row, f"{name}_num") or 0), int(getattr(row, f"{name}_den") or 0))
             for name in RATES}
+
+
+def callback_rate(row: Any) -> Rate:
+    """The 有效回访率 of a row that has callback_reached and callback_due (summed or not)."""
+    return Rate(int(row.callback_reached or 0), int(row.callback_due or 0))
+
+
+def _callback_sums(model: Any) -> list[Any]:
+    return [func.sum(getattr(model, name)).label(name) for name in CALLBACKS]
 
 
 def _rate_sums(model: Any) -> list[Any]:
@@ -127,12 +144,13 @@ def rollup(where: ColumnElement[bool], span: Period) -> Figures:
     in_span = and_(where, _in_period(Ledger, span))
     row = db.session.execute(select(
         func.count().label("ledgers"), *(func.sum(getattr(Ledger, name)).label(name) for name in FLOWS),
-        *_rate_sums(Ledger),
+        *_rate_sums(Ledger), *_callback_sums(Ledger),
         *(func.sum(getattr(Ledger, name)).label(name)
           for name in ("accept_n", "accept_total_s", "resolve_n", "resolve_total_s")),
         func.max(Ledger.accept_p90_s).label("accept_p90_s"), func.max(Ledger.resolve_p90_s).label("resolve_p90_s"),
     ).where(in_span)).one()
-    figures = Figures(counts={name: int(getattr(row, name) or 0) for name in FLOWS}, rates=rates_of(row),
+    figures = Figures(counts={name: int(getattr(row, name) or 0) for name in (*FLOWS, *CALLBACKS)},
+                      rates=rates_of(row),
                       accept_mean_s=_mean(row.accept_total_s, row.accept_n), accept_p90_s=row.accept_p90_s,
                       resolve_mean_s=_mean(row.resolve_total_s, row.resolve_n), resolve_p90_s=row.resolve_p90_s,
                       ledgers=int(row.ledgers))
@@ -181,10 +199,11 @@ def grid_ranking(where: ColumnElement[bool], span: Period, by: str = "response")
     """The grids' 三率 over `span`, ranked by `by`."""
     rows = db.session.execute(
         select(Grid.code, Grid.name, *_rate_sums(Ledger), func.sum(Ledger.new).label("new"),
-               func.sum(Ledger.resolved).label("resolved"))
+               func.sum(Ledger.resolved).label("resolved"), *_callback_sums(Ledger))
         .join(Grid, Ledger.grid_id == Grid.id).where(where, _in_period(Ledger, span))
         .group_by(Grid.code, Grid.name))
-    return _ranked([Ranked(r.code, r.name, rates_of(r), {"new": int(r.new or 0), "resolved": int(r.resolved or 0)})
+    return _ranked([Ranked(r.code, r.name, rates_of(r), {"new": int(r.new or 0), "resolved": int(r.resolved or 0),
+                                                          "callback": callback_rate(r)})
                     for r in rows], by)
 
 
@@ -192,10 +211,12 @@ def handler_ranking(where: ColumnElement[bool], span: Period, by: str = "respons
     """The handlers' 三率 over `span` (all their grids in `where` together), ranked by `by`."""
     rows = db.session.execute(
         select(HandlerDay.handler_key, func.max(HandlerDay.name).label("name"), *_rate_sums(HandlerDay),
-               func.sum(HandlerDay.accepted).label("accepted"), func.sum(HandlerDay.resolved).label("resolved"))
+               func.sum(HandlerDay.accepted).label("accepted"), func.sum(HandlerDay.resolved).label("resolved"),
+               *_callback_sums(HandlerDay))
         .where(where, _in_period(HandlerDay, span)).group_by(HandlerDay.handler_key))
     return _ranked([Ranked(r.handler_key, r.name, rates_of(r),
-                           {"accepted": int(r.accepted or 0), "resolved": int(r.resolved or 0)})
+                           {"accepted": int(r.accepted or 0), "resolved": int(r.resolved or 0),
+                            "callback": callback_rate(r)})
                     for r in rows], by)
 
 

@@ -180,6 +180,14 @@ TRANSITIONS: dict[str, Transition] = {
                    by_resident, _l("Confirm and rate"), effect=effects.rate_merged),
         Transition("reopen_merged", frozenset({S.MERGED}), None,
                    by_resident, _l("Ask to redo"), note_required=True, effect=effects.reopen_merged),
+        # 回访 (services/callbacks.py): the rating a resident gives on the call, and 重办 when
+        # the call finds the problem not solved — a new dispatch, fresh clocks.
+        Transition("callback_rate", frozenset({S.RESOLVED, S.CLOSED}), S.CLOSED,
+                   any_of(by_dispatcher, by_supervisor), _l("Rating given on a callback"),
+                   effect=effects.callback_rate),
+        Transition("redo", frozenset({S.RESOLVED, S.CLOSED}), S.DISPATCHED,
+                   any_of(by_dispatcher, by_supervisor), _l("Redo"), note_required=True,
+                   effect=effects.redo),
     )
 }
 

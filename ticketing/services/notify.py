@@ -78,6 +78,9 @@ MESSAGES: dict[str, tuple[Any, Any]] = {
     "merged_rated": (_l("A resident rated the work on ticket %(number)s"),
                      _l("The resident of ticket %(number)s, merged into the ticket you handled, rated the "
                         "result: %(rating)s. %(note)s")),
+    "callback": (_l("Ticket %(number)s: the resident is not satisfied"),
+                 _l("The resident is not satisfied with ticket %(number)s (%(category)s). %(note)s "
+                    "Please call them back within 2 working days: see the callback queue.")),
 }
 
 # event action → (resident message or None, staff message or None)
@@ -96,6 +99,8 @@ EVENT_MESSAGES: dict[str, tuple[str | None, str | None]] = {
     "withdraw": (None, "withdrawn"),
     "add_info": (None, "info_added"),
     "rate_merged": (None, "merged_rated"),
+    "callback_rate": (None, "rated"),
+    "redo": (None, "assigned"),
 }
 
 

@@ -10,7 +10,8 @@ closed more than `retention_days` ago. Erasing it:
   (`privacy.mask_address`), so the ledger still says where;
 - masks numbers, ID numbers, rooms and the requester's name inside the free texts
   (description, result, rating comment, category answers, the history's notes, the
-  messages sent about it and the ledger lines' results) with `privacy.mask_text`;
+  messages sent about it, the ledger lines' results and the 回访 callers' notes) with
+  `privacy.mask_text`;
 - deletes the ticket's photos, rows and files: a photo may show a person or the
   inside of a home, and no count depends on it;
 - stamps `personal_data_erased_at`, which also makes a second run skip it.
@@ -36,6 +37,7 @@ from sqlalchemy import ColumnElement, and_, func, select
 from ticketing.extensions import db
 from ticketing.models import (
     FINAL_STATUSES,
+    CallbackTask,
     LedgerLine,
     Notification,
     Photo,
@@ -123,6 +125,11 @@ def erase_batch(tickets: list[Ticket], now: datetime) -> list[str]:
     for line in db.session.scalars(select(LedgerLine).where(LedgerLine.ticket_id.in_(ids))):
         if line.result:
             line.result = privacy.mask_text(line.result, by_id[line.ticket_id])
+    for task in db.session.scalars(select(CallbackTask).where(CallbackTask.ticket_id.in_(ids))):
+        owner = by_id[task.ticket_id]
+        task.note = privacy.mask_text(task.note, owner)
+        task.attempt_log = [{**entry, "note": privacy.mask_text(entry.get("note", ""), owner)}
+                            for entry in task.attempt_log or []]
     photos = list(db.session.scalars(select(Photo).where(Photo.ticket_id.in_(ids))))
     for photo in photos:
         db.session.delete(photo)

@@ -1,5 +1,5 @@
 """Reading the reveal log (联系方式查看记录): who saw a requester's contact details in full,
-when, on which ticket and why (the ticket page, or a full ledger export).
+when, on which ticket and why (the ticket page, a full ledger export, or a 回访 call).
 
 Admins read all of it; supervisors the entries of tickets in their scope. Only who
 looked is shown, never what they saw; reading the log is not itself a reveal.
@@ -23,7 +23,7 @@ from ticketing.services.ledger_export import as_text
 
 # Headers of the download: Chinese whatever the reader's language, like the ledger's files.
 CSV_HEADERS = ("查看时间", "查看人", "用户名", "角色", "工单编号", "用途", "来源地址")
-PURPOSES_ZH = {"view": "工单页面", "export": "台账导出"}
+PURPOSES_ZH = {"view": "工单页面", "export": "台账导出", "callback": "回访"}
 
 
 @dataclass(frozen=True)

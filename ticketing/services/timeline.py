@@ -15,7 +15,7 @@ def routing_event(ticket: Ticket) -> TicketEvent | None:
     if ticket.assignee_id is None and ticket.team_id is None and ticket.company_id is None:
         return None
     for event in reversed(ticket.events):
-        if event.action == "dispatch":
+        if event.action in ("dispatch", "redo"):  # a redo after a 回访 dispatches too
             return event
     return None
 

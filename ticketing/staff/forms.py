@@ -27,6 +27,7 @@ from wtforms.validators import InputRequired, Length
 
 from ticketing.extensions import db
 from ticketing.forms import optional_id, with_blank
+from ticketing.handler_choices import handler_choices
 from ticketing.labels import format_deadline, localized_name
 from ticketing.models import Category, Status, Ticket, User
 from ticketing.services import scope
@@ -34,7 +35,6 @@ from ticketing.services.catalog import category_groups
 from ticketing.services.errors import InvalidInput
 from ticketing.services.handlers import parse_handler
 from ticketing.services.lifecycle import MAX_NOTE_LENGTH
-from ticketing.staff.handlers import handler_choices
 
 
 @dataclass

@@ -24,6 +24,7 @@ from werkzeug.wrappers import Response
 from ticketing.extensions import db
 from ticketing.models import Photo, Role, Ticket
 from ticketing.services import classify, duplicates, lifecycle, privacy, reveal_log, scope, timeline
+from ticketing.services.callbacks import of_ticket as callback_tasks_of
 from ticketing.services.errors import InvalidInput, ServiceError
 from ticketing.services.lifecycle import TRANSITIONS, perform
 from ticketing.services.photos import CleanPhoto, clean_photo
@@ -59,7 +60,8 @@ DONE: dict[str, Any] = {
     "recategorize": _l("The category was changed."),
 }
 
-REVEAL_PURPOSES: dict[str, Any] = {"view": _l("ticket page"), "export": _l("ledger export")}
+REVEAL_PURPOSES: dict[str, Any] = {"view": _l("ticket page"), "export": _l("ledger export"),
+                                   "callback": _l("callback call")}
 
 
 def render_ticket(
@@ -86,6 +88,7 @@ def render_ticket(
         classification=page.classification(ticket),
         reveals=reveal_log.of_ticket(ticket) if reveal_log.may_read_for(user, ticket) else None,
         reveal_purposes=REVEAL_PURPOSES,
+        callback_tasks=callback_tasks_of(user, ticket),
     )
     return html, status
 

@@ -1,4 +1,5 @@
-"""Who a dispatcher may send a ticket to: the options of the dispatch form, and their parsing.
+"""Who a dispatcher may send a ticket to: the options of the dispatch form (the staff ticket
+page) and of a 重办 after a 回访 (the console's callback page), shared by both blueprints.
 
 An option's value is `user:<id>` or `team:<id>`. The lists follow how a dispatcher
 thinks: the grid workers of the ticket's own grid first, the property staff of the
