@@ -75,6 +75,8 @@ ACTION_LABELS: dict[str, Any] = {
     "deescalate": _l("Sent back down"),
     "extend": _l("New deadline set"),
     "recategorize": _l("Category changed"),
+    "reassign": _l("Reassigned"),
+    "transfer": _l("Passed to another handler"),
 }
 
 

@@ -15,6 +15,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -23,7 +24,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from ticketing import labels
 from ticketing.extensions import db
-from ticketing.models import Grid, Ledger, LedgerLine, RevealLog, Role, Ticket, User
+from ticketing.models import Channel, Grid, Ledger, LedgerLine, RevealLog, Role, Ticket, User
 from ticketing.services import privacy
 
 # (header, width in characters): the columns of the office's ledger, in its order.
@@ -33,6 +34,8 @@ COLUMNS: tuple[tuple[str, int], ...] = (
     ("是否超时", 9), ("满意度", 10),
 )
 HEADERS = tuple(name for name, _width in COLUMNS)
+# A grid worker's own patrol report has nobody to rate it (services/patrol.py).
+PATROL_NOT_RATED = _l("patrol report, not rated")
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 FORMATS = ("xlsx", "csv")
 MEDIA_TYPES = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -86,7 +89,8 @@ def row_of(line: LedgerLine, tz: tzinfo, full: bool) -> list[Any]:
             t.category.name_zh, line.handler, labels.label(labels.STATUS_LABELS, line.status),
             line.result if full else privacy.mask_text(line.result, t),
             line.deadline.astimezone(tz).replace(tzinfo=None) if line.deadline else None,
-            "是" if line.overdue else "否", labels.label(labels.RATING_LABELS, line.rating),
+            "是" if line.overdue else "否",
+            str(PATROL_NOT_RATED) if t.channel == Channel.PATROL else labels.label(labels.RATING_LABELS, line.rating),
         ]
 
 

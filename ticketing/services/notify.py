@@ -22,7 +22,7 @@ from sqlalchemy import case, or_, select, update
 
 from ticketing.extensions import db
 from ticketing.labels import RATING_LABELS, format_deadline, locale_of, localized_name
-from ticketing.models import Notification, Role, Ticket, TicketEvent, User
+from ticketing.models import Channel, Notification, Role, Ticket, TicketEvent, User
 from ticketing.queues import DEFAULT, DELIVER_NOTIFICATION
 from ticketing.services import outbox
 from ticketing.services.privacy import mask_phone, mask_text
@@ -66,6 +66,11 @@ MESSAGES: dict[str, tuple[Any, Any]] = {
                  _l("Ticket %(number)s could not be routed automatically: %(note)s")),
     "breach": (_l("Ticket %(number)s is overdue"),
                _l("Ticket %(number)s missed its deadline of %(deadline)s.")),
+    "reassigned": (_l("Ticket %(number)s was reassigned"),
+                   _l("Ticket %(number)s was given to another handler; you need not work on it any more: %(note)s")),
+    "hold_due": (_l("Ticket %(number)s: the hold's date has come"),
+                 _l("Ticket %(number)s was on hold until today, waiting for: %(note)s "
+                    "Resume it, or put it on hold again with a new date.")),
 }
 
 # event action → (resident message or None, staff message or None)
@@ -81,7 +86,11 @@ EVENT_MESSAGES: dict[str, tuple[str | None, str | None]] = {
     "reject": ("rejected", None),
     "escalate": (None, "escalated"),
     "expire": (None, "expired"),
+    "reassign": (None, "assigned"),
+    "transfer": (None, "assigned"),
 }
+# event action → a second staff message, to the hand the event took the ticket from.
+TOLD_BEFORE: dict[str, str] = {"reassign": "reassigned"}
 
 
 def render(kind: str, locale: str, values: Mapping[str, Any]) -> tuple[str, str]:
@@ -165,7 +174,10 @@ def notify_staff(kind: str, ticket: Ticket, users: Iterable[User], key: str, now
 def notify_resident(kind: str, ticket: Ticket, key: str, now: datetime, note: str = "",
                     fresh: bool = False) -> Notification | None:
     """Queue a message to the requester: on WeChat to the follower who filed it through
-    the official account, else by SMS to the phone they gave."""
+    the official account, else by SMS to the phone they gave. A grid worker's own patrol
+    report has no resident: nothing is sent (the phone on it is the worker's)."""
+    if ticket.channel == Channel.PATROL:
+        return None
     if ticket.resident_openid:
         return _add(kind, f"{key}:r", "wechat", ticket, values_for(ticket, note), now,
                     address=ticket.resident_openid, fresh=fresh)
@@ -234,6 +246,10 @@ def _write(ticket: Ticket, event: TicketEvent) -> None:
         rating = (event.detail or {}).get("rating")
         notify_staff(staff_kind, ticket, staff_for(staff_kind, ticket, event), key, event.at,
                      note=event.note, rating=rating, fresh=True)
+    before = TOLD_BEFORE.get(event.action)
+    if before is not None:
+        notify_staff(before, ticket, previous_handlers(event), f"{key}:{before}", event.at,
+                     note=event.note, fresh=True)
 
 
 def confirm_receipt(tickets: list[Ticket]) -> int:
@@ -273,6 +289,21 @@ def handlers_of(ticket: Ticket) -> list[User]:
         where = User.team_id == ticket.team_id
     elif ticket.company_id is not None:
         where = User.company_id == ticket.company_id
+    else:
+        return []
+    return list(db.session.scalars(select(User).where(where, User.active.is_(True)).order_by(User.id)))
+
+
+def previous_handlers(event: TicketEvent) -> list[User]:
+    """The hand an event took the ticket from (`from_*` of its detail, services/handoff.py)."""
+    detail = event.detail or {}
+    if detail.get("from_assignee_id") is not None:
+        user = db.session.get(User, int(detail["from_assignee_id"]))
+        return [user] if user is not None else []
+    if detail.get("from_team_id") is not None:
+        where = User.team_id == int(detail["from_team_id"])
+    elif detail.get("from_company_id") is not None:
+        where = User.company_id == int(detail["from_company_id"])
     else:
         return []
     return list(db.session.scalars(select(User).where(where, User.active.is_(True)).order_by(User.id)))
