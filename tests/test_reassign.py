@@ -91,6 +91,15 @@ def test_the_old_and_the_new_handler_are_told_with_the_reason(world: World, stor
     assert inbox(world.gina, "assigned") == [inbox(world.gina, "assigned")[0]]  # only her first dispatch
 
 
+def test_a_dispatched_ticket_sent_again_tells_the_new_handler_not_the_one_before(
+        world: World, store: PhotoStore) -> None:
+    ticket = advance(make_ticket(world, store), "dispatched", world)
+    assert ticket.assignee is world.gina  # the relationship is loaded before it changes
+    perform(ticket, "dispatch", Actor.staff(world.dora), LATER, calendar(), assignee=world.greg)
+    db.session.commit()
+    assert (len(inbox(world.gina, "assigned")), len(inbox(world.greg, "assigned"))) == (1, 1)
+
+
 def test_a_team_reassigned_tells_the_whole_team_it_came_from(world: World, store: PhotoStore) -> None:
     ticket = make_ticket(world, store, category="elderly.help")
     perform(ticket, "dispatch", Actor.staff(world.dora), T0, calendar(), team=world.volunteers)

@@ -94,6 +94,14 @@ def dispatch(ticket: Ticket, ctx: Context) -> None:
     ticket.accept_due_at = sla.accept_deadline(ticket.tier, ctx.now, ctx.calendar)
     ticket.accepted_at = None
     ticket.resolve_due_at = None
+    _forget_old_hand(ticket)
+
+
+def _forget_old_hand(ticket: Ticket) -> None:
+    """The handler's relationships may have been loaded before their keys changed (a
+    re-dispatch, a reassignment): loaded again from the new keys when next read, so that
+    the new hand is the one told (notify.py)."""
+    db.session.expire(ticket, ["assignee", "team", "company"])
 
 
 def _handler_kind_of(user: User) -> str:
@@ -266,7 +274,6 @@ def reassign(ticket: Ticket, ctx: Context) -> None:
     ctx.detail.update(handoff.hand_of(ticket))
     _end_hold(ticket, ctx.now)
     dispatch(ticket, ctx)
-    _forget_old_hand(ticket)
 
 
 def transfer(ticket: Ticket, ctx: Context) -> None:
@@ -280,13 +287,6 @@ def transfer(ticket: Ticket, ctx: Context) -> None:
     _end_hold(ticket, ctx.now)
     ticket.return_count += 1
     dispatch(ticket, ctx)
-    _forget_old_hand(ticket)
-
-
-def _forget_old_hand(ticket: Ticket) -> None:
-    """The handler's relationships were read before `dispatch` changed their keys: loaded
-    again from the new keys, so that the new hand is the one told (notify.py)."""
-    db.session.expire(ticket, ["assignee", "team", "company"])
 
 
 def escalate(ticket: Ticket, ctx: Context) -> None:
