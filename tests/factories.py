@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import zlib
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
@@ -226,7 +226,7 @@ def advance(ticket: Ticket, status: str, world: World, now: datetime = T0,
     steps = {
         "dispatched": [("dispatch", Actor.staff(dispatcher), {"assignee": handler})],
         "accepted": [("accept", Actor.staff(handler), {})],
-        "on_hold": [("hold", Actor.staff(handler), {"note": "等待配件"})],
+        "on_hold": [("hold", Actor.staff(handler), {"note": "等待配件", "until": now.astimezone(TZ).date() + timedelta(days=3)})],
         "resolved": [("resolve", Actor.staff(handler), {"note": "已更换灯泡"})],
         "closed": [("rate", Actor.resident(), {"rating": "satisfied"})],
     }

@@ -660,3 +660,20 @@ def test_two_callers_recording_at_once_make_one_try(app: Flask, world: World, st
     assert at_once(app, [call_as(uid) for uid in caller_ids]) == ["conflict", "won"]
     task = db.session.get(CallbackTask, task_id)
     assert task is not None and task.attempts == 1 and len(task.attempt_log) == 1
+
+
+def test_a_patrol_report_closed_unrated_is_nobodys_to_call(world: World, store: PhotoStore) -> None:
+    ticket = make_ticket(world, store, channel="patrol")
+    event = TicketEvent(ticket=ticket, action="auto_close", actor_kind="system", detail={})
+    assert callbacks.reason_for(ticket, event, 100) is None
+    event.action = "resolve"
+    assert callbacks.reason_for(ticket, event, 100) is None
+
+
+def test_a_merged_residents_not_satisfied_is_called_back(world: World, store: PhotoStore) -> None:
+    ticket = make_ticket(world, store)
+    event = TicketEvent(ticket=ticket, action="rate_merged", actor_kind="resident",
+                        detail={"rating": "unsatisfied", "main": "X"})
+    assert callbacks.reason_for(ticket, event, 0) == "unsatisfied"
+    event.detail = {"rating": "satisfied", "main": "X"}
+    assert callbacks.reason_for(ticket, event, 0) is None

@@ -81,7 +81,8 @@ def test_a_community_day_adds_up_its_grids(world: World, days: dict[str, Ticket]
     assert day.ledgers == 2
     assert day.counts == {"new": 6, "dispatched": 6, "accepted": 4, "resolved": 2, "closed": 2, "escalated": 1,
                           "reopened": 1, "open_at_end": 8, "overdue_at_end": 2,
-                          "callback_due": 0, "callback_in_time": 0, "callback_reached": 0}
+                          "callback_due": 0, "callback_in_time": 0, "callback_reached": 0,
+                          "patrol_new": 0, "patrol_resolved": 0, "on_hold_at_end": 0}
     assert day.rates == rates((3, 5), (1, 2), (2, 2))
     # Acceptances of 30 and 60 min (A1) and 10 and 10 min (A2): 6,600 s / 4.
     assert (day.accept_mean_s, day.accept_p90_s) == (1650, 3600)
@@ -96,7 +97,8 @@ def test_a_week_adds_counts_and_rate_parts_takes_the_last_days_stock_and_weighs_
     assert week.ledgers == 6  # two grids, three compiled days
     assert week.counts == {"new": 9, "dispatched": 7, "accepted": 5, "resolved": 3, "closed": 2, "escalated": 1,
                            "reopened": 1, "open_at_end": 9, "overdue_at_end": 1,
-                           "callback_due": 0, "callback_in_time": 0, "callback_reached": 0}
+                           "callback_due": 0, "callback_in_time": 0, "callback_reached": 0,
+                           "patrol_new": 0, "patrol_resolved": 0, "on_hold_at_end": 0}
     assert week.rates == rates((3, 6), (1, 2), (2, 2))
     # 30 + 60 + 10 + 10 min and t8's 22 h: 85,800 s / 5 (the daily means would average to 27,500).
     assert week.accept_mean_s == 17160 and week.accept_p90_s == 79200

@@ -53,6 +53,8 @@ EXPECTED: dict[str, tuple[set[str], set[str]]] = {
     "reopen_merged": ({"merged"}, {"resident"}),
     "callback_rate": ({"resolved", "closed"}, {"dora", "adam", "sam", "sue"}),
     "redo": ({"resolved", "closed"}, {"dora", "adam", "sam", "sue"}),
+    "reassign": ({"dispatched", "accepted", "on_hold"}, {"dora", "adam", "sam", "sue"}),
+    "transfer": ({"dispatched", "accepted", "on_hold"}, {"gina"}),
 }
 
 # A submitted ticket has no handler yet, so gina may not write on it.
@@ -64,6 +66,7 @@ TARGET = {
     "rate": "closed", "reopen": "accepted", "auto_close": "closed", "expire": "submitted", "release": "submitted",
     "withdraw": "withdrawn",
     "callback_rate": "closed", "redo": "dispatched",
+    "reassign": "dispatched", "transfer": "dispatched",
 }
 
 
@@ -119,6 +122,11 @@ def params_for(name: str, world: World, store: PhotoStore) -> dict[str, Any]:
         params["deadline"] = T0 + timedelta(days=3)
     if name == "recategorize":
         params["category"] = world.category("repair.other")
+    if name == "hold":
+        params["until"] = T0.date() + timedelta(days=2)
+    if name in ("reassign", "transfer"):
+        world.greg.on_call = True  # a transfer goes only to someone on duty
+        params["assignee"] = world.greg
     return params
 
 
@@ -155,7 +163,7 @@ def test_each_transition_is_allowed_exactly_where_the_table_says(
 def test_allowed_lists_what_the_actor_may_do_now(world: World, store: PhotoStore) -> None:
     ticket = ticket_in("dispatched", world, store)
     assert [t.name for t in allowed(Actor.staff(world.gina), ticket)] == [
-        "accept", "return", "note", "escalate"]
+        "accept", "return", "note", "escalate", "transfer"]
     assert [t.name for t in allowed(Actor.staff(world.greg), ticket)] == []
 
 
@@ -234,7 +242,8 @@ def test_hold_pauses_the_resolve_clock(world: World, store: PhotoStore) -> None:
     ticket = make_ticket(world, store, category="repair.water_leak")  # clock tier, 24 h
     advance(ticket, "accepted", world)
     due = ticket.resolve_due_at
-    perform(ticket, "hold", Actor.staff(world.gina), T0 + timedelta(hours=1), calendar(), note="等待配件")
+    perform(ticket, "hold", Actor.staff(world.gina), T0 + timedelta(hours=1), calendar(), note="等待配件",
+            until=T0.date() + timedelta(days=1))
     perform(ticket, "resume", Actor.staff(world.gina), T0 + timedelta(hours=4), calendar())
     assert ticket.resolve_due_at == due + timedelta(hours=3)
     assert ticket.paused_seconds == 3 * 3600

@@ -11,6 +11,7 @@ import json
 import re
 import zlib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import jsonschema_rs
@@ -26,12 +27,12 @@ from schemathesis.generation.modes import GenerationMode
 from sqlalchemy import select
 
 from tests.callback_helpers import rated, task_of
-from tests.factories import PHONE, T0, World, advance, make_ticket
+from tests.factories import PHONE, T0, TZ, World, advance, make_ticket
 from ticketing.api import openapi
 from ticketing.api.contract import PHONE_PATTERN
 from ticketing.api.inputs import NOT_BLANK_PATTERN, VISIBLE_PATTERN
 from ticketing.extensions import db
-from ticketing.models import KeyKind, Status, Ticket
+from ticketing.models import KeyKind, Status, Ticket, utcnow
 from ticketing.services import apikeys, intake
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
@@ -327,7 +328,12 @@ def aim_transition(case: Any, data: FuzzData) -> None:
     number = case.path_parameters["number"]
     ticket = db.session.scalar(select(Ticket).where(Ticket.number == number))
     if body.get("handler") is not None:
-        body["handler"] = data.handlers[pick(body, len(data.handlers))]
+        handlers = data.handlers
+        if body.get("action") in ("reassign", "transfer") and ticket is not None:
+            # Passed on to someone else: the hand that has it is no new handler (422 on handler).
+            current = f"user:{ticket.assignee_id}" if ticket.assignee_id else f"team:{ticket.team_id}"
+            handlers = [h for h in handlers if h != current]
+        body["handler"] = handlers[pick(body, len(handlers))]
     if body.get("target") is not None:
         targets = db.session.scalars(select(Ticket.number).where(
             Ticket.number.in_(data.numbers[:-1]), Ticket.number != number, Ticket.status.in_(OPEN))).all()
@@ -338,6 +344,8 @@ def aim_transition(case: Any, data: FuzzData) -> None:
         body["category"] = choices[pick(body, len(choices))]
     if body.get("deadline") is not None:
         body["deadline"] = "2099-01-01T10:00:00+08:00"
+    if body.get("until") is not None:  # a hold's expected date: from today to 30 days ahead
+        body["until"] = (utcnow().astimezone(TZ).date() + timedelta(days=1)).isoformat()
     if choice:
         body.pop("version", None)
         case.headers = {k: v for k, v in (case.headers or {}).items() if k != "If-Match"}

@@ -54,7 +54,8 @@ def test_a_patrol_report_is_filed_in_the_workers_grid(client: FlaskClient, world
     assert ticket.channel == "patrol"
     assert ticket.grid_id == world.grid_a1.id
     assert ticket.building_id == world.building_managed.id
-    assert ticket.status in ("submitted", "dispatched")  # routed as usual
+    # The worker's own report: theirs at once, not routed (services/patrol.py).
+    assert (ticket.status, ticket.assignee_id) == ("accepted", world.gina.id)
     assert ticket.created_by_id == world.gina.id
     assert len(ticket.photos) == 1
     assert response.headers["Location"].endswith(f"/tickets/{ticket.number}")
@@ -96,7 +97,7 @@ def test_a_location_inside_a_grid_polygon_places_it_in_that_grid(client: FlaskCl
     assert "39.05" in ticket.address_text
 
 
-def test_a_location_outside_every_polygon_falls_back_to_the_workers_community(
+def test_a_location_outside_every_polygon_goes_to_the_workers_own_grid(
     client: FlaskClient, world: World,
 ) -> None:
     world.grid_a2.boundary = json.dumps(SQUARE)
@@ -104,7 +105,8 @@ def test_a_location_outside_every_polygon_falls_back_to_the_workers_community(
     login(client, world.gina)
     post_report(client, category_id=world.category("environment.litter").id, lat="30.0", lng="120.0")
     ticket = only_ticket()
-    assert ticket.community_id == world.community_a.id and ticket.grid_id is None
+    assert ticket.community_id == world.community_a.id and ticket.grid_id == world.grid_a1.id
+    assert "30.0" in ticket.address_text  # where the worker stood is kept
 
 
 def test_a_report_without_a_valid_phone_is_shown_again(client: FlaskClient, world: World) -> None:

@@ -44,6 +44,14 @@ from ticketing.services.routing import Decision, route
 from workers.jobs import route_ticket
 
 WEDNESDAY, TUESDAY = 2, 1
+# Identical tickets filed closer than this are likely duplicates, which routing sends to the first
+# one's handler (services/duplicates.py); the tests of fair shares file theirs further apart.
+APART = timedelta(hours=73)
+
+
+def filed_apart(i: int, n: int) -> datetime:
+    """When the i-th of n same tickets was filed: none within 72 hours of another, the last at T0."""
+    return T0 - APART * (n - 1 - i)
 
 
 def route_at(ticket: Ticket, now: datetime = T0) -> Decision:
@@ -293,16 +301,16 @@ def test_a_hundred_tickets_over_three_workers_end_within_one_of_each_other(
     workers = [world.gina, grid_worker(world, "gwen"), grid_worker(world, "gil")]
     put_on_call(world.gina)
     for i in range(100):
-        route_at(make_ticket(world, store, now=T0 + timedelta(seconds=i)), T0 + timedelta(seconds=i))
+        route_at(make_ticket(world, store, now=filed_apart(i, 100)), T0 + timedelta(seconds=i))
     counts = routing.open_counts(u.id for u in workers)
-    assert sum(counts.values()) == 100
+    assert sum(counts.values()) == 100 and len(counts) == 3
     assert max(counts.values()) - min(counts.values()) <= 1
 
 
 def test_a_batch_routes_each_ticket_as_routing_them_one_by_one_would(world: World, store: PhotoStore) -> None:
     put_on_call(world.gina)
     workers = [world.gina, grid_worker(world, "gwen"), grid_worker(world, "gil")]
-    one_by_one = [make_ticket(world, store, now=T0 + timedelta(seconds=i)) for i in range(6)]
+    one_by_one = [make_ticket(world, store, now=filed_apart(i, 6)) for i in range(6)]
     for ticket in one_by_one:
         route_at(ticket, T0 + timedelta(minutes=1))
     expected = [t.assignee_id for t in one_by_one]
@@ -311,7 +319,7 @@ def test_a_batch_routes_each_ticket_as_routing_them_one_by_one_would(world: Worl
     for user in workers:
         user.last_assigned_at = None
     db.session.commit()
-    batch = [make_ticket(world, store, now=T0 + timedelta(seconds=i)) for i in range(6)]
+    batch = [make_ticket(world, store, now=filed_apart(i, 6)) for i in range(6)]
     decisions = routing.route_many([t.id for t in reversed(batch)], T0 + timedelta(minutes=1), calendar())
     db.session.commit()
     assert [t.assignee_id for t in batch] == expected
@@ -330,7 +338,7 @@ def test_a_batch_sends_companies_and_teams_their_tickets_as_one_by_one_would(
              (world.building_courtyard, "dispute.noise"), (world.building_courtyard, "repair.stair_light")]
 
     def file_all() -> list[Ticket]:
-        return [make_ticket(world, store, building=b, category=c, now=T0 + timedelta(seconds=i))
+        return [make_ticket(world, store, building=b, category=c, now=filed_apart(i // 4, 2) + timedelta(seconds=i))
                 for i, (b, c) in enumerate(kinds * 2)]
 
     one_by_one = file_all()
@@ -384,7 +392,7 @@ def test_ties_go_to_whoever_waited_longest(world: World, store: PhotoStore) -> N
 def test_fewest_open_beats_a_longer_wait(world: World, store: PhotoStore) -> None:
     put_on_call(world.gina)
     gwen = grid_worker(world, "gwen")
-    busy = make_ticket(world, store)
+    busy = make_ticket(world, store, now=T0 - APART)  # not a duplicate of the next
     perform(busy, "dispatch", Actor.staff(world.dora), T0, calendar(), assignee=world.gina)
     world.gina.last_assigned_at = None  # as if she had waited forever
     db.session.commit()
@@ -594,7 +602,7 @@ def statements(ctx: Flask) -> Iterator[list[str]]:
 
 
 def queries_to_route(world: World, store: PhotoStore, statements: list[str], now: datetime) -> int:
-    ticket_id = make_ticket(world, store).id
+    ticket_id = make_ticket(world, store, now=now).id
     db.session.expunge_all()  # nothing cached: the count does not depend on what ran before
     ticket = db.session.get(Ticket, ticket_id)
     assert ticket is not None
@@ -615,9 +623,9 @@ def test_routing_takes_the_same_number_of_queries_however_many_staff_and_tickets
     for i in range(40):
         make_user(f"w{i}", Role.GRID_WORKER, street=world.street, grids=[world.grid_a1], on_call=True)
     db.session.commit()
-    for _ in range(60):
-        route_at(make_ticket(world, store))
-    large = queries_to_route(world, store, statements, T0 + timedelta(hours=2))
+    for i in range(60):
+        route_at(make_ticket(world, store, now=filed_apart(i, 61)))
+    large = queries_to_route(world, store, statements, T0 + APART + timedelta(hours=1))
     assert large == small and small <= 20, (small, large)
 
 
@@ -679,7 +687,8 @@ def test_a_batch_across_grids_gives_each_ticket_to_its_own_grids_worker(world: W
     for user in (world.gina, world.greg, world.gabe):
         put_on_call(user)
     places = [world.building_courtyard, world.building_west, world.building_east] * 2
-    tickets = [make_ticket(world, store, building=b, now=T0 + timedelta(seconds=i)) for i, b in enumerate(places)]
+    tickets = [make_ticket(world, store, building=b, now=filed_apart(i // 3, 2) + timedelta(seconds=i))
+               for i, b in enumerate(places)]
     routing.route_many([t.id for t in tickets], T0 + timedelta(minutes=1), calendar())
     db.session.commit()
     owners = {world.grid_a1.id: world.gina.id, world.grid_a2.id: world.greg.id, world.grid_b1.id: world.gabe.id}

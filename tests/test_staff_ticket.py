@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,9 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from tests.conftest import csrf_token, login
-from tests.factories import PHONE, World, advance, make_ticket, png_bytes
+from tests.factories import PHONE, TZ, World, advance, make_ticket, png_bytes
 from ticketing.extensions import db
-from ticketing.models import HandlerKind, RevealLog, RoutingRule, Ticket, TicketEvent
+from ticketing.models import HandlerKind, RevealLog, RoutingRule, Ticket, TicketEvent, utcnow
 from ticketing.services.photos import PhotoStore
 
 # These tests read the English labels; Chinese is checked in test_translations.
@@ -284,7 +285,8 @@ def test_returning_without_a_reason_is_400_and_changes_nothing(client: FlaskClie
 def test_gina_puts_a_ticket_on_hold_and_resumes_it(client: FlaskClient, world: World, store: PhotoStore) -> None:
     ticket = advance(make_ticket(world, store), "accepted", world)
     login(client, world.gina)
-    assert act(client, ticket, "hold", note="等待配件到货").status_code == 303
+    until = (utcnow().astimezone(TZ).date() + timedelta(days=2)).isoformat()
+    assert act(client, ticket, "hold", note="等待配件到货", until=until).status_code == 303
     assert reload(ticket).status == "on_hold"
     assert act(client, ticket, "resume").status_code == 303
     ticket = reload(ticket)

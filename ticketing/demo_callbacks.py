@@ -39,7 +39,10 @@ def work_demo_callbacks(world: DemoWorld, now: datetime, calendar: WorkCalendar)
             continue
         ticket = task.ticket
         caller = (world.staff(Role.DISPATCHER, ticket.community) or world.staff(Role.DISPATCHER, None))[0]
-        at = max(task.created_at + timedelta(hours=3), ticket.updated_at + timedelta(minutes=5))
+        # After everything already on the ticket: two tasks of one ticket are worked in turn.
+        last = max((event.at for event in ticket.events), default=ticket.updated_at)
+        at = max(task.created_at + timedelta(hours=3), ticket.updated_at + timedelta(minutes=5),
+                 last + timedelta(minutes=5))
         if task.id % 5 == 0:
             for attempt in range(callbacks.MAX_ATTEMPTS):
                 callbacks.record_outcome(task, caller, Outcome(False, note="无人接听"),

@@ -45,6 +45,7 @@ from ticketing.models import (
 )
 from ticketing.services import intake
 from ticketing.services.lifecycle import Actor, perform
+from ticketing.services.patrol import OWN_REPORT
 from ticketing.services.photos import PhotoStore
 from ticketing.services.workdays import load_calendar
 
@@ -96,6 +97,8 @@ PLAN: tuple[tuple[str, int, tuple[float, float]], ...] = (
     ("reopened_closed", 1, (8, 25)),
     ("withdrawn", 1, (2, 9)),
 )
+# What a grid worker's own patrol report can go through (services/patrol.py).
+PATROL_PATHS = frozenset({"accepted", "resolved", "auto_closed"})
 OPEN_PATHS = frozenset({"submitted", "returned", "redispatched", "dispatched", "accepted", "supervised", "on_hold"})
 RESIDENT_CHANNELS = (Channel.WEB, Channel.WALK_IN, Channel.SERVICE_HALL, Channel.PHONE, Channel.WECHAT_GROUP)
 CHANNEL_WEIGHTS = (45, 20, 10, 15, 10)
@@ -111,6 +114,8 @@ DELAYS: dict[str, dict[str, tuple[int, int]]] = {
     "rate": {"*": (120, 2880)},
     "reopen": {"*": (720, 2880)},
     "auto_close": {"*": (7 * 1440, 7 * 1440 + 60)},
+    # A patrol report is the worker's at once, and the sweep closes it once resolved.
+    "patrol_own": {"*": (1, 2)},
     "note": {"*": (30, 600)},
     "supervise": {"*": (10500, 12000)},
     "reject": {"*": (10, 180)},
@@ -177,6 +182,8 @@ class Planner:
                 return story.category.startswith("repair.") and story.place != "self" and not story.channel
             if path in ("on_hold", "held_closed"):
                 return bool(story.hold)
+            if story.channel == Channel.PATROL:  # the worker's own: theirs at once, nobody rates it
+                return path in PATROL_PATHS
             return True
         eligible = [s for s in STORIES if fits(s)]
         story = min(eligible, key=lambda s: (self.used.get(s.key, 0), self.rng.random()))
@@ -275,6 +282,12 @@ class Planner:
         """The steps of the plan's path, each with its actor, note and delay from the last."""
         dispatch, worker = self.handler(plan)
         dispatcher = Actor.staff(self.dispatcher(plan))
+        own = plan.channel == Channel.PATROL and plan.intake_actor.user is not None
+        if own:  # the reporting worker's, not routed (services/patrol.py)
+            assert plan.intake_actor.user is not None
+            worker = plan.intake_actor.user
+            dispatch = {"assignee": worker, "rule": OWN_REPORT}
+            dispatcher = Actor.system()
         wrong = self.grid_worker(plan)
         steps: list[Step] = []
         for name in PATHS[plan.path]:
@@ -282,13 +295,14 @@ class Planner:
             if name == "dispatch_wrong":
                 steps.append(Step("dispatch", dispatcher, params={"assignee": wrong}))
             elif name == "dispatch":
-                steps.append(Step("dispatch", dispatcher, params=dict(dispatch)))
+                steps.append(Step("dispatch", dispatcher, params=dict(dispatch), pace="patrol_own" if own else ""))
             elif name == "return":
                 # History: the dispatcher sent it on by hand, so no re-routing job.
                 steps.append(Step("return", Actor.staff(wrong), self.rng.choice(RETURN_NOTES),
                                   params={"reroute": False}))
             elif name in ("accept", "resume", "auto_close"):
-                steps.append(Step(name, Actor.system() if name == "auto_close" else Actor.staff(worker)))
+                steps.append(Step(name, Actor.system() if name == "auto_close" else Actor.staff(worker),
+                                  pace="patrol_own" if own and name != "resume" else ""))
             elif name in ("hold", "resolve"):
                 note = (story.hold if name == "hold" else story.result) if story else ""
                 steps.append(Step(name, Actor.staff(worker), note))
@@ -381,6 +395,8 @@ def file_demo_tickets(world: DemoWorld, now: datetime, tz: tzinfo, upload_folder
             params = dict(step.params)
             if step.name == "merge" and plan.target is not None:
                 params["target"] = plan.target.ticket
+            if step.name == "hold":  # expected in a few days (services/holds.py)
+                params["until"] = step.at.astimezone(tz).date() + timedelta(days=3)
             perform(ticket, step.name, step.actor, step.at, calendar, note=step.note,
                     public=step.public, **params)
         db.session.commit()

@@ -11,13 +11,16 @@ to spot.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from wtforms import SelectChoice
 
 from ticketing.extensions import db
 from ticketing.models import Grid, Role, Team, Ticket, User, user_grids
-from ticketing.services import routing, scope
+from ticketing.services import duty, handoff, routing, scope
 
 Choice = tuple[str, str]
 
@@ -83,12 +86,16 @@ def team_choices(ticket: Ticket) -> list[Option]:
     return choices
 
 
-def handler_choices(ticket: Ticket) -> list[SelectChoice]:
-    """The dispatch options of a ticket in <optgroup>s, after a blank "choose" option."""
-    groups = (
-        (_l("Grid workers"), grid_worker_choices(ticket)),
-        (_l("Property staff"), property_staff_choices(ticket)),
-        (_l("Volunteer and mediation teams"), team_choices(ticket)),
+def handler_choices(ticket: Ticket, keep: Callable[[User], bool] | None = None) -> list[SelectChoice]:
+    """The dispatch options of a ticket in <optgroup>s, after a blank "choose" option;
+    with `keep`, only the people it keeps (whole teams stay)."""
+    groups = tuple(
+        (group, [o for o in options if keep is None or not isinstance(o[0], User) or keep(o[0])])
+        for group, options in (
+            (_l("Grid workers"), grid_worker_choices(ticket)),
+            (_l("Property staff"), property_staff_choices(ticket)),
+            (_l("Volunteer and mediation teams"), team_choices(ticket)),
+        )
     )
     counts = routing.open_counts(o[0].id for _, options in groups for o in options if isinstance(o[0], User))
 
@@ -103,3 +110,19 @@ def handler_choices(ticket: Ticket) -> list[SelectChoice]:
     return [SelectChoice("", str(_l("Choose a handler…")))] + [
         SelectChoice(*choice(option), optgroup=str(group)) for group, options in groups for option in options
     ]
+
+
+def reassign_choices(ticket: Ticket) -> list[SelectChoice]:
+    """Who a ticket may be reassigned to (改派): anyone it could be dispatched to but its handler."""
+    return handler_choices(ticket, keep=lambda user: user.id != ticket.assignee_id)
+
+
+def transfer_choices(ticket: Ticket, now: datetime, tz: tzinfo) -> list[SelectChoice]:
+    """Who a handler may pass the ticket to (转办): those it could be dispatched to who are on
+    duty now, but its handler and whoever passed it on before (services/handoff.py)."""
+    candidates = [o[0] for o in (*grid_worker_choices(ticket), *property_staff_choices(ticket),
+                                 *team_choices(ticket)) if isinstance(o[0], User)]
+    left_out = handoff.excluded_people(ticket) | {ticket.assignee_id}
+    ids = [user.id for user in candidates if user.id not in left_out]
+    on_duty = set(db.session.scalars(select(User.id).where(User.id.in_(ids), duty.on_duty(now, tz)))) if ids else set()
+    return handler_choices(ticket, keep=lambda user: user.id in on_duty)

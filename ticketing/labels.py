@@ -83,6 +83,8 @@ ACTION_LABELS: dict[str, Any] = {
     "callback": _l("Callback to the resident"),
     "callback_rate": _l("Rated by the resident on a callback"),
     "redo": _l("Sent back for redoing after a callback"),
+    "reassign": _l("Reassigned"),
+    "transfer": _l("Passed to another handler"),
 }
 
 # 回访 (services/callbacks.py): why a resident is called, and where the task stands.

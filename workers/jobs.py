@@ -158,6 +158,21 @@ def compile_today_ledgers() -> str:
     return f"ledgers of today so far: {compile_day(now.astimezone(tz).date(), tz, now)} grids"
 
 
+@job(queue=LOW, timeout=300, retries=1)
+def remind_holds() -> str:
+    """Scheduled hourly from 08:05 to 20:05: remind the handlers of the holds whose expected
+    date has come, once per hold (services/holds.py); a retry reminds nobody twice."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+
+    from ticketing.services.holds import remind_due
+
+    reminded = remind_due(utcnow(), ZoneInfo(current_app.config["TIMEZONE"]))
+    db.session.commit()
+    return f"hold reminders {reminded}"
+
+
 @job(queue=LOW, timeout=60, retries=1)
 def check_calendar() -> str:
     """Scheduled daily: warn in the log while a year that has begun or begins within 90 days

@@ -108,6 +108,9 @@ SCHEDULE: tuple[Entry, ...] = (
     Entry("today-ledgers", "workers.jobs.compile_today_ledgers", every=600),
     # Once a day, a log warning while a year within 90 days has unconfirmed make-up working days.
     Entry("calendar-check", "workers.jobs.check_calendar", cron="0 9 * * *", misfire_grace=6 * 3600),
+    # Holds whose expected date has come: hourly through the working day, so a hold until
+    # today still reminds today; each hold reminds once whatever fires (services/holds.py).
+    Entry("hold-reminders", "workers.jobs.remind_holds", cron="5 8-20 * * *", misfire_grace=3000),
 )
 
 

@@ -15,6 +15,7 @@ from ticketing.api.inputs import (
     CategoryRef,
     Choice,
     Choices,
+    Day,
     Integer,
     Moment,
     Number,
@@ -33,6 +34,7 @@ from ticketing.models import (
 )
 from ticketing.services.callbacks import MAX_ATTEMPTS as MAX_CALLBACK_TRIES
 from ticketing.services.doors import BY_HAND_ACTIONS, ENTRY_ROLES, GROUPCHAT_ROLES, PATROL_ROLES
+from ticketing.services.holds import MAX_HOLD_DAYS
 from ticketing.services.intake import MAX_ADDRESS, MAX_DESCRIPTION, MAX_NAME, MAX_ROOM
 from ticketing.services.lifecycle import MAX_NOTE_LENGTH, TRANSITIONS
 
@@ -50,6 +52,7 @@ STAFF_ACTIONS: tuple[str, ...] = tuple(name for name in TRANSITIONS if name in B
 # The one input beyond the note that an action takes.
 ACTION_PARAMS: dict[str, str] = {
     "dispatch": "handler", "merge": "target", "extend": "deadline", "note": "public", "recategorize": "category",
+    "hold": "until", "reassign": "handler", "transfer": "handler",
 }
 
 KEY_PATTERN = r"^[!-~]{1,64}$"
@@ -120,14 +123,18 @@ TRANSITION = Body(
         "action": Choice(values=STAFF_ACTIONS, description=(
             "What to do; the ticket's `actions` lists those this account may do now.")),
         "note": Text(max_length=MAX_NOTE_LENGTH, description=(
-            "Note or reason; required for reject, return, hold, resolve, note, escalate, "
-            "deescalate and extend.")),
+            "Note or reason; required for reject, return, hold (what is awaited), resolve, note, "
+            "escalate, deescalate, extend, reassign and transfer.")),
         "public": Boolean(description="note only: may the resident read it too? Default false."),
         "handler": Text(max_length=20, pattern=HANDLER_PATTERN, description=(
-            "dispatch only, required: user:<id> for a person, team:<id> for a whole team.")),
+            "dispatch, reassign and transfer, required: user:<id> for a person, team:<id> for a "
+            "whole team. transfer: only someone on duty now who has not passed the ticket on before.")),
         "target": Text(max_length=20, pattern=NUMBER_PATTERN, description=(
             "merge only, required: the number of the ticket to merge into.")),
         "deadline": Moment(description="extend only, required: the new deadline, with its time zone."),
+        "until": Day(description=(
+            "hold only, required: the local date (YYYY-MM-DD) what is awaited is expected by, from "
+            f"today to {MAX_HOLD_DAYS} days ahead; the handler is reminded that day.")),
         "category": CategoryRef(description="recategorize only, required: the new category (code or id)."),
         "version": Integer(description=(
             "The ticket's version as last read; if it changed since, nothing is done (409 "

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import request
@@ -46,6 +46,9 @@ _HOUR, _MINUTE = "(?:[01][0-9]|2[0-3])", "[0-5][0-9]"
 MOMENT_PATTERN = (rf"^[12][0-9]{{3}}-[0-9]{{2}}-[0-9]{{2}}[Tt]{_HOUR}:{_MINUTE}:{_MINUTE}(?:\.[0-9]+)?"
                   rf"(?:[Zz]|[+-]{_HOUR}:{_MINUTE})$")
 MOMENT = re.compile(MOMENT_PATTERN)
+# RFC 3339 full-date in the same years; whether the day exists is date.fromisoformat's call.
+DAY_PATTERN = r"^[12][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])$"
+DAY = re.compile(DAY_PATTERN)
 
 
 class FieldError(Exception):
@@ -266,6 +269,23 @@ class Moment(Spec):
 
     def schema(self) -> dict[str, Any]:
         return {"type": "string", "format": "date-time", "maxLength": 40, "pattern": MOMENT_PATTERN}
+
+
+@dataclass(frozen=True)
+class Day(Spec):
+    """A calendar date, YYYY-MM-DD (JSON Schema's full-date), e.g. 2026-11-20; read as a date."""
+
+    def from_json(self, value: Any) -> date:
+        problem = FieldError(_l("Give a date as YYYY-MM-DD, e.g. 2026-11-20."))
+        if not isinstance(value, str) or not DAY.fullmatch(value):
+            raise problem
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise problem from None
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "format": "date", "maxLength": 10, "pattern": DAY_PATTERN}
 
 
 def nullable(schema: dict[str, Any]) -> dict[str, Any]:

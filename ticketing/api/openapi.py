@@ -104,6 +104,10 @@ DETAIL_FIELDS: dict[str, Schema] = {
     "unrouted_reason": STRING,
     **{name: nullable(TIME) for name in ("accept_due_at", "resolve_due_at", "dispatched_at", "accepted_at",
                                          "held_at", "resolved_at", "closed_at")},
+    "hold_until": {**nullable({"type": "string", "format": "date"}),
+                   "description": "While on hold: the local date what is awaited is expected by."},
+    "hold_reason": {**FREE_TEXT, "description": "While on hold: what is awaited (the hold's note). "
+                    + FREE_TEXT["description"]},
     "result_note": FREE_TEXT,
     "rating": nullable(enum(Rating)),
     "rating_comment": FREE_TEXT,

@@ -38,10 +38,11 @@ from ticketing.models import (
     User,
 )
 from ticketing.services import callbacks, intake, placing, refcache, scope
-from ticketing.services.errors import InvalidInput
+from ticketing.services.errors import InvalidInput, ServiceError
 from ticketing.services.handlers import parse_handler
 from ticketing.services.intake import IntakeRequest
-from ticketing.services.patrol import place_point
+from ticketing.services.patrol import own_report, place_report
+from ticketing.services.workdays import WorkCalendar
 
 # intake's field names → the API's.
 INTAKE_FIELDS = {"category_id": "category"}
@@ -151,17 +152,28 @@ def prepare_filing(values: dict[str, Any], user: User, channel: str, key: str | 
 
 def patrol_defaults(req: IntakeRequest, worker: User) -> None:
     """As on the patrol page: the worker's own phone and name; placed by location, else in
-    the community of the worker's first grid."""
+    the worker's own grid (services/patrol.py `place_report`)."""
     if not req.phone:
         req.phone = intake.clean_phone(worker.phone) or ""
     req.name = req.name or worker.display_name
     if any(getattr(req, name) for name in PLACE_FIELDS):
         return
-    grid = place_point(worker, req.lat, req.lon) if req.lat is not None and req.lon is not None else None
+    # Outside every grid's boundary, or without a location: the worker's own grid.
+    grid = place_report(worker, req.lat, req.lon)
     if grid is not None:
         req.grid_id, req.community_id = grid.id, grid.community_id
     elif worker.grids:
         req.community_id = worker.grids[0].community_id
+
+
+def own_patrol_report(ticket: Ticket, worker: User, at: datetime, calendar: WorkCalendar) -> None:
+    """A patrol report filed through the API is the worker's at once, as on the patrol page;
+    when that is refused, it stays filed and waits for the dispatcher."""
+    try:
+        own_report(ticket, worker, at, calendar)
+        db.session.commit()
+    except ServiceError:
+        db.session.rollback()
 
 
 def check_place(filing: Filing, user: User) -> None:
@@ -282,8 +294,10 @@ def transition_inputs(name: str, values: dict[str, Any], user: User) -> tuple[bo
     unused = {f for f in set(ACTION_PARAMS.values()) if f in values and ACTION_PARAMS.get(name) != f}
     if unused:
         raise validation_failed({f: _l("Not used by this action.") for f in sorted(unused)})
-    if name == "dispatch":
+    if name in ("dispatch", "reassign", "transfer"):
         return None, handler_params(values.get("handler"))
+    if name == "hold":
+        return None, {"until": values.get("until")}
     if name == "merge":
         return None, {"target": scope.merge_target(user, values.get("target"))}
     if name == "extend":

@@ -161,6 +161,8 @@ def ticket_detail(ticket: Ticket, user: User, now: datetime, duplicates: list[st
         "dispatched_at": iso(ticket.dispatched_at),
         "accepted_at": iso(ticket.accepted_at),
         "held_at": iso(ticket.held_at),
+        "hold_until": ticket.hold_until.isoformat() if ticket.held_at and ticket.hold_until else None,
+        "hold_reason": free_text(ticket.hold_reason, ticket, revealed) if ticket.held_at else "",
         "resolved_at": iso(ticket.resolved_at),
         "closed_at": iso(ticket.closed_at),
         "result_note": free_text(ticket.result_note, ticket, revealed),

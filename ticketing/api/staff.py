@@ -29,6 +29,7 @@ from ticketing.extensions import csrf, db
 from ticketing.forms import MAX_ID
 from ticketing.models import (
     CallbackTask,
+    Channel,
     Community,
     Complex,
     Grid,
@@ -197,11 +198,14 @@ def create_ticket() -> Response:
     key = operations.idempotency_key(values.get("external_id"), request.headers.get("Idempotency-Key"))
     filing = operations.prepare_filing(values, user, channel, key)
     operations.check_place(filing, user)
+    own = channel == Channel.PATROL.value  # the worker's own report: theirs, not routed
     try:
         ticket, created = intake.submit(filing.request, Actor.staff(user), now(), local_tz(), photo_store(),
-                                        current_app.config["MAX_PHOTO_BYTES"])
+                                        current_app.config["MAX_PHOTO_BYTES"], route=not own)
     except ServiceError as exc:
         raise from_service(exc, operations.INTAKE_FIELDS) from None
+    if own and created:
+        operations.own_patrol_report(ticket, user, now(), calendar())
     url = url_for("staff_api.get_ticket", number=ticket.number)
     response = json_response({"number": ticket.number, "status": ticket.status, "created": created,
                               "url": url}, 201 if created else 200)

@@ -155,4 +155,5 @@ def supervision_list() -> str:
     return render_template(
         "console/supervision.html", s=result, now=now(), levels=supervision.LEVELS,
         overdue_by=supervision.overdue_by, acts=user.has_role(Role.SUPERVISOR, Role.ADMIN),
+        duplicates=duplicates.flagged(result.tickets, user),
     )

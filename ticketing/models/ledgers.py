@@ -97,6 +97,14 @@ class Ledger(GridDay, RateParts, CallbackParts, Model):
     # All the grid's tickets still open when the day ended, and those of them past their deadline.
     open_at_end: Mapped[int] = mapped_column(Integer, default=0)
     overdue_at_end: Mapped[int] = mapped_column(Integer, default=0)
+    # The grid workers' own patrol reports (巡查), apart from the residents': filed, resolved.
+    patrol_new: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    patrol_resolved: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Tickets on hold (挂起) when the day ended; the time on hold of the tickets resolved
+    # that day that were ever held (how many, and the sum: a roll-up's mean is exact).
+    on_hold_at_end: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    hold_n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    hold_total_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
     # Dispatch → accept and filing → resolve, for the acceptances and resolutions of the day.

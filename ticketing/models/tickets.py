@@ -1,13 +1,14 @@
 """Tickets, their append-only events, photos, and the counter behind ticket numbers."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -164,6 +165,11 @@ class Ticket(Model):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolve_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     held_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # What a hold (挂起) awaits and the local date it is expected by; the reminder's claim,
+    # once per hold (services/holds.py).
+    hold_reason: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    hold_until: Mapped[date | None] = mapped_column(Date)
+    hold_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paused_seconds: Mapped[int] = mapped_column(Integer, default=0)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -26,7 +26,7 @@ from ticketing.services.doors import GROUPCHAT_ROLES, PATROL_ROLES
 from ticketing.services.errors import InvalidInput, ServiceError, ValidationFailed
 from ticketing.services.intake import IntakeRequest
 from ticketing.services.lifecycle import Actor
-from ticketing.services.patrol import place_point, take_on_the_spot
+from ticketing.services.patrol import own_report, place_report, take_on_the_spot
 from ticketing.web import (
     calendar,
     local_tz,
@@ -94,11 +94,13 @@ def new_report() -> str | Response | tuple[str, int]:
     grid = None
     community = communities[0]
     address = ""
-    if form.building_id.data is None and point is not None:
-        grid = place_point(worker, *point)
+    if form.building_id.data is None:
+        # Outside every grid's boundary, or without a location: the worker's own grid.
+        grid = place_report(worker, *(point or (None, None)))
         if grid is not None:
             community = grid.community
-        address = _("Location %(lat).6f, %(lng).6f", lat=point[0], lng=point[1])
+        if point is not None:
+            address = _("Location %(lat).6f, %(lng).6f", lat=point[0], lng=point[1])
     handle_now = bool(form.handle_now.data)
     result = (form.result.data or "").strip()
     req = IntakeRequest(
@@ -118,7 +120,7 @@ def new_report() -> str | Response | tuple[str, int]:
         ticket, created = intake.submit(
             req, Actor.staff(worker), now(), local_tz(), photo_store(),
             current_app.config["MAX_PHOTO_BYTES"], current_app.config["MAX_PHOTOS"],
-            route=not handle_now,
+            route=False,  # the worker's own: not routed (services/patrol.py)
         )
     except ValidationFailed as exc:
         form.add_errors(exc.errors)
@@ -127,15 +129,17 @@ def new_report() -> str | Response | tuple[str, int]:
         form.form_errors.append(exc.message)
         return page(exc.status)
     if created:
-        if handle_now:
-            try:
+        try:
+            if handle_now:
                 take_on_the_spot(ticket, worker, result, now(), calendar())
-            except ServiceError as exc:
-                # The ticket is filed; it waits for the dispatcher like any other.
-                db.session.rollback()
-                flash(_("Ticket %(number)s filed, but it could not be taken on the spot: %(error)s",
-                        number=ticket.number, error=exc.message), "error")
-                return redirect(url_for("staff.detail", number=ticket.number), 303)
+            else:
+                own_report(ticket, worker, now(), calendar())
+        except ServiceError as exc:
+            # The ticket is filed; it waits for the dispatcher like any other.
+            db.session.rollback()
+            flash(_("Ticket %(number)s filed, but it could not be taken on the spot: %(error)s",
+                    number=ticket.number, error=exc.message), "error")
+            return redirect(url_for("staff.detail", number=ticket.number), 303)
         db.session.commit()
     flash(_("Ticket %(number)s filed.", number=ticket.number), "success")
     return redirect(url_for("staff.detail", number=ticket.number), 303)

@@ -50,6 +50,7 @@ from ticketing.models import (
     CallbackReason,
     CallbackState,
     CallbackTask,
+    Channel,
     Rating,
     RevealLog,
     Role,
@@ -86,6 +87,10 @@ def sampled(ticket_id: int, percent: int) -> bool:
 def reason_for(ticket: Ticket, event: TicketEvent, sample_percent: int) -> str | None:
     """The reason this event calls for a 回访, or None."""
     detail = event.detail or {}
+    if ticket.channel == Channel.PATROL:
+        return None  # a grid worker's own report: there is no resident to call
+    if event.action == "rate_merged" and detail.get("rating") == Rating.UNSATISFIED:
+        return CallbackReason.UNSATISFIED  # the resident of a merged ticket, on their own ticket
     if event.action == "rate":
         if detail.get("rating") == Rating.UNSATISFIED:
             return CallbackReason.UNSATISFIED

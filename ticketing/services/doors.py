@@ -18,5 +18,5 @@ PATROL_ROLES: tuple[Role, ...] = (Role.GRID_WORKER,)
 # form in staff/forms.py `FORMS`; the others are the resident's or the system's.
 BY_HAND_ACTIONS: frozenset[str] = frozenset({
     "dispatch", "reject", "merge", "accept", "return", "hold", "resume", "resolve",
-    "note", "escalate", "deescalate", "extend", "recategorize",
+    "note", "escalate", "deescalate", "extend", "recategorize", "reassign", "transfer",
 })

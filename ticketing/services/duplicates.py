@@ -11,6 +11,9 @@ category, within the window, where at least one of the two tickets has no buildi
 Two tickets at *different* buildings are never hinted. The rule is symmetric: if A
 is a hint on B's page, B is one on A's.
 
+Routing uses the same rule (`first_handled`): a new ticket that likely duplicates
+one already dispatched goes to that ticket's handler (services/routing.py).
+
 Hints are only what the viewer may see (`scope.ticket_scope`); merging stays the
 state machine's call (`lifecycle`), which these hints only offer.
 """
@@ -24,7 +27,7 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, and_, case, false, or_, select
 
 from ticketing.extensions import db
-from ticketing.models import FINAL_STATUSES, OPEN_STATUSES, Ticket, User
+from ticketing.models import FINAL_STATUSES, OPEN_STATUSES, Status, Ticket, User
 from ticketing.services import scope
 from ticketing.services.lifecycle import Actor, allowed
 
@@ -98,6 +101,56 @@ def candidates(ticket: Ticket, user: User, now: datetime, limit: int = LIMIT) ->
         .limit(limit)
     )
     return list(db.session.scalars(query))
+
+
+HANDLED = (Status.DISPATCHED, Status.ACCEPTED, Status.ON_HOLD)
+
+
+def first_handled(ticket: Ticket, near: Iterable[Ticket] | None = None) -> Ticket | None:
+    """The first ticket filed before `ticket` that it likely duplicates and that has a hand
+    (a person, or a team's or company's queue): routing sends the duplicate there.
+
+    No viewer's scope: this is routing's question. The SQL narrows to the category,
+    place and window (or `near`, what `near_many` found for a whole batch); the rest is
+    `pairs` on the loaded rows, which inside a routing batch already carry the batch's
+    assignments (held back, not yet flushed).
+    """
+    if not eligible(ticket):
+        return None
+    others = near if near is not None else db.session.scalars(
+        select(Ticket)
+        .where(Ticket.id != ticket.id, Ticket.category_id == ticket.category_id, same_place(ticket),
+               Ticket.created_at >= ticket.created_at - WINDOW, Ticket.created_at <= ticket.created_at,
+               Ticket.status.in_(OPEN_STATUSES))
+        .order_by(Ticket.created_at, Ticket.id)
+        .limit(LIMIT * 4)
+    )
+    for other in others:
+        before = (other.created_at, other.id) < (ticket.created_at, ticket.id)
+        held = other.assignee_id is not None or other.team_id is not None or other.company_id is not None
+        if before and held and other.status in HANDLED and pairs(ticket, other):
+            return other
+    return None
+
+
+def near_many(tickets: Iterable[Ticket]) -> list[Ticket]:
+    """The open tickets that may be what `first_handled` looks for, for all of `tickets` in
+    one query (routing a batch): per category and complex, filed in the window before the
+    earliest of them up to the latest; oldest first."""
+    spans: dict[tuple[int, int], list[datetime]] = {}
+    for ticket in tickets:
+        if eligible(ticket):
+            assert ticket.complex_id is not None
+            spans.setdefault((ticket.category_id, ticket.complex_id), []).append(ticket.created_at)
+    if not spans:
+        return []
+    near = or_(*(
+        and_(Ticket.category_id == category_id, Ticket.complex_id == complex_id,
+             Ticket.created_at.between(min(times) - WINDOW, max(times)))
+        for (category_id, complex_id), times in spans.items()
+    ))
+    return list(db.session.scalars(
+        select(Ticket).where(near, Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.created_at, Ticket.id)))
 
 
 def flagged(tickets: Iterable[Ticket], user: User) -> set[int]:

@@ -29,7 +29,7 @@ from ticketing.models import (
     User,
 )
 from ticketing.queues import HIGH, ROUTE_TICKET
-from ticketing.services import outbox, scope, sla
+from ticketing.services import handoff, holds, outbox, scope, sla
 from ticketing.services.classify import tier_urgency
 from ticketing.services.errors import IllegalTransition, InvalidInput
 from ticketing.services.workdays import WorkCalendar
@@ -100,6 +100,14 @@ def dispatch(ticket: Ticket, ctx: Context) -> None:
     ticket.accept_due_at = sla.accept_deadline(ticket.tier, ctx.now, ctx.calendar)
     ticket.accepted_at = None
     ticket.resolve_due_at = None
+    _forget_old_hand(ticket)
+
+
+def _forget_old_hand(ticket: Ticket) -> None:
+    """The handler's relationships may have been loaded before their keys changed (a
+    re-dispatch, a reassignment): loaded again from the new keys when next read, so that
+    the new hand is the one told (notify.py)."""
+    db.session.expire(ticket, ["assignee", "team", "company"])
 
 
 def _handler_kind_of(user: User) -> str:
@@ -110,6 +118,15 @@ def _handler_kind_of(user: User) -> str:
             return HandlerKind.MEDIATION_TEAM
         return HandlerKind.VOLUNTEER_TEAM
     return HandlerKind.GRID_WORKER
+
+
+def handler_fits(user: User, ticket: Ticket) -> bool:
+    """Whether `user` could be sent the ticket by hand (`_check_handler_fits` as a question)."""
+    try:
+        _check_handler_fits(user, ticket)
+    except InvalidInput:
+        return False
+    return True
 
 
 def _check_handler_fits(user: User, ticket: Ticket) -> None:
@@ -159,7 +176,13 @@ def return_ticket(ticket: Ticket, ctx: Context) -> None:
 
 
 def hold(ticket: Ticket, ctx: Context) -> None:
+    """Pause the resolve clock, with what is awaited and the date it is expected by."""
+    until = holds.expected_by(ctx.params.get("until"), ctx.now, ctx.calendar.tz)
     ticket.held_at = ctx.now
+    ticket.hold_reason = ctx.note[:200]
+    ticket.hold_until = until
+    ticket.hold_reminded_at = None  # a new hold, a new reminder
+    ctx.detail.update(until=until.isoformat())
 
 
 def resume(ticket: Ticket, ctx: Context) -> None:
@@ -168,6 +191,7 @@ def resume(ticket: Ticket, ctx: Context) -> None:
     ticket.resolve_due_at = sla.extend_for_pause(ticket.tier, ticket.resolve_due_at, pause, ctx.calendar)
     ticket.paused_seconds += int((ctx.now - ticket.held_at).total_seconds())
     ticket.held_at = None
+    ticket.hold_until, ticket.hold_reason = None, ""
     ctx.detail.update(paused_seconds=int(pause.total_seconds()))
 
 
@@ -274,6 +298,38 @@ def release(ticket: Ticket, ctx: Context) -> None:
         ticket.paused_seconds += int((ctx.now - ticket.held_at).total_seconds())
         ticket.held_at = None
     outbox.emit(ROUTE_TICKET, ticket.id, queue=HIGH)
+
+
+def _end_hold(ticket: Ticket, now: datetime) -> None:
+    """The pause ends here; the time on hold stays counted (as on a release)."""
+    if ticket.held_at is not None:
+        ticket.paused_seconds += int((now - ticket.held_at).total_seconds())
+    ticket.held_at, ticket.hold_until, ticket.hold_reason = None, None, ""
+
+
+def reassign(ticket: Ticket, ctx: Context) -> None:
+    """改派: a dispatcher or supervisor gives the ticket to another handler, with a reason.
+
+    The clocks follow a new dispatch: accept-by from now, the acceptance and its
+    resolve-by gone, a hold ended with its time kept counted. The escalation level stays.
+    """
+    handoff.check_new_hand(ticket, ctx.params.get("assignee"), ctx.params.get("team"))
+    ctx.detail.update(handoff.hand_of(ticket))
+    _end_hold(ticket, ctx.now)
+    dispatch(ticket, ctx)
+
+
+def transfer(ticket: Ticket, ctx: Context) -> None:
+    """转办: the handler passes the ticket to another handler or team on duty, with a reason.
+
+    Counted like a return (services/handoff.py); otherwise a new dispatch, as a reassignment.
+    """
+    assert ctx.actor.user is not None
+    handoff.check_transfer(ticket, ctx.params.get("assignee"), ctx.params.get("team"), ctx.now, ctx.calendar.tz)
+    ctx.detail.update(handoff.hand_of(ticket), transferred_by=ctx.actor.user.id)
+    _end_hold(ticket, ctx.now)
+    ticket.return_count += 1
+    dispatch(ticket, ctx)
 
 
 def escalate(ticket: Ticket, ctx: Context) -> None:

@@ -12,9 +12,13 @@ Per grid, over that window:
   resolve-by while accepted; on hold the clock is paused);
 - 响应率: acceptances within the accept-by / acceptances due that day (accepted, or
   expired unaccepted); 解决率: tickets closed that day and never reopened / closed
-  that day; 满意率: rated satisfied or basically satisfied / rated that day — a rating
+  that day; 满意率: rated satisfied or basically satisfied / rated that day, of the
+  residents' tickets (a grid worker's own patrol report is nobody's to rate) — a rating
   the resident gave on a 回访 call (`callback_rate`) is the resident's own and counts
   alike, and closes the ticket when it was still resolved;
+- patrol: the grid workers' own reports filed and resolved that day, apart;
+- holds: the tickets on hold at the end of the day, and the time on hold of the
+  tickets resolved that day that were ever held (count and sum);
 - 回访 (services/callbacks.py): the callback tasks due that day, those finished (the
   resident reached, or given up after the last try) by their deadline, and those whose
   resident was reached; 有效回访率 = reached / due. A grid's tasks are its tickets';
@@ -71,6 +75,7 @@ from ticketing.models import (
     CallbackState,
     CallbackTask,
     Category,
+    Channel,
     Community,
     Grid,
     HandlerDay,
@@ -94,6 +99,7 @@ CLOSING = ("rate", "auto_close")
 # The resident's own rating: online, or given on a 回访 call (services/callbacks.py).
 RATINGS = ("rate", "callback_rate")
 CALLBACK_FIGURES = ("callback_due", "callback_in_time", "callback_reached")
+PATROL_AND_HOLDS = ("patrol_new", "patrol_resolved", "on_hold_at_end", "hold_n", "hold_total_s")
 SATISFIED = (Rating.SATISFIED, Rating.BASIC)
 
 
@@ -136,6 +142,7 @@ def compile_day(day: date, tz: tzinfo, now: datetime, grid_codes: Iterable[str] 
     _count_rates(rows, w, in_grids)
     _count_times(rows, w, in_grids)
     _count_callbacks(rows, w, in_grids)
+    _count_patrol_and_holds(rows, w, in_grids)
     _upsert(list(rows.values()))  # first, so the lines have their ledgers' ids
     _write_lines(w, in_grids, list(rows))
     _count_states(rows, w)
@@ -166,7 +173,7 @@ def _blank(grid_id: int, community_id: int, street_id: int, day: date, now: date
                                "accept_mean_s": None, "accept_p90_s": None, "resolve_mean_s": None, "resolve_p90_s": None}
     for name in ("new", "accept_n", "accept_total_s", "resolve_n", "resolve_total_s", *sorted(set(ACTION_COUNTS.values())), "open_at_end", "overdue_at_end",
                  "response_num", "response_den", "resolution_num", "resolution_den",
-                 "satisfaction_num", "satisfaction_den"):
+                 "satisfaction_num", "satisfaction_den", *PATROL_AND_HOLDS):
         row[name] = 0
     return row
 
@@ -280,11 +287,13 @@ def _count_open_at_end(rows: dict[int, dict[str, Any]], w: Window, in_grids: Col
     changed_since = union(select(Ticket.id).where(Ticket.status.in_(list(OPEN_STATUSES))),
                           select(TicketEvent.ticket_id).where(TicketEvent.at >= w.end))
     t = _at_end(w, and_(in_grids, Ticket.created_at < w.end, _ticket_id_in(changed_since))).c
-    for grid_id, open_n, overdue_n in db.session.execute(
-            select(t.grid_id, func.count(), func.sum(case((_overdue(t, w), 1), else_=0)))
+    for grid_id, open_n, overdue_n, held_n in db.session.execute(
+            select(t.grid_id, func.count(), func.sum(case((_overdue(t, w), 1), else_=0)),
+                   func.sum(case((t.state == Status.ON_HOLD, 1), else_=0)))
             .where(t.state.in_(list(OPEN_STATUSES))).group_by(t.grid_id)):
         rows[grid_id]["open_at_end"] = open_n
         rows[grid_id]["overdue_at_end"] = int(overdue_n or 0)
+        rows[grid_id]["on_hold_at_end"] = int(held_n or 0)
 
 
 def _accepted_in_time() -> ColumnElement[bool]:
@@ -308,7 +317,7 @@ def _count_rates(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnEle
     for grid_id, num, den in db.session.execute(
             events.add_columns(Ticket.grid_id, func.sum(case((Ticket.rating.in_(SATISFIED), 1), else_=0)),
                                func.count())
-            .where(TicketEvent.action.in_(RATINGS)).group_by(Ticket.grid_id)):
+            .where(TicketEvent.action.in_(RATINGS), _residents()).group_by(Ticket.grid_id)):
         rows[grid_id].update(satisfaction_num=int(num or 0), satisfaction_den=den)
 
 
@@ -328,6 +337,29 @@ def _count_callbacks(rows: dict[int, dict[str, Any]], w: Window, in_grids: Colum
     for *figures, grid_id in db.session.execute(
             _due_callbacks(w, in_grids).add_columns(Ticket.grid_id).group_by(Ticket.grid_id)):
         rows[grid_id].update({name: int(n or 0) for name, n in zip(CALLBACK_FIGURES, figures, strict=True)})
+
+
+def _residents() -> ColumnElement[bool]:
+    """A resident's ticket, not a grid worker's own patrol report (which the 满意率 leaves out)."""
+    return Ticket.channel != Channel.PATROL
+
+
+def _count_patrol_and_holds(rows: dict[int, dict[str, Any]], w: Window, in_grids: ColumnElement[bool]) -> None:
+    """The patrol's own reports apart (filed: from the channels already counted; resolved),
+    and the time on hold of the tickets resolved that day that were ever held."""
+    for row in rows.values():
+        row["patrol_new"] = row["by_channel"].get(Channel.PATROL.value, 0)
+    resolved = (_day_events(w, in_grids)
+                .add_columns(Ticket.grid_id.label("grid_id"), Ticket.id.label("ticket_id"),
+                             Ticket.channel.label("channel"), Ticket.paused_seconds.label("paused"))
+                .where(TicketEvent.action == "resolve").distinct().subquery())
+    held = case((resolved.c.paused > 0, 1), else_=0)
+    for grid_id, patrol, held_n, held_s in db.session.execute(
+            select(resolved.c.grid_id, func.sum(case((resolved.c.channel == Channel.PATROL, 1), else_=0)),
+                   func.sum(held), func.sum(case((resolved.c.paused > 0, resolved.c.paused), else_=0)))
+            .group_by(resolved.c.grid_id)):
+        rows[grid_id].update(patrol_resolved=int(patrol or 0), hold_n=int(held_n or 0),
+                             hold_total_s=int(held_s or 0))
 
 
 def seconds_between(later: Any, earlier: Any) -> ColumnElement[float]:
@@ -416,8 +448,8 @@ def _handler_events(w: Window, in_grids: ColumnElement[bool]) -> Any:
                          flag(action.in_(["accept", "expire"])).label("response_den"),
                          flag(and_(closing, Ticket.reopen_count == 0)).label("resolution_num"),
                          flag(closing).label("resolution_den"),
-                         flag(and_(rated, Ticket.rating.in_(SATISFIED))).label("satisfaction_num"),
-                         flag(rated).label("satisfaction_den"))
+                         flag(and_(rated, _residents(), Ticket.rating.in_(SATISFIED))).label("satisfaction_num"),
+                         flag(and_(rated, _residents())).label("satisfaction_den"))
             .where(action.in_(["accept", "expire", "resolve", *CLOSING, *RATINGS])).subquery())
 
 

@@ -17,6 +17,7 @@ from datetime import date, datetime, tzinfo
 from typing import Any
 
 from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -28,6 +29,7 @@ from ticketing.extensions import db
 from ticketing.models import (
     CallbackState,
     CallbackTask,
+    Channel,
     Grid,
     Ledger,
     LedgerLine,
@@ -45,6 +47,8 @@ COLUMNS: tuple[tuple[str, int], ...] = (
     ("是否超时", 9), ("满意度", 10), ("回访情况", 22),
 )
 HEADERS = tuple(name for name, _width in COLUMNS)
+# A grid worker's own patrol report has nobody to rate it (services/patrol.py).
+PATROL_NOT_RATED = _l("patrol report, not rated")
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 FORMATS = ("xlsx", "csv")
 MEDIA_TYPES = {"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -121,7 +125,9 @@ def row_of(line: LedgerLine, tz: tzinfo, full: bool, callback: str = "") -> list
             t.category.name_zh, line.handler, labels.label(labels.STATUS_LABELS, line.status),
             line.result if full else privacy.mask_text(line.result, t),
             line.deadline.astimezone(tz).replace(tzinfo=None) if line.deadline else None,
-            "是" if line.overdue else "否", labels.label(labels.RATING_LABELS, line.rating), callback,
+            "是" if line.overdue else "否",
+            str(PATROL_NOT_RATED) if t.channel == Channel.PATROL else labels.label(labels.RATING_LABELS, line.rating),
+            callback,
         ]
 
 

@@ -12,7 +12,8 @@ How a roll-up adds up the days and grids (community, street, or any set of grids
 - the 三率 are Σ numerators / Σ denominators: exact, never an average of rates;
 - open and overdue are stocks: those of the period's last compiled day, summed over
   its grids (adding up days would count a ticket once per day it stayed open);
-- mean times are Σ durations / Σ count (both kept per ledger), so exact;
+- mean times are Σ durations / Σ count (both kept per ledger), so exact; so is the
+  mean time on hold of the resolved tickets that were held;
 - the 回访 figures (callbacks due, finished in time, reached) are sums, and the
   有效回访率 is Σ reached / Σ due;
 - the 90th percentile cannot be added up. A roll-up shows the largest of its daily
@@ -33,8 +34,9 @@ from ticketing.models import Grid, HandlerDay, Ledger
 
 PERIODS = ("day", "week", "month")
 RATES = ("response", "resolution", "satisfaction")
-FLOWS = ("new", "dispatched", "accepted", "resolved", "closed", "escalated", "reopened")
-STOCKS = ("open_at_end", "overdue_at_end")
+FLOWS = ("new", "dispatched", "accepted", "resolved", "closed", "escalated", "reopened",
+         "patrol_new", "patrol_resolved")
+STOCKS = ("open_at_end", "overdue_at_end", "on_hold_at_end")
 CALLBACKS = ("callback_due", "callback_in_time", "callback_reached")
 TREND_DAYS = 30
 
@@ -101,6 +103,9 @@ class Figures:
     accept_p90_s: int | None = None
     resolve_mean_s: int | None = None
     resolve_p90_s: int | None = None
+    # The time on hold of the resolved tickets that were held: how many, and their mean.
+    hold_n: int = 0
+    hold_mean_s: int | None = None
     by_channel: dict[str, int] = field(default_factory=dict)
     by_category: dict[str, int] = field(default_factory=dict)
     ledgers: int = 0  # how many grid-days were added up
@@ -146,13 +151,14 @@ def rollup(where: ColumnElement[bool], span: Period) -> Figures:
         func.count().label("ledgers"), *(func.sum(getattr(Ledger, name)).label(name) for name in FLOWS),
         *_rate_sums(Ledger), *_callback_sums(Ledger),
         *(func.sum(getattr(Ledger, name)).label(name)
-          for name in ("accept_n", "accept_total_s", "resolve_n", "resolve_total_s")),
+          for name in ("accept_n", "accept_total_s", "resolve_n", "resolve_total_s", "hold_n", "hold_total_s")),
         func.max(Ledger.accept_p90_s).label("accept_p90_s"), func.max(Ledger.resolve_p90_s).label("resolve_p90_s"),
     ).where(in_span)).one()
     figures = Figures(counts={name: int(getattr(row, name) or 0) for name in (*FLOWS, *CALLBACKS)},
                       rates=rates_of(row),
                       accept_mean_s=_mean(row.accept_total_s, row.accept_n), accept_p90_s=row.accept_p90_s,
                       resolve_mean_s=_mean(row.resolve_total_s, row.resolve_n), resolve_p90_s=row.resolve_p90_s,
+                      hold_n=int(row.hold_n or 0), hold_mean_s=_mean(row.hold_total_s, row.hold_n),
                       ledgers=int(row.ledgers))
     last_day = select(func.max(Ledger.day)).where(in_span).scalar_subquery()
     stocks = db.session.execute(select(*(func.sum(getattr(Ledger, name)) for name in STOCKS))

@@ -22,6 +22,7 @@ from ticketing.extensions import db
 from ticketing.labels import STATUS_LABELS
 from ticketing.models import (
     OPEN_STATUSES,
+    Channel,
     Status,
     Ticket,
     TicketEvent,
@@ -80,7 +81,8 @@ by_staff_involved: Rule = _staff(
 
 
 def by_resident(actor: Actor, ticket: Ticket) -> bool:
-    return actor.kind == "resident"
+    # A grid worker's own patrol report has no resident to confirm or rate it.
+    return actor.kind == "resident" and ticket.channel != Channel.PATROL
 
 
 def by_system(actor: Actor, ticket: Ticket) -> bool:
@@ -188,6 +190,14 @@ TRANSITIONS: dict[str, Transition] = {
         Transition("redo", frozenset({S.RESOLVED, S.CLOSED}), S.DISPATCHED,
                    any_of(by_dispatcher, by_supervisor), _l("Redo"), note_required=True,
                    effect=effects.redo),
+        # 改派: after acceptance too, a dispatcher or supervisor gives it to another handler.
+        Transition("reassign", frozenset({S.DISPATCHED, S.ACCEPTED, S.ON_HOLD}), S.DISPATCHED,
+                   any_of(by_dispatcher, by_supervisor), _l("Reassign"), note_required=True, public=False,
+                   effect=effects.reassign),
+        # 转办: the handler passes it to another handler on duty; counted like a return.
+        Transition("transfer", frozenset({S.DISPATCHED, S.ACCEPTED, S.ON_HOLD}), S.DISPATCHED,
+                   by_handler, _l("Pass to another handler"), note_required=True, public=False,
+                   effect=effects.transfer),
     )
 }
 

@@ -22,7 +22,7 @@ from sqlalchemy import CursorResult, case, or_, select, update
 
 from ticketing.extensions import db
 from ticketing.labels import RATING_LABELS, format_deadline, locale_of, localized_name
-from ticketing.models import Notification, Role, Ticket, TicketEvent, User
+from ticketing.models import Channel, Notification, Role, Ticket, TicketEvent, User
 from ticketing.queues import DEFAULT, DELIVER_NOTIFICATION
 from ticketing.services import duty, outbox, phones
 from ticketing.services.classify import phone_in_text
@@ -81,6 +81,11 @@ MESSAGES: dict[str, tuple[Any, Any]] = {
     "callback": (_l("Ticket %(number)s: the resident is not satisfied"),
                  _l("The resident is not satisfied with ticket %(number)s (%(category)s). %(note)s "
                     "Please call them back within 2 working days: see the callback queue.")),
+    "reassigned": (_l("Ticket %(number)s was reassigned"),
+                   _l("Ticket %(number)s was given to another handler; you need not work on it any more: %(note)s")),
+    "hold_due": (_l("Ticket %(number)s: the hold's date has come"),
+                 _l("Ticket %(number)s was on hold until today, waiting for: %(note)s "
+                    "Resume it, or put it on hold again with a new date.")),
 }
 
 # event action → (resident message or None, staff message or None)
@@ -101,7 +106,11 @@ EVENT_MESSAGES: dict[str, tuple[str | None, str | None]] = {
     "rate_merged": (None, "merged_rated"),
     "callback_rate": (None, "rated"),
     "redo": (None, "assigned"),
+    "reassign": (None, "assigned"),
+    "transfer": (None, "assigned"),
 }
+# event action → a second staff message, to the hand the event took the ticket from.
+TOLD_BEFORE: dict[str, str] = {"reassign": "reassigned"}
 
 
 def render(kind: str, locale: str, values: Mapping[str, Any]) -> tuple[str, str]:
@@ -187,7 +196,11 @@ def notify_resident(kind: str, ticket: Ticket, key: str, now: datetime, note: st
                     fresh: bool = False) -> Notification | None:
     """Queue a message to the requester: on WeChat to the follower who filed it through
     the official account, else by SMS to the phone they gave. A landline or no phone
-    (services/phones.py) gets nothing: staff told them to come back or call."""
+    (services/phones.py) gets nothing: staff told them to come back or call. A grid
+    worker's own patrol report has no resident: nothing is sent (the phone on it is the
+    worker's)."""
+    if ticket.channel == Channel.PATROL:
+        return None
     if ticket.resident_openid:
         return _add(kind, f"{key}:r", "wechat", ticket, values_for(ticket, note), now,
                     address=ticket.resident_openid, fresh=fresh)
@@ -263,11 +276,15 @@ def _write(ticket: Ticket, event: TicketEvent) -> None:
     if event.action in URGENT_ALERTS:
         with db.session.no_autoflush:  # its look-ups must not write the messages above early
             alert_urgent(ticket, event)
+    before = TOLD_BEFORE.get(event.action)
+    if before is not None:
+        notify_staff(before, ticket, previous_handlers(event), f"{key}:{before}", event.at,
+                     note=event.note, fresh=True)
 
 
 # Events after which an urgent ticket is announced by SMS too: filed → the dispatchers,
-# routed → its handler.
-URGENT_ALERTS = frozenset({"submit", "dispatch"})
+# routed, or given to another handler → that handler.
+URGENT_ALERTS = frozenset({"submit", "dispatch", "reassign", "transfer", "redo"})
 
 
 def alert_urgent(ticket: Ticket, event: TicketEvent) -> int:
@@ -367,6 +384,21 @@ def handlers_of(ticket: Ticket) -> list[User]:
         where = User.team_id == ticket.team_id
     elif ticket.company_id is not None:
         where = User.company_id == ticket.company_id
+    else:
+        return []
+    return list(db.session.scalars(select(User).where(where, User.active.is_(True)).order_by(User.id)))
+
+
+def previous_handlers(event: TicketEvent) -> list[User]:
+    """The hand an event took the ticket from (`from_*` of its detail, services/handoff.py)."""
+    detail = event.detail or {}
+    if detail.get("from_assignee_id") is not None:
+        user = db.session.get(User, int(detail["from_assignee_id"]))
+        return [user] if user is not None else []
+    if detail.get("from_team_id") is not None:
+        where = User.team_id == int(detail["from_team_id"])
+    elif detail.get("from_company_id") is not None:
+        where = User.company_id == int(detail["from_company_id"])
     else:
         return []
     return list(db.session.scalars(select(User).where(where, User.active.is_(True)).order_by(User.id)))

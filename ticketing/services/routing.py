@@ -5,8 +5,11 @@
 that handler kind has there who are on duty now and did not return or miss the
 ticket, it picks the one with the fewest open tickets, ties to whoever has waited
 longest since their last assignment. A team or company with nobody on duty gets
-the ticket in its queue. When nobody fits, the ticket stays submitted with the
-reason and the dispatchers are told. The dispatch event carries the rule and the
+the ticket in its queue. A likely duplicate of a ticket someone already has
+(services/duplicates.py `first_handled`) goes to that hand instead, while it may
+still take it. Whoever returned, transferred or missed the ticket is left out, and
+after `MAX_RETURNS` of those the dispatcher decides (services/handoff.py). When
+nobody fits, the ticket stays submitted with the reason and the dispatchers are told. The dispatch event carries the rule and the
 reason, so "why did this come to me?" has an answer. Which kind of handler the rules
 or the defaults choose is services/targets.py's.
 """
@@ -36,20 +39,19 @@ from ticketing.models import (
     Team,
     TeamKind,
     Ticket,
-    TicketEvent,
     User,
     user_grids,
 )
-from ticketing.services import duty, notify
+from ticketing.services import duplicates, duty, notify, scope
 from ticketing.services.classify import tier_urgency
+from ticketing.services.effects import handler_fits
+from ticketing.services.handoff import MAX_RETURNS, excluded_people
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.targets import Target, active_rules, target_for, text
 from ticketing.services.workdays import WorkCalendar
 
 # The tickets that count as someone's current load.
 LOAD_STATUSES = (Status.DISPATCHED, Status.ACCEPTED, Status.ON_HOLD)
-# After this many returns the dispatcher decides: no ping-pong between handlers.
-MAX_RETURNS = 2
 # Keyed by handler kind value: a rule's target kind is a plain str.
 TEAM_KINDS: dict[str, TeamKind] = {HandlerKind.VOLUNTEER_TEAM: TeamKind.VOLUNTEER,
                                    HandlerKind.MEDIATION_TEAM: TeamKind.MEDIATION}
@@ -87,6 +89,8 @@ class Batch:
     shift_ends: dict[int, datetime | None] = field(default_factory=dict)
     members: dict[tuple[Any, ...], bool] = field(default_factory=dict)
     dispatchers: dict[tuple[Any, ...], list[User]] = field(default_factory=dict)
+    # Open tickets a ticket of the batch may duplicate (duplicates.near_many), looked up once.
+    near: list[Ticket] | None = None
     # Inside notify.batched(): the batch's writes are flushed together at its end.
     deferred: bool = False
 
@@ -180,22 +184,6 @@ def _pool_for(ticket: Ticket, target: Target) -> Pool:
     return Pool(("team", team.id), team.name, team=team)
 
 
-def excluded_people(ticket: Ticket) -> set[int]:
-    """Everyone who returned the ticket or let its accept-by pass."""
-    if ticket.dispatched_at is None:
-        return set()  # never dispatched, so nobody has returned it or let it expire
-    details = db.session.scalars(
-        select(TicketEvent.detail).where(TicketEvent.ticket_id == ticket.id,
-                                         TicketEvent.action.in_(("return", "expire")))
-    )
-    people = set()
-    for detail in details:
-        for key in ("returned_by", "missed_by"):
-            if (detail or {}).get(key) is not None:
-                people.add(int(detail[key]))
-    return people
-
-
 def open_counts(user_ids: Iterable[int]) -> dict[int, int]:
     """Open tickets per person, in one grouped count over the (assignee, status) index."""
     ids = list(user_ids)
@@ -251,8 +239,10 @@ def route_many(ticket_ids: list[int], now: datetime, calendar: WorkCalendar) -> 
 
 def look_up_pools(tickets: Iterable[Ticket], now: datetime, calendar: WorkCalendar, batch: Batch) -> None:
     """Fill the batch with who is on duty in every pool its tickets go to (grids,
-    companies, teams), their loads and their shift ends: a query per kind of pool and
-    two more, however many pools (a city has thousands of grids)."""
+    companies, teams), their loads and their shift ends, and the open tickets its
+    tickets may duplicate: a query per kind of pool and three more, however many pools
+    (a city has thousands of grids)."""
+    tickets = list(tickets)
     wanted: dict[str, set[int]] = {}
     for ticket in tickets:
         # Only first routings: a ticket routed before excludes those who returned it.
@@ -271,6 +261,7 @@ def look_up_pools(tickets: Iterable[Ticket], now: datetime, calendar: WorkCalend
             everyone[user.id] = user
         for pool_id, found in people.items():
             batch.people[((kind, pool_id), frozenset())] = found
+    batch.near = duplicates.near_many([t for t in tickets if t.status == Status.SUBMITTED])
     batch.open_counts(list(everyone.values()))
     batch.shift_ends.update(duty.on_duty_until_many(
         [user_id for user_id in everyone if user_id not in batch.shift_ends], now, calendar.tz))
@@ -300,11 +291,16 @@ def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar, batch: Batch) 
         raised = usual is not None and tier_urgency(ticket.tier) < tier_urgency(usual)
         if rule_tier is not None and (not raised or tier_urgency(rule_tier) < tier_urgency(ticket.tier)):
             ticket.tier = rule_tier
+    excluded = excluded_people(ticket)
+    first = duplicates.first_handled(ticket, batch.near)
+    if first is not None:
+        followed = follow_duplicate(ticket, first, excluded, now, calendar, batch)
+        if followed is not None:
+            return followed
     try:
         pool = pool_for(ticket, target, batch)
     except NobodyFits as exc:
         return unrouted(ticket, now, target.label, str(exc), batch)
-    excluded = excluded_people(ticket)
     people = on_duty_people(pool, excluded, now, calendar, batch)
     if people:
         counts = batch.open_counts(people)
@@ -326,6 +322,36 @@ def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar, batch: Batch) 
     message = (_l("no grid worker of %(name)s who has not had it yet is on duty", name=pool.name) if excluded
                else _l("no grid worker of %(name)s is on duty", name=pool.name))
     return unrouted(ticket, now, target.label, text(message), batch)
+
+
+def follow_duplicate(ticket: Ticket, first: Ticket, excluded: set[int], now: datetime, calendar: WorkCalendar,
+                     batch: Batch) -> Decision | None:
+    """Send a likely duplicate to the hand that has the first ticket: the same problem, one handler.
+
+    Only while that hand may still take it: a person active, serving the place, on duty
+    and not one who passed this ticket on; a team's or company's queue that serves the
+    place. Else None, and routing goes on as for any ticket.
+    """
+    rule = text(_l("duplicate of %(number)s", number=first.number))
+    reason = text(_l("likely the same problem as %(number)s (same place and category, open, "
+                     "filed within 72 hours): sent to its handler", number=first.number))
+    handler: dict[str, Any]
+    person = first.assignee
+    if person is not None:
+        if person.id in excluded or not handler_fits(person, ticket) or not duty.is_on_duty(person, now, calendar.tz):
+            return None
+        handler, name = {"assignee": person}, person.display_name
+    elif first.team is not None and first.team.active and first.team.community_id == ticket.community_id:
+        handler, name = {"team": first.team}, first.team.name
+    elif first.company is not None and scope.company_serves(first.company_id, ticket):
+        handler, name = {"company": first.company}, first.company.name
+    else:
+        return None
+    perform(ticket, "dispatch", Actor.system(), now, calendar, flush=not batch.deferred,
+            rule=rule, reason=reason, **handler)
+    if person is not None and person.id in batch.counts:
+        batch.counts[person.id] += 1  # the next ticket of the batch sees the load
+    return Decision(True, rule, name, reason)
 
 
 def on_duty_people(pool: Pool, excluded: set[int], now: datetime, calendar: WorkCalendar,

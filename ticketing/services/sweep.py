@@ -8,7 +8,9 @@ Exactly once: a warning or a breach is claimed with a conditional UPDATE of
 `Ticket.warned_for` / `Ticket.breached_for` (the deadline it was handled for) and
 only the sweep whose UPDATE changed the row writes the notifications, in the same
 transaction as the claim. Auto-closing goes through the state machine, whose
-version check makes a racing resident's rating (or a second sweep) win cleanly.
+version check makes a racing resident's rating (or a second sweep) win cleanly. A
+grid worker's own patrol report is closed by the first sweep after it is resolved:
+there is no resident to confirm or rate it (services/patrol.py).
 
 What a breach leads to: a missed accept-by takes the ticket from its late handler
 (`expire`, which alerts the dispatchers) and asks the router for another; a missed
@@ -32,7 +34,7 @@ from sqlalchemy.orm import InstrumentedAttribute, joinedload
 
 from ticketing.extensions import db
 from ticketing.labels import format_deadline, locale_of
-from ticketing.models import Notification, SlaTier, Status, Ticket
+from ticketing.models import Channel, Notification, SlaTier, Status, Ticket
 from ticketing.queues import HIGH, ROUTE_TICKET
 from ticketing.services import notify, outbox, sla
 from ticketing.services.errors import Conflict, IllegalTransition
@@ -48,6 +50,7 @@ AUTO_CLOSE_AFTER = timedelta(days=3)
 # The notes the sweep writes on a ticket's timeline, in the app's default language.
 EXPIRED_NOTE = _l("Not accepted by %(deadline)s; sent back for routing to someone else.")
 ESCALATED_NOTE = _l("Resolve-by %(deadline)s passed.")
+PATROL_CLOSED_NOTE = _l("A grid worker's own patrol report: closed when resolved, nobody is asked to rate it.")
 
 
 @dataclass
@@ -318,19 +321,23 @@ def confirmed_due_soon(ids: list[int], now: datetime, calendar: WorkCalendar) ->
 
 
 def auto_close(now: datetime, calendar: WorkCalendar, result: SweepResult, batch: int) -> None:
-    """Close resolved tickets the resident left unanswered for 3 working days ("not rated")."""
+    """Close resolved tickets the resident left unanswered for 3 working days ("not rated"),
+    and a grid worker's own patrol reports at once: nobody is there to rate them."""
     # Working time never runs faster than the clock, so 3 calendar days is a safe pre-filter.
     query = select(Ticket.id).where(Ticket.status == Status.RESOLVED,
-                                    Ticket.resolved_at <= now - AUTO_CLOSE_AFTER)
+                                    or_(Ticket.resolved_at <= now - AUTO_CLOSE_AFTER,
+                                        Ticket.channel == Channel.PATROL))
     for rows in id_batches(query, batch):
         for (ticket_id,) in rows:
             ticket = db.session.get(Ticket, ticket_id, populate_existing=True)
             if ticket is None or ticket.status != Status.RESOLVED or ticket.resolved_at is None:
                 continue
-            if calendar.add(ticket.resolved_at, AUTO_CLOSE_AFTER) > now:
+            patrol = ticket.channel == Channel.PATROL
+            if not patrol and calendar.add(ticket.resolved_at, AUTO_CLOSE_AFTER) > now:
                 continue
+            note = system_note(PATROL_CLOSED_NOTE, ticket.resolved_at, calendar) if patrol else ""
             try:
-                perform(ticket, "auto_close", Actor.system(), now, calendar)
+                perform(ticket, "auto_close", Actor.system(), now, calendar, note=note)
                 db.session.commit()
                 result.auto_closed += 1
             except (Conflict, IllegalTransition):

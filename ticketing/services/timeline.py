@@ -9,13 +9,16 @@ from sqlalchemy import select
 from ticketing.extensions import db
 from ticketing.models import Ticket, TicketEvent
 
+# The events that give a ticket a handler: a dispatch, a reassignment (改派), a transfer (转办).
+DISPATCHING = ("dispatch", "reassign", "transfer", "redo")  # a redo after a 回访 dispatches too
+
 
 def routing_event(ticket: Ticket) -> TicketEvent | None:
     """The dispatch that gave the ticket its current handler ("why did this come to me?")."""
     if ticket.assignee_id is None and ticket.team_id is None and ticket.company_id is None:
         return None
     for event in reversed(ticket.events):
-        if event.action in ("dispatch", "redo"):  # a redo after a 回访 dispatches too
+        if event.action in DISPATCHING:
             return event
     return None
 
@@ -25,6 +28,7 @@ def event_summary(event: TicketEvent) -> dict[str, Any]:
     detail = event.detail or {}
     return {
         "to": detail.get("assignee") or detail.get("team") or detail.get("company") or "",
+        "from": detail.get("from", ""),
         "rule": detail.get("rule", ""),
         "merged_into": detail.get("merged_into", ""),
         "urgent": list(detail.get("urgent") or ()),

@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
+    DateField,
     DateTimeLocalField,
     RadioField,
     SelectChoice,
@@ -25,12 +26,13 @@ from wtforms import (
 )
 from wtforms.validators import InputRequired, Length
 
+from ticketing import web
 from ticketing.extensions import db
 from ticketing.forms import optional_id, with_blank
-from ticketing.handler_choices import handler_choices
+from ticketing.handler_choices import handler_choices, reassign_choices, transfer_choices
 from ticketing.labels import format_deadline, localized_name
 from ticketing.models import Category, Status, Ticket, User
-from ticketing.services import scope
+from ticketing.services import handoff, holds, scope
 from ticketing.services.catalog import category_groups
 from ticketing.services.errors import InvalidInput
 from ticketing.services.handlers import parse_handler
@@ -111,9 +113,21 @@ class ReturnForm(ActionForm):
 
 
 class HoldForm(ActionForm):
-    """Pause the work and the resolve clock (挂起)."""
+    """Pause the work and the resolve clock (挂起): what is awaited, and until when."""
 
     note = note_field("hold", _l("What are you waiting for?"))
+    until = DateField(_l("Expected by"), id="hold-until",
+                      validators=[InputRequired(_l("Give the date you expect it by."))])
+
+    def prepare(self, ticket: Ticket) -> None:
+        today = web.now().astimezone(local_zone()).date()
+        latest = holds.latest_until(web.now(), local_zone())
+        self.until.render_kw = {"min": today.isoformat(), "max": latest.isoformat()}
+        self.until.description = _l("At most %(n)d days ahead. You get a reminder on that day.",
+                                    n=holds.MAX_HOLD_DAYS)
+
+    def inputs(self, user: User) -> Inputs:
+        return Inputs(note=self.note.data or "", params={"until": self.until.data})
 
 
 class ResumeForm(ActionForm):
@@ -215,6 +229,35 @@ class RecategorizeForm(ActionForm):
         return Inputs(note=self.note.data or "", params={"category": category})
 
 
+class ReassignForm(ActionForm):
+    """改派: give the ticket to another handler; the old and the new one are told."""
+
+    handler = SelectField(_l("New handler"), id="reassign-handler", choices=[])
+    note = note_field("reassign", _l("Why does it go to someone else?"))
+
+    def prepare(self, ticket: Ticket) -> None:
+        self.handler.choices = reassign_choices(ticket)
+        self.handler.description = _l("The new handler accepts it again; its time limits start afresh.")
+
+    def inputs(self, user: User) -> Inputs:
+        return Inputs(note=self.note.data or "", params=parse_handler(self.handler.data))
+
+
+class TransferForm(ActionForm):
+    """转办: pass the ticket to another handler or team on duty now, with the reason."""
+
+    handler = SelectField(_l("Pass it to"), id="transfer-handler", choices=[])
+    note = note_field("transfer", _l("Why should they take it?"))
+
+    def prepare(self, ticket: Ticket) -> None:
+        self.handler.choices = transfer_choices(ticket, web.now(), local_zone())
+        self.handler.description = _l("Only people on duty now. Passing on counts like a return: after %(n)d, "
+                                      "the dispatcher decides.", n=handoff.MAX_RETURNS)
+
+    def inputs(self, user: User) -> Inputs:
+        return Inputs(note=self.note.data or "", params=parse_handler(self.handler.data))
+
+
 FORMS: dict[str, type[ActionForm]] = {
     "dispatch": DispatchForm,
     "reject": RejectForm,
@@ -229,4 +272,6 @@ FORMS: dict[str, type[ActionForm]] = {
     "deescalate": DeescalateForm,
     "extend": ExtendForm,
     "recategorize": RecategorizeForm,
+    "reassign": ReassignForm,
+    "transfer": TransferForm,
 }

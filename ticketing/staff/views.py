@@ -58,6 +58,8 @@ DONE: dict[str, Any] = {
     "deescalate": _l("The ticket went back down one level."),
     "extend": _l("The new deadline is set."),
     "recategorize": _l("The category was changed."),
+    "reassign": _l("The ticket was given to the new handler; both handlers were told."),
+    "transfer": _l("The ticket was passed on; the new handler was told."),
 }
 
 REVEAL_PURPOSES: dict[str, Any] = {"view": _l("ticket page"), "export": _l("ledger export"),

@@ -5,6 +5,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import lazy_gettext as _l
 
 from ticketing.models import HANDLER_ROLES
+from ticketing.services.handoff import MAX_RETURNS
 from ticketing.web import calendar, now, roles_required, staff_user
 from ticketing.workbench import queue
 
@@ -33,4 +34,5 @@ def index() -> str:
         tabs=TAB_LABELS,
         counts=queue.counts(user, when),
         items=queue.items(user, tab, when, calendar()),
+        max_returns=MAX_RETURNS,  # passed on this often, a ticket goes back to the dispatcher
     )

@@ -5,8 +5,8 @@ callbacks.py): one per ticket, reason and round of work (a unique constraint, so
 retried event makes one). The daily ledgers and their handler rows gain the day's
 callbacks due, finished in time and reached.
 
-Revision ID: 0020_callbacks
-Revises: 0024_wechat_followers
+Revision ID: 0022_callbacks
+Revises: 0021_wechat_followers
 Create Date: 2026-12-10 09:00:00
 
 """
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0020_callbacks'
-down_revision = '0024_wechat_followers'
+revision = '0022_callbacks'
+down_revision = '0021_wechat_followers'
 branch_labels = None
 depends_on = None
 

@@ -6,8 +6,8 @@ follower's newest ticket; it is copied from there once, here, so followers who f
 before keep that fallback. Phones are not copied: they are remembered only from the
 next request on, whose reply says so.
 
-Revision ID: 0024_wechat_followers
-Revises: 0022_emergency
+Revision ID: 0021_wechat_followers
+Revises: 0020_emergency
 Create Date: 2026-12-12 09:00:00
 
 """
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0024_wechat_followers'
-down_revision = '0022_emergency'
+revision = '0021_wechat_followers'
+down_revision = '0020_emergency'
 branch_labels = None
 depends_on = None
 

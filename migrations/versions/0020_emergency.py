@@ -9,7 +9,7 @@ whose numbers the start page lists). Notifications keep the values they were wri
 with (`params`), which the SMS providers' templates take. The texts are written out
 here, not imported, so the migration keeps meaning what it meant when it was written.
 
-Revision ID: 0022_emergency
+Revision ID: 0020_emergency
 Revises: 0019
 Create Date: 2026-12-08 09:00:00
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0022_emergency'
+revision = '0020_emergency'
 down_revision = '0019'
 branch_labels = None
 depends_on = None
