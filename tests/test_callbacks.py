@@ -405,7 +405,7 @@ def test_choosing_not_satisfied_offers_a_redo_first(
     db.session.expire_all()
     assert ticket.status == Status.ACCEPTED and task_of(ticket).reason == "unsatisfied"
     page = client.get(link(ticket, app)).get_data(as_text=True)
-    assert "The community office will call you back about this request by 11-20 11:00" in page
+    assert "The community office will call you back about this request by 2026-11-20 11:00" in page
 
 
 def test_the_whole_loop_through_the_pages(
