@@ -238,15 +238,15 @@ def route_ticket(ticket_id: int) -> str:
     from flask import current_app
     from sqlalchemy.orm.exc import StaleDataError
 
-    from ticketing.models import Ticket
     from ticketing.services.errors import Conflict
-    from ticketing.services.routing import route, routing_load_options
+    from ticketing.services.routing import load_to_route, route
     from ticketing.services.workdays import load_calendar
 
-    ticket = db.session.get(Ticket, ticket_id, options=routing_load_options())
-    if ticket is None:
+    tickets, unwritten = load_to_route([ticket_id])
+    if not tickets:
         return "no such ticket"
-    if notify.confirm_receipt([ticket]):  # intake leaves the resident's message to us
+    ticket = tickets[0]
+    if notify.confirm_receipt(unwritten):  # intake leaves the resident's message to us
         db.session.commit()
     try:
         decision = route(ticket, utcnow(), load_calendar(ZoneInfo(current_app.config["TIMEZONE"])))

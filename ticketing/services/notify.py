@@ -18,7 +18,18 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import CursorResult, case, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    String,
+    and_,
+    case,
+    exists,
+    literal,
+    or_,
+    select,
+    update,
+)
 
 from ticketing.extensions import db
 from ticketing.labels import RATING_LABELS, format_deadline, locale_of, localized_name
@@ -344,22 +355,22 @@ def notify_merged_residents(kind: str, main: Ticket, key: str, now: datetime, no
     return written
 
 
-def confirm_receipt(tickets: list[Ticket]) -> int:
-    """Write the messages of the tickets' submit events that are not written yet; how many
-    events needed them. Intake leaves this to the routing job (services/intake.py)."""
-    by_id = {ticket.id: ticket for ticket in tickets}
-    if not by_id:
-        return 0
-    events = db.session.scalars(
-        select(TicketEvent).where(TicketEvent.ticket_id.in_(list(by_id)), TicketEvent.action == "submit")
-        .order_by(TicketEvent.id)
-    ).all()
-    written = set(db.session.scalars(select(Notification.dedupe_key).where(
-        Notification.dedupe_key.in_([f"ev{event.id}:r" for event in events]))))
-    missing = [event for event in events if f"ev{event.id}:r" not in written]
-    for event in missing:
-        on_event(by_id[event.ticket_id], event)
-    return len(missing)
+def receipt_unwritten() -> ColumnElement[bool]:
+    """Join condition from a ticket to its submit events whose resident's "received"
+    message is not written yet (keyed `ev<event id>:r`, as `_write` keys it), so that
+    whoever loads tickets to route learns this in the same statement."""
+    key = literal("ev") + TicketEvent.id.cast(String) + literal(":r")
+    return and_(TicketEvent.ticket_id == Ticket.id, TicketEvent.action == "submit",
+                ~exists().where(Notification.dedupe_key == key))
+
+
+def confirm_receipt(unwritten: list[tuple[Ticket, TicketEvent]]) -> int:
+    """Write the messages of these submit events, found without theirs by
+    `receipt_unwritten()`; how many there were. Intake leaves this to the routing job
+    (services/intake.py)."""
+    for ticket, event in unwritten:
+        on_event(ticket, event)
+    return len(unwritten)
 
 
 def staff_for(kind: str, ticket: Ticket, event: TicketEvent) -> list[User]:
