@@ -8,9 +8,15 @@ street sees every community of it; an admin sees everything. This mirrors
 `services.scope.ticket_scope` for the lists the console offers. The lists a new
 ticket chooses from hold active places only; the grid filter of the queue keeps the
 deactivated grids too, whose old tickets must still be found.
+
+The lists a new ticket chooses from are built from cached rows (services/refcache.py),
+so that a form posted to file a ticket reads no catalogue or place row to check its
+choices, however many there are; a change made in another process shows within
+`refcache.TTL`, as it does for intake's own placing.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from flask_babel import gettext as _
@@ -20,10 +26,14 @@ from sqlalchemy.orm import joinedload
 from ticketing.extensions import db
 from ticketing.labels import localized_name
 from ticketing.models import Building, Category, Community, Complex, Grid, Role, Street, User
-from ticketing.services.catalog import category_groups
+from ticketing.services import refcache
+from ticketing.services.catalog import category_menu
+from ticketing.services.placing import CommunityEntry, communities
 
 Choices = list[tuple[Any, str]]
 GroupedChoices = dict[str, Choices]
+# Grouped choices as cached: (group label, ((value, label), ...)), ...
+KeptChoices = tuple[tuple[str, tuple[tuple[Any, str], ...]], ...]
 
 
 def _communities_query(user: User, active_only: bool = True) -> Select[tuple[Community]] | None:
@@ -40,10 +50,15 @@ def _communities_query(user: User, active_only: bool = True) -> Select[tuple[Com
     return None
 
 
-def communities_in_scope(user: User) -> list[Community]:
-    """The active communities `user` may file tickets in."""
-    query = _communities_query(user)
-    return list(db.session.scalars(query)) if query is not None else []
+def communities_in_scope(user: User) -> list[CommunityEntry]:
+    """The active communities `user` may file tickets in, in code order (from the cache)."""
+    if user.role == Role.ADMIN:
+        return [c for c in communities() if c.open]
+    if user.community_id is not None:
+        return [c for c in communities() if c.open and c.id == user.community_id]
+    if user.street_id is not None:
+        return [c for c in communities() if c.open and c.street_id == user.street_id]
+    return []
 
 
 def grids_in_scope(user: User) -> list[Grid]:
@@ -80,43 +95,74 @@ def group_choices() -> Choices:
 
 
 def category_choices() -> GroupedChoices:
-    """Active leaf categories grouped under their top-level category."""
+    """Active leaf categories grouped under their top-level category (from the cache)."""
     return {
         localized_name(g.group): [(c.id, localized_name(c)) for c in g.options]
-        for g in category_groups()
+        for g in category_menu()
     }
 
 
-def complex_choices(communities: list[Community]) -> GroupedChoices:
-    """Complexes of the communities, grouped by grid."""
-    ids = [c.id for c in communities]
-    many = len(ids) > 1
-    complexes = db.session.scalars(
-        select(Complex).join(Complex.grid).where(Grid.community_id.in_(ids), Grid.active.is_(True),
-                                                 Complex.active.is_(True))
-        .options(joinedload(Complex.grid).joinedload(Grid.community))
-        .order_by(Grid.code, Complex.name)
-    )
-    grouped: GroupedChoices = {}
-    for cx in complexes:
-        grouped.setdefault(grid_label(cx.grid, many), []).append((cx.id, cx.name))
-    return grouped
+def _grouped(kept: KeptChoices | None) -> GroupedChoices:
+    """Cached grouped choices as a fresh dict the caller may change."""
+    return {label: list(items) for label, items in kept or ()}
 
 
-def building_choices(communities: list[Community]) -> GroupedChoices:
-    """Buildings of the communities, grouped by complex."""
-    ids = [c.id for c in communities]
+def _group(rows: Sequence[tuple[str, Any, str]]) -> KeptChoices:
+    grouped: dict[str, list[tuple[Any, str]]] = {}
+    for label, value, name in rows:
+        grouped.setdefault(label, []).append((value, name))
+    return tuple((label, tuple(items)) for label, items in grouped.items())
+
+
+def complex_choices(communities: Sequence[CommunityEntry]) -> GroupedChoices:
+    """Complexes of the communities, grouped by grid (cached per set of communities)."""
+    ids = tuple(c.id for c in communities)
     many = len(ids) > 1
-    buildings = db.session.scalars(
-        select(Building).join(Building.complex).join(Complex.grid)
-        .where(Grid.community_id.in_(ids), Grid.active.is_(True), Complex.active.is_(True),
-               Building.active.is_(True))
-        .options(joinedload(Building.complex).joinedload(Complex.grid).joinedload(Grid.community))
-        .order_by(Grid.code, Complex.name, Building.name)
-    )
-    grouped: GroupedChoices = {}
-    for building in buildings:
-        cx = building.complex
-        label = f"{cx.grid.community.name} · {cx.name}" if many else cx.name
-        grouped.setdefault(label, []).append((building.id, building.name))
-    return grouped
+
+    def load() -> KeptChoices:
+        complexes = db.session.scalars(
+            select(Complex).join(Complex.grid).where(Grid.community_id.in_(ids), Grid.active.is_(True),
+                                                     Complex.active.is_(True))
+            .options(joinedload(Complex.grid).joinedload(Grid.community))
+            .order_by(Grid.code, Complex.name)
+        )
+        return _group([(grid_label(cx.grid, many), cx.id, cx.name) for cx in complexes])
+
+    return _grouped(refcache.remember(("complex choices", ids), load))
+
+
+def building_choices(communities: Sequence[CommunityEntry]) -> GroupedChoices:
+    """Buildings of the communities, grouped by complex (cached per set of communities)."""
+    ids = tuple(c.id for c in communities)
+    many = len(ids) > 1
+
+    def load() -> KeptChoices:
+        buildings = db.session.scalars(
+            select(Building).join(Building.complex).join(Complex.grid)
+            .where(Grid.community_id.in_(ids), Grid.active.is_(True), Complex.active.is_(True),
+                   Building.active.is_(True))
+            .options(joinedload(Building.complex).joinedload(Complex.grid).joinedload(Grid.community))
+            .order_by(Grid.code, Complex.name, Building.name)
+        )
+        return _group([(f"{b.complex.grid.community.name} · {b.complex.name}" if many else b.complex.name,
+                        b.id, b.name) for b in buildings])
+
+    return _grouped(refcache.remember(("building choices", ids), load))
+
+
+def grid_building_choices(grid_ids: Sequence[int]) -> GroupedChoices:
+    """Buildings of these grids (a grid worker's own), grouped by complex, in grid order
+    (cached per set of grids). Deactivated places take no new tickets: not offered."""
+    ids = tuple(grid_ids)
+
+    def load() -> KeptChoices:
+        order = {grid_id: i for i, grid_id in enumerate(ids)}
+        rows = list(db.session.execute(
+            select(Complex.grid_id, Complex.name, Building.id, Building.name)
+            .join(Building.complex).join(Complex.grid)
+            .where(Grid.id.in_(ids), Grid.active.is_(True), Complex.active.is_(True), Building.active.is_(True))
+            .order_by(Complex.name, Complex.id, Building.name, Building.id)))
+        rows.sort(key=lambda row: order[row.grid_id])  # stable: complexes and buildings keep their order
+        return _group([(cx_name, b_id, b_name) for _grid, cx_name, b_id, b_name in rows])
+
+    return _grouped(refcache.remember(("grid building choices", ids), load))

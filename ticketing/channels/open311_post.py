@@ -21,7 +21,6 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from flask_babel import force_locale
-from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 
 from ticketing.channels.open311 import (
@@ -40,14 +39,11 @@ from ticketing.models import (
     ApiKey,
     Building,
     Category,
-    Community,
-    Grid,
     KeyKind,
     SlaTier,
-    Street,
     Ticket,
 )
-from ticketing.services import apikeys, emergency, geo, intake, placing, ratelimit, refcache
+from ticketing.services import apikeys, emergency, geo, intake, placing, ratelimit
 from ticketing.services.errors import InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
@@ -200,30 +196,6 @@ def point(form: MultiDict[str, str], errors: list[str]) -> tuple[float, float] |
     return lat, lon
 
 
-@dataclass(frozen=True)
-class GridShape:
-    """An open grid with a boundary, parsed once (cached by `grid_shapes`)."""
-
-    id: int
-    community_id: int
-    polygons: tuple[Any, ...]
-
-
-def grid_shapes(street_ids: Sequence[int]) -> tuple[GridShape, ...]:
-    """The open grids of these streets that have a boundary, in code order, parsed (cached)."""
-    def load() -> tuple[GridShape, ...]:
-        rows = db.session.execute(
-            select(Grid.id, Grid.community_id, Grid.boundary)
-            .join(Community, Grid.community_id == Community.id).join(Street, Community.street_id == Street.id)
-            .where(Community.street_id.in_(street_ids), Grid.boundary.is_not(None),
-                   Grid.active.is_(True), Community.active.is_(True), Street.active.is_(True))
-            .order_by(Grid.code))
-        return tuple(GridShape(grid_id, community_id, tuple(geo.polygons(boundary)))
-                     for grid_id, community_id, boundary in rows)
-
-    return refcache.remember(("open311 grids", tuple(street_ids)), load) or ()
-
-
 def locate(street_ids: Sequence[int], form: MultiDict[str, str], errors: list[str]) -> Place:
     """Place the request: address_id (a building id), else a complex named in address_string
     (from the cached place names: services/placing.py), else the grid whose boundary holds lat/long."""
@@ -255,7 +227,7 @@ def locate(street_ids: Sequence[int], form: MultiDict[str, str], errors: list[st
             return place
     if found is not None:
         # A deactivated grid (or one under a deactivated place) takes no new tickets.
-        grid = next((g for g in grid_shapes(street_ids) if geo.polygons_contain(g.polygons, *found)), None)
+        grid = geo.open_grid_at(*found, street_ids=street_ids)
         if grid is not None:
             place.community_id, place.grid_id = grid.community_id, grid.id
             return place
@@ -359,7 +331,9 @@ def file_request(form: MultiDict[str, str], now: datetime, tz: tzinfo, store: Ph
         extra={**answers, RESERVED_KEY: details},
     )
     try:
-        ticket, _ = intake.submit(req, Actor.resident(), now, tz, store, max_photo_bytes, max_photos=0)
+        # looked_up: the external id is the token made just above, which no ticket has yet.
+        ticket, _ = intake.submit(req, Actor.resident(), now, tz, store, max_photo_bytes, max_photos=0,
+                                  looked_up=True)
     except ValidationFailed as exc:
         raise Open311Error(400, *intake_errors(exc)) from None
     except InvalidInput as exc:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from ticketing.extensions import db
 from ticketing.models import Category
+from ticketing.services import refcache
 
 
 @dataclass(frozen=True)
@@ -42,3 +43,31 @@ def category_groups() -> list[CategoryGroup]:
 def leaf_categories() -> list[Category]:
     """Active leaf categories in the catalogue's order (the keyword search order)."""
     return [c for g in category_groups() for c in g.options]
+
+
+@dataclass(frozen=True)
+class CategoryName:
+    """A category as a form offers it: its id and its names (`labels.localized_name` reads them)."""
+
+    id: int
+    name_zh: str
+    name_en: str
+
+
+@dataclass(frozen=True)
+class MenuGroup:
+    """`CategoryGroup` as ids and names."""
+
+    group: CategoryName
+    options: tuple[CategoryName, ...]
+
+
+def _name(category: Category) -> CategoryName:
+    return CategoryName(category.id, category.name_zh, category.name_en)
+
+
+def category_menu() -> tuple[MenuGroup, ...]:
+    """`category_groups` as ids and names, cached (services/refcache.py): what the staff
+    forms offer, and check a posted category against, without reading the catalogue."""
+    return refcache.remember(("category menu",), lambda: tuple(
+        MenuGroup(_name(g.group), tuple(_name(c) for c in g.options)) for g in category_groups())) or ()

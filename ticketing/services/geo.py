@@ -9,7 +9,7 @@ hundred metres across), so plain ray casting on the raw coordinates is exact eno
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,26 +101,35 @@ class GridArea:
 
     id: int
     community_id: int
+    street_id: int
     polygons: tuple[Any, ...]
 
 
 def open_grid_areas() -> tuple[GridArea, ...]:
     """Every open grid (grid, community and street active) that has a boundary, in code
-    order, parsed; cached per process (services/refcache.py), as places are."""
+    order, parsed; cached per process (services/refcache.py), as places are: placing a
+    point reads no boundary and parses none."""
     def load() -> tuple[GridArea, ...]:
         rows = db.session.execute(
-            select(Grid.id, Grid.community_id, Grid.boundary)
+            select(Grid.id, Grid.community_id, Community.street_id, Grid.boundary)
             .join(Community, Grid.community_id == Community.id).join(Street, Community.street_id == Street.id)
             .where(Grid.boundary.is_not(None), Grid.active.is_(True), Community.active.is_(True),
                    Street.active.is_(True))
             .order_by(Grid.code))
-        return tuple(GridArea(grid_id, community_id, tuple(polygons(boundary)))
-                     for grid_id, community_id, boundary in rows)
+        return tuple(GridArea(grid_id, community_id, street_id, tuple(polygons(boundary)))
+                     for grid_id, community_id, street_id, boundary in rows)
 
     return refcache.remember(("open grid areas",), load) or ()
 
 
-def open_grid_at(lat: float, lng: float) -> GridArea | None:
-    """The first open grid whose boundary holds the WGS-84 point, if any: how the web
-    form places a resident's "use my location", as Open311 places lat/long."""
-    return next((area for area in open_grid_areas() if polygons_contain(area.polygons, lat, lng)), None)
+def area_at(areas: Iterable[GridArea], lat: float, lng: float) -> GridArea | None:
+    """The first of these grid areas whose boundary holds the WGS-84 point, if any."""
+    return next((area for area in areas if polygons_contain(area.polygons, lat, lng)), None)
+
+
+def open_grid_at(lat: float, lng: float, street_ids: Collection[int] | None = None) -> GridArea | None:
+    """The first open grid (of these streets, if given) whose boundary holds the WGS-84
+    point, if any: how the web form places a resident's "use my location", and Open311
+    its lat/long."""
+    areas = open_grid_areas()
+    return area_at(areas if street_ids is None else (a for a in areas if a.street_id in street_ids), lat, lng)

@@ -222,8 +222,9 @@ def submit(
     """File a request; return the ticket and whether it is new.
 
     The same (channel, external id) filed again returns the first ticket (`looked_up`:
-    the caller has just looked for it with `find_existing`, so it is not read again; a
-    race with another delivery still ends in the first ticket, by the unique index). Bad input
+    the caller has just looked for it with `find_existing`, or has just made the id
+    itself, so it is not read again; a race with another delivery still ends in the
+    first ticket, by the unique index). Bad input
     raises `ValidationFailed` with every field's problem, and nothing is stored.
     A new ticket is routed by a job recorded in the same transaction, which first
     writes the resident's "received" message (notify.confirm_receipt), so that the

@@ -77,6 +77,28 @@ def grid_place(grid_id: int) -> Placement | None:
         select(Community.street_id, Community.id, Grid.id).select_from(Grid)).where(Grid.id == grid_id)))
 
 
+@dataclass(frozen=True)
+class CommunityEntry:
+    """A community as the doors list and choose it: ids, code, name, and whether it takes
+    new tickets (it and its street are active)."""
+
+    id: int
+    street_id: int
+    code: str
+    name: str
+    open: bool
+
+
+def communities() -> tuple[CommunityEntry, ...]:
+    """Every community, in code order (cached): the doors' lists and scopes read no row."""
+    return refcache.remember(("communities",), lambda: tuple(
+        CommunityEntry(c_id, street_id, code, name, bool(c_active and s_active))
+        for c_id, street_id, code, name, c_active, s_active in db.session.execute(
+            select(Community.id, Community.street_id, Community.code, Community.name, Community.active,
+                   Street.active).join(Street, Community.street_id == Street.id).order_by(Community.code))
+    )) or ()
+
+
 def community_open(community: Community) -> bool:
     """True when the community and its street are active: new tickets may be filed there."""
     return community.active and community.street.active

@@ -6,8 +6,10 @@ as a detached, fully loaded copy, loaded on the request's connection by a sessio
 its own; a request takes it into its own session with `merge(load=False)`, which
 copies the loaded state without a query (SQLAlchemy's way of caching rows). The
 cached copy itself is never changed by a request. Places are kept as plain ids
-(`remember`: services/placing.py, with the place names free text is matched against;
-Open311's service codes and grid boundaries in channels/open311*.py), which need no merging.
+(`remember`: services/placing.py, with the place names free text is matched against and
+the communities; the grid boundaries in services/geo.py; the category menu of the staff
+forms in services/catalog.py and their place choices in ticketing/place_choices.py;
+Open311's service codes in channels/open311.py), which need no merging.
 
 A change to any of these kinds of row made through this process's ORM clears the
 cache at once (and again if it is rolled back); a change made by another process is
