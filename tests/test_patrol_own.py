@@ -136,10 +136,15 @@ def test_a_report_outside_every_grid_goes_to_the_workers_nearest_own_grid(world:
     world.grid_a2.boundary = json.dumps(NEAR)
     world.gina.grids.append(world.grid_a2)
     db.session.commit()
-    assert patrol.place_report(world.gina, 39.05, 116.05) == world.grid_a2  # inside A2
-    assert patrol.place_report(world.gina, 39.3, 116.3) == world.grid_a2  # outside both, nearer A2
-    assert patrol.place_report(world.gina, 40.3, 117.3) == world.grid_a1  # outside both, nearer A1
-    assert patrol.place_report(world.gina, None, None) == world.grid_a1  # no location: her first grid
+
+    def placed(lat: float | None, lng: float | None) -> int | None:
+        grid = patrol.place_report(patrol.own_grids(world.gina), world.gina.street_id, lat, lng)
+        return grid.id if grid is not None else None
+
+    assert placed(39.05, 116.05) == world.grid_a2.id  # inside A2
+    assert placed(39.3, 116.3) == world.grid_a2.id  # outside both, nearer A2
+    assert placed(40.3, 117.3) == world.grid_a1.id  # outside both, nearer A1
+    assert placed(None, None) == world.grid_a1.id  # no location: her first grid
 
 
 def test_a_report_without_a_location_or_building_is_placed_in_the_workers_grid(

@@ -6,6 +6,7 @@ the API's checked input into their arguments, the way the web forms do.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,7 +42,7 @@ from ticketing.services import callbacks, intake, placing, refcache, scope
 from ticketing.services.errors import InvalidInput, ServiceError
 from ticketing.services.handlers import parse_handler
 from ticketing.services.intake import IntakeRequest
-from ticketing.services.patrol import own_report, place_report
+from ticketing.services.patrol import OwnGrid, own_grids, own_report, place_report
 from ticketing.services.workdays import WorkCalendar
 
 # intake's field names → the API's.
@@ -69,14 +70,15 @@ def community_filter(user: User) -> ColumnElement[bool]:
     return or_(street, Community.id.in_([grid.community_id for grid in user.grids]))
 
 
-def may_file_in(user: User, community_id: int, street_id: int) -> bool:
-    """`community_filter` for one community, by its id and its street's."""
+def may_file_in(user: User, community_id: int, street_id: int, own: Callable[[], list[OwnGrid]]) -> bool:
+    """`community_filter` for one community, by its id and its street's; `own` gives the
+    user's grids (`Filing.own_grids`), read only when the street does not decide."""
     if user.role == Role.ADMIN:
         return True
     if user.role in (Role.DISPATCHER, Role.SUPERVISOR) and user.community_id is not None:
         return community_id == user.community_id
     return (user.street_id is not None and street_id == user.street_id) or (
-        community_id in {grid.community_id for grid in user.grids}
+        community_id in {grid.community_id for grid in own()}
     )
 
 
@@ -115,7 +117,15 @@ class Filing:
     """
 
     request: IntakeRequest
+    user: User
     rows: list[object] = field(default_factory=list)
+    own: list[OwnGrid] | None = None
+
+    def own_grids(self) -> list[OwnGrid]:
+        """The user's grids (services/patrol.py `own_grids`), read at most once."""
+        if self.own is None:
+            self.own = own_grids(self.user)
+        return self.own
 
 
 def prepare_filing(values: dict[str, Any], user: User, channel: str, key: str | None) -> Filing:
@@ -140,30 +150,35 @@ def prepare_filing(values: dict[str, Any], user: User, channel: str, key: str | 
         community_id=values.get("community_id"),
         grid_id=values.get("grid_id"),
     )
+    filing = Filing(req, user, [category])
     if channel == Channel.PATROL.value:
-        patrol_defaults(req, user)
-    filing = Filing(req, [category])
+        patrol_defaults(filing)
     if req.grid_id and not (req.community_id or req.complex_id or req.building_id):
-        grid = db.session.get(Grid, req.grid_id)
-        req.community_id = grid.community_id if grid is not None else None
-        filing.rows.append(grid)
+        above = placing.grid_place(req.grid_id)  # open grids, cached
+        if above is None:  # a deactivated grid is still named by its community: intake says it cannot be chosen
+            grid = db.session.get(Grid, req.grid_id)
+            req.community_id = grid.community_id if grid is not None else None
+        else:
+            req.community_id = above.community_id
     return filing
 
 
-def patrol_defaults(req: IntakeRequest, worker: User) -> None:
+def patrol_defaults(filing: Filing) -> None:
     """As on the patrol page: the worker's own phone and name; placed by location, else in
     the worker's own grid (services/patrol.py `place_report`)."""
+    req, worker = filing.request, filing.user
     if not req.phone:
         req.phone = intake.clean_phone(worker.phone) or ""
     req.name = req.name or worker.display_name
     if any(getattr(req, name) for name in PLACE_FIELDS):
         return
     # Outside every grid's boundary, or without a location: the worker's own grid.
-    grid = place_report(worker, req.lat, req.lon)
+    own = filing.own_grids()
+    grid = place_report(own, worker.street_id, req.lat, req.lon)
     if grid is not None:
         req.grid_id, req.community_id = grid.id, grid.community_id
-    elif worker.grids:
-        req.community_id = worker.grids[0].community_id
+    elif own:
+        req.community_id = own[0].community_id
 
 
 def own_patrol_report(ticket: Ticket, worker: User, at: datetime, calendar: WorkCalendar) -> None:
@@ -176,8 +191,8 @@ def own_patrol_report(ticket: Ticket, worker: User, at: datetime, calendar: Work
         db.session.rollback()
 
 
-def check_place(filing: Filing, user: User) -> None:
-    """422 when the place given lies outside the communities `user` may file in.
+def check_place(filing: Filing) -> None:
+    """422 when the place given lies outside the communities the filer may file in.
 
     Unknown ids are left to intake, which reports them.
     """
@@ -189,11 +204,10 @@ def check_place(filing: Filing, user: User) -> None:
     elif req.complex_id:
         place, name = placing.complex_place(req.complex_id), "complex_id"
     elif req.community_id:
-        community = db.session.get(Community, req.community_id)
-        filing.rows.append(community)
+        community = next((c for c in placing.communities() if c.id == req.community_id), None)
         place = placing.Placement(community.street_id, community.id) if community is not None else None
         name = "community_id"
-    if place is not None and not may_file_in(user, place.community_id, place.street_id):
+    if place is not None and not may_file_in(filing.user, place.community_id, place.street_id, filing.own_grids):
         raise validation_failed({name: PICK_PLACE})
 
 

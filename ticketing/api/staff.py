@@ -197,7 +197,7 @@ def create_ticket() -> Response:
     channel = operations.check_channel(user, values.get("channel"))
     key = operations.idempotency_key(values.get("external_id"), request.headers.get("Idempotency-Key"))
     filing = operations.prepare_filing(values, user, channel, key)
-    operations.check_place(filing, user)
+    operations.check_place(filing)
     own = channel == Channel.PATROL.value  # the worker's own report: theirs, not routed
     try:
         ticket, created = intake.submit(filing.request, Actor.staff(user), now(), local_tz(), photo_store(),

@@ -8,7 +8,7 @@ Three header shapes start a message:
 
 Every other line belongs to the message above it. Each draft then gets a guessed
 phone (mainland mobile), category with its confidence (services/classify.py) and
-place (a complex or building alias, through placing.place_from_text).
+place (a complex or building alias, through placing.place_in).
 """
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ticketing.models import Category, Community
+from ticketing.models import Category
 from ticketing.services import placing
 from ticketing.services.classify import classify, phone_in_text
+from ticketing.services.placing import CommunityEntry
 
 MAX_SENDER = 32
 TIME = r"\d{1,2}:\d{2}(?::\d{2})?"
@@ -93,7 +94,7 @@ def parse(text: str) -> list[Draft]:
     return drafts
 
 
-def detect(drafts: list[Draft], communities: Sequence[Community], categories: Sequence[Category]) -> list[Draft]:
+def detect(drafts: list[Draft], communities: Sequence[CommunityEntry], categories: Sequence[Category]) -> list[Draft]:
     """Fill in each draft's phone, category and place guesses; returns the drafts."""
     candidates = {c.id for c in categories}
     for draft in drafts:
@@ -104,8 +105,8 @@ def detect(drafts: list[Draft], communities: Sequence[Community], categories: Se
         if communities:
             draft.community_id = communities[0].id
         for community in communities:
-            placement = placing.place_from_text(community, draft.text)
-            if placement.complex_id is not None:
+            placement = placing.place_in(community.id, draft.text)  # from the cached place names
+            if placement is not None and placement.complex_id is not None:
                 draft.community_id = community.id
                 draft.complex_id = placement.complex_id
                 draft.building_id = placement.building_id

@@ -17,16 +17,18 @@ from werkzeug.wrappers import Response
 from ticketing import place_choices as places
 from ticketing.extensions import db
 from ticketing.forms import with_blank
-from ticketing.models import Channel, Community, Role, User
+from ticketing.models import Channel, Role, User
 from ticketing.patrol import groupchat
 from ticketing.patrol.forms import DraftsForm, PasteForm, PatrolForm
-from ticketing.services import intake
+from ticketing.place_choices import GroupedChoices
+from ticketing.services import intake, placing
 from ticketing.services.catalog import leaf_categories
 from ticketing.services.doors import GROUPCHAT_ROLES, PATROL_ROLES
 from ticketing.services.errors import InvalidInput, ServiceError, ValidationFailed
 from ticketing.services.intake import IntakeRequest
 from ticketing.services.lifecycle import Actor
-from ticketing.services.patrol import own_report, place_report, take_on_the_spot
+from ticketing.services.patrol import OwnGrid, own_grids, own_report, place_report, take_on_the_spot
+from ticketing.services.placing import CommunityEntry
 from ticketing.web import (
     calendar,
     local_tz,
@@ -40,30 +42,20 @@ from ticketing.web import (
 bp = Blueprint("patrol", __name__)
 
 
-def worker_communities(user: User) -> list[Community]:
-    """The communities of a grid worker's grids, in grid order, each once."""
-    seen: dict[int, Community] = {}
-    for grid in user.grids:
-        seen.setdefault(grid.community_id, grid.community)
-    return list(seen.values())
+def worker_communities(own: list[OwnGrid]) -> list[CommunityEntry]:
+    """The communities of a grid worker's grids (`own_grids`), in grid order, each once."""
+    by_id = {c.id: c for c in placing.communities()}
+    return [by_id[c_id] for c_id in dict.fromkeys(grid.community_id for grid in own) if c_id in by_id]
 
 
-def scope_communities(user: User) -> list[Community]:
-    """The communities the user files group-chat tickets in."""
+def groupchat_scope(user: User) -> tuple[list[CommunityEntry], GroupedChoices]:
+    """The communities the user files group-chat tickets in, and the buildings offered:
+    a grid worker's own grids', else those of the communities in the user's scope."""
     if user.role == Role.GRID_WORKER:
-        return worker_communities(user)
-    return places.communities_in_scope(user)
-
-
-def worker_buildings(user: User) -> dict[str, list[tuple[Any, str]]]:
-    """Buildings of the worker's own grids, grouped by complex."""
-    grouped: dict[str, list[tuple[Any, str]]] = {}
-    for grid in user.grids:
-        for cx in grid.complexes if grid.active else []:
-            for building in cx.buildings if cx.active else []:
-                if building.active:  # deactivated places take no new tickets
-                    grouped.setdefault(cx.name, []).append((building.id, building.name))
-    return grouped
+        own = own_grids(user)
+        return worker_communities(own), places.grid_building_choices([grid.id for grid in own])
+    in_scope = places.communities_in_scope(user)
+    return in_scope, places.building_choices(in_scope)
 
 
 # --- Grid patrol --------------------------------------------------------------
@@ -75,10 +67,12 @@ def new_report() -> str | Response | tuple[str, int]:
     """A grid worker reports what they found on patrol; 马上就办 takes it on the spot."""
     worker = staff_user()
     own_phone = intake.clean_phone(worker.phone)
+    own = own_grids(worker)
     form = PatrolForm()
     form.category_id.choices = with_blank(places.category_choices(), _("Choose…"))
-    form.building_id.choices = with_blank(worker_buildings(worker), _("Use my location"))
-    communities = worker_communities(worker)
+    form.building_id.choices = with_blank(places.grid_building_choices([grid.id for grid in own]),
+                                          _("Use my location"))
+    communities = worker_communities(own)
 
     def page(status: int = 200) -> tuple[str, int]:
         return render_template("patrol/new.html", form=form, ask_phone=own_phone is None), status
@@ -92,13 +86,13 @@ def new_report() -> str | Response | tuple[str, int]:
         return page(400)
     point = form.point()
     grid = None
-    community = communities[0]
+    community_id = communities[0].id
     address = ""
     if form.building_id.data is None:
         # Outside every grid's boundary, or without a location: the worker's own grid.
-        grid = place_report(worker, *(point or (None, None)))
+        grid = place_report(own, worker.street_id, *(point or (None, None)))
         if grid is not None:
-            community = grid.community
+            community_id = grid.community_id
         if point is not None:
             address = _("Location %(lat).6f, %(lng).6f", lat=point[0], lng=point[1])
     handle_now = bool(form.handle_now.data)
@@ -109,7 +103,7 @@ def new_report() -> str | Response | tuple[str, int]:
         phone=own_phone or form.phone.data or "",
         name=worker.display_name,
         category_id=form.category_id.data,
-        community_id=None if form.building_id.data else community.id,
+        community_id=None if form.building_id.data else community_id,
         building_id=form.building_id.data,
         grid_id=grid.id if grid is not None else None,
         address_text=address,
@@ -128,6 +122,7 @@ def new_report() -> str | Response | tuple[str, int]:
     except InvalidInput as exc:
         form.form_errors.append(exc.message)
         return page(exc.status)
+    number = ticket.number  # intake committed keeping it loaded; read before another commit
     if created:
         try:
             if handle_now:
@@ -138,29 +133,27 @@ def new_report() -> str | Response | tuple[str, int]:
             # The ticket is filed; it waits for the dispatcher like any other.
             db.session.rollback()
             flash(_("Ticket %(number)s filed, but it could not be taken on the spot: %(error)s",
-                    number=ticket.number, error=exc.message), "error")
-            return redirect(url_for("staff.detail", number=ticket.number), 303)
+                    number=number, error=exc.message), "error")
+            return redirect(url_for("staff.detail", number=number), 303)
         db.session.commit()
-    flash(_("Ticket %(number)s filed.", number=ticket.number), "success")
-    return redirect(url_for("staff.detail", number=ticket.number), 303)
+    flash(_("Ticket %(number)s filed.", number=number), "success")
+    return redirect(url_for("staff.detail", number=number), 303)
 
 
 # --- WeChat-group quick entry -------------------------------------------------
 
 
-def drafts_form(user: User, communities: list[Community], data: dict[str, Any] | None = None) -> DraftsForm:
-    """The step-2 form with its rows' choices set."""
+def drafts_form(communities: list[CommunityEntry], buildings: GroupedChoices,
+                data: dict[str, Any] | None = None) -> DraftsForm:
+    """The step-2 form with its rows' choices set (`groupchat_scope`)."""
     form = DraftsForm(formdata=None, data=data) if data is not None else DraftsForm()
     categories = with_blank(places.category_choices(), _("Choose…"))
     community_choices = [(c.id, c.name) for c in communities]
-    if user.role == Role.GRID_WORKER:
-        buildings = with_blank(worker_buildings(user), _("Not in the list"))
-    else:
-        buildings = with_blank(places.building_choices(communities), _("Not in the list"))
+    building_choices = with_blank(buildings, _("Not in the list"))
     for row in form.rows:
         row.form.category_id.choices = categories
         row.form.community_id.choices = community_choices
-        row.form.building_id.choices = buildings
+        row.form.building_id.choices = building_choices
     return form
 
 
@@ -168,14 +161,13 @@ def drafts_form(user: User, communities: list[Community], data: dict[str, Any] |
 @roles_required(*GROUPCHAT_ROLES)
 def groupchat_entry() -> str | Response | tuple[str, int]:
     """Step 1: paste the messages; step 2 (POST with `text`): the drafts to fix and file."""
-    user = staff_user()
-    communities = scope_communities(user)
     paste = PasteForm()
     if not paste.is_submitted():
         return render_template("patrol/groupchat.html", form=paste)
     if not paste.validate():
         return render_template("patrol/groupchat.html", form=paste), 400
-    drafts = groupchat.detect(groupchat.parse(paste.text.data or ""), communities, leaf_categories())
+    in_scope, buildings = groupchat_scope(staff_user())
+    drafts = groupchat.detect(groupchat.parse(paste.text.data or ""), in_scope, leaf_categories())
     if not drafts:
         paste.text.errors = [*paste.text.errors, _("No messages found. Paste the messages as WeChat copies them.")]
         return render_template("patrol/groupchat.html", form=paste), 400
@@ -184,7 +176,7 @@ def groupchat_entry() -> str | Response | tuple[str, int]:
         "category_id": d.category_id, "community_id": d.community_id, "building_id": d.building_id,
         "phone": d.phone, "description": d.text,
     } for d in drafts[:50]]
-    form = drafts_form(user, communities, {"rows": rows})
+    form = drafts_form(in_scope, buildings, {"rows": rows})
     return render_template("patrol/drafts.html", form=form)
 
 
@@ -192,9 +184,7 @@ def groupchat_entry() -> str | Response | tuple[str, int]:
 @roles_required(*GROUPCHAT_ROLES)
 def groupchat_file() -> str | Response | tuple[str, int]:
     """File every included draft, each in its own transaction; show the failed ones again."""
-    user = staff_user()
-    communities = scope_communities(user)
-    form = drafts_form(user, communities)
+    form = drafts_form(*groupchat_scope(staff_user()))
     if not form.validate():
         # A tampered row (a choice not offered) or a stale token: nothing is filed.
         return render_template("patrol/drafts.html", form=form), 400

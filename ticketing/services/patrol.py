@@ -14,10 +14,14 @@ ledger keeps it out of the 满意率 and counts it apart (services/ledger.py).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
+
 from ticketing.extensions import db
-from ticketing.models import Community, Grid, Ticket, User
+from ticketing.models import Community, Grid, Ticket, User, user_grids
 from ticketing.services import geo, placing
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.workdays import WorkCalendar
@@ -26,43 +30,64 @@ TAKEN_ON_THE_SPOT = "patrol: taken on the spot"
 OWN_REPORT = "patrol: the worker's own report"
 
 
-def place_point(user: User, lat: float, lng: float) -> Grid | None:
-    """The grid containing the point: the worker's own grids first, then the street's."""
-    grid = geo.grid_at(user.grids, lat, lng)
-    if grid is None and user.street_id is not None:
-        others = db.session.scalars(
-            db.select(Grid).join(Grid.community)
-            .where(Community.street_id == user.street_id, Grid.boundary.is_not(None))
-            .order_by(Grid.code)
-        )
-        grid = geo.grid_at(others, lat, lng)
+@dataclass(frozen=True)
+class OwnGrid:
+    """One of a grid worker's grids, as ids with the places above it."""
+
+    id: int
+    community_id: int
+    street_id: int
+
+
+def own_grids(user: User) -> list[OwnGrid]:
+    """The user's grids (a grid worker's), in code order.
+
+    One statement, read afresh for every request: a grid taken from a worker is gone at once.
+    """
+    return [OwnGrid(*row) for row in db.session.execute(
+        select(Grid.id, Grid.community_id, Community.street_id)
+        .join(user_grids, user_grids.c.grid_id == Grid.id).join(Community, Grid.community_id == Community.id)
+        .where(user_grids.c.user_id == user.id).order_by(Grid.code))]
+
+
+def place_point(own: Sequence[OwnGrid], street_id: int | None, lat: float, lng: float) -> geo.GridArea | None:
+    """The open grid containing the point: the worker's own grids (`own_grids`) first, then
+    those of their street (`street_id`). From the cached boundaries (services/geo.py)."""
+    mine = {grid.id for grid in own}
+    grid = geo.area_at((a for a in geo.open_grid_areas() if a.id in mine), lat, lng) if mine else None
+    if grid is None and street_id is not None:
+        grid = geo.open_grid_at(lat, lng, street_ids={street_id})
     return grid
 
 
-def place_report(user: User, lat: float | None, lng: float | None) -> Grid | None:
+def place_report(own: Sequence[OwnGrid], street_id: int | None, lat: float | None,
+                 lng: float | None) -> geo.GridArea | OwnGrid | None:
     """Where a patrol report without a building belongs: the grid around the point, else
     (no point, or outside every grid's boundary) the worker's own grid nearest to it;
     None only for a worker without an open grid."""
     if lat is not None and lng is not None:
-        grid = place_point(user, lat, lng)
+        grid = place_point(own, street_id, lat, lng)
         if grid is not None:
             return grid
-    return own_grid(user, lat, lng)
+    return own_grid(own, lat, lng)
 
 
-def own_grid(user: User, lat: float | None = None, lng: float | None = None) -> Grid | None:
-    """The worker's open grid whose boundary comes nearest the point; the first without one."""
-    grids = [grid for grid in user.grids if placing.grid_open(grid)]
+def own_grid(own: Sequence[OwnGrid], lat: float | None = None, lng: float | None = None) -> OwnGrid | None:
+    """The worker's open grid whose boundary comes nearest the point; the first without one.
+    Whether a grid is open, and its boundary, come from the cache."""
+    grids = [grid for grid in own if placing.grid_place(grid.id) is not None]
     if lat is None or lng is None or len(grids) < 2:
         return grids[0] if grids else None
-    return min(grids, key=lambda grid: _distance(grid, lat, lng))
+    areas = {area.id: area for area in geo.open_grid_areas()}
+    return min(grids, key=lambda grid: _distance(areas.get(grid.id), lat, lng))
 
 
-def _distance(grid: Grid, lat: float, lng: float) -> float:
+def _distance(area: geo.GridArea | None, lat: float, lng: float) -> float:
     """Squared distance in degrees from the point to the nearest corner of the grid's
     boundary (grids are a few hundred metres across: enough to choose between a worker's
     grids); infinite without a boundary."""
-    corners = [corner for shape in geo.polygons(grid.boundary) for ring in shape[:1] for corner in ring]
+    corners = [corner for shape in (area.polygons if area is not None else ()) for ring in shape[:1]
+               for corner in ring]
     try:
         return min(((float(c[1]) - lat) ** 2 + (float(c[0]) - lng) ** 2 for c in corners), default=float("inf"))
     except (TypeError, IndexError, ValueError):
