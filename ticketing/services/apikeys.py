@@ -1,8 +1,9 @@
 """Issuing and checking API keys: Open311 client apps and staff apps (see models/channels.py).
 
 A key is shown once, when it is issued; only its SHA-256 is kept. Checking a key is
-one indexed lookup by that hash, cached for a few seconds (services/refcache.py);
-whether a staff key's account is still active is read on every request.
+one indexed lookup by that hash, cached for a few seconds (services/refcache.py); a
+staff key's account is read afresh on every request, in one statement with whether the
+key was revoked, so a revoked key or a deactivated account stops at once.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ticketing.extensions import db
 from ticketing.models import ApiKey, KeyKind, User
@@ -51,15 +53,21 @@ def issue(kind: KeyKind, name: str, now: datetime, user: User | None = None,
 
 
 def verify(kind: KeyKind, key: str | None, now: datetime) -> ApiKey | None:
-    """The active key of `kind` that `key` is, else None. Records when it was last used."""
+    """The active key of `kind` that `key` is, else None. Records when it was last used.
+
+    A staff key's account (`ApiKey.user`) is the one `live_account` has just read.
+    """
     if not key or len(key) > 200:
         return None
     key_hash = digest(key)
-    row = refcache.staff_key(key_hash)
+    row = refcache.api_key(key_hash)
     if row is None or row.kind != kind or row.revoked_at is not None:
         return None
-    if row.kind == KeyKind.STAFF and not account_active(row.user_id):
-        return None
+    if row.kind == KeyKind.STAFF:
+        account = live_account(row.id)
+        if account is None:
+            return None
+        set_committed_value(row, "user", account)  # as loaded: the row itself is unchanged
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
         # A plain UPDATE: no version check, no conflict between concurrent requests.
         db.session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
@@ -68,12 +76,15 @@ def verify(kind: KeyKind, key: str | None, now: datetime) -> ApiKey | None:
     return row
 
 
-def account_active(user_id: int | None) -> bool:
-    """Whether the key's account is active, read afresh: the cached key may be seconds old,
-    and a deactivated person's app must be refused at once (one primary-key read)."""
-    if user_id is None:
-        return False
-    return bool(db.session.scalar(select(User.active).where(User.id == user_id)))
+def live_account(key_id: int) -> User | None:
+    """The account a staff key acts as, read afresh (one statement), when the key is not
+    revoked and the account is active: the cached key may be seconds old, and a revoked
+    key or a deactivated person's app must be refused at once. Its role and scope are
+    today's too."""
+    return db.session.scalar(
+        select(User).join(ApiKey, ApiKey.user_id == User.id)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None), User.active.is_(True))
+        .execution_options(populate_existing=True))
 
 
 def of_kind(kind: KeyKind) -> list[ApiKey]:

@@ -1,6 +1,6 @@
 """Reference rows read for every filed ticket, cached per process.
 
-A staff key with its account, a category with its tiers, the places above a building
+An API key, a category with its tiers, the places above a building
 or complex: intake reads them on every ticket and they change rarely. Rows are kept
 as a detached, fully loaded copy, loaded on the request's connection by a session of
 its own; a request takes it into its own session with `merge(load=False)`, which
@@ -13,9 +13,9 @@ Open311's service codes in channels/open311.py), which need no merging.
 
 A change to any of these kinds of row made through this process's ORM clears the
 cache at once (and again if it is rolled back); a change made by another process is
-seen within `KEY_TTL` seconds for keys (a revoked key works that long elsewhere; a
-deactivated account's keys stop at once, as apikeys.verify re-reads `active`) and
-`TTL` seconds for categories and places.
+seen within `KEY_TTL` seconds for keys (a revoked Open311 key works that long elsewhere;
+a staff key's revocation and its account are read afresh by apikeys.verify) and `TTL`
+seconds for categories and places.
 """
 from __future__ import annotations
 
@@ -84,10 +84,9 @@ def _cached(key: tuple[Any, ...], load: Callable[[Session], T | None], ttl: floa
     return None if row is None else db.session.merge(row, load=False)
 
 
-def staff_key(key_hash: str) -> ApiKey | None:
-    """The API key with this hash, with its account."""
-    return _cached(("key", key_hash), lambda s: s.scalar(
-        select(ApiKey).where(ApiKey.key_hash == key_hash).options(joinedload(ApiKey.user))), KEY_TTL)
+def api_key(key_hash: str) -> ApiKey | None:
+    """The API key with this hash (a staff key's account is read afresh: services/apikeys.py)."""
+    return _cached(("key", key_hash), lambda s: s.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash)), KEY_TTL)
 
 
 def touched_key(key_hash: str, when: Any) -> None:
