@@ -43,8 +43,8 @@ from ticketing.channels import wechat_follower, wechat_geo, wechat_media
 from ticketing.channels.wechat_follower import tracking_link
 from ticketing.extensions import db
 from ticketing.labels import STATUS_LABELS, label
-from ticketing.models import Channel, Community, Ticket
-from ticketing.services import emergency, followers, placing, ratelimit
+from ticketing.models import Channel, Ticket
+from ticketing.services import emergency, followers, ratelimit
 from ticketing.services.classify import phone_in_text
 from ticketing.services.errors import ValidationFailed
 from ticketing.services.ratelimit import RateLimited
@@ -193,8 +193,7 @@ def sender(message: Any) -> str:
 
 def community_names() -> str:
     """The communities we serve, for replies that ask the resident to name theirs."""
-    return "、".join(c.name for c in db.session.scalars(select(Community).order_by(Community.id))
-                    if placing.community_open(c))
+    return "、".join(c.name for c in wechat_geo.open_communities())
 
 
 def over_limit(openid: str, now: datetime) -> str | None:
@@ -226,16 +225,17 @@ def file_text(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes:
         return filed_reply(existing)
     if not text:
         return _("Please describe the problem in a text message.")
+    follower = wechat_geo.follower_of(openid)  # held: its pin, phone and last place, read once
     phone = phone_in_text(text)
     if phone is None:
-        known = followers.remembered(openid)
+        known = followers.of_row(follower)
         if known is None or not known.phone:
             return _("Please send the problem again with your mobile number in the message, "
                      "e.g. \"3号楼楼道灯坏了 13812345678\".")
         if wechat_follower.looks_like_chat(text):  # filed only thanks to the remembered phone
             return _("Please describe the problem in a few words: what is wrong, and where.")
         phone = known.phone
-    place = wechat_geo.guess_place(openid, text, now)
+    place = wechat_geo.guess_place(follower, text, now)
     if place is None:
         return _("Please send the problem again with the name of your community (%(names)s) "
                  "and your address.", names=community_names())
@@ -262,14 +262,18 @@ def file_text(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes:
 
 
 def remember(ticket: Ticket, now: datetime) -> None:
-    """Remember the request's phone and place for the follower's next ones; the request
-    is filed whatever happens here."""
+    """Remember the request's phone and place for the follower's next ones, in a short
+    transaction of its own: the request is filed whatever happens here. Committed keeping
+    the ticket loaded, so the reply reads it without a SELECT."""
+    from ticketing.services import intake
+
+    number = ticket.number
     try:
         followers.remember(ticket, now)
-        db.session.commit()
+        intake.commit_keeping_loaded()
     except SQLAlchemyError:
         db.session.rollback()
-        log.exception("wechat follower's phone and place not remembered (ticket %s)", ticket.number)
+        log.exception("wechat follower's phone and place not remembered (ticket %s)", number)
 
 
 def filed_reply(ticket: Ticket) -> str:

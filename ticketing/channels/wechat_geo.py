@@ -27,12 +27,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ticketing.extensions import db
-from ticketing.models import Community, Grid
+from ticketing.models import Grid
 from ticketing.models.channels import WechatFollower
 from ticketing.services import followers, geo, placing
 from ticketing.services.followers import Remembered
 from ticketing.services.gcj02 import gcj02_to_wgs84, out_of_china, wgs84_to_gcj02  # noqa: F401 (the channel's datum)
-from ticketing.services.placing import place_from_text
+from ticketing.services.placing import CommunityEntry, Placement
 
 # A location older than this is not used to place a request: people move about, and
 # a pin sent yesterday morning says little about a problem reported tonight.
@@ -86,58 +86,72 @@ def place_name(grid: Grid) -> str:
     return grid.name if grid.name.startswith(community) else community + grid.name
 
 
-def fresh_location(openid: str, now: datetime) -> WechatFollower | None:
-    """The follower's location when it is recent and inside one of our grids."""
-    follower = db.session.get(WechatFollower, openid)
-    if (follower is None or follower.grid is None or follower.located_at is None
-            or follower.lat is None or follower.lon is None or not placing.grid_open(follower.grid)):
+def follower_of(openid: str) -> WechatFollower | None:
+    """The follower's row: their location pin, phone and last place, read once per message."""
+    return db.session.get(WechatFollower, openid)
+
+
+def fresh_location(follower: WechatFollower | None, now: datetime) -> Placement | None:
+    """The place of the follower's location pin (its grid, from the cache: services/placing.py)
+    when the pin is recent and inside one of our open grids."""
+    if (follower is None or follower.grid_id is None or follower.located_at is None
+            or follower.lat is None or follower.lon is None):
         return None
     if not (now - LOCATION_FRESH_FOR <= follower.located_at <= now + timedelta(minutes=5)):
         return None
-    return follower
+    return placing.grid_place(follower.grid_id)  # None when it (or a place above it) is closed
 
 
 # --- the place of a text message -----------------------------------------------
 
 
-def place_of_location(follower: WechatFollower, text: str) -> dict[str, Any]:
+def names_complex(community_id: int, text: str) -> bool:
+    """True when the text names an open complex of the community (from the cached names)."""
+    found = placing.place_in(community_id, text)
+    return found is not None and found.complex_id is not None
+
+
+def place_of_location(follower: WechatFollower, grid: Placement, text: str) -> dict[str, Any]:
     """The intake place fields of a fresh location: its grid and point; the address is
     the text when it names a complex of that community (more precise), else the map's label."""
-    grid = follower.grid
-    assert grid is not None
-    named = place_from_text(grid.community, text).complex_id is not None
-    return {"community_id": grid.community_id, "grid_id": grid.id,
+    named = names_complex(grid.community_id, text)
+    return {"community_id": grid.community_id, "grid_id": grid.grid_id,
             "lat": follower.lat, "lon": follower.lon,
             "address_text": (text if named or not follower.label else follower.label)[:MAX_ADDRESS]}
 
 
-def communities_named(communities: list[Community], text: str) -> list[Community]:
+def communities_named(communities: list[CommunityEntry], text: str) -> list[CommunityEntry]:
     """The communities a text points to: those it names, else those whose complex it names."""
     text = unicodedata.normalize("NFKC", text)
     named = [c for c in communities if c.name and c.name in text]
     if named:
         return named
-    return [c for c in communities if place_from_text(c, text).complex_id is not None]
+    return [c for c in communities if names_complex(c.id, text)]
 
 
-def place_of_memory(known: Remembered, community: Community, text: str) -> dict[str, Any]:
+def place_of_memory(known: Remembered, community_id: int, text: str) -> dict[str, Any]:
     """The intake place fields from the place of the follower's last request
-    (services/followers.py): its complex and building, unless the text names a complex
-    of that community (then where the text says)."""
-    if place_from_text(community, text).complex_id is not None:
-        return {"community_id": community.id, "address_text": text[:MAX_ADDRESS]}
-    grid = db.session.get(Grid, known.grid_id) if known.grid_id else None
+    (services/followers.py), in community `community_id`: its complex and building, unless
+    the text names a complex of that community (then where the text says)."""
+    if names_complex(community_id, text):
+        return {"community_id": community_id, "address_text": text[:MAX_ADDRESS]}
     gone = (placing.building_place(known.building_id) is None if known.building_id
             else placing.complex_place(known.complex_id) is None if known.complex_id
-            else grid is not None and not placing.grid_open(grid))
+            else known.grid_id is not None and placing.grid_place(known.grid_id) is None)
     if gone:  # deactivated since: the community only
-        return {"community_id": community.id, "address_text": ""}
-    return {"community_id": community.id, "complex_id": known.complex_id,
+        return {"community_id": community_id, "address_text": ""}
+    return {"community_id": community_id, "complex_id": known.complex_id,
             "building_id": known.building_id, "grid_id": known.grid_id, "address_text": ""}
 
 
-def guess_place(openid: str, text: str, now: datetime) -> dict[str, Any] | None:
-    """The intake place fields of a text message; None when it cannot be told.
+def open_communities() -> list[CommunityEntry]:
+    """The communities that take new tickets, in the order they were made (from the cache)."""
+    return sorted((c for c in placing.communities() if c.open), key=lambda c: c.id)
+
+
+def guess_place(follower: WechatFollower | None, text: str, now: datetime) -> dict[str, Any] | None:
+    """The intake place fields of a text message from `follower` (`follower_of`); None
+    when it cannot be told.
 
     A community, complex or building the text names wins: what we remember of the
     follower (their fresh location, else the place of their last request) is only a fallback,
@@ -145,17 +159,17 @@ def guess_place(openid: str, text: str, now: datetime) -> dict[str, Any] | None:
     follower who filed in one community may well write about another (where a parent
     lives, where they work), and a ticket filed at the remembered place would go to
     that community's grid worker, who could then reveal the other community's resident.
+    The communities and places come from the cache: nothing is read here.
     """
-    communities = [c for c in db.session.scalars(select(Community).order_by(Community.id))
-                   if placing.community_open(c)]
+    communities = open_communities()
     pointed = {c.id for c in communities_named(communities, text)}
-    follower = fresh_location(openid, now)
-    if follower is not None and follower.grid is not None and (
-            not pointed or follower.grid.community_id in pointed):
-        return place_of_location(follower, text)
-    known = followers.remembered(openid)
-    last = next((c for c in communities if known is not None and c.id == known.community_id), None)
-    if known is not None and last is not None and (not pointed or last.id in pointed):
+    located = fresh_location(follower, now)
+    if follower is not None and located is not None and (not pointed or located.community_id in pointed):
+        return place_of_location(follower, located, text)
+    known = followers.of_row(follower)
+    last = known.community_id if known is not None else None
+    if known is not None and last is not None and any(c.id == last for c in communities) \
+            and (not pointed or last in pointed):
         return place_of_memory(known, last, text)
     if len(pointed) == 1:
         return {"community_id": pointed.pop(), "address_text": text[:MAX_ADDRESS]}

@@ -212,8 +212,9 @@ def for_request(category: Category | None, text: str, lang: str | None = None) -
 
 
 def for_ticket(ticket: Ticket, lang: str | None = None) -> list[Guidance]:
-    """The guidance of a filed ticket (its category and description)."""
-    return for_request(ticket.category, ticket.description or "", lang)
+    """The guidance of a filed ticket (its category, from the cache, and description)."""
+    category = refcache.category(ticket.category_id) if ticket.category_id else None
+    return for_request(category, ticket.description or "", lang)
 
 
 def start_page_numbers() -> tuple[Number, ...]:

@@ -64,12 +64,14 @@ class Remembered:
 
 def remembered(openid: str | None) -> Remembered | None:
     """What we remember of the follower: None when nothing (no row, or only a pin)."""
-    if not openid:
-        return None
-    row = db.session.get(WechatFollower, openid)
+    return of_row(db.session.get(WechatFollower, openid)) if openid else None
+
+
+def of_row(row: WechatFollower | None) -> Remembered | None:
+    """What a follower's row (already read) remembers: None when nothing (no row, or only a pin)."""
     if row is None or not (row.phone or row.last_community_id):
         return None
-    return Remembered(openid, row.phone, row.last_community_id, row.last_complex_id,
+    return Remembered(row.openid, row.phone, row.last_community_id, row.last_complex_id,
                       row.last_building_id, row.last_grid_id)
 
 

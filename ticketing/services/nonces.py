@@ -31,7 +31,7 @@ from enum import Enum
 from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from ticketing.extensions import db
@@ -78,13 +78,31 @@ def _in_database(key: str, now: datetime) -> str | None:
     )
 
 
+def _sweep_and_insert(conn: Connection, key: str, fingerprint: str, expires_at: datetime, now: datetime) -> None:
+    """Delete the expired keys, then insert `key`: one statement on PostgreSQL.
+
+    There the DELETE is a CTE the INSERT reads to its end first, so an expired row of
+    the same key is gone before the new one goes in; SQLite runs the two in turn.
+    """
+    expired = delete(WechatNonce).where(WechatNonce.expires_at < now)
+    if conn.dialect.name != "postgresql":
+        conn.execute(expired)
+        conn.execute(insert(WechatNonce).values(key=key, fingerprint=fingerprint, expires_at=expires_at))
+        return
+    swept = expired.returning(WechatNonce.key).cte("swept")
+    row = select(literal(key, WechatNonce.__table__.c.key.type),
+                 literal(fingerprint, WechatNonce.__table__.c.fingerprint.type),
+                 literal(expires_at, WechatNonce.__table__.c.expires_at.type)
+                 ).where(select(func.count()).select_from(swept).scalar_subquery() >= 0)
+    conn.execute(insert(WechatNonce).from_select(["key", "fingerprint", "expires_at"], row))
+
+
 def _remember_in_database(key: str, fingerprint: str, expires_at: datetime, now: datetime) -> Seen:
     # Its own transaction, committed here: the key must stay remembered whatever the
     # caller's session does next (a refused request rolls back).
     try:
         with db.engine.begin() as conn:
-            conn.execute(delete(WechatNonce).where(WechatNonce.expires_at < now))
-            conn.execute(insert(WechatNonce).values(key=key, fingerprint=fingerprint, expires_at=expires_at))
+            _sweep_and_insert(conn, key, fingerprint, expires_at, now)
         return Seen.NEW
     except IntegrityError:  # seen before (or by a concurrent request, which committed first)
         with db.engine.connect() as conn:
