@@ -186,7 +186,7 @@ def own_patrol_report(ticket: Ticket, worker: User, at: datetime, calendar: Work
     when that is refused, it stays filed and waits for the dispatcher."""
     try:
         own_report(ticket, worker, at, calendar)
-        db.session.commit()
+        intake.commit_keeping_loaded()  # the answer is built from the ticket as just written
     except ServiceError:
         db.session.rollback()
 

@@ -135,7 +135,7 @@ def new_report() -> str | Response | tuple[str, int]:
             flash(_("Ticket %(number)s filed, but it could not be taken on the spot: %(error)s",
                     number=number, error=exc.message), "error")
             return redirect(url_for("staff.detail", number=number), 303)
-        db.session.commit()
+        intake.commit_keeping_loaded()  # the worker stays loaded for the rest of the request
     flash(_("Ticket %(number)s filed.", number=number), "success")
     return redirect(url_for("staff.detail", number=number), 303)
 

@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnDefault, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ticketing.extensions import db
 from ticketing.models import (
@@ -343,15 +344,24 @@ def _store(
         "to_status": Status.SUBMITTED, "public": True, "note": "", "detail": submit_detail(req.channel, tier, urgent_words),
     }
     if route and db.session.get_bind().dialect.name == "postgresql":
-        return _store_at_once(values, event, now, tz)
-    ticket = db.session.scalars(
-        insert(Ticket).returning(Ticket), [dict(values, number=numbering.next_ticket_number(now, tz))]).one()
+        return _with_reference(_store_at_once(values, event, now, tz), category, tier)
+    ticket = _with_reference(db.session.scalars(
+        insert(Ticket).returning(Ticket), [dict(values, number=numbering.next_ticket_number(now, tz))]).one(),
+        category, tier)
     event["ticket_id"] = ticket.id
     if route:
         db.session.execute(insert(TicketEvent.__table__).values(**event))
         outbox.emit_now(ROUTE_TICKET, ticket.id, queue=HIGH)
     else:
         notify.on_event(ticket, db.session.scalars(insert(TicketEvent).returning(TicketEvent), [event]).one())
+    return ticket
+
+
+def _with_reference(ticket: Ticket, category: Category, tier: SlaTier) -> Ticket:
+    """The new ticket with its category and tier as loaded, the rows intake has just used:
+    what reads them next (a message, a deadline, the emergency guidance) needs no SELECT."""
+    set_committed_value(ticket, "category", category)
+    set_committed_value(ticket, "tier", tier)
     return ticket
 
 

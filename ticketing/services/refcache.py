@@ -38,14 +38,15 @@ from ticketing.models import (
     Grid,
     SlaTier,
     Street,
-    User,
 )
 
 KEY_TTL = 5.0
 TTL = 60.0
 DIRTY = "minhu.refcache_dirty"
-# Changing a row of these kinds clears the cache (see `_changed`).
-CACHED_KINDS = (ApiKey, User, Category, SlaTier, Street, Community, Grid, Complex, Building, EmergencyGuide)
+# Changing a row of these kinds clears the cache (see `_changed`). Not User: no account is
+# cached (a staff key's is read afresh), and routing writes users' last_assigned_at with
+# every dispatch, which would empty the cache each time.
+CACHED_KINDS = (ApiKey, Category, SlaTier, Street, Community, Grid, Complex, Building, EmergencyGuide)
 
 T = TypeVar("T")
 _rows: dict[tuple[Any, ...], tuple[float, Any]] = {}
