@@ -112,6 +112,42 @@ def store(ctx: Flask) -> PhotoStore:
     return PhotoStore(ctx.config["UPLOAD_FOLDER"])
 
 
+# --- what a request asks of the database ---------------------------------------------
+
+
+@pytest.fixture()
+def statements(ctx: Flask) -> Iterator[list[str]]:
+    """Every SQL statement sent from now on, whitespace collapsed (clear it to start counting)."""
+    from sqlalchemy import event
+
+    recorded: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        recorded.append(" ".join(statement.split()))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    yield recorded
+    event.remove(db.engine, "before_cursor_execute", record)
+
+
+@pytest.fixture()
+def lazy_loads(ctx: Flask) -> Iterator[list[str]]:
+    """Every lazy load that went to the database from now on, as "<class>.<attribute>"."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import ORMExecuteState, Session
+
+    recorded: list[str] = []
+
+    def record(state: ORMExecuteState) -> None:
+        if state.is_select and state.lazy_loaded_from is not None:
+            path = state.loader_strategy_path
+            recorded.append(f"{state.lazy_loaded_from.class_.__name__}.{path[-1].key if path else '?'}")
+
+    event.listen(Session, "do_orm_execute", record)
+    yield recorded
+    event.remove(Session, "do_orm_execute", record)
+
+
 class IsolatedClient(FlaskClient):
     """A test client whose every request runs in its own app context.
 
