@@ -4,11 +4,16 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
+from babel import support
+from flask import current_app
+from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectChoice, SelectField
+from wtforms.i18n import messages_path
 
 from ticketing.services.intake import IntakeRequest
 
@@ -59,7 +64,29 @@ def with_blank(choices: Any, blank: Any) -> list[SelectChoice]:
     return [SelectChoice("", blank), *grouped]
 
 
-class IntakeForm(FlaskForm):
+@cache
+def wtforms_messages(locale: str) -> support.NullTranslations:
+    """WTForms' own messages (a field's default label, its built-in errors) in `locale`,
+    read once per process."""
+    return support.Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+class CachedMessagesForm(FlaskForm):
+    """A FlaskForm whose WTForms messages are read once per process and locale.
+
+    Flask-WTF reads WTForms' catalogue from disk again in every request that builds a
+    form with an unlabelled field (a hidden one; flask_wtf/i18n.py): the doors that file
+    tickets build one on every post.
+    """
+
+    class Meta(FlaskForm.Meta):
+        def get_translations(self, form: Any) -> Any:
+            if not current_app.config.get("WTF_I18N_ENABLED", True):
+                return super().get_translations(form)
+            return wtforms_messages(str(get_locale()))
+
+
+class IntakeForm(CachedMessagesForm):
     """Base of the forms that file a request (resident web form, dispatcher entry).
 
     Subclasses declare the fields named like `IntakeRequest`'s; the rules themselves

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
@@ -95,11 +96,10 @@ def group_choices() -> Choices:
 
 
 def category_choices() -> GroupedChoices:
-    """Active leaf categories grouped under their top-level category (from the cache)."""
-    return {
-        localized_name(g.group): [(c.id, localized_name(c)) for c in g.options]
-        for g in category_menu()
-    }
+    """Active leaf categories grouped under their top-level category (cached per language)."""
+    locale = get_locale()
+    return _grouped(refcache.remember(("category choices", locale.language if locale else None), lambda: tuple(
+        (localized_name(g.group), tuple((c.id, localized_name(c)) for c in g.options)) for g in category_menu())))
 
 
 def _grouped(kept: KeptChoices | None) -> GroupedChoices:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
@@ -15,7 +14,7 @@ from wtforms import (
     TextAreaField,
 )
 
-from ticketing.forms import IntakeForm, id_select
+from ticketing.forms import CachedMessagesForm, IntakeForm, id_select
 
 
 class PatrolForm(IntakeForm):
@@ -49,7 +48,7 @@ class PatrolForm(IntakeForm):
         return [data.read()]
 
 
-class PasteForm(FlaskForm):
+class PasteForm(CachedMessagesForm):
     """Step 1: the block of messages as copied from the WeChat group."""
 
     text = TextAreaField(_l("Messages copied from the group"))
@@ -70,7 +69,7 @@ class DraftRow(Form):
     description = TextAreaField(_l("Message"))
 
 
-class DraftsForm(FlaskForm):
+class DraftsForm(CachedMessagesForm):
     """Step 2: the drafts, fixed by hand, filed in one action."""
 
     rows = FieldList(FormField(DraftRow), min_entries=0, max_entries=50)
