@@ -32,7 +32,7 @@ from tests.doors_helpers import add_places_and_categories, count_filing, referen
 from tests.factories import PHONE, T0, World
 from ticketing.extensions import db
 from ticketing.models import Building, KeyKind, Ticket, user_grids
-from ticketing.services import apikeys, ratelimit
+from ticketing.services import apikeys, classify_store, ratelimit, refcache
 
 MANY = 12  # grids added by add_places_and_categories, each with 9 buildings, and categories
 Prepare = Callable[[], Callable[[], TestResponse]]
@@ -40,10 +40,13 @@ Prepare = Callable[[], Callable[[], TestResponse]]
 
 @pytest.fixture(autouse=True)
 def quiet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No sweep of old rate-limit rows and no inline routing after the request: what is
-    counted is the filing alone."""
+    """What is counted is the filing alone: no sweep of old rate-limit rows, no inline
+    routing after the request, and nothing cached goes stale between the two filings of
+    a count, however slow the machine (a change made here still clears the caches)."""
     monkeypatch.setattr(ratelimit, "PRUNE_CHANCE", 0.0)
     monkeypatch.setattr("workers.relay.relay_after_request", lambda: None)
+    monkeypatch.setattr(refcache, "clock", lambda: 0.0)
+    monkeypatch.setattr(classify_store, "REFRESH_SECONDS", float("inf"))
 
 
 @pytest.fixture()
