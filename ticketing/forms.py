@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 from babel import support
@@ -12,7 +12,7 @@ from flask import current_app
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectChoice, SelectField
+from wtforms import HiddenField, SelectChoice, SelectField, ValidationError
 from wtforms.i18n import messages_path
 
 from ticketing.services.intake import IntakeRequest
@@ -49,19 +49,45 @@ def optional_id(value: Any) -> int | None:
     return int(text) if text.isdigit() and int(text) <= MAX_ID else -1
 
 
+class IdChoices(list[SelectChoice]):
+    """The choices `with_blank` makes; `ids` holds their values as posted ids, worked out
+    once however many fields (the rows of a form) share the list."""
+
+    @cached_property
+    def ids(self) -> frozenset[int | None]:
+        return frozenset(optional_id(choice.value) for choice in self)
+
+
+class IdSelectField(SelectField):
+    """A select of database ids (`id_select`).
+
+    With `IdChoices` a posted id is checked by one set lookup: WTForms would build an
+    option for every choice to check one, which grows with the places on offer and is
+    paid again for every row of a form.
+    """
+
+    def pre_validate(self, form: Any) -> None:
+        choices = self.choices
+        if not (isinstance(choices, IdChoices) and self.invalid_choice_message and self.validate_choice
+                and not self.process_errors):
+            super().pre_validate(form)
+        elif self.data not in choices.ids:
+            raise ValidationError(self.invalid_choice_message)
+
+
 def id_select(label: Any, message: Any = PICK_PLACE) -> SelectField:
     """A select of database ids whose empty choice means "none"."""
-    return SelectField(label, coerce=optional_id, invalid_choice_message=message)
+    return IdSelectField(label, coerce=optional_id, invalid_choice_message=message)
 
 
-def with_blank(choices: Any, blank: Any) -> list[SelectChoice]:
+def with_blank(choices: Any, blank: Any) -> IdChoices:
     """Put an empty "none chosen" choice in front of the choices (outside any optgroup)."""
     if isinstance(choices, dict):
         grouped = [SelectChoice(value, label, optgroup=group)
                    for group, items in choices.items() for value, label in items]
     else:
         grouped = [SelectChoice(value, label) for value, label in choices]
-    return [SelectChoice("", blank), *grouped]
+    return IdChoices([SelectChoice("", blank), *grouped])
 
 
 @cache
