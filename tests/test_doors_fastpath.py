@@ -135,15 +135,36 @@ def test_a_wechat_text_message_sends_seven_statements_however_many_places(
         return lambda: wechat.post(client, body)
 
     # The nonce remembered (1 on PostgreSQL, 2 on SQLite: services/nonces.py), the MsgId
-    # looked up (1: WeChat's retries file once), the follower's location (1) and where their
-    # last ticket was placed (1: channels/wechat_geo.py), the follower's rate limit (2), then
-    # the ticket (store). The communities and places the text may name come from the cache.
+    # looked up (1: WeChat's retries file once), the follower's row (1: their location pin,
+    # and the phone and place of their last request), the follower's rate limit (2), the
+    # ticket (store), then its phone and place remembered for next time (1, in a short
+    # transaction of its own: channels/wechat.py `remember`). The communities and places
+    # the text may name, and the category's emergency guidance, come from the cache.
     nonce = 1 if is_postgres(client.application) else 2
-    bound = nonce + 1 + 1 + 1 + 2 + store_statements
+    bound = nonce + 1 + 1 + 2 + store_statements + 1
     few, many = few_and_many(world, prepare, 200, statements, lazy_loads)
     assert wechat.ticket_count() == 4
     assert many == few <= bound, statements
     assert reference_reads(statements) == []
+
+
+def test_a_wechat_text_message_on_the_remembered_phone_sends_as_many_statements(
+    client: FlaskClient, world: World, statements: list[str], lazy_loads: list[str], store_statements: int,
+    account: None,
+) -> None:
+    assert wechat.post(client, wechat.text_xml(f"红星小区3号楼楼道灯坏了 {PHONE}", msg_id=999)).status_code == 200
+    msg_ids = itertools.count(1000)
+
+    def prepare() -> Callable[[], TestResponse]:
+        body = wechat.text_xml("红星小区3号楼楼道灯又坏了", msg_id=next(msg_ids))  # no phone: the remembered one
+        return lambda: wechat.post(client, body)
+
+    # As with a phone in the text: the follower's row, read once, gives the phone too.
+    nonce = 1 if is_postgres(client.application) else 2
+    bound = nonce + 1 + 1 + 2 + store_statements + 1
+    few, many = few_and_many(world, prepare, 200, statements, lazy_loads)
+    assert wechat.ticket_count() == 5
+    assert many == few <= bound, statements
 
 
 def test_a_county_order_sends_two_statements_however_many_places(
