@@ -7,9 +7,11 @@ docs/staff-api.md; the OpenAPI document is served at /api/v1/openapi.json.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, g, request, url_for
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Response
@@ -213,15 +215,20 @@ def create_ticket() -> Response:
     return response
 
 
+def cursor_page(query: Select[Any], limit: int) -> tuple[list[Any], str | None]:
+    """One page of a query that asks for `limit` + 1 rows by id, newest first; the cursor
+    of the next page (the last id shown), or None when this page is the last."""
+    rows = list(db.session.scalars(query).unique())
+    page = rows[:limit]
+    return page, (str(page[-1].id) if len(rows) > limit else None)
+
+
 @bp.get("/tickets", provide_automatic_options=False)
 def list_tickets() -> Response:
     """Tickets in the account's scope, filtered, newest first, a page at a time."""
     user, at = api_user(), now()
     params = TICKET_LIST.read(request.args)
-    rows = list(db.session.scalars(operations.list_query(user, params, at)).unique())
-    limit = params.get("limit", PAGE_SIZE)
-    page = rows[:limit]
-    next_cursor = str(page[-1].id) if len(rows) > limit else None
+    page, next_cursor = cursor_page(operations.list_query(user, params, at), params.get("limit", PAGE_SIZE))
     return json_response({"tickets": [serialize.ticket_summary(t, at) for t in page],
                           "next_cursor": next_cursor})
 
@@ -299,10 +306,7 @@ def list_callbacks() -> Response:
     """The 回访 tasks the account works, filtered, newest first, a page at a time."""
     user, at = api_user(), now()
     params = CALLBACK_LIST.read(request.args)
-    rows = list(db.session.scalars(operations.callback_query(user, params, at)).unique())
-    limit = params.get("limit", PAGE_SIZE)
-    page = rows[:limit]
-    next_cursor = str(page[-1].id) if len(rows) > limit else None
+    page, next_cursor = cursor_page(operations.callback_query(user, params, at), params.get("limit", PAGE_SIZE))
     return json_response({"callbacks": [serialize.callback_summary(t, at) for t in page],
                           "next_cursor": next_cursor})
 
