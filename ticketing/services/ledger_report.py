@@ -39,6 +39,15 @@ FLOWS = ("new", "dispatched", "accepted", "resolved", "closed", "escalated", "re
 STOCKS = ("open_at_end", "overdue_at_end", "on_hold_at_end")
 CALLBACKS = ("callback_due", "callback_in_time", "callback_reached")
 TREND_DAYS = 30
+# The small-sample rule: a unit (grid, handler, community) with fewer tickets than this
+# in the period gets no rate and no place in a ranking, in the dashboard and the
+# supervisors' brief alike; a rate over a handful of tickets makes an unfair league table.
+MIN_TICKETS = 10
+
+
+def enough(tickets: int) -> bool:
+    """Whether a unit with `tickets` in the period may be given rates and a rank."""
+    return tickets >= MIN_TICKETS
 
 
 @dataclass(frozen=True)
