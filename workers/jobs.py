@@ -158,6 +158,27 @@ def compile_today_ledgers() -> str:
     return f"ledgers of today so far: {compile_day(now.astimezone(tz).date(), tz, now)} grids"
 
 
+@job(queue=LOW, timeout=1800, retries=2, backoff=(300, 900))
+def find_hotspots(day: str | None = None) -> str:
+    """Scheduled at 00:40: the recurring problems (高频诉求) of the 30 and 90 days ending
+    yesterday (local), or `day` (YYYY-MM-DD), stored per window (services/hotspots.py).
+    A retry replaces the run of the same day and window, so it does no harm."""
+    from datetime import date, timedelta
+
+    from flask import current_app
+
+    from ticketing.services import hotspots
+
+    now = utcnow()
+    which = date.fromisoformat(day) if day else now.astimezone(hotspots.app_tz()).date() - timedelta(days=1)
+    found = []
+    for days in hotspots.WINDOWS:
+        run = hotspots.run(which, days, now, current_app.config["HOTSPOT_MIN_COUNT"])
+        db.session.commit()
+        found.append(f"{days} days: {run.clusters}")
+    return f"recurring problems to {which}: " + ", ".join(found)
+
+
 @job(queue=LOW, timeout=300, retries=1)
 def remind_holds() -> str:
     """Scheduled hourly from 08:05 to 20:05: remind the handlers of the holds whose expected

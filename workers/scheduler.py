@@ -104,6 +104,8 @@ SCHEDULE: tuple[Entry, ...] = (
     Entry("retention-purge", "workers.jobs.retention_purge", cron="45 3 * * *", misfire_grace=12 * 3600),
     # Yesterday's ledgers, a few minutes after local midnight; a restart before 06:00 still compiles them.
     Entry("nightly-ledgers", "workers.jobs.compile_ledgers", cron="10 0 * * *", misfire_grace=6 * 3600),
+    # Recurring problems (30 and 90 days to yesterday), after the nightly ledgers; a late run does the same.
+    Entry("nightly-hotspots", "workers.jobs.find_hotspots", cron="40 0 * * *", misfire_grace=6 * 3600),
     # Today so far, for the supervisors' dashboard: a compile is seconds even on a busy day.
     Entry("today-ledgers", "workers.jobs.compile_today_ledgers", every=600),
     # Once a day, a log warning while a year within 90 days has unconfirmed make-up working days.

@@ -202,3 +202,19 @@ CALLBACK_OUTCOME = Body(
     },
     required=frozenset({"reached"}),
 )
+
+# --- 高频诉求 (recurring problems) ---------------------------------------------------
+
+HOTSPOT_WINDOWS = (30, 90)  # the windows the nightly job stores (services/hotspots.py WINDOWS)
+HOTSPOT_LIST = Query(
+    params={
+        "days": Integer(minimum=1, maximum=366, description=(
+            "The window in days: 30 (default) or 90 as the nightly job stores them; another length "
+            "only when someone ran `flask hotspots find --days N`.")),
+        "date": Day(description=(
+            "The local day the clusters were found for; the latest run on or before it is answered "
+            "(default: today, so the run of last night).")),
+        "community_id": Integer(description="Only this community."),
+        "limit": Integer(minimum=1, maximum=MAX_PAGE_SIZE, description=f"Clusters at most, default {PAGE_SIZE}."),
+    },
+)

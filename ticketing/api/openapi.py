@@ -16,6 +16,7 @@ from ticketing.api.contract import (
     CALLBACK_LIST,
     CALLBACK_OUTCOME,
     CHANNEL_ROLES,
+    HOTSPOT_LIST,
     KEY_PATTERN,
     MAX_PAGE_SIZE,
     NEW_TICKET,
@@ -148,6 +149,31 @@ CALLBACK_DETAIL_FIELDS: dict[str, Schema] = {
 }
 
 
+HOTSPOT_FIELDS: dict[str, Schema] = {
+    "id": INTEGER,
+    "level": {**enum(("building", "complex", "grid", "community")), "description": "What kind of place."},
+    "place_id": {"type": "integer", "description": "The id of the building, complex, grid or community."},
+    "place_name": STRING,
+    "community_id": INTEGER,
+    "grid_id": {**nullable(INTEGER), "description": "null for a community's cluster."},
+    "category": ref("CategoryRef"),
+    "count": {"type": "integer", "description": "Tickets in the window."},
+    "previous_count": {"type": "integer", "description": "Tickets in the same number of days just before."},
+    "trend": {"type": "integer", "description": "count - previous_count."},
+    "is_new": {"type": "boolean", "description": "Nothing of the kind in the period before."},
+    "score": {"type": "integer", "description": "count + 2 × unsatisfied + 2 × reopened + max(0, trend): the rank."},
+    "unsatisfied": {"type": "integer", "description": "Tickets rated not satisfied."},
+    "reopened": {"type": "integer", "description": "Tickets reopened at least once."},
+    "merged": {"type": "integer", "description": "Tickets filed under another category that joined by their wording."},
+    "first_at": TIME,
+    "last_at": TIME,
+    "weekly": {**array(INTEGER), "description": "Tickets per 7 days of the window, oldest first."},
+    "handlers": array(obj({"name": STRING, "count": INTEGER})),
+    "wording": {"type": "string", "description": "The typical wording of the tickets, numbers and rooms masked."},
+    "tickets": {**array(STRING), "description": "Numbers of its latest tickets, latest first."},
+}
+
+
 def schemas() -> dict[str, Schema]:
     """The components' schemas."""
     error = obj({"code": enum(ALL_CODES), "message": {"type": "string", "description": "For people; in Chinese."}})
@@ -222,6 +248,17 @@ def schemas() -> dict[str, Schema]:
             **nullable(STRING), "description": "Pass as `cursor` for the next page; null on the last.",
         }}),
         "CallbackOutcome": outcome_schema(),
+        "Hotspot": obj(HOTSPOT_FIELDS, "A recurring problem (高频诉求): the tickets of one place and category in "
+                                       "the window, as the nightly run stored them."),
+        "HotspotList": obj({
+            "date": {**nullable({"type": "string", "format": "date"}),
+                     "description": "The local day the run was for; null when none was ever run."},
+            "days": INTEGER,
+            "found_at": nullable(TIME),
+            "min_count": {**nullable(INTEGER), "description": "The fewest tickets a cluster had to have."},
+            "total": {"type": "integer", "description": "Clusters in scope (this answer holds at most `limit`)."},
+            "hotspots": array(ref("Hotspot")),
+        }),
     }
 
 
@@ -406,6 +443,12 @@ def paths() -> dict[str, Any]:
                 "If-Match", "header", {"type": "string", "maxLength": MAX_IF_MATCH, "pattern": IF_MATCH_PATTERN},
                 'The version last read, e.g. "3" (the ETag), or several separated by commas, or *.')],
             description="One action of the state machine, as on the ticket page.")},
+        "/hotspots": {"get": operation(
+            "List recurring problems", {"200": answer(ref("HotspotList"), "Most significant first.")}, ("422",),
+            operation_id="listHotspots", parameters=list_parameters(HOTSPOT_LIST),
+            description="The clusters (高频诉求) of the latest nightly run on or before `date`, in the account's "
+                        "scope: dispatchers and supervisors their community or street, grid workers their grids' "
+                        "buildings, complexes and grids, admins all (an empty list for others).")},
         "/callbacks": {"get": operation(
             "List callbacks", {"200": answer(ref("CallbackList"), "A page, newest first.")}, ("422",),
             operation_id="listCallbacks", parameters=list_parameters(CALLBACK_LIST),

@@ -16,6 +16,7 @@ from ticketing.models import (
     CallbackTask,
     Category,
     Community,
+    Hotspot,
     PropertyCompany,
     Team,
     Ticket,
@@ -250,3 +251,16 @@ def callback_detail(task: CallbackTask, ticket_json: Json, people: dict[int, Use
     summary.pop("ticket")
     return {**summary, "note": free_text(task.note, ticket, revealed), "finished_by": person(task.finished_by),
             "tries": tries, "ticket": ticket_json}
+
+
+def hotspot(spot: Hotspot, numbers: list[str]) -> Json:
+    """A recurring problem as stored by the nightly run; its wording is masked already."""
+    return {
+        "id": spot.id, "level": spot.level, "place_id": spot.place_id, "place_name": spot.place_name,
+        "community_id": spot.community_id, "grid_id": spot.grid_id, "category": category_ref(spot.category),
+        "count": spot.count, "previous_count": spot.previous_count, "trend": spot.trend, "is_new": spot.is_new,
+        "score": spot.score, "unsatisfied": spot.unsatisfied, "reopened": spot.reopened, "merged": spot.merged,
+        "first_at": iso(spot.first_at), "last_at": iso(spot.last_at), "weekly": list(spot.weekly),
+        "handlers": [{"name": h.get("name", ""), "count": h.get("count", 0)} for h in spot.handlers],
+        "wording": spot.wording, "tickets": numbers,
+    }

@@ -20,6 +20,8 @@ from ticketing.api import openapi, operations, serialize
 from ticketing.api.contract import (
     CALLBACK_LIST,
     CALLBACK_OUTCOME,
+    HOTSPOT_LIST,
+    HOTSPOT_WINDOWS,
     NEW_TICKET,
     PAGE_SIZE,
     TICKET_LIST,
@@ -35,12 +37,13 @@ from ticketing.models import (
     Community,
     Complex,
     Grid,
+    Hotspot,
     KeyKind,
     Ticket,
     TicketEvent,
     User,
 )
-from ticketing.services import apikeys, callbacks, intake, lifecycle, privacy, scope
+from ticketing.services import apikeys, callbacks, hotspots, intake, lifecycle, privacy, scope
 from ticketing.services.catalog import leaf_categories
 from ticketing.services.errors import ServiceError
 from ticketing.services.lifecycle import TRANSITIONS, Actor, perform
@@ -350,3 +353,25 @@ def record_callback(task_id: int) -> Response:
         db.session.rollback()
         raise from_service(exc, operations.OUTCOME_FIELDS) from None
     return callback_response(find_callback(task_id, user), user)
+
+
+# --- 高频诉求 (recurring problems) ------------------------------------------------------
+
+
+@bp.get("/hotspots", provide_automatic_options=False)
+def list_hotspots() -> Response:
+    """The recurring problems of the latest nightly run, in the account's scope, most significant first."""
+    user = api_user()
+    params = HOTSPOT_LIST.read(request.args)
+    day = params.get("date") or now().astimezone(local_tz()).date()
+    days = params.get("days", HOTSPOT_WINDOWS[0])
+    where = Hotspot.community_id == params["community_id"] if "community_id" in params else None
+    found = hotspots.listing(user, day, days, where=where, limit=params.get("limit", PAGE_SIZE))
+    samples = hotspots.sample_tickets(found.hotspots)
+    run = found.run
+    return json_response({
+        "date": run.day.isoformat() if run else None, "days": days,
+        "found_at": serialize.iso(run.found_at) if run else None,
+        "min_count": run.min_count if run else None, "total": found.total,
+        "hotspots": [serialize.hotspot(spot, [t.number for t in samples[spot.id]]) for spot in found.hotspots],
+    })

@@ -15,12 +15,13 @@ from werkzeug.wrappers import Response
 
 from ticketing import labels
 from ticketing.extensions import db
-from ticketing.ledger import pages
+from ticketing.ledger import hotspot_pages, pages
 from ticketing.models import Grid, Ledger, Role
 from ticketing.services import ledger_export, ledger_report
 from ticketing.web import local_tz, now, roles_required, staff_user
 
 bp = Blueprint("ledger", __name__)
+hotspot_pages.register(bp)  # /ledger/hotspots: the recurring problems
 
 LEDGER_ROLES = (Role.GRID_WORKER, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN)
 

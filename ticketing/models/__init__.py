@@ -10,6 +10,7 @@ from ticketing.models.catalog import (
     SlaTier,
 )
 from ticketing.models.channels import ApiKey, KeyKind, WechatFollower, WechatNonce
+from ticketing.models.hotspots import Hotspot, HotspotRun, HotspotTicket
 from ticketing.models.ledgers import HandlerDay, Ledger, LedgerLine
 from ticketing.models.notifications import Notification
 from ticketing.models.outbox import OutboxMessage, SchedulerRun
@@ -65,6 +66,9 @@ __all__ = [
     "Grid",
     "HandlerDay",
     "HandlerKind",
+    "Hotspot",
+    "HotspotRun",
+    "HotspotTicket",
     "KeyKind",
     "Leave",
     "Ledger",

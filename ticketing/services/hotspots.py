@@ -1,0 +1,417 @@
+"""Recurring problems (高频诉求): clusters of tickets by place and category, found each night.
+
+A cluster is the tickets filed at one place — a building, a complex, a grid or a
+community — under one category, in a window of `days` local (Asia/Shanghai) days
+ending with `day` (the nightly job: 30 and 90 days ending yesterday). Merged,
+rejected and withdrawn tickets are not counted. For each cluster:
+
+- `count` in the window and `previous_count` in the same number of days just before;
+  `trend` = count − previous_count; `is_new` when nothing came before;
+- the first and last ticket, the tickets per week, the latest `SAMPLE` tickets, the
+  handlers who had them, how many were rated 不满意 and how many reopened;
+- near-identical wording: at one place, tickets whose texts are near-identical join
+  the category most of them were filed under, even when the classifier or staff put
+  some under another (services/hotspot_texts.py says when texts are alike); the
+  cluster's `merged` says how many joined so, and `wording` is its typical text;
+- the threshold: a cluster of fewer than `min_count` tickets (HOTSPOT_MIN_COUNT,
+  3 by default) is not kept;
+- the most specific level: a cluster is not kept when one cluster one level down
+  (a building of the complex, a complex of the grid, a grid of the community; same
+  category) holds at least 80 % (`EXPLAINED_SHARE`) of its tickets and is itself kept
+  or left out by this same rule: the narrower place explains it, and its tickets are
+  not listed twice. A complex whose tickets spread over its buildings stays;
+- the score that ranks clusters, most significant first:
+  score = count + 2 × 不满意 + 2 × reopened + rise, where rise = max(0, count − previous_count).
+  Each ticket counts one; a ticket the resident was not satisfied with, or that had to
+  be reopened, counts three (the problem was not solved); a growing cluster gets its
+  growth on top, a shrinking one loses nothing. Ties: more tickets, then the latest.
+
+`find` computes the clusters and stores nothing; `run` finds and stores them as the
+run of that day and window, replacing an earlier run of the same day and window (the
+caller commits). `for_scope` reads the latest stored run on or before a day, limited to
+what a user may see (services/scope.place_scope). Counting is SQL (hotspot_count.py).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import joinedload
+
+from ticketing.extensions import db
+from ticketing.models import (
+    Building,
+    Community,
+    Complex,
+    Grid,
+    Hotspot,
+    HotspotRun,
+    HotspotTicket,
+    PropertyCompany,
+    Team,
+    Ticket,
+    User,
+)
+from ticketing.models.hotspots import LEVELS
+from ticketing.services import hotspot_texts, privacy, scope
+from ticketing.services.hotspot_count import (
+    FINE_COLUMNS,
+    Cells,
+    Fine,
+    Handler,
+    Key,
+    Read,
+    Regrouping,
+    Span,
+    among,
+    count_cells,
+    count_handlers,
+    counted,
+    read_latest,
+    regroup,
+    span,
+)
+
+SAMPLE = 20  # latest tickets kept per cluster
+EXPLAINED_SHARE = 0.8  # a cluster one level down holding this share explains its parent
+KEEP_DAYS = 60  # runs older than this (days before the one stored) are deleted
+WINDOWS = (30, 90)  # what the nightly job finds
+DEFAULT_MIN_COUNT = 3
+
+
+def score(count: int, previous: int, unsatisfied: int, reopened: int) -> int:
+    """count + 2 × 不满意 + 2 × reopened + max(0, count − previous): see the module's docstring."""
+    return count + 2 * unsatisfied + 2 * reopened + max(0, count - previous)
+
+
+@dataclass
+class Tally:
+    """One candidate cluster, added up from the fine groups."""
+
+    key: Key
+    street_id: int
+    community_id: int
+    grid_id: int | None
+    weekly: list[int]
+    count: int = 0
+    previous: int = 0
+    unsatisfied: int = 0
+    reopened: int = 0
+    merged: int = 0
+    first: datetime | None = None
+    last: datetime | None = None
+    parts: Counter[Key] = field(default_factory=Counter)  # the window's tickets per cluster one level down
+    handlers: Counter[Handler] = field(default_factory=Counter)
+
+
+def keys_of(fine: Fine) -> list[Key]:
+    """The clusters a fine group's tickets count in, most specific first."""
+    _street, community, grid, cx, building, category = fine
+    keys = [(level, place, category) for level, place in (("building", building), ("complex", cx), ("grid", grid))
+            if place is not None]
+    return [*keys, ("community", community, category)]
+
+
+def roll_up(s: Span, cells: Cells, handlers: dict[Fine, Counter[Handler]]) -> dict[Key, Tally]:
+    """Every candidate cluster at each of the four levels."""
+    tallies: dict[Key, Tally] = {}
+    for fine, parts in cells.items():
+        keys = keys_of(fine)
+        current = sum(cell.count for part, cell in parts.items() if part >= 0)
+        for i, key in enumerate(keys):
+            tally = tallies.get(key)
+            if tally is None:
+                grid = fine[2] if key[0] != "community" else None
+                tally = tallies[key] = Tally(key, fine[0], fine[1], grid, [0] * len(s.weeks))
+            for part, cell in parts.items():
+                if part < 0:
+                    tally.previous += cell.count
+                    continue
+                tally.count += cell.count
+                tally.unsatisfied += cell.unsatisfied
+                tally.reopened += cell.reopened
+                tally.merged += cell.merged
+                tally.weekly[part] += cell.count
+                if cell.count > 0 and cell.first is not None and cell.last is not None:
+                    tally.first = cell.first if tally.first is None else min(tally.first, cell.first)
+                    tally.last = cell.last if tally.last is None else max(tally.last, cell.last)
+            if i > 0 and current:
+                tally.parts[keys[i - 1]] += current
+            tally.handlers.update(handlers.get(fine, Counter()))
+    return tallies
+
+
+def kept(tallies: dict[Key, Tally], min_count: int) -> list[Tally]:
+    """The clusters over the threshold that no narrower cluster explains (most specific
+    level first, so that each level knows which of the one below are shown or explained)."""
+    represented: set[Key] = set()
+    out: list[Tally] = []
+    by_level: dict[str, list[Tally]] = {level: [] for level in LEVELS}
+    for tally in tallies.values():
+        by_level[tally.key[0]].append(tally)
+    for level in LEVELS:
+        for tally in by_level[level]:
+            if tally.count <= 0:
+                continue
+            if any(n >= EXPLAINED_SHARE * tally.count and child in represented for child, n in tally.parts.items()):
+                represented.add(tally.key)
+            elif tally.count >= min_count:
+                represented.add(tally.key)
+                out.append(tally)
+    return out
+
+
+def samples(s: Span, chosen: list[Tally], regrouping: Regrouping) -> dict[Key, list[Read]]:
+    """The latest SAMPLE tickets of each chosen cluster: the database hands back the latest
+    of each fine group under them, and the latest of a cluster are among those."""
+    ids: dict[str, set[int]] = {level: set() for level in LEVELS}
+    for tally in chosen:
+        ids[tally.key[0]].add(tally.key[1])
+    columns = dict(zip(LEVELS, (Ticket.building_id, Ticket.complex_id, Ticket.grid_id, Ticket.community_id),
+                       strict=True))
+    where = (counted(s, s.start) & or_(*[among(columns[level], ids[level]) for level in LEVELS])
+             & among(Ticket.category_id, {t.key[2] for t in chosen}))
+    pool = {row.id: row for row in read_latest(where, FINE_COLUMNS[1:], SAMPLE)}
+    pool.update({i: row for i, row in regrouping.read.items() if row.created_at >= s.start})
+    wanted = {tally.key for tally in chosen}
+    found: dict[Key, list[Read]] = {}
+    for row in pool.values():
+        street, community, grid, cx, building, own = row.fine
+        category = regrouping.moves.get(row.id, own)
+        for key in keys_of((street, community, grid, cx, building, category)):
+            if key in wanted:
+                found.setdefault(key, []).append(row)
+    return {key: sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)[:SAMPLE]
+            for key, rows in found.items()}
+
+
+def place_labels(chosen: list[Tally]) -> dict[tuple[str, int], str]:
+    """What each cluster's place is called: 红星小区3号楼, 红星小区, 东怡社区第一网格, 东怡社区."""
+    ids: dict[str, set[int]] = {level: set() for level in LEVELS}
+    for tally in chosen:
+        ids[tally.key[0]].add(tally.key[1])
+    queries: dict[str, Select[Any]] = {
+        "building": select(Building.id, Complex.name + Building.name).join(Complex, Building.complex_id == Complex.id)
+        .where(among(Building.id, ids["building"])),
+        "complex": select(Complex.id, Complex.name).where(among(Complex.id, ids["complex"])),
+        "grid": select(Grid.id, Community.name + Grid.name).join(Community, Grid.community_id == Community.id)
+        .where(among(Grid.id, ids["grid"])),
+        "community": select(Community.id, Community.name).where(among(Community.id, ids["community"])),
+    }
+    return {(level, place): name for level, query in queries.items() if ids[level]
+            for place, name in db.session.execute(query)}
+
+
+def handler_labels(chosen: list[Tally]) -> dict[Handler, str]:
+    """The names of the people, teams and companies who handled the chosen clusters' tickets."""
+    wanted: dict[str, set[int]] = {"user": set(), "team": set(), "company": set()}
+    for tally in chosen:
+        for kind, handler_id in tally.handlers:
+            wanted[kind].add(handler_id)
+    names: dict[Handler, str] = {}
+    for kind, model, column in (("user", User, User.display_name), ("team", Team, Team.name),
+                                ("company", PropertyCompany, PropertyCompany.name)):
+        if wanted[kind]:
+            names.update({(kind, i): name for i, name in db.session.execute(
+                select(model.id, column).where(among(model.id, wanted[kind])))})
+    return names
+
+
+def wording(rows: list[Read]) -> str:
+    """The typical text of a cluster's sample, masked (numbers, rooms, the requester's details)."""
+    if not rows:
+        return ""
+    row = rows[hotspot_texts.typical([r.text for r in rows])]
+    # mask_text reads only the requester's name, room and phone, which the row carries.
+    return hotspot_texts.shortened(privacy.mask_text(row.text, cast(Ticket, row)))
+
+
+@dataclass
+class Found:
+    """A cluster found, and the ids of its latest tickets (latest first)."""
+
+    spot: Hotspot
+    sample: list[int]
+
+
+def gather(day: date, days: int, now: datetime, min_count: int, tz: tzinfo) -> list[Found]:
+    """The clusters of the window, most significant first (see the module's docstring)."""
+    s = span(day, days, tz, now)
+    cells = count_cells(s)
+    handlers = count_handlers(s)
+    regrouping = regroup(s, cells, handlers, min_count)
+    chosen = kept(roll_up(s, cells, handlers), min_count)
+    if not chosen:
+        return []
+    sampled = samples(s, chosen, regrouping)
+    places, people = place_labels(chosen), handler_labels(chosen)
+    found = []
+    for t in chosen:
+        level, place_id, category_id = t.key
+        assert t.first is not None and t.last is not None  # a kept cluster has tickets
+        rows = sampled.get(t.key, [])
+        spot = Hotspot(
+            day=day, days=days, level=level, place_id=place_id, place_name=places.get((level, place_id), ""),
+            street_id=t.street_id, community_id=t.community_id, grid_id=t.grid_id, category_id=category_id,
+            count=t.count, previous_count=t.previous, unsatisfied=t.unsatisfied, reopened=t.reopened,
+            merged=t.merged, score=score(t.count, t.previous, t.unsatisfied, t.reopened),
+            first_at=t.first, last_at=t.last, weekly=list(t.weekly), wording=wording(rows),
+            handlers=[{"name": people.get(h, ""), "count": n} for h, n in
+                      sorted(((h, n) for h, n in t.handlers.items() if n > 0), key=lambda hn: (-hn[1], hn[0]))])
+        found.append(Found(spot, [r.id for r in rows]))
+    found.sort(key=lambda f: (-f.spot.score, -f.spot.count, -f.spot.last_at.timestamp(),
+                              LEVELS.index(f.spot.level), f.spot.place_id, f.spot.category_id))
+    return found
+
+
+def app_tz() -> ZoneInfo:
+    """The time zone local days are counted in (TIMEZONE)."""
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+def find(day: date, days: int, now: datetime, min_count: int = DEFAULT_MIN_COUNT,
+         tz: tzinfo | None = None) -> list[Hotspot]:
+    """The clusters of the `days` local days ending with `day`, most significant first;
+    stores nothing (the Hotspot objects are not added to the session)."""
+    return [f.spot for f in gather(day, days, now, min_count, tz or app_tz())]
+
+
+def run(day: date, days: int, now: datetime, min_count: int = DEFAULT_MIN_COUNT,
+        tz: tzinfo | None = None) -> HotspotRun:
+    """Find the clusters and store them as the run of `day` and `days`, replacing an
+    earlier run of the same; the caller commits."""
+    return store(day, days, gather(day, days, now, min_count, tz or app_tz()), now, min_count)
+
+
+def claim_run(day: date, days: int, now: datetime, min_count: int, clusters: int) -> int:
+    """The run's row, made or taken over (its id). The upsert locks the row until the
+    caller commits, so a second run of the same day and window waits for the first."""
+    dialect = db.session.get_bind().dialect.name
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {"found_at": now, "min_count": min_count, "clusters": clusters}
+    statement = upsert(HotspotRun).values(day=day, days=days, **values)
+    statement = statement.on_conflict_do_update(index_elements=["day", "days"], set_=values)
+    return int(db.session.execute(statement.returning(HotspotRun.id)).scalar_one())
+
+
+def store(day: date, days: int, found: list[Found], now: datetime, min_count: int) -> HotspotRun:
+    """Replace the run of `day` and `days` with `found`, and drop runs older than KEEP_DAYS
+    before it; in bulk, the caller commits."""
+    run_id = claim_run(day, days, now, min_count, len(found))
+    forget(select(Hotspot.id).where(Hotspot.run_id == run_id))
+    if found:
+        columns = [c.key for c in Hotspot.__table__.c if c.key not in ("id", "run_id")]
+        rows = [{**{name: getattr(f.spot, name) for name in columns}, "run_id": run_id} for f in found]
+        ids = db.session.scalars(insert(Hotspot).returning(Hotspot.id, sort_by_parameter_order=True), rows).all()
+        links = [{"hotspot_id": spot_id, "ticket_id": ticket_id, "position": position}
+                 for spot_id, f in zip(ids, found, strict=True) for position, ticket_id in enumerate(f.sample)]
+        if links:
+            db.session.execute(insert(HotspotTicket), links)
+    old = select(HotspotRun.id).where(HotspotRun.day < day - timedelta(days=KEEP_DAYS))
+    forget(select(Hotspot.id).where(Hotspot.run_id.in_(old)))
+    db.session.execute(delete(HotspotRun).where(HotspotRun.id.in_(old)))
+    run_row = db.session.get(HotspotRun, run_id, populate_existing=True)
+    assert run_row is not None
+    return run_row
+
+
+def forget(spots: Select[Any]) -> None:
+    """Delete these clusters and their ticket links."""
+    db.session.execute(delete(HotspotTicket).where(HotspotTicket.hotspot_id.in_(spots)))
+    db.session.execute(delete(Hotspot).where(Hotspot.id.in_(spots)))
+
+
+# --- reading the stored runs --------------------------------------------------------
+
+
+def latest_run(day: date, days: int) -> HotspotRun | None:
+    """The latest run of the window on or before `day`."""
+    return db.session.scalar(select(HotspotRun).where(HotspotRun.day <= day, HotspotRun.days == days)
+                             .order_by(HotspotRun.day.desc()).limit(1))
+
+
+@dataclass
+class Listing:
+    """A page of a run's clusters in a scope: the run (None: never run), how many in all, these."""
+
+    run: HotspotRun | None
+    total: int
+    hotspots: list[Hotspot]
+
+
+def listing(user: User | None, day: date, days: int = 30, where: ColumnElement[bool] | None = None,
+            limit: int | None = None, offset: int = 0) -> Listing:
+    """The stored clusters of the latest run on or before `day` that `user` may see (None:
+    all) and `where` selects (a street, a community), most significant first, `limit` of
+    them from `offset`."""
+    run_row = latest_run(day, days)
+    if run_row is None:
+        return Listing(None, 0, [])
+    query = select(Hotspot).where(Hotspot.day == run_row.day, Hotspot.days == run_row.days)
+    if user is not None:
+        query = query.where(scope.place_scope(user, Hotspot.grid_id, Hotspot.community_id, Hotspot.street_id))
+    if where is not None:
+        query = query.where(where)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    ordered = query.order_by(Hotspot.score.desc(), Hotspot.count.desc(), Hotspot.last_at.desc(), Hotspot.id)
+    ordered = ordered.options(joinedload(Hotspot.category))
+    ordered = ordered.offset(offset)
+    if limit is not None:
+        ordered = ordered.limit(limit)
+    return Listing(run_row, total, list(db.session.scalars(ordered)))
+
+
+def for_scope(user: User | None, day: date, days: int = 30) -> list[Hotspot]:
+    """The stored clusters of the latest run on or before `day`, limited to what `user`
+    may see (None: everything), most significant first."""
+    return listing(user, day, days).hotspots
+
+
+def visible(user: User | None, hotspot_id: int) -> Hotspot | None:
+    """A stored cluster by id, if `user` may see it (None: any)."""
+    query = select(Hotspot).where(Hotspot.id == hotspot_id)
+    if user is not None:
+        query = query.where(scope.place_scope(user, Hotspot.grid_id, Hotspot.community_id, Hotspot.street_id))
+    return db.session.scalar(query)
+
+
+def sample_tickets(spots: list[Hotspot]) -> dict[int, list[Ticket]]:
+    """Each cluster's sampled tickets, latest first, in one query."""
+    out: dict[int, list[Ticket]] = {spot.id: [] for spot in spots}
+    if not spots:
+        return out
+    rows = db.session.execute(
+        select(HotspotTicket.hotspot_id, Ticket).join(Ticket, Ticket.id == HotspotTicket.ticket_id)
+        .where(HotspotTicket.hotspot_id.in_(list(out))).order_by(HotspotTicket.hotspot_id, HotspotTicket.position))
+    for spot_id, ticket in rows:
+        out[spot_id].append(ticket)
+    return out
+
+
+PLACE_COLUMNS = {"building": Ticket.building_id, "complex": Ticket.complex_id, "grid": Ticket.grid_id,
+                 "community": Ticket.community_id}
+MAP_POINTS = 500  # dots drawn at most on a cluster's map
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def points(spot: Hotspot, tz: tzinfo | None = None) -> tuple[list[tuple[float, float, str]], int]:
+    """Where the cluster's tickets were reported from — (lat, lon, number) of at most
+    MAP_POINTS, latest first — and how many have no point. Places carry no coordinates,
+    so a ticket without its own (a map pin, a phone's position) is left off the map.
+    Tickets joined by their wording from another category are among the sample's."""
+    s = span(spot.day, spot.days, tz or app_tz(), END_OF_TIME)
+    mine = PLACE_COLUMNS[spot.level] == spot.place_id
+    sampled = select(HotspotTicket.ticket_id).where(HotspotTicket.hotspot_id == spot.id)
+    where = counted(s, s.start) & or_(mine & (Ticket.category_id == spot.category_id), Ticket.id.in_(sampled))
+    located = where & Ticket.lat.is_not(None) & Ticket.lon.is_not(None)
+    rows = db.session.execute(select(Ticket.lat, Ticket.lon, Ticket.number).where(located)
+                              .order_by(Ticket.created_at.desc()).limit(MAP_POINTS)).all()
+    unlocated = where & (Ticket.lat.is_(None) | Ticket.lon.is_(None))
+    missing = db.session.scalar(select(func.count()).select_from(Ticket).where(unlocated)) or 0
+    return [(float(lat), float(lon), number) for lat, lon, number in rows], int(missing)
