@@ -98,8 +98,8 @@ def test_near_identical_wording_joins_tickets_filed_under_another_category(world
     misfiled = file(world, store, 5, category="repair.water_leak", text="1号楼楼道灯又不亮了，晚上看不见台阶")
     other = file(world, store, 6, category="repair.water_leak", text="卫生间水管漏水，楼下天花板湿了")
     [spot] = hotspots.gather(DAY, 30, NOW, 3, TZ)
-    assert spot.spot.category_id == world.category("repair.stair_light").id
-    assert (spot.spot.count, spot.spot.merged) == (3, 1)
+    assert spot.values["category_id"] == world.category("repair.stair_light").id
+    assert (spot.values["count"], spot.values["merged"]) == (3, 1)
     assert misfiled.id in spot.sample and other.id not in spot.sample
 
 

@@ -20,6 +20,7 @@ from werkzeug.security import generate_password_hash
 
 from ticketing.demo_callbacks import work_demo_callbacks
 from ticketing.demo_data import DEMO_PASSWORD, STAFF, STREET_CODE
+from ticketing.demo_hotspots import file_recurring_problem, find_demo_hotspots
 from ticketing.extensions import db
 from ticketing.models import (
     Community,
@@ -128,8 +129,10 @@ def load_demo(now: datetime | None = None, force: bool = False) -> bool:
         file_demo_tickets(world, now, tz, Path(current_app.config["UPLOAD_FOLDER"]),
                           current_app.config["MAX_PHOTO_BYTES"])
         db.session.commit()
+        file_recurring_problem(world, now, tz)  # 高频诉求: the stairwell light that keeps going out
         work_demo_callbacks(world, now, load_calendar(tz))  # 回访 of the older tasks
         compile_demo_ledgers(now, tz)
+        find_demo_hotspots(now, tz)  # as the nightly job would have, so /ledger/hotspots has data
     finally:
         session.expire_on_commit = expire
     db.session.expire_all()

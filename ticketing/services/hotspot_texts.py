@@ -18,6 +18,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rapidfuzz import fuzz, process, utils
 
@@ -31,6 +32,12 @@ def normalised(text: str, names: Iterable[str] = ()) -> str:
     for name in sorted({n for n in names if n}, key=len, reverse=True):
         text = text.replace(name, "")
     return utils.default_process(text).replace(" ", "")
+
+
+@lru_cache(maxsize=65536)
+def plain(text: str) -> str:
+    """`normalised` without place names, remembered: a night's samples repeat their texts."""
+    return normalised(text)
 
 
 def alike_groups(texts: Sequence[str]) -> list[int]:
@@ -90,8 +97,8 @@ def typical(texts: Sequence[str], names: Iterable[str] = ()) -> int:
     normalised alike count as one, weighted by how often they occur."""
     if not texts:
         raise ValueError("no texts")
-    names = list(names)
-    keys = [normalised(t, names) for t in texts]
+    names = tuple(names)
+    keys = [normalised(t, names) if names else plain(t) for t in texts]
     counts = Counter(keys)
     unique = list(counts)
     if len(unique) == 1:

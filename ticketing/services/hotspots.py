@@ -40,7 +40,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Select, delete, func, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
@@ -59,7 +59,7 @@ from ticketing.models import (
     User,
 )
 from ticketing.models.hotspots import LEVELS
-from ticketing.services import hotspot_texts, privacy, scope
+from ticketing.services import hotspot_store, hotspot_texts, privacy, scope
 from ticketing.services.hotspot_count import (
     FINE_COLUMNS,
     Cells,
@@ -192,20 +192,21 @@ def samples(s: Span, chosen: list[Tally], regrouping: Regrouping) -> dict[Key, l
 
 
 def place_labels(chosen: list[Tally]) -> dict[tuple[str, int], str]:
-    """What each cluster's place is called: 红星小区3号楼, 红星小区, 东怡社区第一网格, 东怡社区."""
+    """What each cluster's place is called: 红星小区3号楼, 红星小区, 东怡社区第一网格, 东怡社区
+    (a building after its complex, a grid after its community, unless its name starts so)."""
     ids: dict[str, set[int]] = {level: set() for level in LEVELS}
     for tally in chosen:
         ids[tally.key[0]].add(tally.key[1])
     queries: dict[str, Select[Any]] = {
-        "building": select(Building.id, Complex.name + Building.name).join(Complex, Building.complex_id == Complex.id)
+        "building": select(Building.id, Complex.name, Building.name).join(Complex, Building.complex_id == Complex.id)
         .where(among(Building.id, ids["building"])),
-        "complex": select(Complex.id, Complex.name).where(among(Complex.id, ids["complex"])),
-        "grid": select(Grid.id, Community.name + Grid.name).join(Community, Grid.community_id == Community.id)
+        "complex": select(Complex.id, literal(""), Complex.name).where(among(Complex.id, ids["complex"])),
+        "grid": select(Grid.id, Community.name, Grid.name).join(Community, Grid.community_id == Community.id)
         .where(among(Grid.id, ids["grid"])),
-        "community": select(Community.id, Community.name).where(among(Community.id, ids["community"])),
+        "community": select(Community.id, literal(""), Community.name).where(among(Community.id, ids["community"])),
     }
-    return {(level, place): name for level, query in queries.items() if ids[level]
-            for place, name in db.session.execute(query)}
+    return {(level, place): name if name.startswith(prefix) else prefix + name
+            for level, query in queries.items() if ids[level] for place, prefix, name in db.session.execute(query)}
 
 
 def handler_labels(chosen: list[Tally]) -> dict[Handler, str]:
@@ -234,10 +235,17 @@ def wording(rows: list[Read]) -> str:
 
 @dataclass
 class Found:
-    """A cluster found, and the ids of its latest tickets (latest first)."""
+    """A cluster found: its column values (as Hotspot has them), and the ids of its latest
+    tickets, latest first. Plain values, not ORM objects: a night may find tens of thousands."""
 
-    spot: Hotspot
+    values: dict[str, Any]
     sample: list[int]
+
+    def order(self) -> tuple[Any, ...]:
+        """Most significant first: score, then tickets, then the latest; then a fixed order."""
+        v = self.values
+        return (-v["score"], -v["count"], -v["last_at"].timestamp(), LEVELS.index(v["level"]), v["place_id"],
+                v["category_id"])
 
 
 def gather(day: date, days: int, now: datetime, min_count: int, tz: tzinfo) -> list[Found]:
@@ -254,19 +262,18 @@ def gather(day: date, days: int, now: datetime, min_count: int, tz: tzinfo) -> l
     found = []
     for t in chosen:
         level, place_id, category_id = t.key
-        assert t.first is not None and t.last is not None  # a kept cluster has tickets
         rows = sampled.get(t.key, [])
-        spot = Hotspot(
-            day=day, days=days, level=level, place_id=place_id, place_name=places.get((level, place_id), ""),
-            street_id=t.street_id, community_id=t.community_id, grid_id=t.grid_id, category_id=category_id,
-            count=t.count, previous_count=t.previous, unsatisfied=t.unsatisfied, reopened=t.reopened,
-            merged=t.merged, score=score(t.count, t.previous, t.unsatisfied, t.reopened),
-            first_at=t.first, last_at=t.last, weekly=list(t.weekly), wording=wording(rows),
-            handlers=[{"name": people.get(h, ""), "count": n} for h, n in
-                      sorted(((h, n) for h, n in t.handlers.items() if n > 0), key=lambda hn: (-hn[1], hn[0]))])
-        found.append(Found(spot, [r.id for r in rows]))
-    found.sort(key=lambda f: (-f.spot.score, -f.spot.count, -f.spot.last_at.timestamp(),
-                              LEVELS.index(f.spot.level), f.spot.place_id, f.spot.category_id))
+        found.append(Found({
+            "day": day, "days": days, "level": level, "place_id": place_id,
+            "place_name": places.get((level, place_id), ""), "street_id": t.street_id,
+            "community_id": t.community_id, "grid_id": t.grid_id, "category_id": category_id, "count": t.count,
+            "previous_count": t.previous, "unsatisfied": t.unsatisfied, "reopened": t.reopened, "merged": t.merged,
+            "score": score(t.count, t.previous, t.unsatisfied, t.reopened), "first_at": t.first, "last_at": t.last,
+            "weekly": list(t.weekly), "wording": wording(rows),
+            "handlers": [{"name": people.get(h, ""), "count": n} for h, n in
+                         sorted(((h, n) for h, n in t.handlers.items() if n > 0), key=lambda hn: (-hn[1], hn[0]))],
+        }, [r.id for r in rows]))
+    found.sort(key=Found.order)
     return found
 
 
@@ -279,7 +286,7 @@ def find(day: date, days: int, now: datetime, min_count: int = DEFAULT_MIN_COUNT
          tz: tzinfo | None = None) -> list[Hotspot]:
     """The clusters of the `days` local days ending with `day`, most significant first;
     stores nothing (the Hotspot objects are not added to the session)."""
-    return [f.spot for f in gather(day, days, now, min_count, tz or app_tz())]
+    return [Hotspot(**f.values) for f in gather(day, days, now, min_count, tz or app_tz())]
 
 
 def run(day: date, days: int, now: datetime, min_count: int = DEFAULT_MIN_COUNT,
@@ -304,27 +311,14 @@ def store(day: date, days: int, found: list[Found], now: datetime, min_count: in
     """Replace the run of `day` and `days` with `found`, and drop runs older than KEEP_DAYS
     before it; in bulk, the caller commits."""
     run_id = claim_run(day, days, now, min_count, len(found))
-    forget(select(Hotspot.id).where(Hotspot.run_id == run_id))
-    if found:
-        columns = [c.key for c in Hotspot.__table__.c if c.key not in ("id", "run_id")]
-        rows = [{**{name: getattr(f.spot, name) for name in columns}, "run_id": run_id} for f in found]
-        ids = db.session.scalars(insert(Hotspot).returning(Hotspot.id, sort_by_parameter_order=True), rows).all()
-        links = [{"hotspot_id": spot_id, "ticket_id": ticket_id, "position": position}
-                 for spot_id, f in zip(ids, found, strict=True) for position, ticket_id in enumerate(f.sample)]
-        if links:
-            db.session.execute(insert(HotspotTicket), links)
+    hotspot_store.forget(select(Hotspot.id).where(Hotspot.run_id == run_id))
+    hotspot_store.write([{**f.values, "run_id": run_id} for f in found], [f.sample for f in found])
     old = select(HotspotRun.id).where(HotspotRun.day < day - timedelta(days=KEEP_DAYS))
-    forget(select(Hotspot.id).where(Hotspot.run_id.in_(old)))
+    hotspot_store.forget(select(Hotspot.id).where(Hotspot.run_id.in_(old)))
     db.session.execute(delete(HotspotRun).where(HotspotRun.id.in_(old)))
     run_row = db.session.get(HotspotRun, run_id, populate_existing=True)
     assert run_row is not None
     return run_row
-
-
-def forget(spots: Select[Any]) -> None:
-    """Delete these clusters and their ticket links."""
-    db.session.execute(delete(HotspotTicket).where(HotspotTicket.hotspot_id.in_(spots)))
-    db.session.execute(delete(Hotspot).where(Hotspot.id.in_(spots)))
 
 
 # --- reading the stored runs --------------------------------------------------------
@@ -382,15 +376,18 @@ def visible(user: User | None, hotspot_id: int) -> Hotspot | None:
 
 
 def sample_tickets(spots: list[Hotspot]) -> dict[int, list[Ticket]]:
-    """Each cluster's sampled tickets, latest first, in one query."""
+    """Each cluster's sampled tickets, latest first: the links, then the tickets by key
+    (asked as one join, the planner may read every ticket instead)."""
     out: dict[int, list[Ticket]] = {spot.id: [] for spot in spots}
     if not spots:
         return out
-    rows = db.session.execute(
-        select(HotspotTicket.hotspot_id, Ticket).join(Ticket, Ticket.id == HotspotTicket.ticket_id)
-        .where(HotspotTicket.hotspot_id.in_(list(out))).order_by(HotspotTicket.hotspot_id, HotspotTicket.position))
-    for spot_id, ticket in rows:
-        out[spot_id].append(ticket)
+    links = db.session.execute(select(HotspotTicket.hotspot_id, HotspotTicket.ticket_id)
+                               .where(HotspotTicket.hotspot_id.in_(list(out)))
+                               .order_by(HotspotTicket.hotspot_id, HotspotTicket.position)).all()
+    tickets = {t.id: t for t in db.session.scalars(select(Ticket).where(among(Ticket.id, {i for _s, i in links})))}
+    for spot_id, ticket_id in links:
+        if ticket_id in tickets:
+            out[spot_id].append(tickets[ticket_id])
     return out
 
 
