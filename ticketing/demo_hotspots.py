@@ -24,6 +24,7 @@ from sqlalchemy import select
 from ticketing.extensions import db
 from ticketing.models import Building, Category, Channel, Complex, Role
 from ticketing.services import hotspots, intake
+from ticketing.services.geo import polygons
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.photos import PhotoStore
 from ticketing.services.workdays import load_calendar
@@ -77,6 +78,7 @@ def file_recurring_problem(world: DemoWorld, now: datetime, tz: tzinfo) -> None:
     calendar = load_calendar(tz)
     store = PhotoStore(Path(current_app.config["UPLOAD_FOLDER"]))
     categories = {c.code: c for c in db.session.scalars(select(Category))}
+    centre = middle(building.complex.grid.boundary)
     for number, report in enumerate(REPORTS):
         local_day = now.astimezone(tz).date() - timedelta(days=report.days_ago)
         at = datetime.combine(local_day, time(report.hour, 7 * number), tzinfo=tz)
@@ -86,6 +88,9 @@ def file_recurring_problem(world: DemoWorld, now: datetime, tz: tzinfo) -> None:
             name="" if number % 2 else "业主", category_id=categories[report.category].id,
             community_id=community.id, complex_id=building.complex_id, building_id=building.id,
             unit_room=f"2单元{301 + 100 * number}",
+            # The web form's map pin, a few metres apart each time (the map draws a dot per ticket).
+            lat=centre[0] + 0.00004 * number if centre and not staff_door else None,
+            lon=centre[1] - 0.00005 * number if centre and not staff_door else None,
         )
         actor = Actor.staff(dispatcher) if staff_door else Actor.resident()
         ticket, _ = intake.submit(request, actor, at, tz, store, current_app.config["MAX_PHOTO_BYTES"], route=False)
@@ -97,6 +102,16 @@ def file_recurring_problem(world: DemoWorld, now: datetime, tz: tzinfo) -> None:
             params = {"assignee": handler} if name == "dispatch" else {"rating": rating} if rating else {}
             perform(ticket, name, who, at, calendar, note=NOTES.get(step, ""), **params)
         db.session.commit()
+
+
+def middle(boundary: str | None) -> tuple[float, float] | None:
+    """(lat, lon) of the middle of a grid's outline, None without one."""
+    rings = [ring for polygon in polygons(boundary) for ring in polygon[:1]] if boundary else []
+    points = [pt for ring in rings for pt in ring]
+    if not points:
+        return None
+    return ((min(p[1] for p in points) + max(p[1] for p in points)) / 2,
+            (min(p[0] for p in points) + max(p[0] for p in points)) / 2)
 
 
 def find_demo_hotspots(now: datetime, tz: tzinfo) -> None:
