@@ -33,53 +33,43 @@ what a user may see (services/scope.place_scope). Counting is SQL (hotspot_count
 """
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import ColumnElement, Select, delete, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
 from ticketing.extensions import db
-from ticketing.models import (
-    Building,
-    Community,
-    Complex,
-    Grid,
-    Hotspot,
-    HotspotRun,
-    HotspotTicket,
-    PropertyCompany,
-    Team,
-    Ticket,
-    User,
-)
+from ticketing.models import Hotspot, HotspotRun, HotspotTicket, Ticket, User
 from ticketing.models.hotspots import LEVELS
-from ticketing.services import hotspot_store, hotspot_texts, privacy, scope
+from ticketing.services import hotspot_store, scope
 from ticketing.services.hotspot_count import (
-    FINE_COLUMNS,
-    Cells,
-    Fine,
-    Handler,
-    Key,
-    Read,
-    Regrouping,
-    Span,
     among,
     count_cells,
     count_handlers,
     counted,
-    read_latest,
+    on_postgres,
     regroup,
     span,
 )
+from ticketing.services.hotspot_rollup import (
+    EXPLAINED_SHARE,
+    SAMPLE,
+    handler_labels,
+    kept,
+    place_labels,
+    roll_up,
+    samples,
+    wording,
+)
 
-SAMPLE = 20  # latest tickets kept per cluster
-EXPLAINED_SHARE = 0.8  # a cluster one level down holding this share explains its parent
+__all__ = ["EXPLAINED_SHARE", "SAMPLE", "Found", "Listing", "find", "for_scope", "listing", "run", "score", "store",
+           "visible"]
+
 KEEP_DAYS = 60  # runs older than this (days before the one stored) are deleted
 WINDOWS = (30, 90)  # what the nightly job finds
 DEFAULT_MIN_COUNT = 3
@@ -88,149 +78,6 @@ DEFAULT_MIN_COUNT = 3
 def score(count: int, previous: int, unsatisfied: int, reopened: int) -> int:
     """count + 2 × 不满意 + 2 × reopened + max(0, count − previous): see the module's docstring."""
     return count + 2 * unsatisfied + 2 * reopened + max(0, count - previous)
-
-
-@dataclass
-class Tally:
-    """One candidate cluster, added up from the fine groups."""
-
-    key: Key
-    street_id: int
-    community_id: int
-    grid_id: int | None
-    weekly: list[int]
-    count: int = 0
-    previous: int = 0
-    unsatisfied: int = 0
-    reopened: int = 0
-    merged: int = 0
-    first: datetime | None = None
-    last: datetime | None = None
-    parts: Counter[Key] = field(default_factory=Counter)  # the window's tickets per cluster one level down
-    handlers: Counter[Handler] = field(default_factory=Counter)
-
-
-def keys_of(fine: Fine) -> list[Key]:
-    """The clusters a fine group's tickets count in, most specific first."""
-    _street, community, grid, cx, building, category = fine
-    keys = [(level, place, category) for level, place in (("building", building), ("complex", cx), ("grid", grid))
-            if place is not None]
-    return [*keys, ("community", community, category)]
-
-
-def roll_up(s: Span, cells: Cells, handlers: dict[Fine, Counter[Handler]]) -> dict[Key, Tally]:
-    """Every candidate cluster at each of the four levels."""
-    tallies: dict[Key, Tally] = {}
-    for fine, parts in cells.items():
-        keys = keys_of(fine)
-        current = sum(cell.count for part, cell in parts.items() if part >= 0)
-        for i, key in enumerate(keys):
-            tally = tallies.get(key)
-            if tally is None:
-                grid = fine[2] if key[0] != "community" else None
-                tally = tallies[key] = Tally(key, fine[0], fine[1], grid, [0] * len(s.weeks))
-            for part, cell in parts.items():
-                if part < 0:
-                    tally.previous += cell.count
-                    continue
-                tally.count += cell.count
-                tally.unsatisfied += cell.unsatisfied
-                tally.reopened += cell.reopened
-                tally.merged += cell.merged
-                tally.weekly[part] += cell.count
-                if cell.count > 0 and cell.first is not None and cell.last is not None:
-                    tally.first = cell.first if tally.first is None else min(tally.first, cell.first)
-                    tally.last = cell.last if tally.last is None else max(tally.last, cell.last)
-            if i > 0 and current:
-                tally.parts[keys[i - 1]] += current
-            tally.handlers.update(handlers.get(fine, Counter()))
-    return tallies
-
-
-def kept(tallies: dict[Key, Tally], min_count: int) -> list[Tally]:
-    """The clusters over the threshold that no narrower cluster explains (most specific
-    level first, so that each level knows which of the one below are shown or explained)."""
-    represented: set[Key] = set()
-    out: list[Tally] = []
-    by_level: dict[str, list[Tally]] = {level: [] for level in LEVELS}
-    for tally in tallies.values():
-        by_level[tally.key[0]].append(tally)
-    for level in LEVELS:
-        for tally in by_level[level]:
-            if tally.count <= 0:
-                continue
-            if any(n >= EXPLAINED_SHARE * tally.count and child in represented for child, n in tally.parts.items()):
-                represented.add(tally.key)
-            elif tally.count >= min_count:
-                represented.add(tally.key)
-                out.append(tally)
-    return out
-
-
-def samples(s: Span, chosen: list[Tally], regrouping: Regrouping) -> dict[Key, list[Read]]:
-    """The latest SAMPLE tickets of each chosen cluster: the database hands back the latest
-    of each fine group under them, and the latest of a cluster are among those."""
-    ids: dict[str, set[int]] = {level: set() for level in LEVELS}
-    for tally in chosen:
-        ids[tally.key[0]].add(tally.key[1])
-    columns = dict(zip(LEVELS, (Ticket.building_id, Ticket.complex_id, Ticket.grid_id, Ticket.community_id),
-                       strict=True))
-    where = (counted(s, s.start) & or_(*[among(columns[level], ids[level]) for level in LEVELS])
-             & among(Ticket.category_id, {t.key[2] for t in chosen}))
-    pool = {row.id: row for row in read_latest(where, FINE_COLUMNS[1:], SAMPLE)}
-    pool.update({i: row for i, row in regrouping.read.items() if row.created_at >= s.start})
-    wanted = {tally.key for tally in chosen}
-    found: dict[Key, list[Read]] = {}
-    for row in pool.values():
-        street, community, grid, cx, building, own = row.fine
-        category = regrouping.moves.get(row.id, own)
-        for key in keys_of((street, community, grid, cx, building, category)):
-            if key in wanted:
-                found.setdefault(key, []).append(row)
-    return {key: sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)[:SAMPLE]
-            for key, rows in found.items()}
-
-
-def place_labels(chosen: list[Tally]) -> dict[tuple[str, int], str]:
-    """What each cluster's place is called: 红星小区3号楼, 红星小区, 东怡社区第一网格, 东怡社区
-    (a building after its complex, a grid after its community, unless its name starts so)."""
-    ids: dict[str, set[int]] = {level: set() for level in LEVELS}
-    for tally in chosen:
-        ids[tally.key[0]].add(tally.key[1])
-    queries: dict[str, Select[Any]] = {
-        "building": select(Building.id, Complex.name, Building.name).join(Complex, Building.complex_id == Complex.id)
-        .where(among(Building.id, ids["building"])),
-        "complex": select(Complex.id, literal(""), Complex.name).where(among(Complex.id, ids["complex"])),
-        "grid": select(Grid.id, Community.name, Grid.name).join(Community, Grid.community_id == Community.id)
-        .where(among(Grid.id, ids["grid"])),
-        "community": select(Community.id, literal(""), Community.name).where(among(Community.id, ids["community"])),
-    }
-    return {(level, place): name if name.startswith(prefix) else prefix + name
-            for level, query in queries.items() if ids[level] for place, prefix, name in db.session.execute(query)}
-
-
-def handler_labels(chosen: list[Tally]) -> dict[Handler, str]:
-    """The names of the people, teams and companies who handled the chosen clusters' tickets."""
-    wanted: dict[str, set[int]] = {"user": set(), "team": set(), "company": set()}
-    for tally in chosen:
-        for kind, handler_id in tally.handlers:
-            wanted[kind].add(handler_id)
-    names: dict[Handler, str] = {}
-    for kind, model, column in (("user", User, User.display_name), ("team", Team, Team.name),
-                                ("company", PropertyCompany, PropertyCompany.name)):
-        if wanted[kind]:
-            names.update({(kind, i): name for i, name in db.session.execute(
-                select(model.id, column).where(among(model.id, wanted[kind])))})
-    return names
-
-
-def wording(rows: list[Read]) -> str:
-    """The typical text of a cluster's sample, masked (numbers, rooms, the requester's details)."""
-    if not rows:
-        return ""
-    row = rows[hotspot_texts.typical([r.text for r in rows])]
-    # mask_text reads only the requester's name, room and phone, which the row carries.
-    return hotspot_texts.shortened(privacy.mask_text(row.text, cast(Ticket, row)))
 
 
 @dataclass
@@ -251,13 +98,15 @@ class Found:
 def gather(day: date, days: int, now: datetime, min_count: int, tz: tzinfo) -> list[Found]:
     """The clusters of the window, most significant first (see the module's docstring)."""
     s = span(day, days, tz, now)
+    if on_postgres():  # the window's groups sorted in memory, not in temporary files
+        db.session.execute(text("SET LOCAL work_mem = '64MB'"))
     cells = count_cells(s)
     handlers = count_handlers(s)
     regrouping = regroup(s, cells, handlers, min_count)
     chosen = kept(roll_up(s, cells, handlers), min_count)
     if not chosen:
         return []
-    sampled = samples(s, chosen, regrouping)
+    sampled = samples(s, cells, chosen, regrouping)
     places, people = place_labels(chosen), handler_labels(chosen)
     found = []
     for t in chosen:
@@ -401,14 +250,19 @@ def points(spot: Hotspot, tz: tzinfo | None = None) -> tuple[list[tuple[float, f
     """Where the cluster's tickets were reported from — (lat, lon, number) of at most
     MAP_POINTS, latest first — and how many have no point. Places carry no coordinates,
     so a ticket without its own (a map pin, a phone's position) is left off the map.
-    Tickets joined by their wording from another category are among the sample's."""
+    The tickets that joined by their wording from another category are among the sample's."""
     s = span(spot.day, spot.days, tz or app_tz(), END_OF_TIME)
-    mine = PLACE_COLUMNS[spot.level] == spot.place_id
-    sampled = select(HotspotTicket.ticket_id).where(HotspotTicket.hotspot_id == spot.id)
-    where = counted(s, s.start) & or_(mine & (Ticket.category_id == spot.category_id), Ticket.id.in_(sampled))
-    located = where & Ticket.lat.is_not(None) & Ticket.lon.is_not(None)
-    rows = db.session.execute(select(Ticket.lat, Ticket.lon, Ticket.number).where(located)
-                              .order_by(Ticket.created_at.desc()).limit(MAP_POINTS)).all()
-    unlocated = where & (Ticket.lat.is_(None) | Ticket.lon.is_(None))
-    missing = db.session.scalar(select(func.count()).select_from(Ticket).where(unlocated)) or 0
+    mine = and_(counted(s, s.start), PLACE_COLUMNS[spot.level] == spot.place_id, Ticket.category_id == spot.category_id)
+    located = and_(Ticket.lat.is_not(None), Ticket.lon.is_not(None))
+    rows: list[tuple[Any, Any, str]] = [tuple(row) for row in db.session.execute(
+        select(Ticket.lat, Ticket.lon, Ticket.number).where(mine, located)
+        .order_by(Ticket.created_at.desc()).limit(MAP_POINTS))]
+    missing = db.session.scalar(select(func.count()).select_from(Ticket).where(mine, ~located)) or 0
+    joined = select(HotspotTicket.ticket_id).where(HotspotTicket.hotspot_id == spot.id)
+    for lat, lon, number in db.session.execute(select(Ticket.lat, Ticket.lon, Ticket.number).where(
+            Ticket.id.in_(joined), Ticket.category_id != spot.category_id)):
+        if lat is None or lon is None:
+            missing += 1
+        elif len(rows) < MAP_POINTS:
+            rows.append((lat, lon, number))
     return [(float(lat), float(lon), number) for lat, lon, number in rows], int(missing)
