@@ -10,7 +10,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from tests.conftest import csrf_token, wipe
-from tests.factories import T0
+from tests.factories import T0, TZ
 from ticketing.demo import DEMO_LOGINS, DEMO_PASSWORD, DemoConflict, load_demo
 from ticketing.extensions import db
 from ticketing.models import (
@@ -142,6 +142,15 @@ class TestLoadedDemo:
         assert load_demo(now=NOW + timedelta(days=3)) is False
         assert load_demo(now=NOW, force=True) is False
         assert row_counts() == before
+
+    def test_a_recurring_problem_waits_on_the_hotspot_page(self) -> None:
+        from ticketing.services import hotspots
+
+        day = (NOW - timedelta(days=1)).astimezone(TZ).date()
+        spots = hotspots.for_scope(None, day, 30)
+        assert spots[0].place_name == "锦华苑3号楼" and spots[0].category.code == "repair.stair_light"
+        assert (spots[0].count, spots[0].merged, spots[0].is_new) == (6, 2, True)
+        assert [s.place_name for s in hotspots.for_scope(None, day, 90)][0] == "锦华苑3号楼"
 
     def test_a_demo_login_signs_in_through_the_form(self, demo: Flask) -> None:
         client = demo.test_client()

@@ -83,6 +83,13 @@ def test_a_complex_whose_tickets_spread_over_its_buildings_is_listed_as_the_comp
     assert where(find()) == [("complex", "槐树院", 4)]
 
 
+def test_tickets_placed_no_closer_than_a_complex_make_the_complexs_cluster(world: World, store: PhotoStore) -> None:
+    tickets = [file(world, store, d, building_id=None) for d in (1, 2, 3)]
+    [found] = hotspots.gather(DAY, 30, NOW, 3, TZ)
+    assert (found.values["level"], found.values["place_name"], found.values["count"]) == ("complex", "槐树院", 3)
+    assert found.sample == [t.id for t in tickets]
+
+
 def test_a_grid_with_clusters_in_two_complexes_is_listed_above_them(world: World, store: PhotoStore) -> None:
     file_many(world, store, [1, 2, 3])
     file_many(world, store, [4, 5, 6], building=world.building_managed)
