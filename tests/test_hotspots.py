@@ -3,6 +3,7 @@ place, near-identical wording, the score, stored runs and scope."""
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -216,26 +217,54 @@ def test_for_scope_keeps_to_what_each_user_may_see(world: World, store: PhotoSto
 @pytest.mark.postgres
 def test_two_runs_at_once_store_one_set(ctx: Flask, world: World, store: PhotoStore) -> None:
     file_many(world, store, [1, 2, 3])
-    errors: list[BaseException] = []
     started = threading.Barrier(2)
 
     def run_once() -> None:
-        try:
-            with ctx.app_context():
-                started.wait()
-                hotspots.run(DAY, 30, NOW, tz=TZ)
-                db.session.commit()
-                db.session.remove()
-        except BaseException as exc:  # reported below, not lost in the thread
-            errors.append(exc)
+        with ctx.app_context():
+            started.wait(timeout=30)
+            hotspots.run(DAY, 30, NOW, tz=TZ)
+            db.session.commit()
+            db.session.remove()
 
-    threads = [threading.Thread(target=run_once) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == []
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(run_once) for _ in range(2)]:
+            future.result(timeout=60)  # raises what the thread raised
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(HotspotRun)) == 1
     assert db.session.scalar(select(func.count()).select_from(Hotspot)) == 1
     assert links() == 3
+
+
+# --- near-identical wording, on its own -----------------------------------------------
+
+
+def test_alike_texts_group_through_one_another() -> None:
+    from ticketing.services.hotspot_texts import alike_groups, normalised
+
+    texts = [normalised(t) for t in ("楼道灯不亮了晚上看不见台阶", "楼道灯又不亮了晚上看不见台阶",
+                                     "楼道灯又不亮了，晚上看不见台阶！！", "卫生间漏水")]
+    groups = alike_groups(texts)
+    assert groups[0] == groups[1] == groups[2] != groups[3]
+
+
+def test_a_places_own_names_do_not_make_texts_alike() -> None:
+    from ticketing.services.hotspot_texts import alike_groups, normalised
+
+    texts = ("红星小区3号楼漏水", "红星小区3号楼停电")
+    assert len(set(alike_groups([normalised(t, ["红星小区", "3号楼"]) for t in texts]))) == 2
+
+
+def test_a_tie_goes_to_the_category_with_more_tickets_at_the_place() -> None:
+    from ticketing.services.hotspot_texts import Said, regrouped
+
+    said = [Said(1, 10, "楼道灯不亮"), Said(2, 20, "楼道灯不亮了")]
+    assert regrouped(said, {10: 1, 20: 5}) == {1: 20}
+    assert regrouped(said, {10: 5, 20: 1}) == {2: 10}
+    assert regrouped([Said(1, 10, "楼道灯不亮"), Said(2, 20, "卫生间漏水")], {}) == {}
+
+
+def test_the_typical_text_is_the_one_most_like_the_others() -> None:
+    from ticketing.services.hotspot_texts import typical
+
+    texts = ["楼道灯坏了", "楼道灯不亮了，看不见台阶", "楼道灯不亮，看不见台阶", "楼道灯不亮了，看不清台阶"]
+    assert typical(texts) == 1

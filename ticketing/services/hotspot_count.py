@@ -331,11 +331,14 @@ def read_places(s: Span, places: dict[tuple[str, int], Any]) -> list[Read]:
 
 
 def move(s: Span, row: Read, category: int, cells: Cells, handlers: dict[Fine, Counter[Handler]]) -> None:
-    """Count one ticket under `category` instead of its own."""
+    """Count one ticket under `category` instead of its own (unless it changed since it was
+    counted, e.g. recategorised a moment ago: then it stays where it was counted)."""
     part = s.bucket(row.created_at)
     street, community, grid, cx, building, _own = old = row.fine
     new: Fine = (street, community, grid, cx, building, category)
-    cell = cells[old][part]
+    cell = cells.get(old, {}).get(part)
+    if cell is None or cell.count <= 0:
+        return
     cell.count -= 1
     cell.unsatisfied -= row.unsatisfied
     cell.reopened -= row.reopened
@@ -343,6 +346,6 @@ def move(s: Span, row: Read, category: int, cells: Cells, handlers: dict[Fine, C
         del cells[old][part]
     cells.setdefault(new, {}).setdefault(part, Cell()).add(
         1, int(row.unsatisfied), int(row.reopened), row.created_at, row.created_at, merged=1)
-    if part >= 0 and row.handler is not None:
+    if part >= 0 and row.handler is not None and handlers.get(old, Counter())[row.handler] > 0:
         handlers[old][row.handler] -= 1
         handlers.setdefault(new, Counter())[row.handler] += 1

@@ -29,7 +29,11 @@ rejected and withdrawn tickets are not counted. For each cluster:
 `find` computes the clusters and stores nothing; `run` finds and stores them as the
 run of that day and window, replacing an earlier run of the same day and window (the
 caller commits). `for_scope` reads the latest stored run on or before a day, limited to
-what a user may see (services/scope.place_scope). Counting is SQL (hotspot_count.py).
+what a user may see (services/scope.place_scope).
+
+Where the parts live: the SQL counting and the texts read, hotspot_count.py; the levels,
+the narrowest place, samples and names, hotspot_rollup.py (`SAMPLE`, `EXPLAINED_SHARE`);
+near-identical wording, hotspot_texts.py; writing a run, hotspot_store.py.
 """
 from __future__ import annotations
 
@@ -57,8 +61,6 @@ from ticketing.services.hotspot_count import (
     span,
 )
 from ticketing.services.hotspot_rollup import (
-    EXPLAINED_SHARE,
-    SAMPLE,
     handler_labels,
     kept,
     place_labels,
@@ -66,9 +68,6 @@ from ticketing.services.hotspot_rollup import (
     samples,
     wording,
 )
-
-__all__ = ["EXPLAINED_SHARE", "SAMPLE", "Found", "Listing", "find", "for_scope", "listing", "run", "score", "store",
-           "visible"]
 
 KEEP_DAYS = 60  # runs older than this (days before the one stored) are deleted
 WINDOWS = (30, 90)  # what the nightly job finds
