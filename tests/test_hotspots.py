@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
+from config import Config, ConfigError
 from tests.callback_helpers import rated
 from tests.factories import TZ, World
 from tests.hotspot_helpers import DAY, NOW, at, file, file_many
@@ -144,6 +146,13 @@ def test_the_most_significant_cluster_comes_first(world: World, store: PhotoStor
     file_many(world, store, [1, 2, 3, 4, 31, 32, 33, 34], building=world.building_east)  # steady: score 4
     file_many(world, store, [1, 2, 3])  # new: score 3 + 3
     assert where(find()) == [("building", "槐树院1号楼", 3), ("building", "东苑2号楼", 4)]
+
+
+def test_the_threshold_is_a_setting_of_at_least_two(tmp_path: Path) -> None:
+    assert Config.from_env({"MINHU_INSTANCE": str(tmp_path)}).flask_mapping()["HOTSPOT_MIN_COUNT"] == 3
+    assert Config.from_env({"MINHU_INSTANCE": str(tmp_path), "HOTSPOT_MIN_COUNT": "5"}).hotspot_min_count == 5
+    with pytest.raises(ConfigError, match="HOTSPOT_MIN_COUNT"):
+        Config.from_env({"MINHU_INSTANCE": str(tmp_path), "HOTSPOT_MIN_COUNT": "1"})
 
 
 # --- storing and reading ------------------------------------------------------------
