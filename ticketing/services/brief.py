@@ -226,15 +226,6 @@ def counts_by_grid(where: ColumnElement[bool]) -> dict[int | None, int]:
         select(Ticket.grid_id, func.count()).where(where).group_by(Ticket.grid_id))}
 
 
-def place_of(grid_id: int | None, community_id: int, grids: dict[int, GridFigures],
-             communities: dict[int, str]) -> str:
-    """"第一社区 · 第二网格", or the community alone."""
-    grid = grids.get(grid_id) if grid_id is not None else None
-    if grid is not None:
-        return f"{grid.community} · {grid.name}"
-    return communities.get(community_id, "")
-
-
 class Lines:
     """Reads the first lines of the brief's ticket lists, naming their places."""
 
@@ -243,10 +234,14 @@ class Lines:
         self.communities: dict[int, str] = {}
 
     def _place(self, grid_id: int | None, community_id: int) -> str:
-        if (grid_id is None or grid_id not in self.grids) and community_id not in self.communities:
+        """"东怡社区 · 第一网格", or the community alone for a ticket without a grid."""
+        grid = self.grids.get(grid_id) if grid_id is not None else None
+        if grid is not None:
+            return f"{grid.community} · {grid.name}"
+        if community_id not in self.communities:
             community = db.session.get(Community, community_id)
             self.communities[community_id] = community.name if community is not None else ""
-        return place_of(grid_id, community_id, self.grids, self.communities)
+        return self.communities[community_id]
 
     def tickets(self, where: ColumnElement[bool]) -> list[TicketLine]:
         """The first tickets matching, the most pressing deadline first (none last)."""
