@@ -76,6 +76,21 @@ def median_ms(action: Any, runs: int) -> tuple[float, float]:
     return statistics.median(took), max(took)
 
 
+def counted_statements(action: Any) -> list[str]:
+    """The SQL statements `action()` sends."""
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return statements
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("database_url")
@@ -116,11 +131,8 @@ def main() -> None:
                                ("community supervisor", COMMUNITY_SUPERVISOR)):
             user = db.session.get(User, user_id)
             assert user is not None
-            statements: list[str] = []
-            listener = lambda *a: statements.append(a[2])  # noqa: E731  (conn, cursor, statement, …)
-            event.listen(db.engine, "before_cursor_execute", listener)
+            statements = counted_statements(lambda u=user: brief.compose(u, today, now, calendar))
             composed = brief.compose(user, today, now, calendar)
-            event.remove(db.engine, "before_cursor_execute", listener)
             middle, worst = median_ms(lambda u=user: brief.compose(u, today, now, calendar), args.runs)
             colours = composed.colour_counts
             print(f"brief of a {label} ({composed.scope_name}, {len(composed.grids)} grids): "
