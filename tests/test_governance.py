@@ -293,16 +293,16 @@ def test_weekly_counts_each_monday_week_before_and_after_the_opening(world: Worl
 
 
 def test_complaints_that_fell_show_the_change_per_week(world: World, store: PhotoStore) -> None:
-    file_at(world, store, *(local(10, 20) + days(2 * i) for i in range(12)))  # 12 in the month before
+    file_at(world, store, *(local(10, 20) + days(3 * i) for i in range(10)))  # 10 in the month before
     task = open_task(world)
     file_at(world, store, local(11, 20))
     effect = governance.effect(task, T0 + days(14), TZ)
     before_weeks = (T0 - local(10, 19, 0)) / timedelta(days=7)
-    assert (effect.before, effect.after) == (12, 1)
-    assert effect.before_mean == pytest.approx(12 / before_weeks)
+    assert (effect.before, effect.after) == (10, 1)
+    assert effect.before_mean == pytest.approx(10 / before_weeks)
     assert effect.after_mean == pytest.approx(0.5)
-    assert effect.change == pytest.approx(0.5 - 12 / before_weeks)
-    assert effect.change_percent == pytest.approx(100 * (0.5 - 12 / before_weeks) / (12 / before_weeks))
+    assert effect.change == pytest.approx(0.5 - 10 / before_weeks)
+    assert effect.change_percent == pytest.approx(100 * (0.5 - 10 / before_weeks) / (10 / before_weeks))
     assert effect.judged and effect.reduced
 
 
@@ -316,7 +316,7 @@ def test_too_few_tickets_are_not_judged(world: World, store: PhotoStore) -> None
 
 
 def test_the_first_week_after_the_opening_is_too_early_to_judge(world: World, store: PhotoStore) -> None:
-    file_at(world, store, *(local(10, 20) + days(2 * i) for i in range(12)))
+    file_at(world, store, *(local(10, 20) + days(3 * i) for i in range(10)))
     task = open_task(world)
     effect = governance.effect(task, T0 + days(6), TZ)
     assert effect.too_early and not effect.too_few and not effect.judged

@@ -61,6 +61,7 @@ from ticketing.services.governance_choices import (
     Place,
     find_place,
     parse,
+    place_names,
     responsible_options,
     values,
 )
@@ -222,6 +223,13 @@ def linked_tickets(task: GovernanceTask, limit: int = LIST_LIMIT) -> list[Ticket
         .where(GovernanceTaskTicket.task_id == task.id)
         .options(joinedload(Ticket.category), joinedload(Ticket.complex), joinedload(Ticket.building))
         .order_by(Ticket.created_at.desc()).limit(limit)))
+
+
+def place_labels(tasks: Iterable[GovernanceTask]) -> dict[int, str]:
+    """Each task's place by name, in a query per level: for the lists."""
+    rows = list(tasks)
+    names = place_names((task.level, task.place_id) for task in rows)
+    return {task.id: names.get((task.level, task.place_id), "") for task in rows}
 
 
 def place_of(task: GovernanceTask) -> Place | None:
@@ -437,6 +445,11 @@ class Effect:
     @property
     def after_mean(self) -> float:
         return self.after / self.after_weeks if self.after_weeks else 0.0
+
+    @property
+    def min_tickets(self) -> int:
+        """The fewest tickets, before and after together, that a change may be judged on."""
+        return ledger_report.MIN_TICKETS
 
     @property
     def too_few(self) -> bool:
