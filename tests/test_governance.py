@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from flask import Flask
+from flask_babel import force_locale
 from sqlalchemy import select, text
 
 from tests.factories import T0, TZ, World, make_ticket
@@ -28,10 +29,11 @@ def links() -> set[tuple[int, int]]:
 
 
 def errors_of(world: World, user: object = None, **fields: object) -> dict[str, str]:
-    with pytest.raises(ValidationFailed) as failed:
+    with force_locale("en"), pytest.raises(ValidationFailed) as failed:
         governance.open_task(user or world.sam, task_input(world, **fields), T0, TZ)  # type: ignore[arg-type]
     db.session.rollback()
-    return {name: str(message) for name, message in failed.value.errors.items()}
+    with force_locale("en"):
+        return {name: str(message) for name, message in failed.value.errors.items()}
 
 
 # --- opening --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ past times, so their links and audit rows are what real use would have written.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -95,13 +95,13 @@ def file_demo_governance(world: DemoWorld, now: datetime, tz: tzinfo) -> list[Go
     courtyard = plans[0].complex
     assert courtyard is not None
     worker = world.grid_workers(courtyard.grid)[0]
-    opened = now - timedelta(days=OPENED_DAYS_AGO)
+    opened = _morning(now - timedelta(days=OPENED_DAYS_AGO), tz)
     garbage = governance.open_task(world.users["supervisor"], TaskInput(
         title="院内垃圾清运不及时", responsible=f"user:{worker.id}", responsible_unit="街道环卫所",
         plan="与环卫所约定每天上午清运一次；网格员每天巡查垃圾桶满溢情况；在院内张贴清运时间和监督电话。",
         deadline=_local_day(opened, tz) + timedelta(days=30), place=f"complex:{courtyard.id}",
         category_id=planner.categories["environment.litter"].id), opened, tz)
-    parking_opened = now - timedelta(days=25)
+    parking_opened = _morning(now - timedelta(days=25), tz)
     community = world.communities["CGJD-NG"]
     parking = governance.open_task(world.users["secretary2"], TaskInput(
         title="门口外来车辆乱停", responsible_unit="城关交警中队",
@@ -115,3 +115,8 @@ def file_demo_governance(world: DemoWorld, now: datetime, tz: tzinfo) -> list[Go
 
 def _local_day(at: datetime, tz: tzinfo) -> date:
     return at.astimezone(tz).date()
+
+
+def _morning(at: datetime, tz: tzinfo) -> datetime:
+    """09:30 local on the day of `at`: when a supervisor opens a task, in office hours."""
+    return datetime.combine(_local_day(at, tz), time(9, 30), tzinfo=tz).astimezone(UTC)

@@ -29,7 +29,9 @@ from sqlalchemy import (
     Integer,
     Select,
     and_,
+    case,
     exists,
+    func,
     literal,
     or_,
     select,
@@ -375,15 +377,16 @@ def hotspot_snapshot(user: User, hotspot_id: int | None, day: date) -> str:
 # --- linking and counting -------------------------------------------------------------------
 
 
-def _matching(tasks_where: ColumnElement[bool], since: Any) -> Any:
-    """(task_id, ticket_id, created_at) of every counted ticket at a task's place and in its
-    category, filed at or after `since` (a column of the task or a time): one SELECT per
-    level, joined by UNION ALL, so that each can use the ticket index of its own column."""
+def _matching(tasks_where: ColumnElement[bool], since: Any, until: datetime | None = None) -> Any:
+    """(task_id, opened_at, ticket_id, created_at) of every counted ticket at a task's place
+    and in its category, filed from `since` (an expression per task) to `until`: one SELECT
+    per level, joined by UNION ALL, so that each can use the ticket index of its column."""
+    bounds = [Ticket.created_at >= since] + ([Ticket.created_at <= until] if until is not None else [])
     return union_all(*(
-        select(GovernanceTask.id.label("task_id"), Ticket.id.label("ticket_id"),
-               Ticket.created_at.label("created_at"))
+        select(GovernanceTask.id.label("task_id"), GovernanceTask.opened_at.label("opened_at"),
+               Ticket.id.label("ticket_id"), Ticket.created_at.label("created_at"))
         .select_from(GovernanceTask).join(Ticket, column == GovernanceTask.place_id)
-        .where(GovernanceTask.level == level, tasks_where, Ticket.created_at >= since,
+        .where(GovernanceTask.level == level, tasks_where, *bounds,
                or_(GovernanceTask.category_id.is_(None), Ticket.category_id == GovernanceTask.category_id),
                Ticket.status.not_in(NOT_COUNTED))
         for level, column in LEVEL_COLUMNS.items()))
@@ -488,30 +491,27 @@ def window_start(task: GovernanceTask, tz: tzinfo) -> datetime:
     return local_midnight(opened - timedelta(days=opened.weekday()) - BEFORE_WEEKS * WEEK, tz)
 
 
-def _times(tasks: list[GovernanceTask], now: datetime, tz: tzinfo) -> dict[int, list[datetime]]:
-    """The filing times of each task's matching tickets from its window's start to `now`."""
-    if not tasks:
-        return {}
-    starts = {task.id: window_start(task, tz) for task in tasks}
-    found = _matching(GovernanceTask.id.in_(list(starts)), min(starts.values())).subquery()
-    times: dict[int, list[datetime]] = {task_id: [] for task_id in starts}
-    for task_id, at in db.session.execute(select(found.c.task_id, found.c.created_at)):
-        if starts[task_id] <= at <= now:
-            times[task_id].append(at)
-    return times
-
-
-def _effect(task: GovernanceTask, times: list[datetime], now: datetime, tz: tzinfo) -> Effect:
-    before = sum(1 for at in times if at < task.opened_at)
-    return Effect(before, len(times) - before, (task.opened_at - window_start(task, tz)) / WEEK,
-                  max(now - task.opened_at, timedelta()) / WEEK)
+def _counted(tasks: list[GovernanceTask], now: datetime, tz: tzinfo) -> Any:
+    """The matching tickets of `tasks`, each from its own window's start to `now`."""
+    starts = {task.id: literal(window_start(task, tz), Ticket.created_at.type) for task in tasks}
+    return _matching(GovernanceTask.id.in_(list(starts)), case(starts, value=GovernanceTask.id), now).subquery()
 
 
 def effects(tasks: list[GovernanceTask], now: datetime, tz: tzinfo | None = None) -> dict[int, Effect]:
-    """The effect of each task, in one query: for the lists."""
+    """The effect of each task: one query counting before and after per task, for the lists."""
     tz = tz or app_tz()
-    times = _times(tasks, now, tz)
-    return {task.id: _effect(task, times[task.id], now, tz) for task in tasks}
+    counts: dict[int, tuple[int, int]] = {}
+    if tasks:
+        found = _counted(tasks, now, tz)
+        counts = {task_id: (int(before), int(total)) for task_id, before, total in db.session.execute(
+            select(found.c.task_id, func.sum(case((found.c.created_at < found.c.opened_at, 1), else_=0)),
+                   func.count()).group_by(found.c.task_id))}
+    result = {}
+    for task in tasks:
+        before, total = counts.get(task.id, (0, 0))
+        result[task.id] = Effect(before, total - before, (task.opened_at - window_start(task, tz)) / WEEK,
+                                 max(now - task.opened_at, timedelta()) / WEEK)
+    return result
 
 
 def effect(task: GovernanceTask, now: datetime, tz: tzinfo | None = None) -> Effect:
@@ -527,7 +527,8 @@ def weekly(task: GovernanceTask, now: datetime, tz: tzinfo | None = None) -> lis
     today = now.astimezone(tz).date()
     count = (today - timedelta(days=today.weekday()) - first).days // 7 + 1
     before, after = [0] * count, [0] * count
-    for at in _times([task], now, tz)[task.id]:
+    found = _counted([task], now, tz)
+    for (at,) in db.session.execute(select(found.c.created_at)):
         index = (at.astimezone(tz).date() - first).days // 7
         (before if at < task.opened_at else after)[index] += 1
     return [Week(first + i * WEEK, before[i], after[i]) for i in range(count)]
