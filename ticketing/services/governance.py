@@ -5,9 +5,8 @@ A task covers a place (a building, complex, grid or community) and one category,
 every category there. Tickets filed there after it opened are linked to it by
 `link_new`: one INSERT … SELECT for every open task, which the scheduler runs every ten
 minutes and `open_task` runs once — never intake, whose path stays as short as it is.
-The before/after figures count every matching ticket, linked or not, so that the weeks
-before the opening have their counts too. Duplicates merged into another ticket and
-rejected tickets are not complaints of their own and count nowhere.
+Linking and the before/after counts live in services/governance_counts.py and are
+re-exported here.
 
 Who: supervisors and admins open, edit and close the tasks of their community or
 street; dispatchers read them (services/scope.place_scope on the task's grid,
@@ -17,28 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (
-    ColumnElement,
-    Integer,
-    Select,
-    and_,
-    case,
-    exists,
-    func,
-    literal,
-    or_,
-    select,
-    true,
-    union_all,
-)
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Integer, Select, and_, literal, or_, select, true
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -51,13 +34,12 @@ from ticketing.models import (
     GovernanceTaskTicket,
     Grid,
     Role,
-    Status,
     TaskLevel,
     TaskStatus,
     Ticket,
     User,
 )
-from ticketing.services import audit, hotspots, ledger_report, scope
+from ticketing.services import audit, hotspots, scope
 from ticketing.services.errors import Conflict, IllegalTransition, NotAllowed, ValidationFailed
 from ticketing.services.governance_choices import (
     Place,
@@ -67,16 +49,26 @@ from ticketing.services.governance_choices import (
     responsible_options,
     values,
 )
+from ticketing.services.governance_counts import (
+    BEFORE_WEEKS,
+    Effect,
+    Week,
+    app_tz,
+    effect,
+    effects,
+    link_new,
+    local_midnight,
+    weekly,
+    window_start,
+)
+
+__all__ = ["BEFORE_WEEKS", "Effect", "TaskInput", "Week", "close_task", "edit_task", "effect", "effects",
+           "link_new", "open_task", "open_tasks", "overdue_tasks", "weekly", "window_start"]
 
 MAX_TITLE, MAX_UNIT, MAX_PLAN, MAX_NOTE, MAX_SNAPSHOT = 100, 100, 4000, 2000, 2000
-BEFORE_WEEKS = 4  # the weeks before the opening's week that "before" counts: about the hotspots' 30 days
 LIST_LIMIT = 200  # tasks on one list; a street has a few dozen a year
 MANAGER_ROLES = (Role.SUPERVISOR, Role.ADMIN)
 READER_ROLES = (Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN)
-NOT_COUNTED = (Status.MERGED, Status.REJECTED)
-WEEK = timedelta(days=7)
-LEVEL_COLUMNS: dict[str, Any] = {TaskLevel.BUILDING: Ticket.building_id, TaskLevel.COMPLEX: Ticket.complex_id,
-                                 TaskLevel.GRID: Ticket.grid_id, TaskLevel.COMMUNITY: Ticket.community_id}
 RESPONSIBLE_COLUMNS = {"user": "responsible_user_id", "team": "responsible_team_id",
                        "company": "responsible_company_id"}
 AUDIT_FIELDS = ("title", "responsible_user_id", "responsible_team_id", "responsible_company_id",
@@ -99,11 +91,6 @@ class TaskInput:
     category_id: int | None = None
     hotspot_id: int | None = None
     hotspot_snapshot: str = ""
-
-
-def app_tz() -> tzinfo:
-    """The app's time zone: deadlines are local dates and weeks start on a local Monday."""
-    return ZoneInfo(current_app.config["TIMEZONE"])
 
 
 # --- who sees what --------------------------------------------------------------------
@@ -169,11 +156,6 @@ def tasks(user: User, view: str) -> list[GovernanceTask]:
         return _listed(query.where(GovernanceTask.status == TaskStatus.CLOSED)
                        .order_by(GovernanceTask.closed_at.desc(), GovernanceTask.id.desc()))
     return _listed(query.order_by(GovernanceTask.opened_at.desc(), GovernanceTask.id.desc()))
-
-
-def local_midnight(day: date, tz: tzinfo) -> datetime:
-    """The start of a local day, in UTC."""
-    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
 
 
 def month_tasks(user: User, first: date, tz: tzinfo) -> list[GovernanceTask]:
@@ -281,8 +263,8 @@ def _set_common(task: GovernanceTask, data: TaskInput, responsible: dict[str, An
 
 
 def open_task(user: User, data: TaskInput, now: datetime, tz: tzinfo) -> GovernanceTask:
-    """Open a task at a place in `user`'s scope and link what is already there to link;
-    raises `ValidationFailed` with a message per field, `NotAllowed` for other roles."""
+    """Open a task at a place in `user`'s scope, and link the tickets already filed since
+    `now`; raises `ValidationFailed` with a message per field, `NotAllowed` for other roles."""
     if not may_manage(user):
         raise NotAllowed(_l("Only supervisors and admins open governance tasks."))
     errors: dict[str, Any] = {}
@@ -372,163 +354,3 @@ def hotspot_snapshot(user: User, hotspot_id: int | None, day: date) -> str:
                          count=spot.count, previous=spot.previous_count, days=days,
                          first=spot.first_at.strftime("%Y-%m-%d"), last=spot.last_at.strftime("%Y-%m-%d"))
     return ""
-
-
-# --- linking and counting -------------------------------------------------------------------
-
-
-def _matching(tasks_where: ColumnElement[bool], since: Any, until: datetime | None = None) -> Any:
-    """(task_id, opened_at, ticket_id, created_at) of every counted ticket at a task's place
-    and in its category, filed from `since` (an expression per task) to `until`: one SELECT
-    per level, joined by UNION ALL, so that each can use the ticket index of its column."""
-    bounds = [Ticket.created_at >= since] + ([Ticket.created_at <= until] if until is not None else [])
-    return union_all(*(
-        select(GovernanceTask.id.label("task_id"), GovernanceTask.opened_at.label("opened_at"),
-               Ticket.id.label("ticket_id"), Ticket.created_at.label("created_at"))
-        .select_from(GovernanceTask).join(Ticket, column == GovernanceTask.place_id)
-        .where(GovernanceTask.level == level, tasks_where, *bounds,
-               or_(GovernanceTask.category_id.is_(None), Ticket.category_id == GovernanceTask.category_id),
-               Ticket.status.not_in(NOT_COUNTED))
-        for level, column in LEVEL_COLUMNS.items()))
-
-
-def link_new(now: datetime, task_ids: Iterable[int] | None = None) -> int:
-    """Link every open task (or those of `task_ids`) to the matching tickets filed since it
-    opened that are not linked yet; return how many links were added.
-
-    One INSERT … SELECT; ON CONFLICT DO NOTHING on the (task, ticket) key makes a second
-    run, or two at once, add nothing twice and fail on nothing.
-    """
-    where = GovernanceTask.status == TaskStatus.OPEN
-    if task_ids is not None:
-        where = and_(where, GovernanceTask.id.in_(list(task_ids)))
-    found = _matching(where, GovernanceTask.opened_at).subquery()
-    link = GovernanceTaskTicket
-    missing = select(found.c.task_id, found.c.ticket_id, literal(now, link.linked_at.type)).where(
-        ~exists().where(link.task_id == found.c.task_id, link.ticket_id == found.c.ticket_id))
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    # RETURNING counts the rows added: an INSERT's rowcount is not kept by every driver.
-    statement = (dialect.insert(link).from_select(["task_id", "ticket_id", "linked_at"], missing)
-                 .on_conflict_do_nothing().returning(link.ticket_id))
-    return len(db.session.execute(statement).all())
-
-
-@dataclass(frozen=True)
-class Week:
-    """A Monday week (local) of a task's chart: tickets filed before and after it opened."""
-
-    start: date
-    before: int
-    after: int
-
-    @property
-    def total(self) -> int:
-        return self.before + self.after
-
-
-@dataclass(frozen=True)
-class Effect:
-    """Complaints per week before a task opened and since (to `now`), and the change.
-
-    "Before" is the `BEFORE_WEEKS` Monday weeks before the opening's week and that week
-    up to the opening; "after" is from the opening to now. Means are per 7 days of each
-    span, so a part week counts as the part it is. Fewer than `ledger_report.MIN_TICKETS`
-    tickets in both spans, or less than a week since the opening, are not judged.
-    """
-
-    before: int
-    after: int
-    before_weeks: float
-    after_weeks: float
-
-    @property
-    def before_mean(self) -> float:
-        return self.before / self.before_weeks if self.before_weeks else 0.0
-
-    @property
-    def after_mean(self) -> float:
-        return self.after / self.after_weeks if self.after_weeks else 0.0
-
-    @property
-    def min_tickets(self) -> int:
-        """The fewest tickets, before and after together, that a change may be judged on."""
-        return ledger_report.MIN_TICKETS
-
-    @property
-    def too_few(self) -> bool:
-        """Too few tickets to judge (the dashboards' small-sample rule)."""
-        return not ledger_report.enough(self.before + self.after)
-
-    @property
-    def too_early(self) -> bool:
-        """Less than a week since the opening."""
-        return self.after_weeks < 1
-
-    @property
-    def judged(self) -> bool:
-        return not (self.too_few or self.too_early)
-
-    @property
-    def change(self) -> float:
-        """After minus before, tickets per week."""
-        return self.after_mean - self.before_mean
-
-    @property
-    def change_percent(self) -> float | None:
-        """The change as a share of before (None when there was nothing before)."""
-        return 100 * self.change / self.before_mean if self.before_mean else None
-
-    @property
-    def reduced(self) -> bool:
-        """Judged, and fewer complaints per week since the opening."""
-        return self.judged and self.change < 0
-
-
-def window_start(task: GovernanceTask, tz: tzinfo) -> datetime:
-    """The first moment "before" counts: local midnight of the Monday `BEFORE_WEEKS` weeks
-    before the Monday of the opening's week."""
-    opened = task.opened_at.astimezone(tz).date()
-    return local_midnight(opened - timedelta(days=opened.weekday()) - BEFORE_WEEKS * WEEK, tz)
-
-
-def _counted(tasks: list[GovernanceTask], now: datetime, tz: tzinfo) -> Any:
-    """The matching tickets of `tasks`, each from its own window's start to `now`."""
-    starts = {task.id: literal(window_start(task, tz), Ticket.created_at.type) for task in tasks}
-    return _matching(GovernanceTask.id.in_(list(starts)), case(starts, value=GovernanceTask.id), now).subquery()
-
-
-def effects(tasks: list[GovernanceTask], now: datetime, tz: tzinfo | None = None) -> dict[int, Effect]:
-    """The effect of each task: one query counting before and after per task, for the lists."""
-    tz = tz or app_tz()
-    counts: dict[int, tuple[int, int]] = {}
-    if tasks:
-        found = _counted(tasks, now, tz)
-        counts = {task_id: (int(before), int(total)) for task_id, before, total in db.session.execute(
-            select(found.c.task_id, func.sum(case((found.c.created_at < found.c.opened_at, 1), else_=0)),
-                   func.count()).group_by(found.c.task_id))}
-    result = {}
-    for task in tasks:
-        before, total = counts.get(task.id, (0, 0))
-        result[task.id] = Effect(before, total - before, (task.opened_at - window_start(task, tz)) / WEEK,
-                                 max(now - task.opened_at, timedelta()) / WEEK)
-    return result
-
-
-def effect(task: GovernanceTask, now: datetime, tz: tzinfo | None = None) -> Effect:
-    """Complaints per week before and after the task opened, and the change."""
-    return effects([task], now, tz)[task.id]
-
-
-def weekly(task: GovernanceTask, now: datetime, tz: tzinfo | None = None) -> list[Week]:
-    """Complaints per Monday week (local): the `BEFORE_WEEKS` weeks before the opening's
-    week, that week (split at the opening), and every week since, to `now`'s."""
-    tz = tz or app_tz()
-    first = window_start(task, tz).astimezone(tz).date()
-    today = now.astimezone(tz).date()
-    count = (today - timedelta(days=today.weekday()) - first).days // 7 + 1
-    before, after = [0] * count, [0] * count
-    found = _counted([task], now, tz)
-    for (at,) in db.session.execute(select(found.c.created_at)):
-        index = (at.astimezone(tz).date() - first).days // 7
-        (before if at < task.opened_at else after)[index] += 1
-    return [Week(first + i * WEEK, before[i], after[i]) for i in range(count)]
