@@ -169,6 +169,18 @@ def compile_today_ledgers() -> str:
     return f"ledgers of today so far: {compile_day(now.astimezone(tz).date(), tz, now)} grids"
 
 
+@job(queue=LOW, timeout=300, retries=0)
+def link_governance_tickets() -> str:
+    """Every 10 minutes: link the tickets filed since a governance task opened, at its place
+    and in its category, to each open task (services/governance.py). Idempotent; no retry:
+    the next run links whatever this one did not."""
+    from ticketing.services.governance import link_new
+
+    linked = link_new(utcnow())
+    db.session.commit()
+    return f"governance task links added {linked}"
+
+
 @job(queue=LOW, timeout=300, retries=1)
 def remind_holds() -> str:
     """Scheduled hourly from 08:05 to 20:05: remind the handlers of the holds whose expected

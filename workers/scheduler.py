@@ -114,6 +114,8 @@ SCHEDULE: tuple[Entry, ...] = (
     # Holds whose expected date has come: hourly through the working day, so a hold until
     # today still reminds today; each hold reminds once whatever fires (services/holds.py).
     Entry("hold-reminders", "workers.jobs.remind_holds", cron="5 8-20 * * *", misfire_grace=3000),
+    # New tickets at the place and in the category of an open governance task join it (not at intake).
+    Entry("governance-links", "workers.jobs.link_governance_tickets", every=600),
 )
 
 

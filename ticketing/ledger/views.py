@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, render_template, request
 from werkzeug.wrappers import Response
 
-from ticketing import labels
+from ticketing import governance_blocks, labels
 from ticketing.extensions import db
 from ticketing.ledger import pages
 from ticketing.models import Grid, Ledger, Role
@@ -87,7 +87,8 @@ def dashboard() -> str:
     span = ledger_report.period(kind, parse_day(request.args.get("day"), current - timedelta(days=1)))
     board = pages.load_dashboard(user, area, areas, span, by, current, everything=bool(request.args.get("all")))
     return render_template("ledger/dashboard.html", d=board, rate_labels=pages.RATE_LABELS,
-                           period_labels=pages.PERIOD_LABELS)
+                           period_labels=pages.PERIOD_LABELS,
+                           governance=governance_blocks.for_area(user, area.community_id, area.street_id, now()))
 
 
 @bp.route("/grid/<code>/<day>")
@@ -97,7 +98,7 @@ def grid_day(code: str, day: str) -> str:
     page = pages.load_ledger_page(grid_or_404(code), parse_day(day, today()))
     return render_template("ledger/grid_day.html", p=page, rate_labels=pages.RATE_LABELS,
                            may_full=ledger_export.may_export_full(staff_user()), today=today(),
-                           timedelta=timedelta)
+                           timedelta=timedelta, governance=governance_blocks.for_grid_day(page.grid, page.day, now()))
 
 
 @bp.route("/grid/<code>/<day>/print")

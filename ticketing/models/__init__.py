@@ -10,6 +10,7 @@ from ticketing.models.catalog import (
     SlaTier,
 )
 from ticketing.models.channels import ApiKey, KeyKind, WechatFollower, WechatNonce
+from ticketing.models.governance import GovernanceTask, GovernanceTaskTicket, TaskLevel, TaskStatus
 from ticketing.models.ledgers import HandlerDay, Ledger, LedgerLine
 from ticketing.models.notifications import Notification
 from ticketing.models.outbox import OutboxMessage, SchedulerRun
@@ -62,6 +63,8 @@ __all__ = [
     "DutyShift",
     "EmergencyGuide",
     "FailedAttempt",
+    "GovernanceTask",
+    "GovernanceTaskTicket",
     "Grid",
     "HandlerDay",
     "HandlerKind",
@@ -81,6 +84,8 @@ __all__ = [
     "SlaTier",
     "Status",
     "Street",
+    "TaskLevel",
+    "TaskStatus",
     "Team",
     "TeamKind",
     "Ticket",

@@ -40,7 +40,7 @@ from ticketing.models import (
     Ticket,
     User,
 )
-from ticketing.services import callbacks, ledger_report, scope, supervision
+from ticketing.services import callbacks, governance, ledger_report, scope, supervision
 from ticketing.services.brief_rules import COLOURS, RATE_DAYS, GridFigures, judge
 from ticketing.services.ledger_report import RATES, Figures, Rate
 from ticketing.services.sweep import PHASES
@@ -133,7 +133,7 @@ def recurring_problems(user: User, day: date) -> list[Any]:
 def tasks_past_deadline(user: User, now: datetime) -> list[Any]:
     """Open governance tasks (治理任务) past their deadline in the user's scope:
     `governance.overdue_tasks(user, now)`."""
-    return []  # stub until merge
+    return governance.overdue_tasks(user, now)
 
 
 # --- composing ---------------------------------------------------------------------------
