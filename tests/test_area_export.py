@@ -273,7 +273,8 @@ class TestTheFiles:
 # --- changes to the world -----------------------------------------------------------
 
 
-def test_a_grid_with_fewer_tickets_than_the_minimum_has_no_rate_but_its_n(world: World, days: dict[str, Ticket]) -> None:
+def test_a_grid_with_fewer_tickets_than_the_minimum_has_no_rate_but_its_n(
+        world: World, days: dict[str, Ticket]) -> None:
     # A2's 18th made busier: twelve acceptances due, nine in time.
     busy = db.session.scalar(select(Ledger).where(Ledger.grid_id == world.grid_a2.id, Ledger.day == date(2026, 11, 18)))
     assert busy is not None

@@ -274,7 +274,8 @@ def log_reveals(user: User, area: ExportArea, span: Period, now: datetime, remot
                .join(Ledger, LedgerLine.ledger_id == Ledger.id).where(_in_span(area, span)).subquery())
     rows = select(tickets.c.ticket_id, literal(user.id), literal(now, UTCDateTime()), literal("export"),
                   literal(remote_addr[:64]))
-    result = db.session.execute(RevealLog.__table__.insert().from_select(
-        ["ticket_id", "user_id", "at", "purpose", "remote_addr"], rows))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    insert = RevealLog.__table__.insert().from_select(["ticket_id", "user_id", "at", "purpose", "remote_addr"], rows)
+    # SQLAlchemy keeps an INSERT's row count only when asked to.
+    result = db.session.execute(insert.execution_options(preserve_rowcount=True))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
