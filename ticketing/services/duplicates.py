@@ -133,24 +133,39 @@ def first_handled(ticket: Ticket, near: Iterable[Ticket] | None = None) -> Ticke
     return None
 
 
-def near_many(tickets: Iterable[Ticket]) -> list[Ticket]:
+Near = dict[tuple[int, int], list[Ticket]]
+
+
+def near_many(tickets: Iterable[Ticket]) -> Near:
     """The open tickets that may be what `first_handled` looks for, for all of `tickets` in
     one query (routing a batch): per category and complex, filed in the window before the
-    earliest of them up to the latest; oldest first."""
+    earliest of them up to the latest; oldest first, grouped by (category, complex) so
+    each ticket of the batch walks only its own group (`near_of`)."""
     spans: dict[tuple[int, int], list[datetime]] = {}
     for ticket in tickets:
         if eligible(ticket):
             assert ticket.complex_id is not None
             spans.setdefault((ticket.category_id, ticket.complex_id), []).append(ticket.created_at)
     if not spans:
-        return []
+        return {}
     near = or_(*(
         and_(Ticket.category_id == category_id, Ticket.complex_id == complex_id,
              Ticket.created_at.between(min(times) - WINDOW, max(times)))
         for (category_id, complex_id), times in spans.items()
     ))
-    return list(db.session.scalars(
-        select(Ticket).where(near, Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.created_at, Ticket.id)))
+    grouped: Near = {}
+    for other in db.session.scalars(
+            select(Ticket).where(near, Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.created_at, Ticket.id)):
+        if other.complex_id is not None:
+            grouped.setdefault((other.category_id, other.complex_id), []).append(other)
+    return grouped
+
+
+def near_of(near: Near, ticket: Ticket) -> list[Ticket]:
+    """What `near_many` found in `ticket`'s category and complex."""
+    if ticket.complex_id is None:
+        return []
+    return near.get((ticket.category_id, ticket.complex_id), [])
 
 
 def flagged(tickets: Iterable[Ticket], user: User) -> set[int]:

@@ -11,7 +11,7 @@ never given to a new ticket (tickets already filed keep theirs).
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -118,9 +118,16 @@ class Named:
     names: tuple[str, ...]
     buildings: tuple[Named, ...] = ()
 
-    def named_in(self, text: str) -> bool:
-        """True when the text carries one of the names."""
-        return any(name in text for name in self.names)
+
+def longest(candidates: Iterable[Named], text: str) -> tuple[Named | None, int]:
+    """The candidate the text names with the longest name, and that length: 锦华苑二期 wins
+    over 锦华苑 and 11号楼 over 1号楼, whichever comes first; the first on a tie."""
+    best, best_length = None, 0
+    for candidate in candidates:
+        for name in candidate.names:
+            if len(name) > best_length and name in text:
+                best, best_length = candidate, len(name)
+    return best, best_length
 
 
 @dataclass(frozen=True)
@@ -181,16 +188,21 @@ def street_names(street_id: int) -> tuple[tuple[int, CommunityNames], ...]:
 
 
 def _place(names: CommunityNames, community_id: int, text: str) -> Placement:
+    return _placed(names, community_id, text)[0]
+
+
+def _placed(names: CommunityNames, community_id: int, text: str) -> tuple[Placement, int]:
+    """The placement, and how long the complex's name found in the text is (0: none)."""
     placed = Placement(names.street_id, community_id)
     text = unicodedata.normalize("NFKC", text)  # ３栋 and 3栋 are the same building
-    found = next((cx for cx in names.complexes if cx.named_in(text)), None)
+    found, length = longest(names.complexes, text)
     if found is None:
-        return placed
+        return placed, 0
     placed = replace(placed, grid_id=found.grid_id, complex_id=found.id)
-    building = next((b for b in found.buildings if b.named_in(text)), None)
+    building, _ = longest(found.buildings, text)
     if building is None:
-        return placed
-    return replace(placed, grid_id=building.grid_id or found.grid_id, building_id=building.id)
+        return placed, length
+    return replace(placed, grid_id=building.grid_id or found.grid_id, building_id=building.id), length
 
 
 def place_in(community_id: int, text: str) -> Placement | None:
@@ -200,13 +212,15 @@ def place_in(community_id: int, text: str) -> Placement | None:
 
 
 def place_in_streets(street_ids: Sequence[int], text: str) -> Placement | None:
-    """The first complex (and building) of these streets' communities the text names, if any."""
+    """The complex (and building) of these streets' communities the text names with the
+    longest name (the first on a tie), if any."""
+    best, best_length = None, 0
     for street_id in street_ids:
         for community_id, names in street_names(street_id):
-            placed = _place(names, community_id, text)
-            if placed.complex_id is not None:
-                return placed
-    return None
+            placed, length = _placed(names, community_id, text)
+            if length > best_length:
+                best, best_length = placed, length
+    return best
 
 
 def place_from_text(community: Community, text: str) -> Placement:

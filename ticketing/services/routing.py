@@ -103,7 +103,7 @@ class Batch:
     members: dict[tuple[Any, ...], bool] = field(default_factory=dict)
     dispatchers: dict[tuple[Any, ...], list[User]] = field(default_factory=dict)
     # Open tickets a ticket of the batch may duplicate (duplicates.near_many), looked up once.
-    near: list[Ticket] | None = None
+    near: duplicates.Near | None = None
     # Inside notify.batched(): the batch's writes are flushed together at its end.
     deferred: bool = False
 
@@ -303,7 +303,8 @@ def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar, batch: Batch) 
         if rule_tier is not None and (not raised or tier_urgency(rule_tier) < tier_urgency(ticket.tier)):
             ticket.tier = rule_tier
     excluded = excluded_people(ticket)
-    first = duplicates.first_handled(ticket, batch.near)
+    first = duplicates.first_handled(
+        ticket, None if batch.near is None else duplicates.near_of(batch.near, ticket))
     if first is not None:
         followed = follow_duplicate(ticket, first, excluded, now, calendar, batch)
         if followed is not None:
