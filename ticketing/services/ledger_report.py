@@ -1,9 +1,11 @@
 """Reading the compiled ledgers: roll-ups over a day, a week or a month, rankings, trends.
 
-Everything here reads `ledgers` and `ledger_handlers` rows, never tickets, so the
-history's size does not matter: a street of a thousand grids is 1,000 ledgers and
-about 4,000 handler rows a day, added up by the database (its dashboard: about
-200 ms for a day or a week, 390 ms for a month; bench/ledger_bench.py).
+Everything here reads the ledger tables, never tickets, so the history's size does
+not matter. A street of a thousand grids is 1,000 ledgers and about 3,000 handler
+rows a day; a whole street or community (`Whole`) is read from the roll-ups the
+compile keeps (services/ledger_rollup.py), one row a day, and the rankings are
+ordered and cut by the database, so only the lines shown come back (its dashboard:
+well under 300 ms for any view of a month; bench/ledger_bench.py).
 
 How a roll-up adds up the days and grids (community, street, or any set of grids):
 
