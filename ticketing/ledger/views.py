@@ -33,6 +33,12 @@ def duration(seconds: int | None) -> str:
     return pages.duration_label(seconds)
 
 
+@bp.app_template_global()
+def min_tickets() -> int:
+    """The small-sample rule's threshold, for the ledger macros (imported without context)."""
+    return ledger_report.MIN_TICKETS
+
+
 @bp.context_processor
 def ledger_helpers() -> dict[str, Any]:
     """Labels of the codes the ledgers keep counts by."""
@@ -93,7 +99,8 @@ def dashboard() -> str:
     by = by if by in ledger_report.RATES else "response"
     current = today()
     span = ledger_report.period(kind, parse_day(request.args.get("day"), current - timedelta(days=1)))
-    board = pages.load_dashboard(user, area, areas, span, by, current, everything=bool(request.args.get("all")))
+    board = pages.load_dashboard(user, area, areas, span, by, current, everything=request.args.get("all", ""),
+                                 page=request.args.get("page", 1, type=int))
     return render_template("ledger/dashboard.html", d=board, rate_labels=pages.RATE_LABELS,
                            period_labels=pages.PERIOD_LABELS,
                            governance=governance_blocks.for_area(user, area.community_id, area.street_id, now()))

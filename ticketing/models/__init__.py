@@ -24,6 +24,7 @@ from ticketing.models.people import (
     user_grids,
 )
 from ticketing.models.places import Building, Community, Complex, Grid, Street
+from ticketing.models.rollups import CommunityDay, StreetDay
 from ticketing.models.routing import DutyShift, Leave, RoutingRule
 from ticketing.models.tickets import (
     FINAL_STATUSES,
@@ -59,6 +60,7 @@ __all__ = [
     "Channel",
     "ClassificationCorrection",
     "Community",
+    "CommunityDay",
     "Complex",
     "DutyShift",
     "EmergencyGuide",
@@ -84,6 +86,7 @@ __all__ = [
     "SlaTier",
     "Status",
     "Street",
+    "StreetDay",
     "TaskLevel",
     "TaskStatus",
     "Team",
