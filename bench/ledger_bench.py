@@ -14,10 +14,15 @@ data was filed on it) of `--day-tickets` tickets with their events, set-based: a
 mix of still submitted, dispatched, accepted, resolved and closed with ratings,
 some reopened and some escalated; some open history is touched that day too.
 Then it times `compile_day` of D for every grid, then again (a recompile replaces
-the rows), and a day with history only. It back-fills the 29 days before D and
-compiles today, so the dashboard has what it shows (the 30-day trend, today so
-far), and renders the dashboard for D and one grid's ledger page, as a street
-supervisor, through the app (the Flask test client: no HTTP server in the timing).
+the rows), and a day with history only; how much of a compile is the street's and
+communities' roll-up (services/ledger_rollup.py) is timed apart. It back-fills the
+days before D back to the first of the month before (or `--backfill-days`) and
+compiles today, so the dashboard has what it shows (a whole week and month, the
+30-day trend, today so far), then renders every view of the dashboard as a street
+supervisor, through the app (the Flask test client: no HTTP server in the timing),
+for the whole street (1,000 grids) and for one community (10): D, the last whole
+week and month before it, each ranking whole (its first page), and one grid's
+ledger page; the median of `--renders` each.
 """
 from __future__ import annotations
 
@@ -125,15 +130,21 @@ def main() -> None:
     parser.add_argument("database_url")
     parser.add_argument("--day-tickets", type=int, default=70_000)
     parser.add_argument("--renders", type=int, default=10, help="dashboard renders to time")
-    parser.add_argument("--no-backfill", action="store_true", help="skip the 29 days before D (done by a run before)")
+    parser.add_argument("--no-backfill", action="store_true", help="skip the days before D (done by a run before)")
+    parser.add_argument("--backfill-days", type=int, default=0,
+                        help="days before D to compile (default: back to the first of the month before)")
     args = parser.parse_args()
     app = create_app(testing_config(args.database_url, Path(tempfile.mkdtemp())))
     app.config["WTF_CSRF_ENABLED"] = False
+    from ticketing.services import ledger_rollup
     from ticketing.services.ledger import compile_day, window
 
     today = datetime.now(TZ).date()
     day = today - timedelta(days=3)
     w = window(day, TZ)
+    month_before = (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+    backfill = args.backfill_days or (day - month_before).days
+    last_sunday = day - timedelta(days=day.weekday() + 1)  # the last whole week: Monday to this Sunday
     with app.app_context():
         history = db.session.scalar(text("SELECT count(*) FROM tickets WHERE number NOT LIKE 'L%'"))
         events = db.session.scalar(text("SELECT count(*) FROM ticket_events"))
@@ -171,19 +182,32 @@ def main() -> None:
         timed(f"recompile {day}", lambda: compile_(day))
         quiet = day - timedelta(days=1)
         timed(f"compile {quiet} (history only)", lambda: compile_(quiet))
+        streets = db.session.scalars(text("SELECT DISTINCT street_id FROM ledgers WHERE day = :d"), {"d": day}).all()
+        communities = db.session.scalars(text("SELECT DISTINCT community_id FROM ledgers WHERE day = :d"),
+                                          {"d": day}).all()
+        timed(f"of which the roll-up of {len(streets)} street and {len(communities)} communities",
+              lambda: ledger_rollup.write(day, streets, communities) or db.session.rollback())
         if not args.no_backfill:
-            timed("back-fill the 28 days before that, for the trend",
+            timed(f"back-fill the {backfill - 1} days before that, for the week, month and trend",
                   lambda: [compile_day(quiet - timedelta(days=n), TZ, datetime.now(UTC))
-                           for n in range(1, 29)] and None)
+                           for n in range(1, backfill)] and None)
         timed(f"compile today so far ({today})", lambda: compile_(today))
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            for table in ("ledgers", "ledger_handlers", "ledger_street_days", "ledger_community_days"):
+                conn.execute(text(f"ANALYZE {table}"))  # as autovacuum would have by the morning
 
     client = app.test_client()
     response = client.post("/auth/login", data={"username": f"u{SUPERVISOR}", "password": PASSWORD})
     assert response.status_code == 302, response.status_code
-    for label, url in (("dashboard", f"/ledger/?day={day}"), ("dashboard, whole rankings", f"/ledger/?day={day}&all=1"),
-                       ("dashboard, the week", f"/ledger/?day={day}&period=week"),
-                       ("dashboard, the month", f"/ledger/?day={day}&period=month"),
-                       ("grid ledger page", f"/ledger/grid/G1/{day}")):
+    views = []
+    for area, where in (("street", ""), ("community", "&area=community:C1")):
+        views += [(f"{area}: day", f"/ledger/?day={day}{where}"),
+                  (f"{area}: week", f"/ledger/?day={last_sunday}&period=week{where}"),
+                  (f"{area}: month", f"/ledger/?day={month_before}&period=month{where}"),
+                  (f"{area}: month, all grids ranked", f"/ledger/?day={month_before}&period=month&all=grid{where}"),
+                  (f"{area}: month, all handlers ranked",
+                   f"/ledger/?day={month_before}&period=month&all=handler{where}")]
+    for label, url in (*views, ("grid ledger page", f"/ledger/grid/G1/{day}")):
         client.get(url)  # warm: templates compiled, caches filled
         took = []
         for _ in range(args.renders):

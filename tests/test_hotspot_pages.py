@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -203,3 +204,14 @@ def test_the_dashboard_links_supervisors_to_the_page(client: FlaskClient, world:
                                                      linked: bool) -> None:
     login(client, getattr(world, who))
     assert ('href="/ledger/hotspots"' in page(client, "/ledger/")[1]) is linked
+
+
+def test_the_morning_brief_lists_the_new_or_growing_clusters(world: World, found: dict[str, list[Ticket]]) -> None:
+    from tests.factories import calendar
+    from ticketing.services import brief
+
+    composed = brief.compose(world.sue, DAY + timedelta(days=1), NOW, calendar())
+    assert [(h.place_name, h.count, h.is_new) for h in composed.hotspots.lines] == [
+        ("槐树院1号楼", 3, True), ("东苑2号楼", 3, True)]
+    assert [h.place_name for h in brief.compose(world.dan, DAY + timedelta(days=1), NOW, calendar()).hotspots.lines] \
+        == ["东苑2号楼"]

@@ -197,6 +197,17 @@ def test_for_scope_reads_the_latest_run_on_or_before_the_day(world: World, store
     assert hotspots.for_scope(None, DAY - timedelta(days=1), days=90) == []
 
 
+def test_the_new_or_growing_are_listed_as_plain_summaries(world: World, store: PhotoStore) -> None:
+    file_many(world, store, [1, 2, 3])  # new
+    file_many(world, store, [1, 2, 3, 31, 32, 33], building=world.building_east)  # steady
+    file_many(world, store, [1, 2, 3, 4, 31, 32], building=world.building_west)  # growing
+    hotspots.run(DAY, 30, NOW, tz=TZ)
+    db.session.commit()
+    assert [(s.place_name, s.trend, s.is_new) for s in hotspots.new_or_growing(world.sue, DAY)] == [
+        ("东怡社区", 5, False), ("西苑5号楼", 2, False), ("槐树院1号楼", 3, True)]  # not the steady 东苑
+    assert hotspots.new_or_growing(world.dan, DAY) == []
+
+
 def test_old_runs_are_dropped(world: World, store: PhotoStore) -> None:
     file_many(world, store, [1, 2, 3])
     hotspots.run(DAY - timedelta(days=hotspots.KEEP_DAYS + 1), 30, NOW, tz=TZ)

@@ -85,9 +85,9 @@ def test_a_slot_older_than_the_last_one_fired_is_not_fired(ctx: Flask) -> None:
 
 def test_the_schedule_has_stable_unique_ids_and_importable_jobs() -> None:
     ids = [entry.id for entry in SCHEDULE]
-    assert ids == ["outbox-relay", "sla-sweep", "morning-digest", "housekeeping", "retention-purge", "nightly-ledgers",
-                   "nightly-hotspots",
-                   "today-ledgers", "calendar-check", "hold-reminders"]
+    assert ids == ["outbox-relay", "sla-sweep", "morning-digest", "morning-briefs", "housekeeping", "retention-purge",
+                   "nightly-ledgers", "nightly-hotspots", "today-ledgers", "calendar-check", "hold-reminders",
+                   "governance-links"]
     for entry in SCHEDULE:
         assert callable(import_string(entry.job))
         assert (entry.every is None) != (entry.cron is None)

@@ -126,8 +126,10 @@ def register_blueprints(app: Flask) -> None:
     from ticketing.api.staff import bp as staff_api_bp
     from ticketing.api.upstream import bp as upstream_api_bp
     from ticketing.auth.views import bp as auth_bp
+    from ticketing.brief.views import bp as brief_bp
     from ticketing.channels.wechat_views import bp as wechat_bp
     from ticketing.console.views import bp as console_bp
+    from ticketing.governance.views import bp as governance_bp
     from ticketing.inbox.views import bp as inbox_bp
     from ticketing.ledger.views import bp as ledger_bp
     from ticketing.ops.health import bp as health_bp
@@ -145,6 +147,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(patrol_bp, url_prefix="/patrol")  # grid patrol, WeChat-group entry
     app.register_blueprint(inbox_bp, url_prefix="/inbox")  # also puts the unread count in the nav
     app.register_blueprint(ledger_bp, url_prefix="/ledger")  # daily ledgers, 三率, exports
+    app.register_blueprint(brief_bp, url_prefix="/brief")  # the supervisors' morning brief
+    app.register_blueprint(governance_bp, url_prefix="/governance")  # 治理任务, 每月一题
     app.register_blueprint(ops_bp, url_prefix="/admin/ops")
     app.register_blueprint(admin_bp, url_prefix="/admin")  # /admin/rules…, /admin/people…
     app.register_blueprint(health_bp)

@@ -246,6 +246,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(import_string("ticketing.cli_ledger:ledger"))
     app.cli.add_command(import_string("ticketing.cli_privacy:privacy"))  # retention purge
     app.cli.add_command(import_string("ticketing.cli_places:places"))
+    app.cli.add_command(import_string("ticketing.cli_brief:brief"))  # the supervisors' morning brief
     app.cli.add_command(import_string("ticketing.cli_hotspots:hotspots_cli"))  # recurring problems
     # The worker and scheduler commands live with the workers, found by name.
     import_string("workers.cli.register")(app)

@@ -20,6 +20,7 @@ from werkzeug.security import generate_password_hash
 
 from ticketing.demo_callbacks import work_demo_callbacks
 from ticketing.demo_data import DEMO_PASSWORD, STAFF, STREET_CODE
+from ticketing.demo_governance import file_demo_governance
 from ticketing.demo_hotspots import file_recurring_problem, find_demo_hotspots
 from ticketing.extensions import db
 from ticketing.models import (
@@ -129,6 +130,7 @@ def load_demo(now: datetime | None = None, force: bool = False) -> bool:
         file_demo_tickets(world, now, tz, Path(current_app.config["UPLOAD_FOLDER"]),
                           current_app.config["MAX_PHOTO_BYTES"])
         db.session.commit()
+        file_demo_governance(world, now, tz)  # 治理任务: one whose complaints stopped, one past its deadline
         file_recurring_problem(world, now, tz)  # 高频诉求: the stairwell light that keeps going out
         work_demo_callbacks(world, now, load_calendar(tz))  # 回访 of the older tasks
         compile_demo_ledgers(now, tz)

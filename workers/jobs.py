@@ -128,6 +128,17 @@ def morning_digest() -> str:
 
 
 @job(queue=LOW, timeout=1800, retries=2, backoff=(300, 900))
+def morning_briefs() -> str:
+    """Scheduled at 08:00: each supervisor's brief of their scope, on working days only
+    (once per user and day; a retry writes only those still missing)."""
+    from ticketing.services.brief_send import morning
+    from ticketing.services.sweep import app_calendar
+
+    written = morning(utcnow(), app_calendar())
+    return "not a working day: no briefs" if written is None else f"briefs written {written}"
+
+
+@job(queue=LOW, timeout=1800, retries=2, backoff=(300, 900))
 def compile_ledgers(day: str | None = None) -> str:
     """Scheduled at 00:10: every grid's ledger of the day before (local), or of `day`
     (YYYY-MM-DD). Compiling again gives the same rows, so a retry does no harm."""
@@ -177,6 +188,18 @@ def find_hotspots(day: str | None = None) -> str:
         db.session.commit()
         found.append(f"{days} days: {run.clusters}")
     return f"recurring problems to {which}: " + ", ".join(found)
+
+
+@job(queue=LOW, timeout=300, retries=0)
+def link_governance_tickets() -> str:
+    """Every 10 minutes: link the tickets filed since a governance task opened, at its place
+    and in its category, to each open task (services/governance.py). Idempotent; no retry:
+    the next run links whatever this one did not."""
+    from ticketing.services.governance import link_new
+
+    linked = link_new(utcnow())
+    db.session.commit()
+    return f"governance task links added {linked}"
 
 
 @job(queue=LOW, timeout=300, retries=1)

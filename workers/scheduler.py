@@ -99,6 +99,9 @@ SCHEDULE: tuple[Entry, ...] = (
     Entry("sla-sweep", "workers.jobs.sla_sweep", every=60),
     # A digest missed by a scheduler restart at 08:20 still goes out; one at noon does not.
     Entry("morning-digest", "workers.jobs.morning_digest", cron="0 8 * * *", misfire_grace=3600),
+    # The supervisors' brief, on working days (the job skips the others); late by a restart
+    # before 09:00 it still goes out.
+    Entry("morning-briefs", "workers.jobs.morning_briefs", cron="0 8 * * *", misfire_grace=3600),
     Entry("housekeeping", "workers.jobs.housekeeping", cron="30 3 * * *", misfire_grace=6 * 3600),
     # Requesters' data of tickets closed more than RETENTION_DAYS ago; a late run does the same work.
     Entry("retention-purge", "workers.jobs.retention_purge", cron="45 3 * * *", misfire_grace=12 * 3600),
@@ -113,6 +116,8 @@ SCHEDULE: tuple[Entry, ...] = (
     # Holds whose expected date has come: hourly through the working day, so a hold until
     # today still reminds today; each hold reminds once whatever fires (services/holds.py).
     Entry("hold-reminders", "workers.jobs.remind_holds", cron="5 8-20 * * *", misfire_grace=3000),
+    # New tickets at the place and in the category of an open governance task join it (not at intake).
+    Entry("governance-links", "workers.jobs.link_governance_tickets", every=600),
 )
 
 

@@ -5,7 +5,7 @@ with counts, trend, score, weekly counts, handlers and typical wording), and a s
 each cluster's latest tickets (services/hotspots.py).
 
 Revision ID: 0024_hotspots
-Revises: 0023_handlers
+Revises: 0026_rollups
 Create Date: 2026-12-10 09:00:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0024_hotspots'
-down_revision = '0023_handlers'
+down_revision = '0026_rollups'
 branch_labels = None
 depends_on = None
 

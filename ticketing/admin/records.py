@@ -32,12 +32,14 @@ TARGET_LABELS: dict[str, Any] = {
     "rule": _l("Routing rule"), "category": _l("Category"), "tier": _l("Time-limit tier"),
     "user": _l("Person"), "apikey": _l("API key"), "calendar_day": _l("Calendar"),
     "place": _l("Place"), "import": _l("Import"), "emergency_guide": _l("Emergency guidance"),
+    "governance_task": _l("Governance task"),
 }
 VERB_LABELS: dict[str, Any] = {
     "create": _l("created"), "update": _l("changed"), "enable": _l("enabled"), "disable": _l("disabled"),
     "move": _l("moved"), "adopt": _l("keyword added"), "add": _l("added"), "remove": _l("removed"),
     "issue": _l("issued"), "revoke": _l("revoked"), "set": _l("set"), "unset": _l("removed"),
     "deactivate": _l("deactivated"), "reactivate": _l("reactivated"), "apply": _l("applied"),
+    "close": _l("closed"),
 }
 # Actions whose target is a person but whose verb needs the thing changed.
 ACTION_LABELS: dict[str, Any] = {

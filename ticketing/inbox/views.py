@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response
 
 from ticketing.extensions import db
 from ticketing.models import Notification
+from ticketing.services.brief_send import KIND as BRIEF_KIND
 from ticketing.services.ticket_lists import page_span
 from ticketing.web import now, staff_user
 
@@ -125,7 +126,7 @@ def index() -> str:
 @bp.route("/<int:message_id>/open")
 @login_required
 def open_message(message_id: int) -> Response:
-    """Mark a message read and go to its ticket.
+    """Mark a message read and go to its ticket (a morning brief: to the brief page).
 
     A GET, so that the message is a plain link: marking one's own message read
     is harmless and idempotent, and only the owner can do it.
@@ -134,6 +135,8 @@ def open_message(message_id: int) -> Response:
     if message is None:
         abort(404)
     db.session.commit()
+    if message.kind == BRIEF_KIND:
+        return redirect(url_for("brief.page"))  # the brief as it stands now, not as sent
     if message.ticket is None:
         return redirect(url_for("inbox.index"))
     return redirect(url_for("staff.detail", number=message.ticket.number))

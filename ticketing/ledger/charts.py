@@ -6,6 +6,7 @@ page, so they read the same on a phone and on a desk.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -138,51 +139,79 @@ def fill_for(open_n: int | None, overdue_n: int | None) -> str:
     return BUSY if open_n >= BUSY_FROM else CALM
 
 
+@dataclass(frozen=True)
+class Shape:
+    """A grid's outline on the map's plane: what does not change with its figures."""
+
+    paths: tuple[str, ...]
+    centre: tuple[float, float]
+    across: float
+    tall: float
+
+
 def grid_map(grids: Sequence[Any], ledgers: dict[int, Any], counts: str = "open %(open)d, overdue %(overdue)d",
              nothing: str = "no ledger yet") -> GridMap:
-    """Project the grids' boundaries (longitude, latitude) onto the map's plane.
+    """Lay out the grids' boundaries on the map, coloured and labelled by their ledgers.
+
+    The geometry (see `layout`) depends only on the boundaries and is kept between
+    requests; only colours, counts and tooltips are worked out each time. Each tooltip
+    says `counts` % {open, overdue}, or `nothing` without a ledger: the caller
+    translates the two once, not once for each of a thousand grids.
+    """
+    height, shapes = layout(tuple((grid.id, grid.boundary) for grid in grids))
+    result = GridMap(MAP_WIDTH, height)
+    for grid, shape in zip(grids, shapes, strict=True):
+        row = ledgers.get(grid.id)
+        open_n, overdue_n = (row.open_at_end, row.overdue_at_end) if row else (None, None)
+        if shape is None:
+            result.unmapped.append((grid, open_n, overdue_n))
+            continue
+        size, count = label_sizes(grid.name, count_text(open_n, overdue_n), shape.across, shape.tall)
+        note = nothing if open_n is None else counts % {"open": open_n, "overdue": overdue_n or 0}
+        result.grids.append(MapGrid(grid, list(shape.paths), shape.centre, size, fill_for(open_n, overdue_n),
+                                    open_n, overdue_n, count, note))
+    return result
+
+
+@functools.lru_cache(maxsize=32)
+def layout(boundaries: tuple[tuple[int, str | None], ...]) -> tuple[int, list[Shape | None]]:
+    """Project the grids' boundaries (id, GeoJSON) onto the map's plane: its height, and
+    each grid's shape (None without a boundary). Kept for the last few sets of grids
+    asked for (a street's thousand take 40 ms to parse and project).
 
     Equirectangular with longitude shrunk by cos(latitude): for a street a few
     kilometres across it is as true as any projection, and needs no library.
-    Each tooltip says `counts` % {open, overdue}, or `nothing` without a ledger: the
-    caller translates the two once, not once for each of a thousand grids.
     """
-    shapes: list[tuple[Any, list[Any]]] = []
-    for grid in grids:
-        rings = [p[0] for p in polygons(grid.boundary) if p and len(p[0]) >= 3] if grid.boundary else []
-        shapes.append((grid, rings))
-    points = [(float(pt[0]), float(pt[1])) for _grid, rings in shapes for ring in rings for pt in ring]
-    result = GridMap(MAP_WIDTH, 0)
-    if points:
-        west, east = min(p[0] for p in points), max(p[0] for p in points)
-        south, north = min(p[1] for p in points), max(p[1] for p in points)
-        shrink = math.cos(math.radians((south + north) / 2))
-        span_x, span_y = max((east - west) * shrink, 1e-9), max(north - south, 1e-9)
-        scale = (MAP_WIDTH - 2 * MAP_PAD) / span_x
-        result.height = min(round(span_y * scale + 2 * MAP_PAD), 2 * MAP_WIDTH)
-        scale = min(scale, (result.height - 2 * MAP_PAD) / span_y)
+    rings_of = [[p[0] for p in polygons(boundary) if p and len(p[0]) >= 3] if boundary else []
+                for _id, boundary in boundaries]
+    points = [(float(pt[0]), float(pt[1])) for rings in rings_of for ring in rings for pt in ring]
+    if not points:
+        return 0, [None] * len(boundaries)
+    west, east = min(p[0] for p in points), max(p[0] for p in points)
+    south, north = min(p[1] for p in points), max(p[1] for p in points)
+    shrink = math.cos(math.radians((south + north) / 2))
+    span_x, span_y = max((east - west) * shrink, 1e-9), max(north - south, 1e-9)
+    scale = (MAP_WIDTH - 2 * MAP_PAD) / span_x
+    height = min(round(span_y * scale + 2 * MAP_PAD), 2 * MAP_WIDTH)
+    scale = min(scale, (height - 2 * MAP_PAD) / span_y)
 
-        def project(pt: Sequence[float]) -> tuple[float, float]:
-            return (round(MAP_PAD + (float(pt[0]) - west) * shrink * scale, 1),
-                    round(MAP_PAD + (north - float(pt[1])) * scale, 1))
-    for grid, rings in shapes:
-        row = ledgers.get(grid.id)
-        open_n, overdue_n = (row.open_at_end, row.overdue_at_end) if row else (None, None)
+    def project(pt: Sequence[float]) -> tuple[float, float]:
+        return (round(MAP_PAD + (float(pt[0]) - west) * shrink * scale, 1),
+                round(MAP_PAD + (north - float(pt[1])) * scale, 1))
+
+    shapes: list[Shape | None] = []
+    for rings in rings_of:
         if not rings:
-            result.unmapped.append((grid, open_n, overdue_n))
+            shapes.append(None)
             continue
         projected = [[project(pt) for pt in ring] for ring in rings]
-        paths = ["M" + " L".join(f"{px},{py}" for px, py in ring) + " Z" for ring in projected]
+        paths = tuple("M" + " L".join(f"{px},{py}" for px, py in ring) + " Z" for ring in projected)
         outer = max(projected, key=len)
         outer = outer[:-1] if len(outer) > 1 and outer[0] == outer[-1] else outer  # a closed ring repeats its start
         centre = (round(sum(p[0] for p in outer) / len(outer), 1), round(sum(p[1] for p in outer) / len(outer), 1))
-        across = max(p[0] for p in outer) - min(p[0] for p in outer)
-        tall = max(p[1] for p in outer) - min(p[1] for p in outer)
-        size, count = label_sizes(grid.name, count_text(open_n, overdue_n), across, tall)
-        note = nothing if open_n is None else counts % {"open": open_n, "overdue": overdue_n or 0}
-        result.grids.append(MapGrid(grid, paths, centre, size, fill_for(open_n, overdue_n), open_n, overdue_n,
-                                    count, note))
-    return result
+        shapes.append(Shape(paths, centre, max(p[0] for p in outer) - min(p[0] for p in outer),
+                            max(p[1] for p in outer) - min(p[1] for p in outer)))
+    return height, shapes
 
 
 def count_text(open_n: int | None, overdue_n: int | None) -> str:

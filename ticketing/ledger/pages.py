@@ -1,10 +1,12 @@
 """What the ledger pages show, gathered from the compiled ledgers for one request.
 
-The dashboard reads only `ledgers` and `ledger_handlers` rows (plus the console's
-督办 counts), a few queries each over at most a few tens of thousands of small rows
-for a street of a thousand grids over 30 days; it never scans tickets. "Today" is
-today's ledgers as the scheduler last compiled them (every 10 minutes), shown "as
-of" that time: exact to the compile, and as cheap as yesterday's.
+The dashboard reads only the ledger tables (plus the console's 督办 counts) and never
+scans tickets. A whole street or community is added up from its roll-ups, one row a
+day (models/rollups.py); the rankings are aggregated, ordered and cut to their two
+ends by the database, so that only the lines shown come back; the map reads today's
+ledger of each grid. "Today" is today's ledgers as the scheduler last compiled them
+(every 10 minutes), shown "as of" that time: exact to the compile, and as cheap as
+yesterday's.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, select
 
 from ticketing.extensions import db
 from ticketing.ledger import charts
@@ -27,6 +29,8 @@ RATE_LABELS: dict[str, Any] = {"response": _l("Response rate"), "resolution": _l
 PERIOD_LABELS: dict[str, Any] = {"day": _l("Day"), "week": _l("Week"), "month": _l("Month")}
 RATE_COLOURS = {"response": "#1d4f91", "resolution": "#1e6b35", "satisfaction": "#b3261e"}
 SHORT_LIST = 10  # rankings longer than twice this show the top and the bottom ten
+RANKINGS = ("grid", "handler")  # what `?all=` may name
+ALL_PAGE = 200  # a whole ranking is shown by pages of this many lines
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,24 @@ class Area:
         if self.street_id is not None:
             clause = and_(clause, model.street_id == self.street_id)
         return clause
+
+    def whole(self, user: User) -> ledger_report.Whole | None:
+        """The whole street or community (or every street, for an admin) that `where`
+        selects, whose roll-ups then stand for its grid ledgers; None for a set of
+        grids (a grid worker's). By the rule of `scope.place_scope`, and the areas of
+        `areas_for`, which are inside the user's scope."""
+        if self.community_id is not None:
+            return ledger_report.Whole("community", self.community_id)
+        if self.street_id is not None:
+            return ledger_report.Whole("street", self.street_id)
+        if user.role == Role.ADMIN:
+            return ledger_report.Whole("street")
+        if user.role in (Role.SUPERVISOR, Role.DISPATCHER):
+            if user.community_id is not None:
+                return ledger_report.Whole("community", user.community_id)
+            if user.street_id is not None:
+                return ledger_report.Whole("street", user.street_id)
+        return None
 
 
 def areas_for(user: User) -> list[Area]:
@@ -110,13 +132,6 @@ def grid_in_scope(user: User, code: str) -> Grid | None:
         Grid.code == code, Area("all", "").where(user, _GridColumns)))
 
 
-def short(lines: list[Any], everything: bool) -> tuple[list[Any], list[Any]]:
-    """The top and the bottom of a long ranking (all of it in `top` when short or asked)."""
-    if everything or len(lines) <= 2 * SHORT_LIST:
-        return lines, []
-    return lines[:SHORT_LIST], lines[-SHORT_LIST:]
-
-
 @dataclass
 class Dashboard:
     """Everything the dashboard shows."""
@@ -130,8 +145,8 @@ class Dashboard:
     today_figures: ledger_report.Figures
     figures: ledger_report.Figures
     grid_map: charts.GridMap
-    grids: tuple[list[ledger_report.Ranked], list[ledger_report.Ranked]]
-    handlers: tuple[list[ledger_report.Ranked], list[ledger_report.Ranked]]
+    grids: ledger_report.Ranking
+    handlers: ledger_report.Ranking
     trend: list[ledger_report.TrendDay]
     counts_chart: charts.LineChart
     rates_chart: charts.LineChart
@@ -144,22 +159,33 @@ class Dashboard:
 
 
 def load_dashboard(user: User, area: Area, areas: list[Area], span: Period, by: str, today: date,
-                   everything: bool = False) -> Dashboard:
-    """Gather the dashboard of `area` for `span` (rankings and roll-up) and today."""
+                   everything: str = "", page: int = 1) -> Dashboard:
+    """Gather the dashboard of `area` for `span` (rankings and roll-up) and today.
+
+    `everything` names the ranking shown whole ("grid", "handler"; any other
+    non-empty value: both), `page` by `page` of ALL_PAGE lines; the others show their
+    two ends."""
+    def cut(kind: str) -> dict[str, Any]:
+        if everything == kind or (everything and everything not in RANKINGS):
+            return {"page": (max(page, 1), ALL_PAGE)}
+        return {"ends": SHORT_LIST}
+
     ledgers, handlers = area.where(user, Ledger), area.where(user, HandlerDay)
+    whole = area.whole(user)
     todays = {row.grid_id: row for row in db.session.execute(
         select(Ledger.grid_id, Ledger.open_at_end, Ledger.overdue_at_end).where(ledgers, Ledger.day == today))}
     # The oldest compile of the area's grids: every figure shown is at least that fresh.
-    as_of = db.session.scalar(select(func.min(Ledger.compiled_at)).where(ledgers, Ledger.day == today))
+    as_of = ledger_report.as_of(ledgers, today, whole)
     trend_end = min(span.last, today - timedelta(days=1))
-    points = ledger_report.trend(ledgers, trend_end)
+    points = ledger_report.trend(ledgers, trend_end, whole=whole)
     days = [p.day for p in points]
     counts_chart = charts.line_chart(days, [
         charts.Series(str(_l("Filed")), "#1d4f91", [p.new for p in points]),
         charts.Series(str(_l("Resolved")), "#1e6b35", [p.resolved for p in points]),
         charts.Series(str(_l("Overdue at day's end")), "#b3261e", [p.overdue_at_end for p in points], dashed=True)])
     rates_chart = charts.line_chart(days, [
-        charts.Series(str(RATE_LABELS[name]), RATE_COLOURS[name], [p.rates[name].value for p in points])
+        charts.Series(str(RATE_LABELS[name]), RATE_COLOURS[name],
+                      [p.rates[name].value if p.rates[name].enough else None for p in points])
         for name in ledger_report.RATES], top=1, percent=True)
     grid_map = charts.grid_map(grids_in(user, area), todays, _("open %(open)d, overdue %(overdue)d"),
                                _("no ledger yet"))
@@ -168,11 +194,11 @@ def load_dashboard(user: User, area: Area, areas: list[Area], span: Period, by: 
         watch = supervision.load_supervision(user, supervision.default_levels(user), 1)
     return Dashboard(
         area=area, areas=areas, span=span, by=by, today=today, as_of=as_of,
-        today_figures=ledger_report.rollup(ledgers, ledger_report.period("day", today)),
-        figures=ledger_report.rollup(ledgers, span),
+        today_figures=ledger_report.rollup(ledgers, ledger_report.period("day", today), whole),
+        figures=ledger_report.rollup(ledgers, span, whole),
         grid_map=grid_map,
-        grids=short(ledger_report.grid_ranking(ledgers, span, by), everything),
-        handlers=short(ledger_report.handler_ranking(handlers, span, by), everything),
+        grids=ledger_report.grids_ranked(ledgers, span, by, **cut("grid")),
+        handlers=ledger_report.handlers_ranked(handlers, span, by, **cut("handler")),
         trend=points, counts_chart=counts_chart, rates_chart=rates_chart, supervision=watch)
 
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
-from ticketing import labels
+from ticketing import governance_blocks, labels
 from ticketing.extensions import db
-from ticketing.ledger import hotspot_pages, pages
+from ticketing.ledger import exports, hotspot_pages, pages
 from ticketing.models import Grid, Ledger, Role
-from ticketing.services import ledger_export, ledger_report
+from ticketing.services import area_export, ledger_export, ledger_report
+from ticketing.services.errors import InvalidInput
 from ticketing.web import local_tz, now, roles_required, staff_user
 
 bp = Blueprint("ledger", __name__)
@@ -30,6 +32,12 @@ LEDGER_ROLES = (Role.GRID_WORKER, Role.DISPATCHER, Role.SUPERVISOR, Role.ADMIN)
 def duration(seconds: int | None) -> str:
     """Seconds as "3 h 20 min"."""
     return pages.duration_label(seconds)
+
+
+@bp.app_template_global()
+def min_tickets() -> int:
+    """The small-sample rule's threshold, for the ledger macros (imported without context)."""
+    return ledger_report.MIN_TICKETS
 
 
 @bp.context_processor
@@ -48,6 +56,12 @@ def ledger_helpers() -> dict[str, Any]:
             "rate_of": lambda row, name: ledger_report.rates_of(row)[name],
             "callback_rate_of": ledger_report.callback_rate,
             "place_text": ledger_export.place_text}
+
+
+@bp.context_processor
+def area_export_form() -> dict[str, Any]:
+    """The dashboard's export form (templates/ledger/_area_export.html)."""
+    return {"area_export_form": exports.form_for}
 
 
 def today() -> date:
@@ -86,9 +100,11 @@ def dashboard() -> str:
     by = by if by in ledger_report.RATES else "response"
     current = today()
     span = ledger_report.period(kind, parse_day(request.args.get("day"), current - timedelta(days=1)))
-    board = pages.load_dashboard(user, area, areas, span, by, current, everything=bool(request.args.get("all")))
+    board = pages.load_dashboard(user, area, areas, span, by, current, everything=request.args.get("all", ""),
+                                 page=request.args.get("page", 1, type=int))
     return render_template("ledger/dashboard.html", d=board, rate_labels=pages.RATE_LABELS,
-                           period_labels=pages.PERIOD_LABELS)
+                           period_labels=pages.PERIOD_LABELS,
+                           governance=governance_blocks.for_area(user, area.community_id, area.street_id, now()))
 
 
 @bp.route("/grid/<code>/<day>")
@@ -98,7 +114,7 @@ def grid_day(code: str, day: str) -> str:
     page = pages.load_ledger_page(grid_or_404(code), parse_day(day, today()))
     return render_template("ledger/grid_day.html", p=page, rate_labels=pages.RATE_LABELS,
                            may_full=ledger_export.may_export_full(staff_user()), today=today(),
-                           timedelta=timedelta)
+                           timedelta=timedelta, governance=governance_blocks.for_grid_day(page.grid, page.day, now()))
 
 
 @bp.route("/grid/<code>/<day>/print")
@@ -138,3 +154,37 @@ def _export(grid: Grid, day: date, fmt: str, full: bool) -> Response:
     response.headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'
     response.headers["Cache-Control"] = "no-store" if full else "private, no-cache"
     return response
+
+
+@bp.route("/export", methods=["GET", "POST"])
+@roles_required(*LEDGER_ROLES)
+def area_export_file() -> Response:
+    """A community's or street's ledgers over a day, week, month or range, as .xlsx or CSV.
+
+    Masked by a GET or a POST; the full version (POST, `full=1`) only for supervisors
+    and admins, every ticket's reveal logged. An area not wholly in scope is not found.
+    """
+    user = staff_user()
+    values = request.form if request.method == "POST" else request.args
+    full = request.method == "POST" and values.get("full") == "1"
+    if full and not ledger_export.may_export_full(user):
+        abort(403)
+    key = values.get("area", "all")
+    area = area_export.area_for_key(user, key)
+    fmt = values.get("format", "xlsx")
+    if area is None or fmt not in ledger_export.FORMATS:
+        abort(404)
+    back = url_for("ledger.dashboard", area=key, day=values.get("day") or None) + "#export"
+    try:
+        span = exports.period_of(values)
+    except InvalidInput as err:
+        flash(str(err.message), "error")
+        return redirect(back)
+    if not area_export.has_ledgers(area, span):
+        flash(_("No ledger has been compiled for this period."), "error")
+        return redirect(back)
+    out = exports.build(area, span, fmt, full)
+    if full:
+        exports.log_reveals(user, area, span, request.remote_addr or "")
+        db.session.commit()
+    return exports.send(out, area, span, fmt, full)

@@ -10,6 +10,7 @@ from ticketing.models.catalog import (
     SlaTier,
 )
 from ticketing.models.channels import ApiKey, KeyKind, WechatFollower, WechatNonce
+from ticketing.models.governance import GovernanceTask, GovernanceTaskTicket, TaskLevel, TaskStatus
 from ticketing.models.hotspots import Hotspot, HotspotRun, HotspotTicket
 from ticketing.models.ledgers import HandlerDay, Ledger, LedgerLine
 from ticketing.models.notifications import Notification
@@ -24,6 +25,7 @@ from ticketing.models.people import (
     user_grids,
 )
 from ticketing.models.places import Building, Community, Complex, Grid, Street
+from ticketing.models.rollups import CommunityDay, StreetDay
 from ticketing.models.routing import DutyShift, Leave, RoutingRule
 from ticketing.models.tickets import (
     FINAL_STATUSES,
@@ -59,10 +61,13 @@ __all__ = [
     "Channel",
     "ClassificationCorrection",
     "Community",
+    "CommunityDay",
     "Complex",
     "DutyShift",
     "EmergencyGuide",
     "FailedAttempt",
+    "GovernanceTask",
+    "GovernanceTaskTicket",
     "Grid",
     "HandlerDay",
     "HandlerKind",
@@ -85,6 +90,9 @@ __all__ = [
     "SlaTier",
     "Status",
     "Street",
+    "StreetDay",
+    "TaskLevel",
+    "TaskStatus",
     "Team",
     "TeamKind",
     "Ticket",

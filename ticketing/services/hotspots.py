@@ -43,7 +43,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import ColumnElement, and_, delete, func, select, text
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 
@@ -72,6 +72,8 @@ from ticketing.services.hotspot_rollup import (
 KEEP_DAYS = 60  # runs older than this (days before the one stored) are deleted
 WINDOWS = (30, 90)  # what the nightly job finds
 DEFAULT_MIN_COUNT = 3
+# Clusters with nothing of the kind in the period before, or more than then (the morning brief's).
+NEW_OR_GROWING = or_(Hotspot.previous_count == 0, Hotspot.count > Hotspot.previous_count)
 
 
 def score(count: int, previous: int, unsatisfied: int, reopened: int) -> int:
@@ -207,6 +209,44 @@ def listing(user: User | None, day: date, days: int = 30, where: ColumnElement[b
     if limit is not None:
         ordered = ordered.limit(limit)
     return Listing(run_row, total, list(db.session.scalars(ordered)))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A stored cluster's figures without the rest of it: what a list that counts and names
+    clusters needs (the morning brief), read as plain rows however many there are."""
+
+    id: int
+    level: str
+    place_id: int
+    place_name: str
+    category_id: int
+    count: int
+    previous_count: int
+    score: int
+
+    @property
+    def trend(self) -> int:
+        return self.count - self.previous_count
+
+    @property
+    def is_new(self) -> bool:
+        return self.previous_count == 0
+
+
+def new_or_growing(user: User | None, day: date, days: int = 30) -> list[Summary]:
+    """The stored clusters `user` may see that are new or grew since the period before, most
+    significant first, as summaries (a street's worst case is thousands: no ORM objects)."""
+    run_row = latest_run(day, days)
+    if run_row is None:
+        return []
+    query = select(Hotspot.id, Hotspot.level, Hotspot.place_id, Hotspot.place_name, Hotspot.category_id,
+                   Hotspot.count, Hotspot.previous_count, Hotspot.score).where(
+        Hotspot.day == run_row.day, Hotspot.days == run_row.days, NEW_OR_GROWING)
+    if user is not None:
+        query = query.where(scope.place_scope(user, Hotspot.grid_id, Hotspot.community_id, Hotspot.street_id))
+    query = query.order_by(Hotspot.score.desc(), Hotspot.count.desc(), Hotspot.last_at.desc(), Hotspot.id)
+    return [Summary(*row) for row in db.session.execute(query)]
 
 
 def for_scope(user: User | None, day: date, days: int = 30) -> list[Hotspot]:

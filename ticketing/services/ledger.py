@@ -27,7 +27,10 @@ Per grid, over that window:
 - one line per ticket touched: its state at the end of the day, and its handler,
   deadline, result and rating as they are when compiled;
 - each handler's share of the 三率 (`HandlerDay`), so handlers are ranked without
-  reading tickets.
+  reading tickets;
+- the day's roll-up of each street and community of the grids compiled
+  (services/ledger_rollup.py), re-added from their grid ledgers in the same
+  transaction, so a dashboard reads one row a day for a whole street.
 
 Today can be compiled too (the scheduler does so every 10 minutes): it is then the
 day so far, and "overdue at the end" means overdue at the moment of compiling.
@@ -89,6 +92,7 @@ from ticketing.models import (
     TicketEvent,
     User,
 )
+from ticketing.services import ledger_rollup
 
 # Event action → the count it adds to.
 ACTION_COUNTS = {
@@ -136,6 +140,10 @@ def compile_day(day: date, tz: tzinfo, now: datetime, grid_codes: Iterable[str] 
     # Every grid: no list of ids to test each ticket against.
     in_grids = Ticket.grid_id.in_(list(rows)) if grid_codes is not None else Ticket.grid_id.is_not(None)
     _plan_for_a_day()
+    # The places the grids' ledgers of the day were kept under until now (a grid may
+    # have moved): their roll-ups are added up again too.
+    before = db.session.execute(select(Ledger.community_id, Ledger.street_id).distinct()
+                                .where(Ledger.day == w.day, Ledger.grid_id.in_(list(rows)))).all()
     _count_new(rows, w, in_grids)
     _count_actions(rows, w, in_grids)
     _count_open_at_end(rows, w, in_grids)
@@ -149,6 +157,9 @@ def compile_day(day: date, tz: tzinfo, now: datetime, grid_codes: Iterable[str] 
     _upsert(list(rows.values()))  # again, with the counts by state read from the lines
     _write_handlers(w, grids, in_grids)
     _write_handler_callbacks(w, grids, in_grids)
+    # Their streets' and communities' roll-ups, in the same transaction: always their sum.
+    places = [(c, s) for _grid, c, s in grids] + [tuple(p) for p in before]
+    ledger_rollup.write(w.day, (s for _c, s in places), (c for c, _s in places))
     db.session.commit()
     return len(rows)
 

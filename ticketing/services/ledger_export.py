@@ -82,11 +82,17 @@ def lines_of(where: ColumnElement[bool], day: date) -> list[LedgerLine]:
 
 def place_text(ticket: Ticket, full: bool) -> str:
     """Complex, building and room (the room masked), else the address as given (masked)."""
-    room = ticket.unit_room if full else privacy.mask_room(ticket.unit_room)
-    parts = [ticket.complex.name if ticket.complex else "", ticket.building.name if ticket.building else "", room]
-    if not ticket.complex and not ticket.building:
-        parts = [ticket.address_text if full else privacy.mask_address(ticket.address_text)]
-    return " ".join(part for part in parts if part)
+    return place_of(ticket.complex.name if ticket.complex else None, ticket.building.name if ticket.building else None,
+                    ticket.unit_room, ticket.address_text, full)
+
+
+def place_of(complex_name: str | None, building_name: str | None, unit_room: str, address_text: str,
+             full: bool) -> str:
+    """`place_text` from the names alone, for exports that read columns, not tickets."""
+    if not complex_name and not building_name:
+        return address_text if full else privacy.mask_address(address_text)
+    room = unit_room if full else privacy.mask_room(unit_room)
+    return " ".join(part for part in (complex_name, building_name, room) if part)
 
 
 def callbacks_of(ticket_ids: list[int], tz: tzinfo) -> dict[int, str]:
@@ -178,10 +184,17 @@ def to_csv(rows: list[list[Any]]) -> bytes:
     writer = csv.writer(out)
     writer.writerow(HEADERS)
     for row in rows:
-        writer.writerow([value.strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else
-                         "" if value is None else as_text(value) if isinstance(value, str) else value
-                         for value in row])
+        writer.writerow([csv_value(value) for value in row])
     return out.getvalue().encode("utf-8-sig")
+
+
+def csv_value(value: Any) -> Any:
+    """A cell as the CSV file writes it: times to the minute, text never a formula."""
+    if isinstance(value, str):
+        return as_text(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return "" if value is None else value
 
 
 def build(lines: list[LedgerLine], fmt: str, name: str, tz: tzinfo, full: bool) -> Export:

@@ -22,6 +22,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
 
 from ticketing.extensions import db
+from ticketing.governance_blocks import for_ticket as governance_tasks_of
 from ticketing.models import Photo, Role, Ticket
 from ticketing.services import classify, duplicates, lifecycle, privacy, reveal_log, scope, timeline
 from ticketing.services.callbacks import of_ticket as callback_tasks_of
@@ -91,6 +92,7 @@ def render_ticket(
         reveals=reveal_log.of_ticket(ticket) if reveal_log.may_read_for(user, ticket) else None,
         reveal_purposes=REVEAL_PURPOSES,
         callback_tasks=callback_tasks_of(user, ticket),
+        governance_tasks=governance_tasks_of(ticket),
     )
     return html, status
 

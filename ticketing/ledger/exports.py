@@ -1,0 +1,88 @@
+"""The dashboard's download of a community's or street's ledgers over a period.
+
+The form (templates/ledger/_area_export.html) sits under the dashboard's period and
+names the area shown; the rules, the queries and the files are the services'
+(services/area_export.py, services/area_files.py). The file is written to a spooled
+temporary file first (memory up to SPOOL bytes, then disk) and sent from there: the
+reader gets a whole file or an error page, never a file cut off half-way.
+"""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import IO
+
+from flask import send_file
+from werkzeug.wrappers import Response
+
+from ticketing.models import User
+from ticketing.services import area_export, area_files, ledger_export, ledger_report
+from ticketing.services.area_export import ExportArea
+from ticketing.services.ledger_report import Period
+from ticketing.web import local_tz, now, staff_user
+
+SPOOL = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ExportForm:
+    """What the form offers: the area, the periods around the day shown, full or not."""
+
+    key: str
+    area: ExportArea
+    day: date
+    week: Period
+    month: Period
+    first: date
+    last: date
+    may_full: bool
+
+
+def form_for(area_key: str, span: Period) -> ExportForm | None:
+    """The form for the dashboard's area and period, or None when the reader may not
+    export that area (a grid worker; an admin's "everything" of several streets)."""
+    user = staff_user()
+    area = area_export.area_for_key(user, area_key)
+    if area is None:
+        return None
+    day = span.last
+    return ExportForm(area_key, area, day, ledger_report.period("week", day), ledger_report.period("month", day),
+                      span.first, span.last, ledger_export.may_export_full(user))
+
+
+def period_of(values: Mapping[str, str]) -> Period:
+    """The period the form asks for (the day shown by default: yesterday); raises
+    `InvalidInput` with a message for the reader."""
+    yesterday = now().astimezone(local_tz()).date() - timedelta(days=1)
+    day = area_export.parse_day(values.get("day"), "day") or yesterday
+    return area_export.export_period(values.get("period", "day"), day,
+                                     area_export.parse_day(values.get("from"), "from"),
+                                     area_export.parse_day(values.get("to"), "to"))
+
+
+def build(area: ExportArea, span: Period, fmt: str, full: bool) -> IO[bytes]:
+    """The file, written and rewound; the caller sends it (and it is closed once sent)."""
+    out = tempfile.SpooledTemporaryFile(max_size=SPOOL)  # noqa: SIM115 (the response closes it once sent)
+    try:
+        area_files.write(area, span, fmt, out, now(), local_tz(), full)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out
+
+
+def log_reveals(user: User, area: ExportArea, span: Period, remote_addr: str) -> int:
+    """Log the full file's reveals, one per ticket; the route commits."""
+    return area_export.log_reveals(user, area, span, now(), remote_addr)
+
+
+def send(out: IO[bytes], area: ExportArea, span: Period, fmt: str, full: bool) -> Response:
+    """The download: its name says the area and the period; a full file is never cached."""
+    response = send_file(out, mimetype=ledger_export.MEDIA_TYPES[fmt], as_attachment=True,
+                         download_name=area.filename(span, fmt, full), conditional=False, etag=False,
+                         max_age=None)
+    response.headers["Cache-Control"] = "no-store" if full else "private, no-cache"
+    return response
