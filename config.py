@@ -249,6 +249,9 @@ class Config:
     retention_days: int = 3 * 365
     # The share of satisfied ratings checked by a 回访 call, in percent (services/callbacks.py).
     callback_sample_percent: int = 10
+    # An area export of more ledger lines than this is made in the background and the
+    # reader told in the inbox (services/area_export_jobs.py); 0: always in the background.
+    area_export_inline_lines: int = 20_000
     # Where residents reach the site; links in SMS and WeChat messages start with it.
     public_url: str = "http://127.0.0.1:5000"
     # How residents' messages go out: "record" (kept for admins to read), "smtp", "wechat";
@@ -305,6 +308,7 @@ class Config:
             proxy_hops=env_int(env, "PROXY_HOPS", 0),
             retention_days=env_int(env, "RETENTION_DAYS", 3 * 365, minimum=30),
             callback_sample_percent=env_percent(env, "CALLBACK_SAMPLE_PERCENT", 10),
+            area_export_inline_lines=env_int(env, "AREA_EXPORT_INLINE_LINES", 20_000, minimum=0),
             public_url=env_str(env, "PUBLIC_URL", "http://127.0.0.1:5000"),
             sms_sender=env_choice(env, "SMS_SENDER", SMS_SENDERS, "record"),
             sms_sign_name=env_str(env, "SMS_SIGN_NAME", "") or "",
