@@ -251,6 +251,9 @@ class Config:
     callback_sample_percent: int = 10
     # The fewest tickets a recurring problem (高频诉求) must have to be kept (services/hotspots.py).
     hotspot_min_count: int = 3
+    # An area export of more ledger lines than this is made in the background and the
+    # reader told in the inbox (services/area_export_jobs.py); 0: always in the background.
+    area_export_inline_lines: int = 20_000
     # Where residents reach the site; links in SMS and WeChat messages start with it.
     public_url: str = "http://127.0.0.1:5000"
     # How residents' messages go out: "record" (kept for admins to read), "smtp", "wechat";
@@ -308,6 +311,7 @@ class Config:
             retention_days=env_int(env, "RETENTION_DAYS", 3 * 365, minimum=30),
             callback_sample_percent=env_percent(env, "CALLBACK_SAMPLE_PERCENT", 10),
             hotspot_min_count=env_int(env, "HOTSPOT_MIN_COUNT", 3, minimum=2),
+            area_export_inline_lines=env_int(env, "AREA_EXPORT_INLINE_LINES", 20_000, minimum=0),
             public_url=env_str(env, "PUBLIC_URL", "http://127.0.0.1:5000"),
             sms_sender=env_choice(env, "SMS_SENDER", SMS_SENDERS, "record"),
             sms_sign_name=env_str(env, "SMS_SIGN_NAME", "") or "",

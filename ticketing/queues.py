@@ -22,7 +22,12 @@ REPORT_UPSTREAM = "workers.jobs.report_upstream"
 ATTACH_WECHAT_PHOTO = "workers.jobs.attach_wechat_photo"
 RUN_OUTBOX = "workers.jobs.run_outbox"
 DRAIN_OUTBOX = "workers.jobs.drain_outbox"
-JOBS = (ROUTE_TICKET, DELIVER_NOTIFICATION, REPORT_UPSTREAM, ATTACH_WECHAT_PHOTO, RUN_OUTBOX, DRAIN_OUTBOX)
+# A big area export (services/area_export_jobs.py): the outbox row's job hands the build
+# to the low queue with the build's own time limit (an hour, not the outbox's minutes).
+AREA_EXPORT = "workers.jobs.area_export"
+BUILD_AREA_EXPORT = "workers.jobs.build_area_export"
+JOBS = (ROUTE_TICKET, DELIVER_NOTIFICATION, REPORT_UPSTREAM, ATTACH_WECHAT_PHOTO, RUN_OUTBOX, DRAIN_OUTBOX,
+        AREA_EXPORT, BUILD_AREA_EXPORT)
 # Jobs with a batch form, which the relay runs for many outbox rows at once.
 BATCHES = {
     ROUTE_TICKET: "workers.jobs.route_tickets",

@@ -5,6 +5,7 @@ Each is declared with its queue, timeout, retries and result TTL (workers/queues
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from werkzeug.utils import import_string
 
@@ -98,6 +99,40 @@ def deliver_notifications(rows: list[outbox.Claimed]) -> list[int]:
     """Batch form of `deliver_notification`; a row with a message to be retried stays."""
     retry = notify.deliver_many([int(i) for row in rows for i in row.args], utcnow())
     return [row.id for row in rows if not retry.intersection(int(i) for i in row.args)]
+
+
+@job(queue=LOW, timeout=60, retries=2, backoff=(10, 60))
+def area_export(request: dict[str, Any]) -> str:
+    """A big area export the page recorded (services/area_export_jobs.py): hand its build
+    to the low queue with the build's own time limit; embedded, build it here and now."""
+    from ticketing.queues import BUILD_AREA_EXPORT
+    from workers.queues import enqueue
+
+    outcome = enqueue(BUILD_AREA_EXPORT, request, job_id=f"area-export-{request['token']}")
+    return str(outcome) if redis_connection() is None else "build queued"
+
+
+@job(queue=LOW, timeout=3600, retries=0)
+def build_area_export(request: dict[str, Any]) -> str:
+    """Make a big area export's file and tell the requester; a failure leaves no file
+    and tells them too (no retry: they may ask again)."""
+    from zoneinfo import ZoneInfo
+
+    from flask import current_app
+
+    from ticketing.services import area_export_jobs
+
+    asked = area_export_jobs.ExportRequest.from_json(request)
+    try:
+        outcome = area_export_jobs.build(asked, utcnow(), ZoneInfo(current_app.config["TIMEZONE"]))
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        log.exception("area export %s failed", asked.token)
+        area_export_jobs.fail(asked, f"{type(exc).__name__}: {exc}", utcnow())
+        db.session.commit()
+        return f"failed: {type(exc).__name__}"
+    return outcome
 
 
 @job(queue=LOW, timeout=600, retries=1)
@@ -235,13 +270,21 @@ def check_calendar() -> str:
 def housekeeping() -> str:
     """Scheduled nightly: forget WeChat location pins too old to place a ticket (they
     are often a home), rate-limit and lockout counts whose windows are over and WeChat
-    nonces past their window; drop the number sequences of days long past."""
+    nonces past their window; drop the number sequences of days long past; delete the
+    big area exports' files older than a day (services/area_export_jobs.py)."""
     from zoneinfo import ZoneInfo
 
     from flask import current_app
 
     from ticketing.channels.wechat_geo import LOCATION_FRESH_FOR
-    from ticketing.services import followers, nonces, numbering, ratelimit, throttle
+    from ticketing.services import (
+        area_export_jobs,
+        followers,
+        nonces,
+        numbering,
+        ratelimit,
+        throttle,
+    )
 
     now = utcnow()
     pins = followers.forget_old_pins(now - LOCATION_FRESH_FOR)
@@ -250,8 +293,10 @@ def housekeeping() -> str:
     tz = ZoneInfo(current_app.config["TIMEZONE"])
     sequences = numbering.drop_days_before(now.astimezone(tz).date() - numbering.KEEP_DAYS)
     used = nonces.prune(now)
+    exports = area_export_jobs.prune(now - area_export_jobs.KEEP)
     return (f"location pins forgotten {pins}, rate-limit rows pruned {counts}, "
-            f"number sequences of past days dropped {sequences}, WeChat nonces forgotten {used}")
+            f"number sequences of past days dropped {sequences}, WeChat nonces forgotten {used}, "
+            f"area export files deleted {exports}")
 
 
 @job(queue=LOW, timeout=3600, retries=1)

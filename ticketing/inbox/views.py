@@ -26,6 +26,8 @@ from werkzeug.wrappers import Response
 
 from ticketing.extensions import db
 from ticketing.models import Notification
+from ticketing.services.area_export_jobs import DOWNLOAD_PATH as EXPORT_PATH
+from ticketing.services.area_export_jobs import KIND as EXPORT_KIND
 from ticketing.services.brief_send import KIND as BRIEF_KIND
 from ticketing.services.ticket_lists import page_span
 from ticketing.web import now, staff_user
@@ -126,7 +128,8 @@ def index() -> str:
 @bp.route("/<int:message_id>/open")
 @login_required
 def open_message(message_id: int) -> Response:
-    """Mark a message read and go to its ticket (a morning brief: to the brief page).
+    """Mark a message read and go to its ticket (a morning brief: to the brief page; a
+    big export: to its download).
 
     A GET, so that the message is a plain link: marking one's own message read
     is harmless and idempotent, and only the owner can do it.
@@ -137,6 +140,9 @@ def open_message(message_id: int) -> Response:
     db.session.commit()
     if message.kind == BRIEF_KIND:
         return redirect(url_for("brief.page"))  # the brief as it stands now, not as sent
+    if message.kind == EXPORT_KIND:  # a big export: its download (the route checks who and when)
+        link = (message.params or {}).get("link", "")
+        return redirect(link if link.startswith(EXPORT_PATH) else url_for("inbox.index"))
     if message.ticket is None:
         return redirect(url_for("inbox.index"))
     return redirect(url_for("staff.detail", number=message.ticket.number))

@@ -183,8 +183,26 @@ def area_export_file() -> Response:
     if not area_export.has_ledgers(area, span):
         flash(_("No ledger has been compiled for this period."), "error")
         return redirect(back)
+    if exports.too_big(area, span):
+        if request.method != "POST":  # a GET changes nothing: the form's button asks
+            flash(_("This file is large: use the button below to have it made."), "error")
+            return redirect(back)
+        exports.request_in_background(user, area, span, fmt, full, request.remote_addr or "")
+        db.session.commit()
+        flash(_("The file is being made; you will be told in your inbox when it is ready."), "success")
+        return redirect(back)
     out = exports.build(area, span, fmt, full)
     if full:
         exports.log_reveals(user, area, span, request.remote_addr or "")
         db.session.commit()
-    return exports.send(out, area, span, fmt, full)
+    return exports.send(out, area.filename(span, fmt, full), fmt, full)
+
+
+@bp.route("/export/<token>")
+@roles_required(*LEDGER_ROLES)
+def area_export_made(token: str) -> Response:
+    """A big export made in the background: its requester's only, for a day."""
+    made = exports.made_file(token)
+    if made is None:
+        abort(404)
+    return exports.send(made.path, made.filename, made.fmt, made.full)
