@@ -4,7 +4,7 @@ One row per run (local day × window in days), the clusters it found (place × c
 with counts, trend, score, weekly counts, handlers and typical wording), and a sample of
 each cluster's latest tickets (services/hotspots.py).
 
-Revision ID: 0024_hotspots
+Revision ID: 0027_hotspots
 Revises: 0026_rollups
 Create Date: 2026-12-10 09:00:00
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0024_hotspots'
+revision = '0027_hotspots'
 down_revision = '0026_rollups'
 branch_labels = None
 depends_on = None
