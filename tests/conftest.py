@@ -21,12 +21,13 @@ from sqlalchemy.engine import Engine
 from wechatpy.crypto import WeChatCrypto
 
 from config import testing_config
-from tests.factories import PASSWORD, World, build_world
+from tests.factories import PASSWORD, World
+from tests.snapshot_helpers import Snapshot, restore, take
 from tests.wechat_helpers import AES_KEY, APP_ID, TOKEN
 from ticketing import create_app
 from ticketing.extensions import db
 from ticketing.models import User
-from ticketing.services import refcache
+from ticketing.services import classify_store, refcache
 from ticketing.services.photos import PhotoStore
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -88,7 +89,11 @@ def _postgres_only(request: pytest.FixtureRequest) -> None:
 @pytest.fixture()
 def ctx(app: Flask) -> Iterator[Flask]:
     """An app context with empty tables, emptied again afterwards."""
-    refcache.clear()  # ids start again with every test's rows
+    # What this process remembers of the last test's rows goes with them: ids start again
+    # with every test's rows, and the world's rows go in without the ORM events that
+    # would have told the classifier to look at the catalogue again.
+    refcache.clear()
+    classify_store.invalidate()
     with app.app_context():
         yield app
         db.session.remove()
@@ -119,10 +124,22 @@ def wipe(app: Flask) -> None:
             path.unlink()
 
 
+@pytest.fixture(scope="session")
+def world_rows(app: Flask) -> Snapshot:
+    """The rows of `build_world()`, built once for the session (tests/snapshot_helpers.py)."""
+    with app.app_context():
+        wipe(app)
+        rows = take(is_postgres(app))
+        db.session.remove()
+        wipe(app)
+    return rows
+
+
 @pytest.fixture()
-def world(ctx: Flask) -> World:
-    """The sub-district with every persona (see tests/factories.py)."""
-    return build_world()
+def world(ctx: Flask, world_rows: Snapshot) -> World:
+    """The sub-district with every persona (see tests/factories.py), as `build_world()`
+    makes it: its rows are copied in, which is quicker than building it again."""
+    return restore(world_rows)
 
 
 @pytest.fixture()
