@@ -276,6 +276,16 @@ def _redis_only(request: pytest.FixtureRequest) -> None:
         redis_missing("needs Redis: install redis-server or set TEST_REDIS_URL")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _drain_rounds_without_pause() -> Iterator[None]:
+    """A drain's rounds follow each other at once: the pause between them
+    (workers/relay.py, ROUND_GAP) lets rows gather under load, and tests have none;
+    it made a pass wait 4 s, half a second per drain."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("workers.relay.ROUND_GAP", 0.0)
+        yield
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The URL of the Redis database the queue tests may empty at will."""
