@@ -49,8 +49,12 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo --no-cache
 
+# Python's bytecode and pytest's assertion-rewritten modules are cached in
+# .pytest_cache/pycache even where the environment sets PYTHONDONTWRITEBYTECODE:
+# compiling them anew made collecting the suite take 10 s instead of 2.5 s, each pass.
 test: translations
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CURDIR)/.pytest_cache/pycache \
+		$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

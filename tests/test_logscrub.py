@@ -86,7 +86,7 @@ def test_scrub_target(target: str, logged: str) -> None:
 def test_the_development_servers_request_log_leaves_the_signature_out(
         ctx: Flask, caplog: pytest.LogCaptureFixture) -> None:
     server = make_server("127.0.0.1", 0, ctx)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         with caplog.at_level(logging.INFO, logger="werkzeug"):

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from redis import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 from sqlalchemy import select
@@ -133,7 +135,9 @@ def test_the_worker_command_refuses_an_unknown_queue(ctx: Flask) -> None:
 @pytest.mark.redis
 def test_the_workers_scheduler_asked_to_stop_while_redis_is_down_stops_without_it(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    scheduler = ResilientScheduler(QUEUES, connection=Redis(port=free_port(), socket_connect_timeout=0.5))
+    # Nothing listens there; no retries by the client (redis-py's default three take 3.7 s).
+    nowhere = Redis(port=free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0))
+    scheduler = ResilientScheduler(QUEUES, connection=nowhere)
     monkeypatch.setattr(scheduler, "_install_signal_handlers", lambda: None)  # not the test runner's
     scheduler.request_stop()
     scheduler.work()  # RQ's own raises ConnectionError here
