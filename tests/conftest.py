@@ -117,9 +117,9 @@ def wipe(app: Flask) -> None:
             emptying = [f"TRUNCATE {name}" if name in APPEND_ONLY else f"DELETE FROM {name}"
                         for name in tables if name in holding]
             # setval, unlike ALTER SEQUENCE … RESTART, writes no new file for the sequence.
-            conn.exec_driver_sql("; ".join([*emptying, "SELECT setval(quote_ident(sequencename)::regclass, "
-                                            "start_value, false) FROM pg_sequences "
-                                            "WHERE schemaname = current_schema() AND last_value IS NOT NULL"]))
+            restart = ("SELECT setval(quote_ident(sequencename)::regclass, start_value, false) "
+                       "FROM pg_sequences WHERE schemaname = current_schema() AND last_value IS NOT NULL")
+            conn.exec_driver_sql("; ".join([*emptying, restart]))
         else:
             for name in tables:
                 conn.execute(text(f"DELETE FROM {name}"))
