@@ -268,8 +268,9 @@ def test_the_dashboard_block_lists_the_areas_open_tasks_overdue_first(world: Wor
 
 def test_the_snapshot_keeps_what_the_cluster_said(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     spot = SimpleNamespace(id=7, place_name="槐树院", category_id=world.category("repair.stair_light").id,
-                           count=9, previous_count=2, first_at=T0 - days(25), last_at=T0 - days(1))
-    monkeypatch.setattr(governance.hotspots, "for_scope", lambda user, day, days=30: [spot])
+                           count=9, previous_count=2, days=30, first_at=T0 - days(25), last_at=T0 - days(1))
+    monkeypatch.setattr(governance.hotspots, "visible",
+                        lambda user, hotspot_id: spot if hotspot_id == spot.id else None)
     text = governance.hotspot_snapshot(world.sam, 7, date(2026, 11, 18))
     assert "槐树院" in text and "9" in text and "2026-10-24" in text
     assert governance.hotspot_snapshot(world.sam, 8, date(2026, 11, 18)) == ""

@@ -112,9 +112,9 @@ def test_the_cluster_a_task_came_from_is_kept(
 
     from ticketing.services import hotspots
 
-    spot = SimpleNamespace(id=12, place_name="槐树院", category_id=None, count=7, previous_count=1,
+    spot = SimpleNamespace(id=12, place_name="槐树院", category_id=None, count=7, previous_count=1, days=30,
                            first_at=T0, last_at=T0 + days(5))
-    monkeypatch.setattr(hotspots, "for_scope", lambda user, day, days=30: [spot])
+    monkeypatch.setattr(hotspots, "visible", lambda user, hotspot_id: spot if hotspot_id == spot.id else None)
     login(client, world.sam)
     status, html = page(client, "/governance/new?hotspot=12")
     assert status == 200 and "槐树院" in html

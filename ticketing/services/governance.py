@@ -344,13 +344,12 @@ def hotspot_snapshot(user: User, hotspot_id: int | None, day: date) -> str:
     with the task ("" when it is gone: the clusters are recomputed nightly)."""
     if hotspot_id is None:
         return ""
-    for days in (30, 90):
-        for spot in hotspots.for_scope(user, day, days):
-            if getattr(spot, "id", None) == hotspot_id:
-                category = db.session.get(Category, spot.category_id) if spot.category_id else None
-                return _("%(place)s · %(category)s: %(count)d tickets in %(days)d days, %(previous)d in the "
-                         "%(days)d days before; first %(first)s, last %(last)s",
-                         place=spot.place_name, category=localized_name(category) if category else _("all"),
-                         count=spot.count, previous=spot.previous_count, days=days,
-                         first=spot.first_at.strftime("%Y-%m-%d"), last=spot.last_at.strftime("%Y-%m-%d"))
-    return ""
+    spot = hotspots.visible(user, hotspot_id)  # by its id, not by listing every cluster in scope
+    if spot is None:
+        return ""
+    category = db.session.get(Category, spot.category_id) if spot.category_id else None
+    return _("%(place)s · %(category)s: %(count)d tickets in %(days)d days, %(previous)d in the "
+             "%(days)d days before; first %(first)s, last %(last)s",
+             place=spot.place_name, category=localized_name(category) if category else _("all"),
+             count=spot.count, previous=spot.previous_count, days=spot.days,
+             first=spot.first_at.strftime("%Y-%m-%d"), last=spot.last_at.strftime("%Y-%m-%d"))
