@@ -1,8 +1,6 @@
 """The supervisors' morning brief: what it holds, for whom, and the 红/黄/绿 rules."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from flask import Flask
 from flask_babel import force_locale
@@ -11,7 +9,7 @@ from tests.brief_helpers import NOW, TODAY, YESTERDAY, brief_world
 from tests.factories import World, advance, calendar, make_ticket
 from ticketing.extensions import db
 from ticketing.models import Ticket
-from ticketing.services import brief
+from ticketing.services import brief, hotspots
 from ticketing.services.brief_rules import GREEN, RED, RULES, YELLOW, GridFigures, judge
 from ticketing.services.brief_send import summary
 from ticketing.services.ledger_report import Rate
@@ -96,28 +94,11 @@ def test_a_long_list_shows_its_first_lines_and_counts_the_rest(monkeypatch: pyte
     assert (composed.overdue.total, len(composed.overdue.lines), composed.overdue.more) == (2, 1, 1)
 
 
-@dataclass
-class Problem:
-    """What the brief reads of a recurring problem (services/hotspots.py `Hotspot`)."""
-
-    place_name: str
-    category_id: int
-    count: int
-    previous_count: int
-
-    @property
-    def trend(self) -> int:
-        return self.count - self.previous_count
-
-    @property
-    def is_new(self) -> bool:
-        return self.previous_count == 0
-
-
 def test_only_new_or_growing_recurring_problems_are_in_the_brief(monkeypatch: pytest.MonkeyPatch,
                                                                   world: World) -> None:
     stair_light = world.category("repair.stair_light").id
-    found = [Problem("3号楼", stair_light, 6, 0), Problem("西苑", stair_light, 5, 2), Problem("东苑", stair_light, 3, 4)]
+    found = [hotspots.Summary(i, "building", i, name, stair_light, count, previous, count)
+             for i, (name, count, previous) in enumerate((("3号楼", 6, 0), ("西苑", 5, 2), ("东苑", 3, 4)), 1)]
     asked = []
     monkeypatch.setattr(brief, "recurring_problems", lambda user, day: asked.append((user, day)) or found)
     composed = brief.compose(world.sam, TODAY, NOW, calendar())
