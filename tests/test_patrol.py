@@ -5,14 +5,17 @@ import io
 import json
 
 import pytest
+import sqlalchemy.event
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from tests.conftest import csrf_token, login
 from tests.factories import World, png_bytes
 from ticketing.extensions import db
-from ticketing.models import Ticket
+from ticketing.models import Ticket, TicketEvent
+from ticketing.patrol import views as patrol_views
 from ticketing.services import geo
+from ticketing.services.errors import InvalidInput
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -84,6 +87,44 @@ def test_handle_it_now_without_a_result_leaves_it_accepted(client: FlaskClient, 
                 building_id=world.building_courtyard.id, handle_now="y")
     ticket = only_ticket()
     assert ticket.status == "accepted" and ticket.assignee_id == world.gina.id
+
+
+def test_a_report_and_its_owning_are_one_commit(client: FlaskClient, world: World) -> None:
+    """Filed and made the worker's together: no moment, and no crash between two commits,
+    leaves a report filed but nobody's (services/patrol.py)."""
+    login(client, world.gina)
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    sqlalchemy.event.listen(db.engine, "commit", count)
+    try:
+        response = post_report(client, category_id=world.category("repair.stair_light").id,
+                               building_id=world.building_courtyard.id)
+    finally:
+        sqlalchemy.event.remove(db.engine, "commit", count)
+    assert response.status_code == 303
+    assert only_ticket().status == "accepted" and len(commits) == 1
+
+
+def test_a_report_the_worker_cannot_take_is_not_stored_at_all(
+    client: FlaskClient, world: World, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    login(client, world.gina)
+
+    def half_then_refused(ticket: Ticket, *args: object, **kwargs: object) -> None:
+        ticket.status = "dispatched"  # a step taken, then the next refused
+        raise InvalidInput("That person cannot handle tickets.")
+
+    monkeypatch.setattr(patrol_views, "own_report", half_then_refused)
+    response = post_report(client, category_id=world.category("repair.stair_light").id,
+                           building_id=world.building_courtyard.id,
+                           photo=(io.BytesIO(png_bytes()), "p.png"))
+    assert response.status_code == 400
+    assert "That person cannot handle tickets." in response.get_data(as_text=True)
+    assert db.session.scalars(select(Ticket)).all() == []
+    assert db.session.scalars(select(TicketEvent)).all() == []
 
 
 def test_a_location_inside_a_grid_polygon_places_it_in_that_grid(client: FlaskClient, world: World) -> None:

@@ -12,9 +12,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests.factories import PHONE, T0, World, advance, make_ticket
+from ticketing.api import operations
 from ticketing.extensions import db
 from ticketing.models import ApiKey, KeyKind, RevealLog, Status, Ticket, TicketEvent, User, utcnow
 from ticketing.services import apikeys
+from ticketing.services.errors import InvalidInput
 from ticketing.services.lifecycle import TRANSITIONS
 from ticketing.services.photos import PhotoStore
 
@@ -222,6 +224,22 @@ def test_a_grid_worker_files_a_patrol_ticket_with_their_own_phone(api_as: Callab
     assert api_as(world.gina).post("/tickets", body).status_code == 201
     ticket = db.session.scalars(select(Ticket)).one()
     assert (ticket.channel, ticket.requester_phone, ticket.requester_name) == ("patrol", "13900001111", "Gina")
+
+
+def test_a_patrol_ticket_the_worker_cannot_take_is_not_stored(
+    api_as: Callable[[User], Api], world: World, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Filed and made the worker's in one transaction: a refusal stores nothing."""
+    def refused(ticket: Ticket, *args: object) -> None:
+        ticket.status = Status.DISPATCHED
+        raise InvalidInput("That person cannot handle tickets.", field="handler")
+
+    monkeypatch.setattr(operations, "own_report", refused)
+    body = {"description": "楼道堆放杂物", "category": "safety.fire_exit", "phone": PHONE,
+            "building_id": world.building_courtyard.id}
+    response = api_as(world.gina).post("/tickets", body)
+    assert response.status_code == 422 and ticket_count() == 0
+    assert db.session.scalars(select(TicketEvent)).all() == []
 
 
 def test_a_patrol_report_with_a_location_is_placed_in_the_grid_around_it(api_as: Callable[[User], Api], world: World) -> None:

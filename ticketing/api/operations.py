@@ -39,7 +39,7 @@ from ticketing.models import (
     User,
 )
 from ticketing.services import callbacks, intake, placing, refcache, scope
-from ticketing.services.errors import InvalidInput, ServiceError
+from ticketing.services.errors import InvalidInput
 from ticketing.services.handlers import parse_handler
 from ticketing.services.intake import IntakeRequest
 from ticketing.services.patrol import OwnGrid, own_grids, own_report, place_report
@@ -181,14 +181,10 @@ def patrol_defaults(filing: Filing) -> None:
         req.community_id = own[0].community_id
 
 
-def own_patrol_report(ticket: Ticket, worker: User, at: datetime, calendar: WorkCalendar) -> None:
-    """A patrol report filed through the API is the worker's at once, as on the patrol page;
-    when that is refused, it stays filed and waits for the dispatcher."""
-    try:
-        own_report(ticket, worker, at, calendar)
-        intake.commit_keeping_loaded()  # the answer is built from the ticket as just written
-    except ServiceError:
-        db.session.rollback()
+def own_patrol_report(worker: User, at: datetime, calendar: WorkCalendar) -> Callable[[Ticket], None]:
+    """A patrol report filed through the API is the worker's at once, as on the patrol page:
+    intake's next step in the filing's own transaction (a refusal stores nothing)."""
+    return lambda ticket: own_report(ticket, worker, at, calendar)
 
 
 def check_place(filing: Filing) -> None:

@@ -204,13 +204,13 @@ def create_ticket() -> Response:
     filing = operations.prepare_filing(values, user, channel, key)
     operations.check_place(filing)
     own = channel == Channel.PATROL.value  # the worker's own report: theirs, not routed
+    at = now()
     try:
-        ticket, created = intake.submit(filing.request, Actor.staff(user), now(), local_tz(), photo_store(),
-                                        current_app.config["MAX_PHOTO_BYTES"], route=not own)
+        ticket, created = intake.submit(
+            filing.request, Actor.staff(user), at, local_tz(), photo_store(), current_app.config["MAX_PHOTO_BYTES"],
+            route=not own, then=operations.own_patrol_report(user, at, calendar()) if own else None)
     except ServiceError as exc:
         raise from_service(exc, operations.INTAKE_FIELDS) from None
-    if own and created:
-        operations.own_patrol_report(ticket, user, now(), calendar())
     url = url_for("staff_api.get_ticket", number=ticket.number)
     response = json_response({"number": ticket.number, "status": ticket.status, "created": created,
                               "url": url}, 201 if created else 200)

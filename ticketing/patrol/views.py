@@ -15,9 +15,8 @@ from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from ticketing import place_choices as places
-from ticketing.extensions import db
 from ticketing.forms import with_blank
-from ticketing.models import Channel, Role, User
+from ticketing.models import Channel, Role, Ticket, User
 from ticketing.patrol import groupchat
 from ticketing.patrol.forms import DraftsForm, PasteForm, PatrolForm
 from ticketing.place_choices import GroupedChoices
@@ -110,32 +109,30 @@ def new_report() -> str | Response | tuple[str, int]:
         photos=form.uploaded_photos(),
         external_id=form.submission_key(),
     )
+    at, work_calendar = now(), calendar()
+
+    def make_it_theirs(ticket: Ticket) -> None:
+        if handle_now:
+            take_on_the_spot(ticket, worker, result, at, work_calendar)
+        else:
+            own_report(ticket, worker, at, work_calendar)
+
     try:
-        ticket, created = intake.submit(
-            req, Actor.staff(worker), now(), local_tz(), photo_store(),
+        # Filed and made the worker's in one transaction (services/patrol.py): a report is
+        # never left filed but nobody's, and a refused step stores nothing.
+        ticket, _created = intake.submit(
+            req, Actor.staff(worker), at, local_tz(), photo_store(),
             current_app.config["MAX_PHOTO_BYTES"], current_app.config["MAX_PHOTOS"],
-            route=False,  # the worker's own: not routed (services/patrol.py)
+            route=False,  # the worker's own: not routed
+            then=make_it_theirs,
         )
     except ValidationFailed as exc:
         form.add_errors(exc.errors)
         return page(exc.status)
-    except InvalidInput as exc:
+    except ServiceError as exc:  # bad input, or the worker may not take it (nothing stored)
         form.form_errors.append(exc.message)
         return page(exc.status)
-    number = ticket.number  # intake committed keeping it loaded; read before another commit
-    if created:
-        try:
-            if handle_now:
-                take_on_the_spot(ticket, worker, result, now(), calendar())
-            else:
-                own_report(ticket, worker, now(), calendar())
-        except ServiceError as exc:
-            # The ticket is filed; it waits for the dispatcher like any other.
-            db.session.rollback()
-            flash(_("Ticket %(number)s filed, but it could not be taken on the spot: %(error)s",
-                    number=number, error=exc.message), "error")
-            return redirect(url_for("staff.detail", number=number), 303)
-        intake.commit_keeping_loaded()  # the worker stays loaded for the rest of the request
+    number = ticket.number
     flash(_("Ticket %(number)s filed.", number=number), "success")
     return redirect(url_for("staff.detail", number=number), 303)
 

@@ -10,6 +10,7 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import cache
@@ -219,6 +220,7 @@ def submit(
     max_photos: int = 3,
     route: bool = True,
     looked_up: bool = False,
+    then: Callable[[Ticket], None] | None = None,
 ) -> tuple[Ticket, bool]:
     """File a request; return the ticket and whether it is new.
 
@@ -231,6 +233,11 @@ def submit(
     writes the resident's "received" message (notify.confirm_receipt), so that the
     request stores three rows and the messages are made in batches behind it. With
     `route` False (the demo's history, moved by hand) the message is written here.
+
+    `then` is the caller's next step with a new ticket (a patrol report made the
+    worker's own, services/patrol.py), taken in the same transaction before it
+    commits: the ticket is stored with it or not at all, never left half-done by a
+    process that dies between two commits. When it raises, nothing is stored.
     """
     existing = None if looked_up else find_existing(req.channel, req.external_id)
     if existing is not None:
@@ -265,6 +272,8 @@ def submit(
                     ticket=ticket, kind="report", storage_key=key,
                     content_type=photo.content_type, size_bytes=len(photo.data), created_at=now,
                 ))
+            if then is not None:
+                then(ticket)
             commit_keeping_loaded()
     except IntegrityError:
         db.session.rollback()
