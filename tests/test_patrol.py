@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from tests.conftest import csrf_token, login
 from tests.factories import World, png_bytes
+from ticketing import labels
 from ticketing.extensions import db
 from ticketing.models import Ticket, TicketEvent
 from ticketing.patrol import views as patrol_views
-from ticketing.services import geo
+from ticketing.services import geo, patrol
 from ticketing.services.errors import InvalidInput
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -169,3 +170,12 @@ def test_the_nav_links_to_patrol_for_grid_workers(client: FlaskClient, world: Wo
     login(client, world.gina)
     html = client.get("/patrol/new").get_data(as_text=True)
     assert 'href="/patrol/new"' in html and 'href="/patrol/groupchat"' in html
+
+
+def test_the_ticket_page_names_the_patrol_rule_in_words(client: FlaskClient, world: World) -> None:
+    login(client, world.gina)
+    post_report(client, category_id=world.category("repair.stair_light").id,
+                building_id=world.building_courtyard.id)
+    page = client.get(f"/tickets/{only_ticket().number}").get_data(as_text=True)
+    assert "the grid worker&#39;s own patrol report" in page and "patrol: the worker" not in page
+    assert set(labels.RULE_LABELS) == {patrol.OWN_REPORT, patrol.TAKEN_ON_THE_SPOT}

@@ -221,6 +221,7 @@ def register_template_helpers(app: Flask) -> None:
         rating_label=lambda code: labels.label(labels.RATING_LABELS, code),
         role_label=lambda code: labels.label(labels.ROLE_LABELS, code),
         action_label=lambda code: labels.label(labels.ACTION_LABELS, code),
+        rule_label=lambda code: labels.label(labels.RULE_LABELS, code),
         handler_kind_label=lambda code: labels.label(labels.HANDLER_KIND_LABELS, code),
         callback_reason_label=lambda code: labels.label(labels.CALLBACK_REASON_LABELS, code),
         callback_state_label=lambda code: labels.label(labels.CALLBACK_STATE_LABELS, code),

@@ -101,6 +101,13 @@ CALLBACK_STATE_LABELS: dict[str, Any] = {
     "failed": _l("Not reached"),
 }
 
+# The rules the system itself dispatches by, stored as these codes (services/patrol.py);
+# routing rules' own names are shown as they are.
+RULE_LABELS: dict[str, Any] = {
+    "patrol: the worker's own report": _l("the grid worker's own patrol report"),
+    "patrol: taken on the spot": _l("taken on the spot (马上就办)"),
+}
+
 
 def label(table: dict[str, Any], code: str | None) -> str:
     """The label of a code, or the code itself when it has none."""
