@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.intake_bench import (
+from bench.harness import (
     cpu_seconds,
     sqlalchemy_url,
     start,
