@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy.event
-from sqlalchemy import text
 
 from tests.factories import T0, World, calendar, make_ticket, put_on_call
 from ticketing.extensions import db
