@@ -94,3 +94,27 @@ def test_filing_and_routing_an_urgent_ticket_reads_no_big_table_whole(
     assert ticket.assignee_id == grown.gina.id  # routed, and both alerts looked up what was sent
     assert len(sent) > 5
     assert whole_reads(sent) == []
+
+
+def routing_statements(world: World, store: PhotoStore, sent: list[tuple[str, Any]], batch: int) -> set[str]:
+    """The texts of the statements routing a batch of `batch` new tickets sends, each
+    ticket of another category and place."""
+    places = [world.building_courtyard, world.building_managed, world.building_west, world.building_east]
+    categories = ["repair.stair_light", "environment.litter", "parking.disorder", "environment.pests"]  # none urgent
+    tickets = [make_ticket(world, store, building=places[i % len(places)], category=categories[i % len(categories)],
+                           route=True) for i in range(batch)]
+    sent.clear()
+    route_many([t.id for t in tickets], T0, calendar())
+    db.session.commit()
+    return {statement for statement, _ in sent}
+
+
+def test_routing_sends_the_same_statements_for_a_batch_of_one_and_of_four(
+    grown: World, store: PhotoStore, sent: list[tuple[str, Any]],
+) -> None:
+    """A statement whose text grew with the batch (a parameter per id, a condition per
+    ticket) was parsed and planned anew for every batch; with the same texts, psycopg
+    prepares them and PostgreSQL keeps their plans (services/sqlparts.py)."""
+    one = routing_statements(grown, store, sent, 1)
+    four = routing_statements(grown, store, sent, 4)
+    assert four == one

@@ -102,6 +102,9 @@ class Ticket(Model):
         Index("ix_tickets_status_accept_due", "status", "accept_due_at"),
         Index("ix_tickets_status_resolve_due", "status", "resolve_due_at"),
         Index("ix_tickets_building_category", "building_id", "category_id", "created_at"),
+        # Routing's duplicate look-up: the open tickets of a category and complex filed in
+        # a window (services/duplicates.py); also the complex's own index.
+        Index("ix_tickets_complex_category", "complex_id", "category_id", "created_at"),
         # Few tickets are merged: the index holds only those, for the foreign key's checks.
         Index("ix_tickets_merged_into", "merged_into_id", postgresql_where=text("merged_into_id IS NOT NULL"),
               sqlite_where=text("merged_into_id IS NOT NULL")),
@@ -124,7 +127,7 @@ class Ticket(Model):
     street_id: Mapped[int] = mapped_column(ForeignKey("streets.id"), index=True)
     community_id: Mapped[int] = mapped_column(ForeignKey("communities.id"))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
-    complex_id: Mapped[int | None] = mapped_column(ForeignKey("complexes.id"), index=True)
+    complex_id: Mapped[int | None] = mapped_column(ForeignKey("complexes.id"))
     building_id: Mapped[int | None] = mapped_column(ForeignKey("buildings.id"))
     address_text: Mapped[str] = mapped_column(String(200), default="")
     unit_room: Mapped[str] = mapped_column(String(64), default="")

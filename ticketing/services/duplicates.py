@@ -24,7 +24,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, case, false, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql
 
 from ticketing.extensions import db
 from ticketing.models import FINAL_STATUSES, OPEN_STATUSES, Status, Ticket, User
@@ -148,17 +161,34 @@ def near_many(tickets: Iterable[Ticket]) -> Near:
             spans.setdefault((ticket.category_id, ticket.complex_id), []).append(ticket.created_at)
     if not spans:
         return {}
-    near = or_(*(
-        and_(Ticket.category_id == category_id, Ticket.complex_id == complex_id,
-             Ticket.created_at.between(min(times) - WINDOW, max(times)))
-        for (category_id, complex_id), times in spans.items()
-    ))
     grouped: Near = {}
-    for other in db.session.scalars(
-            select(Ticket).where(near, Ticket.status.in_(OPEN_STATUSES)).order_by(Ticket.created_at, Ticket.id)):
+    for other in db.session.scalars(_near_query(spans).order_by(Ticket.created_at, Ticket.id)):
         if other.complex_id is not None:
             grouped.setdefault((other.category_id, other.complex_id), []).append(other)
     return grouped
+
+
+def _near_query(spans: dict[tuple[int, int], list[datetime]]) -> Select[tuple[Ticket]]:
+    """The open tickets in one of the (category, complex) windows. On PostgreSQL the
+    windows are four array parameters joined as rows (`unnest`), so the statement's
+    text is the same for every batch and its plan is kept (services/sqlparts.py); a
+    condition per window made a new statement, planned anew, for each batch."""
+    open_ = Ticket.status.in_(OPEN_STATUSES)
+    if db.session.get_bind().dialect.name != "postgresql":
+        return select(Ticket).where(open_, or_(*(
+            and_(Ticket.category_id == category_id, Ticket.complex_id == complex_id,
+                 Ticket.created_at.between(min(times) - WINDOW, max(times)))
+            for (category_id, complex_id), times in spans.items())))
+    keys = list(spans)
+    windows = func.unnest(
+        bindparam("categories", [c for c, _ in keys], type_=postgresql.ARRAY(Integer)),
+        bindparam("complexes", [x for _, x in keys], type_=postgresql.ARRAY(Integer)),
+        bindparam("since", [min(spans[k]) - WINDOW for k in keys], type_=postgresql.ARRAY(DateTime(timezone=True))),
+        bindparam("until", [max(spans[k]) for k in keys], type_=postgresql.ARRAY(DateTime(timezone=True))),
+    ).table_valued("category_id", "complex_id", "since", "until").render_derived(name="windows")
+    return select(Ticket).join(windows, and_(
+        Ticket.category_id == windows.c.category_id, Ticket.complex_id == windows.c.complex_id,
+        Ticket.created_at.between(windows.c.since, windows.c.until))).where(open_)
 
 
 def near_of(near: Near, ticket: Ticket) -> list[Ticket]:

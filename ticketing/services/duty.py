@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, and_, exists, not_, or_, select
 
 from ticketing.extensions import db
 from ticketing.models import DutyShift, Leave, User
+from ticketing.services.sqlparts import among
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def on_duty_until_many(user_ids: Iterable[int], now: datetime, tz: tzinfo) -> di
         return until
     shifts = db.session.execute(
         select(DutyShift.user_id, DutyShift.weekday, DutyShift.starts, DutyShift.ends)
-        .where(DutyShift.user_id.in_(list(until)), shift_covers(moment))
+        .where(among(DutyShift.user_id, until), shift_covers(moment))
     ).all()
     for user_id, weekday, starts, ends in shifts:
         end = _end_of(moment, weekday, starts, ends, tz)

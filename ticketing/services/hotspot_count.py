@@ -20,22 +20,18 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
     and_,
-    any_,
-    bindparam,
     case,
-    false,
     func,
     or_,
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql
 
 from ticketing.extensions import db
 from ticketing.models import Building, Complex, Rating, Status, Ticket
 from ticketing.services import hotspot_texts
+from ticketing.services.sqlparts import among
 
 # Not counted: a merged ticket counts in the one it joined, a rejected one was not the
 # place's problem, a withdrawn one was taken back before anyone acted.
@@ -100,16 +96,6 @@ class Cell:
 
 
 Cells = dict[Fine, dict[int, Cell]]  # fine group → bucket → cell
-
-
-def among(column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
-    """`column IN ids`; on PostgreSQL one array parameter however many ids there are."""
-    values = sorted(set(ids))
-    if not values:
-        return false()
-    if db.session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(Integer)))
-    return column.in_(values)
 
 
 FINE_COLUMNS = (Ticket.street_id, Ticket.community_id, Ticket.grid_id, Ticket.complex_id, Ticket.building_id,

@@ -52,7 +52,6 @@ from ticketing.models import Hotspot, HotspotRun, HotspotTicket, Ticket, User
 from ticketing.models.hotspots import LEVELS
 from ticketing.services import hotspot_store, scope
 from ticketing.services.hotspot_count import (
-    among,
     count_cells,
     count_handlers,
     counted,
@@ -68,6 +67,7 @@ from ticketing.services.hotspot_rollup import (
     samples,
     wording,
 )
+from ticketing.services.sqlparts import among
 
 KEEP_DAYS = 60  # runs older than this (days before the one stored) are deleted
 WINDOWS = (30, 90)  # what the nightly job finds

@@ -42,6 +42,7 @@ from ticketing.services.emergency import URGENT_TIER
 from ticketing.services.merged import main_of, merged_tickets
 from ticketing.services.privacy import mask_phone, mask_text
 from ticketing.services.senders import PermanentSendError, SendError, sender_for
+from ticketing.services.sqlparts import among
 from ticketing.services.tracking import tracking_token
 
 log = logging.getLogger(__name__)
@@ -483,7 +484,7 @@ def _deliver(notification_ids: list[int], now: datetime) -> dict[int, str | Retr
     rest = [i for i in notification_ids if i not in outcomes]
     claimed = set(db.session.scalars(
         update(Notification)
-        .where(Notification.id.in_(rest), Notification.status == "pending")
+        .where(among(Notification.id, rest), Notification.status == "pending")
         .values(status="sending", attempts=Notification.attempts + 1, claimed_at=now)
         .returning(Notification.id)
     )) if rest else set()
@@ -491,7 +492,7 @@ def _deliver(notification_ids: list[int], now: datetime) -> dict[int, str | Retr
     others = [i for i in rest if i not in claimed]
     if others:
         statuses = dict(db.session.execute(
-            select(Notification.id, Notification.status).where(Notification.id.in_(others))).tuples().all())
+            select(Notification.id, Notification.status).where(among(Notification.id, others))).tuples().all())
         for i in others:
             # Another run holds it, or a dead worker left it: not done yet, so the outbox
             # row must stay and come back once release_stuck() has freed the message.
@@ -499,7 +500,7 @@ def _deliver(notification_ids: list[int], now: datetime) -> dict[int, str | Retr
                            if statuses.get(i) == "sending" else "not pending")
     if not claimed:
         return outcomes
-    messages = db.session.scalars(select(Notification).where(Notification.id.in_(claimed))).all()
+    messages = db.session.scalars(select(Notification).where(among(Notification.id, claimed))).all()
     for notification in messages:
         sender: Any = None
         try:
@@ -540,7 +541,7 @@ def _record_sent(notification_ids: list[int], now: datetime) -> list[int]:
         return []
     return list(db.session.scalars(
         update(Notification)
-        .where(Notification.id.in_(notification_ids), Notification.status == "pending",
+        .where(among(Notification.id, notification_ids), Notification.status == "pending",
                Notification.channel.in_(list(names)))
         .values(status="sent", attempts=Notification.attempts + 1, claimed_at=now, sent_at=now,
                 sender=case(names, value=Notification.channel))

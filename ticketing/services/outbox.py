@@ -16,6 +16,7 @@ from sqlalchemy import CursorResult, and_, insert, inspect, or_, select, update
 from ticketing.extensions import db
 from ticketing.models import OutboxMessage
 from ticketing.queues import DEFAULT
+from ticketing.services.sqlparts import among
 
 # A row handed over this long ago and still not done is handed over again.
 STALE_AFTER = timedelta(minutes=10)
@@ -99,7 +100,7 @@ def claim_many(now: datetime, ids: list[int] | None = None, limit: int = 100) ->
     if ids is not None:
         if not ids:
             return []
-        which = OutboxMessage.id.in_(ids)
+        which = among(OutboxMessage.id, ids)
     else:
         # A materialised CTE: as a plain IN (subquery) PostgreSQL may run the locking
         # subquery more than once and so take more than `limit` rows.
@@ -132,7 +133,7 @@ def release(message_ids: int | list[int], error: str) -> None:
     """Undo claims whose hand-over failed (Redis down), so the next relay retries at once."""
     ids = [message_ids] if isinstance(message_ids, int) else message_ids
     db.session.execute(
-        update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+        update(OutboxMessage).where(among(OutboxMessage.id, ids))
         .values(enqueued_at=None, last_error=error[:2000])
     )
     db.session.commit()
@@ -154,7 +155,7 @@ def mark_many_done(message_ids: list[int], now: datetime) -> int:
         return 0
     result = db.session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(message_ids), OutboxMessage.done_at.is_(None))
+        .where(among(OutboxMessage.id, message_ids), OutboxMessage.done_at.is_(None))
         .values(done_at=now, last_error="")
     )
     return cast(CursorResult[Any], result).rowcount

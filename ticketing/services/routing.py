@@ -48,6 +48,7 @@ from ticketing.services.classify import tier_urgency
 from ticketing.services.effects import handler_fits
 from ticketing.services.handoff import MAX_RETURNS, excluded_people
 from ticketing.services.lifecycle import Actor, perform
+from ticketing.services.sqlparts import among
 from ticketing.services.targets import Target, active_rules, target_for, text
 from ticketing.services.workdays import WorkCalendar
 
@@ -83,7 +84,7 @@ def load_to_route(ticket_ids: list[int]) -> tuple[list[Ticket], list[tuple[Ticke
     one statement, where reading the events and their messages apart took two more."""
     rows = db.session.execute(
         select(Ticket, TicketEvent).outerjoin(TicketEvent, notify.receipt_unwritten())
-        .where(Ticket.id.in_(ticket_ids)).options(*routing_load_options()).order_by(Ticket.id, TicketEvent.id)
+        .where(among(Ticket.id, ticket_ids)).options(*routing_load_options()).order_by(Ticket.id, TicketEvent.id)
     ).all()
     tickets = list(dict.fromkeys(ticket for ticket, _ in rows))  # a ticket per row of its events
     return tickets, [(ticket, event) for ticket, event in rows if event is not None]
@@ -204,7 +205,7 @@ def open_counts(user_ids: Iterable[int]) -> dict[int, int]:
         return {}
     rows = db.session.execute(
         select(Ticket.assignee_id, func.count())
-        .where(Ticket.assignee_id.in_(ids), Ticket.status.in_(LOAD_STATUSES))
+        .where(among(Ticket.assignee_id, ids), Ticket.status.in_(LOAD_STATUSES))
         .group_by(Ticket.assignee_id)
     )
     return {assignee_id: count for assignee_id, count in rows}
@@ -282,9 +283,9 @@ def _pool_people(kind: str, ids: set[int]) -> Select[tuple[User, int]]:
     """The people of the pools of one kind, each with the pool's id, by id."""
     if kind == "grid":
         return (select(User, user_grids.c.grid_id).join(user_grids, user_grids.c.user_id == User.id)
-                .where(User.role == POOL_ROLES[kind], user_grids.c.grid_id.in_(ids)).order_by(User.id))
+                .where(User.role == POOL_ROLES[kind], among(user_grids.c.grid_id, ids)).order_by(User.id))
     column = _team_or_company(kind)
-    return select(User, column).where(User.role == POOL_ROLES[kind], column.in_(ids)).order_by(User.id)
+    return select(User, column).where(User.role == POOL_ROLES[kind], among(column, ids)).order_by(User.id)
 
 
 def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar, batch: Batch) -> Decision:
