@@ -269,6 +269,9 @@ class Config:
     # County centres allowed to send orders (派单), with their shared secrets and
     # report-back URLs; see docs/upstream-api.md. Kept out of repr: secrets are never logged.
     upstream_centers: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    # A pooled database connection idle longer than this is pinged before a request
+    # uses it (ticketing/dbpool.py); 0: pinged on every checkout.
+    db_idle_ping_seconds: int = 5
     testing: bool = False
     wtf_csrf_enabled: bool = True
     sqlalchemy_echo: bool = False
@@ -321,6 +324,7 @@ class Config:
             email_sender=env_choice(env, "EMAIL_SENDER", ("record", "smtp"), "record"),
             upstream_centers=parse_upstream_centers(env.get("UPSTREAM_CENTERS", "")),
             rate_limits=parse_rate_limits(env.get("RATE_LIMITS", "")),
+            db_idle_ping_seconds=env_int(env, "DB_IDLE_PING_SECONDS", 5),
             extra={name: env[name] for name in PASSTHROUGH if env.get(name)},
         )
 
@@ -354,10 +358,12 @@ class Config:
 
 
 def engine_options(url: str) -> dict[str, Any]:
-    """Engine settings per backend: SQLite waits for its lock instead of failing."""
+    """Engine settings per backend: SQLite waits for its lock instead of failing. A
+    server's connections are not pinged on every checkout (`pool_pre_ping`) but only
+    after `db_idle_ping_seconds` idle (ticketing/dbpool.py, set up by `create_app`)."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
+    return {}
 
 
 def testing_config(database_url: str, instance: Path, **changes: Any) -> Config:

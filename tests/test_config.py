@@ -41,7 +41,8 @@ def test_postgres_urls_use_psycopg_3(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name,value", [("MAX_PHOTO_BYTES", "lots"), ("SESSION_COOKIE_SECURE", "maybe"),
                                         ("MINHU_ENV", "staging"), ("PROXY_HOPS", "-1"),
                                         ("PHOTO_DECODES_AT_ONCE", "0"), ("CALLBACK_SAMPLE_PERCENT", "101"),
-                                        ("CALLBACK_SAMPLE_PERCENT", "-5")])
+                                        ("CALLBACK_SAMPLE_PERCENT", "-5"),
+                                        ("DB_IDLE_PING_SECONDS", "soon"), ("DB_IDLE_PING_SECONDS", "-1")])
 def test_malformed_settings_are_errors(tmp_path: Path, name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Config.from_env({"MINHU_INSTANCE": str(tmp_path), name: value})
@@ -66,3 +67,9 @@ def test_the_share_of_satisfied_ratings_called_back_is_read_from_the_environment
     assert Config.from_env({"MINHU_INSTANCE": str(tmp_path)}).flask_mapping()["CALLBACK_SAMPLE_PERCENT"] == 10
     config = Config.from_env({"MINHU_INSTANCE": str(tmp_path), "CALLBACK_SAMPLE_PERCENT": "25"})
     assert config.flask_mapping()["CALLBACK_SAMPLE_PERCENT"] == 25
+
+
+def test_pooled_connections_are_pinged_after_five_idle_seconds_by_default(tmp_path: Path) -> None:
+    assert Config.from_env({"MINHU_INSTANCE": str(tmp_path)}).flask_mapping()["DB_IDLE_PING_SECONDS"] == 5
+    config = Config.from_env({"MINHU_INSTANCE": str(tmp_path), "DB_IDLE_PING_SECONDS": "0"})
+    assert config.db_idle_ping_seconds == 0

@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, Config
 from ticketing import logscrub
+from ticketing.dbpool import ping_when_idle
 from ticketing.extensions import babel, csrf, db, login_manager, migrate
 from ticketing.redirects import MalformedNext, safe_next
 from ticketing.security_headers import register_security_headers
@@ -104,6 +105,9 @@ def register_extensions(app: Flask) -> None:
     from ticketing import models  # noqa: F401  (registers the tables)
 
     db.init_app(app)
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        with app.app_context():
+            ping_when_idle(db.engine, app.config["DB_IDLE_PING_SECONDS"])
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

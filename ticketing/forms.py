@@ -5,15 +5,20 @@ import re
 import uuid
 from collections.abc import Mapping
 from functools import cache, cached_property
-from typing import Any
+from itertools import groupby
+from operator import attrgetter
+from typing import Any, cast
 
 from babel import support
 from flask import current_app
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup, escape
 from wtforms import HiddenField, SelectChoice, SelectField, ValidationError
 from wtforms.i18n import messages_path
+from wtforms.widgets import CheckboxInput, HiddenInput, Select, TelInput, TextInput, html_params
+from wtforms.widgets.core import clean_key
 
 from ticketing.services.intake import IntakeRequest
 
@@ -49,13 +54,107 @@ def optional_id(value: Any) -> int | None:
     return int(text) if text.isdigit() and int(text) <= MAX_ID else -1
 
 
+# One option as `IdChoices.options` keeps it: its id, then its HTML unselected and selected.
+RenderedOption = tuple[int | None, str, str]
+
+
 class IdChoices(list[SelectChoice]):
-    """The choices `with_blank` makes; `ids` holds their values as posted ids, worked out
-    once however many fields (the rows of a form) share the list."""
+    """The choices `with_blank` makes; `ids` holds their values as posted ids, and
+    `options` their HTML, worked out once however many fields (the rows of a form)
+    share the list. Never changed once made: a request makes its own."""
 
     @cached_property
     def ids(self) -> frozenset[int | None]:
         return frozenset(optional_id(choice.value) for choice in self)
+
+    @cached_property
+    def options(self) -> list[str | RenderedOption] | None:
+        """The select's inside as WTForms' `Select` renders it, each option in both its
+        states, with the optgroups around them; None when a choice has attributes of its
+        own (`render_kw`): those are left to WTForms."""
+        if any(choice.render_kw for choice in self):
+            return None
+        grouped = any(choice.optgroup is not None for choice in self)
+        parts: list[str | RenderedOption] = []
+        for optgroup, choices in groupby(self, key=attrgetter("optgroup")):
+            if grouped and optgroup is not None:
+                parts.append(f"<optgroup {html_params(label=optgroup)}>")
+            parts.extend(_option(choice) for choice in choices)
+            if grouped and optgroup is not None:
+                parts.append("</optgroup>")
+        return parts
+
+
+def _option(choice: SelectChoice) -> RenderedOption:
+    """An option's id and HTML, unselected and selected, as WTForms' `Select.render_option`
+    writes them (its `html_params`: attributes in name order, the value escaped, a quote
+    left in a value already marked safe written &quot;)."""
+    value = str(escape(str(choice.value) if isinstance(choice.value, bool) else choice.value)).replace('"', "&quot;")
+    label = escape(choice.label or choice.value)
+    return (optional_id(choice.value), f'<option value="{value}">{label}</option>',
+            f'<option selected value="{value}">{label}</option>')
+
+
+def quick_html_params(**kwargs: Any) -> str:
+    """WTForms' `html_params`, to the byte, without a `Markup.format` per attribute (most
+    of the time of rendering a field): attributes in name order, `class_` and `data_`
+    names cleaned, True as the bare name, False left out, values escaped and a quote
+    left in a value already marked safe written &quot;."""
+    params = []
+    for key, value in sorted(kwargs.items()):
+        name = escape(clean_key(key))
+        if value is True:
+            params.append(str(name))
+        elif value is not False:
+            params.append(f'{name}="{str(escape(value)).replace(chr(34), "&quot;")}"')
+    return Markup(" ".join(params))
+
+
+class QuickHiddenInput(HiddenInput):
+    """WTForms' hidden input, its attributes written by `quick_html_params`."""
+
+    html_params = staticmethod(quick_html_params)
+
+
+class QuickTextInput(TextInput):
+    """WTForms' text input, its attributes written by `quick_html_params`."""
+
+    html_params = staticmethod(quick_html_params)
+
+
+class QuickTelInput(TelInput):
+    """WTForms' tel input, its attributes written by `quick_html_params`."""
+
+    html_params = staticmethod(quick_html_params)
+
+
+class QuickCheckboxInput(CheckboxInput):
+    """WTForms' checkbox, its attributes written by `quick_html_params`."""
+
+    html_params = staticmethod(quick_html_params)
+
+
+class IdSelect(Select):
+    """WTForms' select widget, with the options of `IdChoices` rendered once for every
+    field sharing them: the group-chat drafts repeat the catalogue and the buildings
+    for every row, and rendering each option anew was most of their page's time.
+    The HTML is WTForms' own, to the byte."""
+
+    def __call__(self, field: Any, **kwargs: Any) -> Markup:
+        options = field.choices.options if isinstance(field.choices, IdChoices) else None
+        if options is None or self.multiple:
+            return cast(Markup, super().__call__(field, **kwargs))
+        kwargs.setdefault("id", field.id)
+        flags = getattr(field, "flags", {})
+        for k in dir(flags):
+            if k in self.validation_attrs and k not in kwargs:
+                kwargs[k] = getattr(flags, k)
+        html = [f"<select {quick_html_params(name=field.name, **kwargs)}>"]
+        data = field.data
+        html.extend(part if isinstance(part, str) else part[2] if part[0] == data else part[1]
+                    for part in options)
+        html.append("</select>")
+        return Markup("".join(html))
 
 
 class IdSelectField(SelectField):
@@ -63,8 +162,10 @@ class IdSelectField(SelectField):
 
     With `IdChoices` a posted id is checked by one set lookup: WTForms would build an
     option for every choice to check one, which grows with the places on offer and is
-    paid again for every row of a form.
+    paid again for every row of a form. Its options are rendered once too (`IdSelect`).
     """
+
+    widget = IdSelect()
 
     def pre_validate(self, form: Any) -> None:
         choices = self.choices

@@ -23,8 +23,9 @@ import unicodedata
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.util import identity_key
 
 from ticketing.extensions import db
 from ticketing.models import Grid
@@ -86,9 +87,15 @@ def place_name(grid: Grid) -> str:
     return grid.name if grid.name.startswith(community) else community + grid.name
 
 
+# Built once: Session.get builds its SELECT anew every time.
+FOLLOWER = select(WechatFollower).where(WechatFollower.openid == bindparam("openid"))
+
+
 def follower_of(openid: str) -> WechatFollower | None:
-    """The follower's row: their location pin, phone and last place, read once per message."""
-    return db.session.get(WechatFollower, openid)
+    """The follower's row: their location pin, phone and last place, read once per message
+    (from the session when it holds the row already, as `Session.get`)."""
+    held = db.session.identity_map.get(identity_key(WechatFollower, openid))
+    return held if held is not None else db.session.scalar(FOLLOWER, {"openid": openid})
 
 
 def fresh_location(follower: WechatFollower | None, now: datetime) -> Placement | None:

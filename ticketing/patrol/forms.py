@@ -14,7 +14,15 @@ from wtforms import (
     TextAreaField,
 )
 
-from ticketing.forms import CachedMessagesForm, IntakeForm, id_select
+from ticketing.forms import (
+    CachedMessagesForm,
+    IntakeForm,
+    QuickCheckboxInput,
+    QuickHiddenInput,
+    QuickTelInput,
+    QuickTextInput,
+    id_select,
+)
 
 
 class PatrolForm(IntakeForm):
@@ -57,15 +65,17 @@ class PasteForm(CachedMessagesForm):
 class DraftRow(Form):
     """One draft ticket of step 2 (a sub-form: the CSRF token is the outer form's)."""
 
-    include = BooleanField(_l("File"), default=True)
-    key = HiddenField()
-    sender = HiddenField()
-    time = HiddenField()
+    # The drafts page repeats these for every row: their HTML is written the quick way
+    # (ticketing/forms.py `quick_html_params`), the same as WTForms writes it.
+    include = BooleanField(_l("File"), default=True, widget=QuickCheckboxInput())
+    key = HiddenField(widget=QuickHiddenInput())
+    sender = HiddenField(widget=QuickHiddenInput())
+    time = HiddenField(widget=QuickHiddenInput())
     category_id = id_select(_l("Kind of problem"), _l("Choose what kind of problem it is."))
     community_id = id_select(_l("Community"), _l("Choose a community you serve."))
     building_id = id_select(_l("Building"))
-    phone = TelField(_l("Phone (if the message gives one)"))
-    name = StringField(_l("Name"))
+    phone = TelField(_l("Phone (if the message gives one)"), widget=QuickTelInput())
+    name = StringField(_l("Name"), widget=QuickTextInput())
     description = TextAreaField(_l("Message"))
 
 

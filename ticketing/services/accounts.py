@@ -24,7 +24,8 @@ from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
+from sqlalchemy.orm.util import identity_key
 
 from ticketing.extensions import db
 from ticketing.labels import locale_of
@@ -68,6 +69,10 @@ class AccountData:
     team_id: int | None = None
 
 
+# Built once: read for every signed-in request, where Session.get builds its SELECT anew.
+SESSION_USER = select(User).where(User.id == bindparam("user_id"))
+
+
 def user_of_session(session_id: str) -> User | None:
     """The account a session or remember-me cookie names (`User.get_id`), if it still counts.
 
@@ -78,7 +83,9 @@ def user_of_session(session_id: str) -> User | None:
     user_id, _dot, version = session_id.partition(".")
     if not user_id.isdigit() or (version and not version.isdigit()):
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.identity_map.get(identity_key(User, int(user_id)))
+    if user is None:  # as Session.get, with the statement built once
+        user = db.session.scalar(SESSION_USER, {"user_id": int(user_id)})
     if user is None or not user.active or int(version or 0) != (user.auth_version or 0):
         return None
     return user

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -76,15 +76,19 @@ def verify(kind: KeyKind, key: str | None, now: datetime) -> ApiKey | None:
     return row
 
 
+# Built once (as intake.EXISTING): building the statement for every request cost more
+# than running it. populate_existing: an account already in the session is read afresh.
+LIVE_ACCOUNT = (select(User).join(ApiKey, ApiKey.user_id == User.id)
+                .where(ApiKey.id == bindparam("key_id"), ApiKey.revoked_at.is_(None), User.active.is_(True))
+                .execution_options(populate_existing=True))
+
+
 def live_account(key_id: int) -> User | None:
     """The account a staff key acts as, read afresh (one statement), when the key is not
     revoked and the account is active: the cached key may be seconds old, and a revoked
     key or a deactivated person's app must be refused at once. Its role and scope are
     today's too."""
-    return db.session.scalar(
-        select(User).join(ApiKey, ApiKey.user_id == User.id)
-        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None), User.active.is_(True))
-        .execution_options(populate_existing=True))
+    return db.session.scalar(LIVE_ACCOUNT, {"key_id": key_id})
 
 
 def of_kind(kind: KeyKind) -> list[ApiKey]:

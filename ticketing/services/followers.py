@@ -22,10 +22,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, delete, exists, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    CursorResult,
+    TextClause,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm.util import identity_key
 
 from ticketing.extensions import db
@@ -78,15 +89,24 @@ def of_row(row: WechatFollower | None) -> Remembered | None:
 def _upsert(openid: str, values: dict[str, Any]) -> None:
     """Insert the follower's row or update these columns of it, in one statement: two
     messages of a new follower at once cannot both insert."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(WechatFollower.__table__).values(openid=openid, label="", **values)
-    statement = statement.on_conflict_do_update(
-        index_elements=["openid"], set_={name: statement.excluded[name] for name in values})
-    db.session.execute(statement)
+    db.session.execute(_upsert_statement(tuple(values)), {"openid": openid, **values})
     loaded = db.session.identity_map.get(identity_key(WechatFollower, openid))
     if loaded is not None:  # else it would go on showing its old values
         db.session.expire(loaded)
+
+
+@cache
+def _upsert_statement(names: tuple[str, ...]) -> TextClause:
+    """The upsert of `_upsert` for these columns, with bound values (the same SQL on
+    PostgreSQL and SQLite). Built once per set of columns, and as text: SQLAlchemy's
+    PostgreSQL INSERT … ON CONFLICT is compiled anew for every execution (it has no
+    cache key), which with building it cost more than sending it."""
+    table = WechatFollower.__table__
+    return text(
+        f"INSERT INTO {table.name} (openid, label, {', '.join(names)}) "
+        f"VALUES (:openid, '', {', '.join(f':{name}' for name in names)}) "
+        f"ON CONFLICT (openid) DO UPDATE SET {', '.join(f'{name} = excluded.{name}' for name in names)}"
+    ).bindparams(*(bindparam(name, type_=table.c[name].type) for name in ("openid", *names)))
 
 
 def remember(ticket: Ticket, now: datetime) -> None:

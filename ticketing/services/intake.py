@@ -19,7 +19,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnDefault, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import class_mapper, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ticketing.extensions import db
@@ -394,7 +394,18 @@ def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime,
         "job": ROUTE_TICKET, "queue": HIGH, "created_at": now,
     }).one()
     outbox.relay_soon(queued_id)
-    ticket = Ticket(id=ticket_id, number=number, **ticket_values)
+    return _ticket_as_loaded({"id": ticket_id, "number": number, **ticket_values})
+
+
+def _ticket_as_loaded(values: dict[str, Any]) -> Ticket:
+    """The ticket with these column values, in the session as if just loaded.
+
+    The values go straight into the new instance's dict, as a load puts them: setting
+    them one by one through the constructor records each as a change, which
+    `make_transient_to_detached` then forgets again.
+    """
+    ticket: Ticket = class_mapper(Ticket).class_manager.new_instance()
+    ticket.__dict__.update(values)
     make_transient_to_detached(ticket)
     db.session.add(ticket)
     return ticket

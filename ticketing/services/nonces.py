@@ -31,7 +31,7 @@ from enum import Enum
 from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Connection, delete, func, insert, literal, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 
 from ticketing.extensions import db
@@ -71,11 +71,14 @@ def _judge(stored: str | bytes | None, fingerprint: str) -> Seen:
     return Seen.RETRY if stored == fingerprint else Seen.REPLAY
 
 
+# Built once, as it is sent with every callback even while Redis holds the keys.
+HELD = select(WechatNonce.fingerprint).where(WechatNonce.key == bindparam("key"),
+                                             WechatNonce.expires_at >= bindparam("now"))
+
+
 def _in_database(key: str, now: datetime) -> str | None:
     """The fingerprint the database holds for `key`, if it has not expired."""
-    return db.session.scalar(
-        select(WechatNonce.fingerprint).where(WechatNonce.key == key, WechatNonce.expires_at >= now)
-    )
+    return db.session.scalar(HELD, {"key": key, "now": now})
 
 
 def _sweep_and_insert(conn: Connection, key: str, fingerprint: str, expires_at: datetime, now: datetime) -> None:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, joinedload
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from ticketing.extensions import db
 from ticketing.models import (
@@ -82,7 +82,22 @@ def _cached(key: tuple[Any, ...], load: Callable[[Session], T | None], ttl: floa
             return load(own)
 
     row = remember(key, load_detached, ttl)
-    return None if row is None else db.session.merge(row, load=False)
+    return None if row is None else _in_session(row)
+
+
+def _in_session(row: T) -> T:
+    """The cached row as the current session's instance: the one the session holds
+    already when it is loaded as fully and unchanged (a request reads a category by
+    its code, then by its id), else a copy merged in. A merge copies every attribute
+    of the row and of the rows loaded with it: the dearest step of a cache hit."""
+    session = db.session()
+    cached = instance_state(row)
+    present = None if cached.key is None else session.identity_map.get(cached.key)
+    if present is not None:
+        state = instance_state(present)
+        if not state.expired_attributes and not state.modified and state.unloaded <= cached.unloaded:
+            return present
+    return session.merge(row, load=False)
 
 
 def api_key(key_hash: str) -> ApiKey | None:
@@ -99,8 +114,8 @@ def touched_key(key_hash: str, when: Any) -> None:
 
 def category(ref: int | str) -> Category | None:
     """A category by id or code, with its parent and both their tiers."""
-    where = Category.id == ref if isinstance(ref, int) else Category.code == ref
-    return _cached(("category", ref), lambda s: s.scalar(select(Category).where(where).options(
+    return _cached(("category", ref), lambda s: s.scalar(select(Category).where(
+        Category.id == ref if isinstance(ref, int) else Category.code == ref).options(
         joinedload(Category.tier), joinedload(Category.parent).joinedload(Category.tier))))
 
 
