@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnDefault, Table, bindparam, insert, select
@@ -38,6 +38,8 @@ from ticketing.services.errors import Busy, InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore, clean_photo
 from ticketing.services.placing import Placement
+
+T = TypeVar("T")
 
 MAX_DESCRIPTION = 2000
 MAX_NAME = 32
@@ -352,8 +354,12 @@ def _store(
         "at": now, "actor_kind": actor.kind, "actor_id": actor_id, "action": "submit", "from_status": None,
         "to_status": Status.SUBMITTED, "public": True, "note": "", "detail": submit_detail(req.channel, tier, urgent_words),
     }
-    if route and db.session.get_bind().dialect.name == "postgresql":
-        return _with_reference(_store_at_once(values, event, now, tz), category, tier)
+    if db.session.get_bind().dialect.name == "postgresql":
+        ticket, stored_event = _store_at_once(values, event, now, tz, route)
+        _with_reference(ticket, category, tier)
+        if not route:
+            notify.on_event(ticket, stored_event)
+        return ticket
     ticket = _with_reference(db.session.scalars(
         insert(Ticket).returning(Ticket), [dict(values, number=numbering.next_ticket_number(now, tz))]).one(),
         category, tier)
@@ -374,41 +380,45 @@ def _with_reference(ticket: Ticket, category: Category, tier: SlaTier) -> Ticket
     return ticket
 
 
-def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime, tz: tzinfo) -> Ticket:
+def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime, tz: tzinfo,
+                   route: bool = True) -> tuple[Ticket, TicketEvent]:
     """PostgreSQL: number (from the day's sequence, services/numbering.py), ticket,
-    submit event and routing job in one statement of data-modifying CTEs: one round
-    trip instead of four.
+    submit event and, with `route`, the routing job in one statement of data-modifying
+    CTEs: one round trip instead of four.
 
     The row values travel as two JSON parameters: with a handful of parameters and a
     short text, psycopg keeps the statement's parsed form and PostgreSQL its plan
     (prepared after a few uses), where sixty parameters had both redone for every
     ticket. The new Ticket is built from the values it was stored with and joins
-    the session as if loaded, so nothing is read back but its id and number.
+    the session as if loaded, so nothing is read back but its id and number; so
+    does the event.
     """
     ticket_values = with_defaults(Ticket.__table__, values)
     day = numbering.ticket_day(now, tz)
-    ticket_id, number, queued_id = db.session.connection().exec_driver_sql(_at_once_sql(), {
+    ticket_id, number, event_id, queued_id = db.session.connection().exec_driver_sql(_at_once_sql(route), {
         "day": day, "sequence": numbering.prepare_day(day),
         "ticket": json.dumps(ticket_values, default=_json_value, ensure_ascii=False),
         "event": json.dumps(event, default=_json_value, ensure_ascii=False),
         "job": ROUTE_TICKET, "queue": HIGH, "created_at": now,
     }).one()
-    outbox.relay_soon(queued_id)
-    return _ticket_as_loaded({"id": ticket_id, "number": number, **ticket_values})
+    if queued_id is not None:
+        outbox.relay_soon(queued_id)
+    ticket = _as_loaded(Ticket, {"id": ticket_id, "number": number, **ticket_values})
+    return ticket, _as_loaded(TicketEvent, {"id": event_id, "ticket_id": ticket_id, **event})
 
 
-def _ticket_as_loaded(values: dict[str, Any]) -> Ticket:
-    """The ticket with these column values, in the session as if just loaded.
+def _as_loaded(model: type[T], values: dict[str, Any]) -> T:
+    """An instance with these column values, in the session as if just loaded.
 
     The values go straight into the new instance's dict, as a load puts them: setting
     them one by one through the constructor records each as a change, which
     `make_transient_to_detached` then forgets again.
     """
-    ticket: Ticket = class_mapper(Ticket).class_manager.new_instance()
-    ticket.__dict__.update(values)
-    make_transient_to_detached(ticket)
-    db.session.add(ticket)
-    return ticket
+    instance: T = class_mapper(model).class_manager.new_instance()
+    instance.__dict__.update(values)
+    make_transient_to_detached(instance)
+    db.session.add(instance)
+    return instance
 
 
 def _json_value(value: object) -> object:
@@ -418,8 +428,9 @@ def _json_value(value: object) -> object:
 
 
 @cache
-def _at_once_sql() -> str:
-    """The statement of `_store_at_once` (psycopg's parameter style), built once per process."""
+def _at_once_sql(route: bool) -> str:
+    """The statement of `_store_at_once` (psycopg's parameter style), built once per
+    process; without `route`, no routing job."""
     ticket_columns = [c.name for c in Ticket.__table__.c if c.name not in ("id", "number")]
     event_columns = [c.name for c in TicketEvent.__table__.c if c.name not in ("id", "ticket_id")]
     # The number as numbering.format_number makes it: at least four digits, more past 9999.
@@ -434,12 +445,17 @@ stored AS (
 logged AS (
   INSERT INTO ticket_events (ticket_id, {", ".join(event_columns)})
   SELECT stored.id, {", ".join(f"e.{c}" for c in event_columns)}
-  FROM stored, json_populate_record(NULL::ticket_events, %(event)s::json) AS e),
+  FROM stored, json_populate_record(NULL::ticket_events, %(event)s::json) AS e
+  RETURNING id){QUEUED if route else ""}
+SELECT stored.id, stored.number, logged.id, {"queued.id" if route else "NULL"}
+FROM stored, logged{", queued" if route else ""}"""
+
+
+QUEUED = """,
 queued AS (
   INSERT INTO outbox (job, args, queue, created_at, enqueue_count, last_error)
   SELECT %(job)s, json_build_array(stored.id), %(queue)s, %(created_at)s, 0, '' FROM stored
-  RETURNING id)
-SELECT stored.id, stored.number, queued.id FROM stored, queued"""
+  RETURNING id)"""
 
 
 def with_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
