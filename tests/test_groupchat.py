@@ -41,7 +41,7 @@ def test_the_parser_keeps_leading_lines_and_drops_empty_messages() -> None:
 
 
 def test_categories_and_places_are_detected(world: World) -> None:
-    drafts = groupchat.detect(groupchat.parse(PASTE), [world.community_a], leaf_categories())
+    drafts = groupchat.detect(groupchat.parse(PASTE), [world.community_a], [c.id for c in leaf_categories()])
     assert drafts[0].category_id == world.category("repair.stair_light").id
     assert drafts[0].building_id == world.building_managed.id
     assert drafts[0].phone == "13812345678"

@@ -15,10 +15,9 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ticketing.models import Category
 from ticketing.services import placing
 from ticketing.services.classify import classify, phone_in_text
 from ticketing.services.placing import CommunityEntry
@@ -94,9 +93,10 @@ def parse(text: str) -> list[Draft]:
     return drafts
 
 
-def detect(drafts: list[Draft], communities: Sequence[CommunityEntry], categories: Sequence[Category]) -> list[Draft]:
-    """Fill in each draft's phone, category and place guesses; returns the drafts."""
-    candidates = {c.id for c in categories}
+def detect(drafts: list[Draft], communities: Sequence[CommunityEntry], category_ids: Iterable[int]) -> list[Draft]:
+    """Fill in each draft's phone, category (among `category_ids`) and place guesses;
+    returns the drafts."""
+    candidates = set(category_ids)
     for draft in drafts:
         draft.phone = phone_in_text(draft.text) or ""
         guess = classify(draft.text, candidates)

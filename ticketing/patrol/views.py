@@ -21,7 +21,7 @@ from ticketing.patrol import groupchat
 from ticketing.patrol.forms import DraftsForm, PasteForm, PatrolForm
 from ticketing.place_choices import GroupedChoices
 from ticketing.services import intake, placing
-from ticketing.services.catalog import leaf_categories
+from ticketing.services.catalog import category_menu
 from ticketing.services.doors import GROUPCHAT_ROLES, PATROL_ROLES
 from ticketing.services.errors import InvalidInput, ServiceError, ValidationFailed
 from ticketing.services.intake import IntakeRequest
@@ -164,7 +164,8 @@ def groupchat_entry() -> str | Response | tuple[str, int]:
     if not paste.validate():
         return render_template("patrol/groupchat.html", form=paste), 400
     in_scope, buildings = groupchat_scope(staff_user())
-    drafts = groupchat.detect(groupchat.parse(paste.text.data or ""), in_scope, leaf_categories())
+    drafts = groupchat.detect(groupchat.parse(paste.text.data or ""), in_scope,
+                              [c.id for group in category_menu() for c in group.options])  # cached ids
     if not drafts:
         paste.text.errors = [*paste.text.errors, _("No messages found. Paste the messages as WeChat copies them.")]
         return render_template("patrol/groupchat.html", form=paste), 400
