@@ -125,6 +125,30 @@ def test_in_a_batch_a_duplicate_follows_the_ticket_routed_just_before_it(world: 
     assert pair[0].number in dispatch_event(pair[1]).detail["rule"]
 
 
+def test_a_batch_of_duplicates_asks_once_whether_their_first_handlers_are_on_duty(
+        world: World, store: PhotoStore, statements: list[str]) -> None:
+    put_on_call(world.gina)
+    gwen(world)
+    first = busy_first(world, store)
+    duplicates = [make_ticket(world, store, now=T0 + (i + 1) * HOUR, route=True) for i in range(3)]
+    statements.clear()
+    routing.route_many([t.id for t in duplicates], T0 + 4 * HOUR, calendar())
+    db.session.commit()
+    assert {t.assignee_id for t in duplicates} == {world.gina.id}
+    assert all(first.number in dispatch_event(t).detail["rule"] for t in duplicates)
+    duty_reads = [s for s in statements if "FROM users" in s and "leaves" in s and "user_grids" not in s]
+    assert len(duty_reads) == 1, duty_reads
+
+
+def test_in_a_batch_a_duplicate_of_an_off_duty_handler_is_routed_as_usual(world: World, store: PhotoStore) -> None:
+    other = gwen(world)  # gina is not on call and has no shift
+    busy_first(world, store)
+    duplicate = make_ticket(world, store, now=T0 + HOUR, route=True)
+    routing.route_many([duplicate.id], T0 + HOUR, calendar())
+    db.session.commit()
+    assert duplicate.assignee_id == other.id
+
+
 def test_both_ticket_pages_show_the_hint_and_the_duplicate_says_why_it_came(
         client: FlaskClient, world: World, store: PhotoStore) -> None:
     put_on_call(world.gina)

@@ -65,6 +65,16 @@ def is_on_duty(user: User, now: datetime, tz: tzinfo) -> bool:
     return found is not None
 
 
+def on_duty_among(user_ids: Iterable[int], now: datetime, tz: tzinfo) -> dict[int, bool]:
+    """`is_on_duty` for several people, in one query: by id, whether each may be given a
+    ticket now."""
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    found = set(db.session.scalars(select(User.id).where(among(User.id, ids), on_duty(now, tz))))
+    return {user_id: user_id in found for user_id in ids}
+
+
 def on_duty_until(user_id: int, now: datetime, tz: tzinfo) -> datetime | None:
     """When the shift covering `now` ends (the latest, if shifts overlap); None if none does."""
     return on_duty_until_many([user_id], now, tz)[user_id]

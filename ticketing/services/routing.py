@@ -105,6 +105,9 @@ class Batch:
     dispatchers: dict[tuple[Any, ...], list[User]] = field(default_factory=dict)
     # Open tickets a ticket of the batch may duplicate (duplicates.near_many), looked up once.
     near: duplicates.Near | None = None
+    # Whether the handlers of those open tickets are on duty, by id (a duplicate follows
+    # its first ticket's handler only while they are), looked up once with them.
+    on_duty: dict[int, bool] = field(default_factory=dict)
     # Inside notify.batched(): the batch's writes are flushed together at its end.
     deferred: bool = False
 
@@ -274,6 +277,9 @@ def look_up_pools(tickets: Iterable[Ticket], now: datetime, calendar: WorkCalend
         for pool_id, found in people.items():
             batch.people[((kind, pool_id), frozenset())] = found
     batch.near = duplicates.near_many([t for t in tickets if t.status == Status.SUBMITTED])
+    batch.on_duty.update(duty.on_duty_among(
+        {other.assignee_id for group in batch.near.values() for other in group if other.assignee_id is not None},
+        now, calendar.tz))
     batch.open_counts(list(everyone.values()))
     batch.shift_ends.update(duty.on_duty_until_many(
         [user_id for user_id in everyone if user_id not in batch.shift_ends], now, calendar.tz))
@@ -351,7 +357,7 @@ def follow_duplicate(ticket: Ticket, first: Ticket, excluded: set[int], now: dat
     handler: dict[str, Any]
     person = first.assignee
     if person is not None:
-        if person.id in excluded or not handler_fits(person, ticket) or not duty.is_on_duty(person, now, calendar.tz):
+        if person.id in excluded or not handler_fits(person, ticket) or not on_duty(person, now, calendar, batch):
             return None
         handler, name = {"assignee": person}, person.display_name
     elif first.team is not None and first.team.active and first.team.community_id == ticket.community_id:
@@ -365,6 +371,12 @@ def follow_duplicate(ticket: Ticket, first: Ticket, excluded: set[int], now: dat
     if person is not None and person.id in batch.counts:
         batch.counts[person.id] += 1  # the next ticket of the batch sees the load
     return Decision(True, rule, name, reason)
+
+
+def on_duty(person: User, now: datetime, calendar: WorkCalendar, batch: Batch) -> bool:
+    """Whether `person` may be given a ticket now: as the batch looked it up, else asked."""
+    known = batch.on_duty.get(person.id)
+    return duty.is_on_duty(person, now, calendar.tz) if known is None else known
 
 
 def on_duty_people(pool: Pool, excluded: set[int], now: datetime, calendar: WorkCalendar,
