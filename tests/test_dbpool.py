@@ -30,6 +30,13 @@ def pool_app(app: Flask, ctx: Flask, tmp_path: Path) -> Iterator[Flask]:
 
 
 @pytest.fixture()
+def engine(pool_app: Flask) -> Engine:
+    """The engine of that app."""
+    with pool_app.app_context():
+        return db.engine
+
+
+@pytest.fixture()
 def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The pool's clock, moved by hand."""
     now = [1000.0]
@@ -38,11 +45,10 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 @pytest.fixture()
-def pings(pool_app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+def pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Every ping sent on the pool's connections."""
     sent: list[object] = []
-    with pool_app.app_context():
-        dialect = db.engine.dialect
+    dialect = engine.dialect
     real = dialect.do_ping
 
     def counted(dbapi_connection: Any) -> bool:
@@ -72,10 +78,8 @@ def terminate(pid: int) -> None:
 
 
 def test_a_connection_killed_while_idle_is_replaced_on_the_next_checkout(
-    pool_app: Flask, clock: list[float], pings: list[object],
+    engine: Engine, clock: list[float], pings: list[object],
 ) -> None:
-    with pool_app.app_context():
-        engine = db.engine
     first = backend_pid(engine)
     terminate(first)
     clock[0] += IDLE + 1
@@ -88,10 +92,8 @@ def test_a_connection_killed_while_idle_is_replaced_on_the_next_checkout(
 
 
 def test_a_connection_used_a_moment_ago_is_not_pinged(
-    pool_app: Flask, clock: list[float], pings: list[object],
+    engine: Engine, clock: list[float], pings: list[object],
 ) -> None:
-    with pool_app.app_context():
-        engine = db.engine
     pid = backend_pid(engine)  # a fresh connection: not pinged either
     clock[0] += IDLE
     assert backend_pid(engine) == pid
@@ -99,11 +101,9 @@ def test_a_connection_used_a_moment_ago_is_not_pinged(
 
 
 def test_a_connection_killed_within_the_idle_time_fails_its_request_as_before(
-    pool_app: Flask, clock: list[float], pings: list[object],
+    engine: Engine, clock: list[float], pings: list[object],
 ) -> None:
     """What the idle time gives up: the pool's next connection is a fresh one again."""
-    with pool_app.app_context():
-        engine = db.engine
     first = backend_pid(engine)
     terminate(first)
     with pytest.raises(exc.OperationalError) as raised:

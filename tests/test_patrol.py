@@ -14,7 +14,6 @@ from tests.factories import World, png_bytes
 from ticketing import labels
 from ticketing.extensions import db
 from ticketing.models import Ticket, TicketEvent
-from ticketing.patrol import views as patrol_views
 from ticketing.services import geo, patrol
 from ticketing.services.errors import InvalidInput
 
@@ -118,7 +117,7 @@ def test_a_report_the_worker_cannot_take_is_not_stored_at_all(
         ticket.status = "dispatched"  # a step taken, then the next refused
         raise InvalidInput("That person cannot handle tickets.")
 
-    monkeypatch.setattr(patrol_views, "own_report", half_then_refused)
+    monkeypatch.setattr(patrol, "own_report", half_then_refused)
     response = post_report(client, category_id=world.category("repair.stair_light").id,
                            building_id=world.building_courtyard.id,
                            photo=(io.BytesIO(png_bytes()), "p.png"))

@@ -12,10 +12,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from tests.factories import PHONE, T0, World, advance, make_ticket
-from ticketing.api import operations
 from ticketing.extensions import db
 from ticketing.models import ApiKey, KeyKind, RevealLog, Status, Ticket, TicketEvent, User, utcnow
-from ticketing.services import apikeys
+from ticketing.services import apikeys, patrol
 from ticketing.services.errors import InvalidInput
 from ticketing.services.lifecycle import TRANSITIONS
 from ticketing.services.photos import PhotoStore
@@ -234,7 +233,7 @@ def test_a_patrol_ticket_the_worker_cannot_take_is_not_stored(
         ticket.status = Status.DISPATCHED
         raise InvalidInput("That person cannot handle tickets.", field="handler")
 
-    monkeypatch.setattr(operations, "own_report", refused)
+    monkeypatch.setattr(patrol, "own_report", refused)
     body = {"description": "楼道堆放杂物", "category": "safety.fire_exit", "phone": PHONE,
             "building_id": world.building_courtyard.id}
     response = api_as(world.gina).post("/tickets", body)

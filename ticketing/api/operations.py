@@ -42,8 +42,7 @@ from ticketing.services import callbacks, intake, placing, refcache, scope
 from ticketing.services.errors import InvalidInput
 from ticketing.services.handlers import parse_handler
 from ticketing.services.intake import IntakeRequest
-from ticketing.services.patrol import OwnGrid, own_grids, own_report, place_report
-from ticketing.services.workdays import WorkCalendar
+from ticketing.services.patrol import OwnGrid, own_grids, place_report
 
 # intake's field names → the API's.
 INTAKE_FIELDS = {"category_id": "category"}
@@ -179,12 +178,6 @@ def patrol_defaults(filing: Filing) -> None:
         req.grid_id, req.community_id = grid.id, grid.community_id
     elif own:
         req.community_id = own[0].community_id
-
-
-def own_patrol_report(worker: User, at: datetime, calendar: WorkCalendar) -> Callable[[Ticket], None]:
-    """A patrol report filed through the API is the worker's at once, as on the patrol page:
-    intake's next step in the filing's own transaction (a refusal stores nothing)."""
-    return lambda ticket: own_report(ticket, worker, at, calendar)
 
 
 def check_place(filing: Filing) -> None:

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from ticketing import place_choices as places
 from ticketing.forms import with_blank
-from ticketing.models import Channel, Role, Ticket, User
+from ticketing.models import Channel, Role, User
 from ticketing.patrol import groupchat
 from ticketing.patrol.forms import DraftsForm, PasteForm, PatrolForm
 from ticketing.place_choices import GroupedChoices
@@ -26,7 +26,7 @@ from ticketing.services.doors import GROUPCHAT_ROLES, PATROL_ROLES
 from ticketing.services.errors import InvalidInput, ServiceError, ValidationFailed
 from ticketing.services.intake import IntakeRequest
 from ticketing.services.lifecycle import Actor
-from ticketing.services.patrol import OwnGrid, own_grids, own_report, place_report, take_on_the_spot
+from ticketing.services.patrol import OwnGrid, own_grids, place_report, theirs
 from ticketing.services.placing import CommunityEntry
 from ticketing.web import (
     calendar,
@@ -109,22 +109,13 @@ def new_report() -> str | Response | tuple[str, int]:
         photos=form.uploaded_photos(),
         external_id=form.submission_key(),
     )
-    at, work_calendar = now(), calendar()
-
-    def make_it_theirs(ticket: Ticket) -> None:
-        if handle_now:
-            take_on_the_spot(ticket, worker, result, at, work_calendar)
-        else:
-            own_report(ticket, worker, at, work_calendar)
-
+    at = now()
     try:
-        # Filed and made the worker's in one transaction (services/patrol.py): a report is
-        # never left filed but nobody's, and a refused step stores nothing.
         ticket, _created = intake.submit(
             req, Actor.staff(worker), at, local_tz(), photo_store(),
             current_app.config["MAX_PHOTO_BYTES"], current_app.config["MAX_PHOTOS"],
             route=False,  # the worker's own: not routed
-            then=make_it_theirs,
+            then=theirs(worker, at, calendar(), on_the_spot=handle_now, result=result),
         )
     except ValidationFailed as exc:
         form.add_errors(exc.errors)

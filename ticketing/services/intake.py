@@ -234,7 +234,8 @@ def submit(
     A new ticket is routed by a job recorded in the same transaction, which first
     writes the resident's "received" message (notify.confirm_receipt), so that the
     request stores three rows and the messages are made in batches behind it. With
-    `route` False (the demo's history, moved by hand) the message is written here.
+    `route` False (a patrol report, the worker's own; the demo's history, moved by
+    hand) there is no routing job and the message is written here.
 
     `then` is the caller's next step with a new ticket (a patrol report made the
     worker's own, services/patrol.py), taken in the same transaction before it
@@ -381,7 +382,7 @@ def _with_reference(ticket: Ticket, category: Category, tier: SlaTier) -> Ticket
 
 
 def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime, tz: tzinfo,
-                   route: bool = True) -> tuple[Ticket, TicketEvent]:
+                   route: bool) -> tuple[Ticket, TicketEvent]:
     """PostgreSQL: number (from the day's sequence, services/numbering.py), ticket,
     submit event and, with `route`, the routing job in one statement of data-modifying
     CTEs: one round trip instead of four.

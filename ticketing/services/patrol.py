@@ -14,7 +14,7 @@ ledger keeps it out of the 满意率 and counts it apart (services/ledger.py).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -105,6 +105,16 @@ def own_report(ticket: Ticket, worker: User, now: datetime, calendar: WorkCalend
     with notify.batched():
         perform(ticket, "dispatch", Actor.system(), now, calendar, flush=False, assignee=worker, rule=rule)
         perform(ticket, "accept", Actor.staff(worker), now, calendar, flush=False)
+
+
+def theirs(worker: User, now: datetime, calendar: WorkCalendar, on_the_spot: bool = False,
+           result: str = "") -> Callable[[Ticket], None]:
+    """The step that makes a new report the worker's (`own_report`), or with 马上就办 takes
+    it on the spot (`take_on_the_spot`): intake's `then`, taken in the filing's own
+    transaction, so that a report is never filed but nobody's."""
+    if on_the_spot:
+        return lambda ticket: take_on_the_spot(ticket, worker, result, now, calendar)
+    return lambda ticket: own_report(ticket, worker, now, calendar)
 
 
 def take_on_the_spot(ticket: Ticket, worker: User, result: str, now: datetime, calendar: WorkCalendar) -> None:

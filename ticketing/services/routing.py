@@ -357,7 +357,7 @@ def follow_duplicate(ticket: Ticket, first: Ticket, excluded: set[int], now: dat
     handler: dict[str, Any]
     person = first.assignee
     if person is not None:
-        if person.id in excluded or not handler_fits(person, ticket) or not on_duty(person, now, calendar, batch):
+        if person.id in excluded or not handler_fits(person, ticket) or not handler_on_duty(person, now, calendar, batch):
             return None
         handler, name = {"assignee": person}, person.display_name
     elif first.team is not None and first.team.active and first.team.community_id == ticket.community_id:
@@ -373,7 +373,7 @@ def follow_duplicate(ticket: Ticket, first: Ticket, excluded: set[int], now: dat
     return Decision(True, rule, name, reason)
 
 
-def on_duty(person: User, now: datetime, calendar: WorkCalendar, batch: Batch) -> bool:
+def handler_on_duty(person: User, now: datetime, calendar: WorkCalendar, batch: Batch) -> bool:
     """Whether `person` may be given a ticket now: as the batch looked it up, else asked."""
     known = batch.on_duty.get(person.id)
     return duty.is_on_duty(person, now, calendar.tz) if known is None else known
