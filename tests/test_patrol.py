@@ -45,6 +45,23 @@ def test_ray_casting_places_points_in_and_out_of_polygons() -> None:
     assert not geo.contains("not json", 39.05, 116.05)
 
 
+def test_the_bounding_box_only_skips_polygons_that_cannot_hold_the_point() -> None:
+    shapes = tuple(geo.polygons({"type": "MultiPolygon", "coordinates": [
+        SQUARE["coordinates"], [[[116.3, 39.3], [116.4, 39.3], [116.35, 39.4], [116.3, 39.3]]]]}))
+    area = geo.GridArea(1, 1, 1, shapes, geo.bounding_box(shapes))
+    assert area.box == (116.0, 39.0, 116.4, 39.4)
+    # Inside either polygon, on a box edge, and between them (in the box, in neither polygon).
+    assert geo.area_at([area], 39.05, 116.05) is area
+    assert geo.area_at([area], 39.31, 116.35) is area
+    assert geo.area_at([area], 39.0, 116.05) is area
+    assert geo.area_at([area], 39.2, 116.2) is None
+    assert geo.area_at([area], 39.5, 116.05) is None and geo.area_at([area], 39.05, 116.5) is None
+    # A malformed position leaves no box: the polygons are tested as before, and place nothing.
+    broken = tuple(geo.polygons({"type": "Polygon", "coordinates": [[["x", 39.0], [116.1, 39.0], [116.1, 39.1]]]}))
+    assert geo.bounding_box(broken) is None
+    assert geo.area_at([geo.GridArea(2, 1, 1, broken, None)], 39.05, 116.05) is None
+
+
 def test_a_patrol_report_is_filed_in_the_workers_grid(client: FlaskClient, world: World) -> None:
     login(client, world.gina)
     page = client.get("/patrol/new").get_data(as_text=True)

@@ -45,3 +45,19 @@ def test_across_communities_the_longest_name_wins(world: World) -> None:
     placed = placing.place_in_streets([world.street.id], "西苑5号楼门口垃圾没人收")
     assert placed is not None and placed.complex_id == world.west.id
     assert placing.place_in_streets([world.street.id], "小区门口垃圾没人收") is None
+
+
+def test_the_communities_a_text_names_a_complex_of(world: World) -> None:
+    east_part = Complex(name="西苑东区", grid=world.grid_b1)
+    closed = Complex(name="老粮库", grid=world.grid_b1, active=False)
+    db.session.add_all([east_part, closed])
+    db.session.commit()
+    refcache.clear()
+
+    # Every community one of whose complexes is named, by a name or an alias, typed full width or not.
+    assert placing.communities_naming_a_complex("西苑东区门口垃圾没人收") == {
+        world.community_a.id, world.community_b.id}
+    assert placing.communities_naming_a_complex("东怡街７９号院楼道灯不亮") == {world.community_a.id}
+    # A deactivated complex names nothing; nor does a text without a complex.
+    assert placing.communities_naming_a_complex("老粮库门口垃圾没人收") == set()
+    assert placing.communities_naming_a_complex("小区门口垃圾没人收") == set()

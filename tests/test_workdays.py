@@ -10,7 +10,7 @@ from tests.factories import TZ
 from ticketing.extensions import db
 from ticketing.models import CalendarDay, SlaTier
 from ticketing.services import sla
-from ticketing.services.workdays import WorkCalendar, load_calendar
+from ticketing.services.workdays import WorkCalendar, cached_calendar, load_calendar
 
 DAY = timedelta(days=1)
 
@@ -73,6 +73,16 @@ def test_overrides_are_loaded_from_the_admin_table(ctx: Flask) -> None:
     db.session.add(CalendarDay(day=date(2031, 1, 6), is_workday=False, note="台风停工"))
     db.session.commit()
     assert not load_calendar(TZ).is_workday(date(2031, 1, 6))
+
+
+def test_the_kept_calendar_sees_an_admin_change_made_in_this_process_at_once(ctx: Flask) -> None:
+    assert cached_calendar(TZ).is_workday(date(2031, 1, 7))  # a Tuesday, now kept
+    db.session.add(CalendarDay(day=date(2031, 1, 7), is_workday=False, note="台风停工"))
+    db.session.commit()
+    assert not cached_calendar(TZ).is_workday(date(2031, 1, 7))
+    db.session.delete(db.session.get(CalendarDay, date(2031, 1, 7)))
+    db.session.commit()
+    assert cached_calendar(TZ).is_workday(date(2031, 1, 7))
 
 
 def test_working_time_between_skips_holidays() -> None:

@@ -16,7 +16,7 @@ from ticketing.models import Ticket, User, utcnow
 from ticketing.services import scope
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
-from ticketing.services.workdays import WorkCalendar, load_calendar
+from ticketing.services.workdays import WorkCalendar, cached_calendar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,8 +32,8 @@ def local_tz() -> ZoneInfo:
 
 
 def calendar() -> WorkCalendar:
-    """The working-day calendar, with the admin's overrides."""
-    return load_calendar(local_tz())
+    """The working-day calendar, with the admin's overrides (kept per process)."""
+    return cached_calendar(local_tz())
 
 
 def photo_store() -> PhotoStore:

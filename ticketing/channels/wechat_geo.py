@@ -133,7 +133,8 @@ def communities_named(communities: list[CommunityEntry], text: str) -> list[Comm
     named = [c for c in communities if c.name and c.name in text]
     if named:
         return named
-    return [c for c in communities if names_complex(c.id, text)]
+    naming = placing.communities_naming_a_complex(text)
+    return [c for c in communities if c.id in naming]
 
 
 def place_of_memory(known: Remembered, community_id: int, text: str) -> dict[str, Any]:

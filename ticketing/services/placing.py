@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select, true
 from sqlalchemy.orm import aliased
 
 from ticketing.extensions import db
@@ -205,6 +205,17 @@ def community_names(community_id: int) -> CommunityNames | None:
     """The names free text may use for the community's places; None for an unknown community (cached)."""
     return refcache.remember(("community names", community_id),
                              lambda: _load_names(Community.id == community_id).get(community_id))
+
+
+def communities_naming_a_complex(text: str) -> set[int]:
+    """The communities one of whose open complexes the text names (as `place_in` finds
+    them): every complex name of the city tested once against the text normalised once,
+    from one cached list, where asking community by community normalised it for each."""
+    names = refcache.remember(("complex names",), lambda: tuple(
+        (name, community_id) for community_id, found in _load_names(true()).items()
+        for complex_ in found.complexes for name in complex_.names)) or ()
+    text = unicodedata.normalize("NFKC", text)
+    return {community_id for name, community_id in names if name in text}
 
 
 def street_names(street_id: int) -> tuple[tuple[int, CommunityNames], ...]:

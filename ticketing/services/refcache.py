@@ -9,7 +9,8 @@ cached copy itself is never changed by a request. Places are kept as plain ids
 (`remember`: services/placing.py, with the place names free text is matched against and
 the communities; the grid boundaries in services/geo.py; the category menu of the staff
 forms in services/catalog.py and their place choices in ticketing/place_choices.py;
-Open311's service codes in channels/open311.py), which need no merging.
+Open311's service codes in channels/open311.py; the working-day calendar of the
+staff pages, services/workdays.py), which need no merging.
 
 A change to any of these kinds of row made through this process's ORM clears the
 cache at once (and again if it is rolled back); a change made by another process is
@@ -31,6 +32,7 @@ from ticketing.extensions import db
 from ticketing.models import (
     ApiKey,
     Building,
+    CalendarDay,
     Category,
     Community,
     Complex,
@@ -46,7 +48,7 @@ DIRTY = "minhu.refcache_dirty"
 # Changing a row of these kinds clears the cache (see `_changed`). Not User: no account is
 # cached (a staff key's is read afresh), and routing writes users' last_assigned_at with
 # every dispatch, which would empty the cache each time.
-CACHED_KINDS = (ApiKey, Category, SlaTier, Street, Community, Grid, Complex, Building, EmergencyGuide)
+CACHED_KINDS = (ApiKey, Category, SlaTier, Street, Community, Grid, Complex, Building, EmergencyGuide, CalendarDay)
 
 T = TypeVar("T")
 _rows: dict[tuple[Any, ...], tuple[float, Any]] = {}

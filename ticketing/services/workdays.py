@@ -14,13 +14,14 @@ from sqlalchemy import select
 
 from ticketing.extensions import db
 from ticketing.models import CalendarDay
+from ticketing.services import refcache
 from ticketing.services.holidays import official_workday
 
 DAY = timedelta(days=1)
 # Guards the day walk against a calendar with no working days at all.
 MAX_DAYS_SCANNED = 3660
 
-__all__ = ["DAY", "WorkCalendar", "load_calendar", "official_workday"]
+__all__ = ["DAY", "WorkCalendar", "cached_calendar", "load_calendar", "official_workday"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +86,10 @@ def load_calendar(tz: tzinfo) -> WorkCalendar:
     """The calendar with every admin override from the database."""
     rows = db.session.execute(select(CalendarDay.day, CalendarDay.is_workday)).all()
     return WorkCalendar(tz=tz, overrides={day: is_workday for day, is_workday in rows})
+
+
+def cached_calendar(tz: tzinfo) -> WorkCalendar:
+    """`load_calendar`, kept per process (services/refcache.py): what a request's
+    deadlines are counted by. An admin's change made in this process is seen at once, one
+    made in another within `refcache.TTL` seconds. The scheduled jobs load it afresh."""
+    return refcache.remember(("calendar", str(tz)), lambda: load_calendar(tz)) or load_calendar(tz)
