@@ -8,7 +8,8 @@ refused request changes nothing, and one already accepted is never undone.
 
 Where the count lives:
 
-- With `REDIS_URL` set, in Redis: one INCR + EXPIRE per key and window, shared by
+- With `REDIS_URL` set, in Redis: one INCR (and an EXPIRE with the window's first)
+  per key and window, in one script call, shared by
   every process. Refused attempts count too (the window still ends when it ends).
 - Without Redis, or when Redis fails, in the database (`failed_attempts` rows),
   so the embedded set-up is limited too and a dead Redis does not shut the doors.
@@ -31,11 +32,13 @@ import ipaddress
 import logging
 import random
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from redis import Redis
+from redis.commands.core import Script
 from redis.exceptions import RedisError
 from sqlalchemy import Connection, delete, func, insert, literal, select
 
@@ -107,13 +110,24 @@ def _redis() -> Redis | None:
     return redis_connection()
 
 
+# INCR, and EXPIRE on the window's first attempt: one command (EVALSHA) where a MULTI
+# pipeline of INCR and EXPIRE sent four. The key names its window, so it outlives the
+# window (`per` + 5 seconds from the first attempt, which is inside it) and is not reused.
+COUNT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n"""
+
+
+_scripts: weakref.WeakKeyDictionary[Redis, Script] = weakref.WeakKeyDictionary()
+
+
 def _count_in_redis(conn: Redis, name: str, start: int, per: int) -> int:
     """Count one attempt in Redis; the number of attempts in this window so far."""
-    redis_key = f"minhu:{name}:{start}"
-    pipe = conn.pipeline()
-    pipe.incr(redis_key)
-    pipe.expire(redis_key, per + 5)
-    return int(pipe.execute()[0])
+    script = _scripts.get(conn)
+    if script is None:
+        script = _scripts[conn] = conn.register_script(COUNT)
+    return int(script(keys=[f"minhu:{name}:{start}"], args=[per + 5]))
 
 
 def _lock_key(conn: Connection, name: str, older_than: datetime) -> None:
