@@ -252,6 +252,9 @@ def test_only_dispatchers_supervisors_and_admins_in_scope_work_a_callback(world:
     assert [name for name in ("adam", "sam", "sue", "dora", "dan", "gina") if callbacks.find(world.people[name], task.id)
             ] == ["adam", "sam", "sue", "dora"]
     assert callbacks.open_count(world.dora) == 1 and callbacks.open_count(world.dan) == 0
+    # The navigation's count stops at `up_to`.
+    task_of(rated(world, store, "unsatisfied"))
+    assert callbacks.open_count(world.dora) == 2 and callbacks.open_count(world.dora, up_to=1) == 1
     with pytest.raises(NotAllowed):
         callbacks.record_outcome(task, world.dan, Outcome(False), T0, calendar())
 

@@ -58,6 +58,17 @@ def test_the_unread_count_shows_in_the_navigation_of_other_pages(
     assert nav_count(client.get("/workbench/").get_data(as_text=True)) == 1
 
 
+def test_the_navigation_counts_unread_messages_up_to_a_hundred_and_the_inbox_all_of_them(
+        client: FlaskClient, world: World) -> None:
+    db.session.add_all(Notification(dedupe_key=f"many:{i}", kind="dispatched", channel="inbox", user_id=world.gina.id,
+                                    subject=f"message {i}", created_at=T0) for i in range(150))
+    db.session.commit()
+    login(client, world.gina)
+    html = client.get("/workbench/").get_data(as_text=True)
+    assert re.search(r'class="badge nav-count" title="More than 99 unread">99\+<', html)
+    assert "150 unread of 150 messages" in client.get("/inbox/").get_data(as_text=True)
+
+
 def test_staff_without_messages_see_the_inbox_link_but_no_count(
         client: FlaskClient, world: World, dispatched: Ticket) -> None:
     login(client, world.greg)

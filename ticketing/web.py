@@ -31,6 +31,11 @@ def local_tz() -> ZoneInfo:
     return ZoneInfo(current_app.config["TIMEZONE"])
 
 
+# The navigation's badges (unread messages, residents to call back) count up to here and
+# show "99+": a page's cost must not grow with a backlog nobody has read.
+NAV_COUNT_UP_TO = 100
+
+
 def calendar() -> WorkCalendar:
     """The working-day calendar, with the admin's overrides (kept per process)."""
     return cached_calendar(local_tz())

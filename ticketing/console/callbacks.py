@@ -19,7 +19,7 @@ from ticketing.labels import CALLBACK_STATE_LABELS
 from ticketing.models import CallbackTask
 from ticketing.services import callbacks, privacy, timeline
 from ticketing.services.errors import InvalidInput, ServiceError
-from ticketing.web import calendar, now, roles_required, staff_user
+from ticketing.web import NAV_COUNT_UP_TO, calendar, now, roles_required, staff_user
 
 
 def view_labels() -> dict[str, str]:
@@ -37,7 +37,7 @@ def callback_navigation() -> dict[str, Any]:
         if not current_user.is_authenticated:
             return 0
         if "callbacks_open" not in g:
-            g.callbacks_open = callbacks.open_count(current_user)
+            g.callbacks_open = callbacks.open_count(current_user, up_to=NAV_COUNT_UP_TO)
         return int(g.callbacks_open)
 
     return {"callbacks_open": callbacks_open}

@@ -30,7 +30,7 @@ from ticketing.services.area_export_jobs import DOWNLOAD_PATH as EXPORT_PATH
 from ticketing.services.area_export_jobs import KIND as EXPORT_KIND
 from ticketing.services.brief_send import KIND as BRIEF_KIND
 from ticketing.services.ticket_lists import page_span
-from ticketing.web import now, staff_user
+from ticketing.web import NAV_COUNT_UP_TO, now, staff_user
 
 bp = Blueprint("inbox", __name__)
 
@@ -43,12 +43,13 @@ def own_messages(user_id: int) -> Any:
     return (Notification.user_id == user_id) & (Notification.channel == INBOX)
 
 
-def unread_count(user_id: int) -> int:
-    """How many of the user's messages are unread: one COUNT on (user_id, read_at)."""
-    return db.session.scalar(
-        select(func.count()).select_from(Notification)
-        .where(own_messages(user_id), Notification.read_at.is_(None))
-    ) or 0
+def unread_count(user_id: int, up_to: int | None = None) -> int:
+    """How many of the user's messages are unread: one COUNT on (user_id, read_at).
+    With `up_to`, counting stops there (the navigation's badge)."""
+    unread = select(Notification.id).where(own_messages(user_id), Notification.read_at.is_(None))
+    if up_to is not None:
+        unread = unread.limit(up_to)
+    return db.session.scalar(select(func.count()).select_from(unread.subquery())) or 0
 
 
 @dataclass
@@ -111,7 +112,7 @@ def inbox_navigation() -> dict[str, Any]:
         if not current_user.is_authenticated:
             return 0
         if "inbox_unread" not in g:
-            g.inbox_unread = unread_count(current_user.id)
+            g.inbox_unread = unread_count(current_user.id, up_to=NAV_COUNT_UP_TO)
         return int(g.inbox_unread)
 
     return {"inbox_unread": inbox_unread}

@@ -196,13 +196,15 @@ def counts(user: User, now: datetime) -> dict[str, int]:
     return {view: int(row._mapping[view]) for view in VIEWS}
 
 
-def open_count(user: User) -> int:
-    """The open tasks `user` works (the navigation's count)."""
+def open_count(user: User, up_to: int | None = None) -> int:
+    """The open tasks `user` works (the navigation's count); with `up_to`, counting stops there."""
     if user.role not in CALLER_ROLES:
         return 0
-    return db.session.scalar(
-        select(func.count()).select_from(CallbackTask).join(Ticket, CallbackTask.ticket_id == Ticket.id)
-        .where(CallbackTask.state == CallbackState.OPEN, task_scope(user))) or 0
+    tasks = (select(CallbackTask.id).join(Ticket, CallbackTask.ticket_id == Ticket.id)
+             .where(CallbackTask.state == CallbackState.OPEN, task_scope(user)))
+    if up_to is not None:
+        tasks = tasks.limit(up_to)
+    return db.session.scalar(select(func.count()).select_from(tasks.subquery())) or 0
 
 
 def with_ticket() -> list[Any]:
