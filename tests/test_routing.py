@@ -37,7 +37,7 @@ from ticketing.models import (
     TicketEvent,
     User,
 )
-from ticketing.services import intake, routing, targets
+from ticketing.services import intake, notify, routing, targets
 from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.photos import PhotoStore
 from ticketing.services.routing import Decision, route
@@ -369,6 +369,31 @@ def test_a_batch_leaves_tickets_nobody_fits_with_the_dispatcher_and_routes_the_r
     db.session.commit()
     assert placed.status == Status.DISPATCHED and placed.assignee_id is not None
     assert unplaced.status == Status.SUBMITTED and unplaced.unrouted_reason
+
+
+def test_a_batch_looks_up_the_dispatchers_of_every_ticket_left_to_them_at_once(
+        on_call: World, store: PhotoStore, statements: list[str]) -> None:
+    world = on_call
+
+    def unplaced(community: Any) -> Ticket:
+        request = intake.IntakeRequest(channel="web", description="路灯不亮", phone=PHONE,
+                                       category_id=world.category("repair.stair_light").id,
+                                       community_id=community.id)
+        return intake.submit(request, Actor.resident(), T0, TZ, store, 5 * 1024 * 1024, route=False)[0]
+
+    tickets = [unplaced(world.community_a), unplaced(world.community_b), unplaced(world.community_a)]
+    statements.clear()
+    routing.route_many([t.id for t in tickets], T0, calendar())
+    db.session.commit()
+    assert all(t.status == Status.SUBMITTED and t.unrouted_reason for t in tickets)
+    assert len([s for s in statements if "users.community_id IS NULL" in s]) == 1
+    told = {t.id: {n.user_id for n in db.session.scalars(
+        select(Notification).where(Notification.ticket_id == t.id, Notification.kind == "unrouted"))}
+        for t in tickets}
+    # Each ticket's own community's dispatchers, and the street's, as one by one.
+    assert told == {t.id: {u.id for u in notify.dispatchers_of(t)} for t in tickets}
+    assert world.dora.id in told[tickets[0].id] and world.dora.id not in told[tickets[1].id]
+    assert world.dan.id in told[tickets[1].id] and world.dan.id not in told[tickets[0].id]
 
 
 def test_ties_go_to_whoever_waited_longest(world: World, store: PhotoStore) -> None:

@@ -455,6 +455,20 @@ def dispatchers_of(ticket: Ticket) -> list[User]:
     ))
 
 
+def dispatchers_at(places: Iterable[tuple[int, int]]) -> dict[tuple[int, int], list[User]]:
+    """`dispatchers_of` for every (community id, street id) of `places`, in one query."""
+    places = set(places)
+    found = list(db.session.scalars(
+        select(User).where(
+            User.role == Role.DISPATCHER, User.active.is_(True),
+            or_(among(User.community_id, {community for community, _ in places}),
+                (User.community_id.is_(None)) & among(User.street_id, {street for _, street in places})),
+        ).order_by(User.id)
+    ))
+    return {(community, street): [user for user in found if user.community_id == community or (
+        user.community_id is None and user.street_id == street)] for community, street in places}
+
+
 class RetryLater(RuntimeError):
     """Delivery failed but may succeed later; the queue retries with backoff."""
 

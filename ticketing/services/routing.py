@@ -103,6 +103,9 @@ class Batch:
     shift_ends: dict[int, datetime | None] = field(default_factory=dict)
     members: dict[tuple[Any, ...], bool] = field(default_factory=dict)
     dispatchers: dict[tuple[Any, ...], list[User]] = field(default_factory=dict)
+    # The (community, street) of every ticket of the batch: the first ticket left unrouted
+    # looks up the dispatchers of them all at once (`unrouted`).
+    places: set[tuple[int, int]] = field(default_factory=set)
     # Open tickets a ticket of the batch may duplicate (duplicates.near_many), looked up once.
     near: duplicates.Near | None = None
     # Whether the handlers of those open tickets are on duty, by id (a duplicate follows
@@ -258,6 +261,7 @@ def look_up_pools(tickets: Iterable[Ticket], now: datetime, calendar: WorkCalend
     tickets may duplicate: a query per kind of pool and three more, however many pools
     (a city has thousands of grids)."""
     tickets = list(tickets)
+    batch.places.update((t.community_id, t.street_id) for t in tickets)
     wanted: dict[str, set[int]] = {}
     for ticket in tickets:
         # Only first routings: a ticket routed before excludes those who returned it.
@@ -431,6 +435,8 @@ def unrouted(ticket: Ticket, now: datetime, label: str, reason: str, batch: Batc
             db.session.flush()
         known = batch.dispatchers if batch is not None else {}
         place = (ticket.community_id, ticket.street_id)
+        if place not in known and batch is not None and place in batch.places:
+            known.update(notify.dispatchers_at(batch.places - known.keys()))
         if place not in known:
             known[place] = notify.dispatchers_of(ticket)
         dispatchers = known[place]
