@@ -7,11 +7,11 @@ from html import unescape
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from flask.testing import FlaskClient
 from sqlalchemy import event, func, select, text, update
 
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, is_postgres
 from tests.factories import (
     PHONE,
     T0,
@@ -327,6 +327,29 @@ def test_a_batch_routes_each_ticket_as_routing_them_one_by_one_would(world: Worl
     assert all(decisions[t.id].routed for t in batch)
     assert [dispatch_event(t).detail["reason"] for t in batch] == [
         dispatch_event(t).detail["reason"] for t in one_by_one]
+
+
+def test_a_batchs_events_are_numbered_in_the_order_they_happen_and_inserted_without_returning(
+        world: World, store: PhotoStore, statements: list[str]) -> None:
+    put_on_call(world.gina)
+    # Filed as the doors file them: the residents' "received" messages are the batch's to write.
+    batch = [make_ticket(world, store, now=filed_apart(i, 10), route=True) for i in range(10)]
+    statements.clear()
+    routing.route_many([t.id for t in batch], T0 + timedelta(minutes=1), calendar())
+    db.session.commit()
+    dispatched = [dispatch_event(t) for t in batch]
+    assert all(t.status == Status.DISPATCHED for t in batch)
+    # Routed in id order, each dispatch after its ticket's submit event.
+    assert [e.id for e in dispatched] == sorted(e.id for e in dispatched)
+    assert all(t.events[0].action == "submit" and t.events[0].id < e.id for t, e in zip(batch, dispatched, strict=True))
+    events = [s for s in statements if s.startswith("INSERT INTO ticket_events")]
+    messages = [s for s in statements if s.startswith("INSERT INTO notifications")]
+    if is_postgres(current_app):
+        # The events' ids from the sequence at once, then one executemany without
+        # RETURNING; the same for the residents' messages (the inbox rows need no id).
+        assert len([s for s in statements if "pg_get_serial_sequence" in s]) == 2
+        assert len(events) == 1 and "RETURNING" not in events[0]
+        assert len(messages) == 2 and not [s for s in messages if "RETURNING" in s]
 
 
 def test_a_batch_sends_companies_and_teams_their_tickets_as_one_by_one_would(
