@@ -115,6 +115,18 @@ def test_a_duplicate_of_a_ticket_in_a_teams_queue_waits_in_the_same_queue(world:
     assert first.number in dispatch_event(duplicate).detail["rule"]
 
 
+def test_in_a_batch_a_duplicate_of_a_ticket_in_a_teams_queue_waits_in_the_same_queue(
+        world: World, store: PhotoStore) -> None:
+    first = make_ticket(world, store, category="elderly.help")
+    perform(first, "dispatch", Actor.staff(world.dora), T0, calendar(), team=world.volunteers)
+    db.session.commit()
+    duplicate = make_ticket(world, store, now=T0 + HOUR, category="elderly.help", route=True)
+    routing.route_many([duplicate.id], T0 + HOUR, calendar())
+    db.session.commit()
+    assert (duplicate.assignee_id, duplicate.team_id) == (None, world.volunteers.id)
+    assert first.number in dispatch_event(duplicate).detail["rule"]
+
+
 def test_in_a_batch_a_duplicate_follows_the_ticket_routed_just_before_it(world: World, store: PhotoStore) -> None:
     put_on_call(world.gina)
     gwen(world)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import (
     ColumnElement,
@@ -38,7 +38,6 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import load_only
 
 from ticketing.extensions import db
 from ticketing.models import FINAL_STATUSES, OPEN_STATUSES, Status, Ticket, User
@@ -58,6 +57,34 @@ class Placed(Protocol):
     complex_id: int | None
     building_id: int | None
     created_at: datetime
+
+
+class Handled(Placed, Protocol):
+    """What routing reads of a ticket a new one may duplicate: where and when it was
+    filed, and whose hand it is in."""
+
+    number: str
+    community_id: int
+    assignee_id: int | None
+    team_id: int | None
+    company_id: int | None
+
+
+@dataclass(slots=True)
+class NearTicket:
+    """An open ticket `near_many` found, as the columns of `Handled`: not a loaded Ticket."""
+
+    id: int
+    number: str
+    status: str
+    category_id: int
+    complex_id: int | None
+    building_id: int | None
+    community_id: int
+    created_at: datetime
+    assignee_id: int | None
+    team_id: int | None
+    company_id: int | None
 
 
 def eligible(ticket: Ticket) -> bool:
@@ -120,7 +147,7 @@ def candidates(ticket: Ticket, user: User, now: datetime, limit: int = LIMIT) ->
 HANDLED = (Status.DISPATCHED, Status.ACCEPTED, Status.ON_HOLD)
 
 
-def first_handled(ticket: Ticket, near: Iterable[Ticket] | None = None) -> Ticket | None:
+def first_handled(ticket: Ticket, near: Iterable[Handled] | None = None) -> Handled | None:
     """The first ticket filed before `ticket` that it likely duplicates and that has a hand
     (a person, or a team's or company's queue): routing sends the duplicate there.
 
@@ -131,7 +158,7 @@ def first_handled(ticket: Ticket, near: Iterable[Ticket] | None = None) -> Ticke
     """
     if not eligible(ticket):
         return None
-    others = near if near is not None else db.session.scalars(
+    others: Iterable[Handled] = near if near is not None else db.session.scalars(
         select(Ticket)
         .where(Ticket.id != ticket.id, Ticket.category_id == ticket.category_id, same_place(ticket),
                Ticket.created_at >= ticket.created_at - WINDOW, Ticket.created_at <= ticket.created_at,
@@ -147,9 +174,8 @@ def first_handled(ticket: Ticket, near: Iterable[Ticket] | None = None) -> Ticke
     return None
 
 
-Near = dict[tuple[int, int], list[Ticket]]
-# What `first_handled` reads of the tickets `near_many` finds (the `Placed` columns and
-# the hand), and what routing's `follow_duplicate` reads of the one it follows.
+Near = dict[tuple[int, int], list[Handled]]
+# The columns of `NearTicket`, in its order.
 NEAR_COLUMNS = (Ticket.id, Ticket.number, Ticket.status, Ticket.category_id, Ticket.complex_id, Ticket.building_id,
                 Ticket.community_id, Ticket.created_at, Ticket.assignee_id, Ticket.team_id, Ticket.company_id)
 
@@ -158,7 +184,13 @@ def near_many(tickets: Iterable[Ticket]) -> Near:
     """The open tickets that may be what `first_handled` looks for, for all of `tickets` in
     one query (routing a batch): per category and complex, filed in the window before the
     earliest of them up to the latest; oldest first, grouped by (category, complex) so
-    each ticket of the batch walks only its own group (`near_of`)."""
+    each ticket of the batch walks only its own group (`near_of`).
+
+    The others come as plain rows (`NearTicket`): a storm puts hundreds of open tickets
+    in a batch's windows, and loading each as a Ticket was a third of a routing batch's
+    CPU. The batch's own tickets come as themselves, with the assignments the batch
+    makes in them before it writes them."""
+    tickets = list(tickets)
     spans: dict[tuple[int, int], list[datetime]] = {}
     for ticket in tickets:
         if eligible(ticket):
@@ -166,26 +198,23 @@ def near_many(tickets: Iterable[Ticket]) -> Near:
             spans.setdefault((ticket.category_id, ticket.complex_id), []).append(ticket.created_at)
     if not spans:
         return {}
+    mine: dict[int, Handled] = {ticket.id: ticket for ticket in tickets}
     grouped: Near = {}
-    # Only what `first_handled` and routing's `follow_duplicate` read: a storm puts
-    # hundreds of open tickets in a batch's windows, and loading each whole row was a
-    # third of a routing batch's CPU. The batch's own tickets, loaded already, keep
-    # their loaded state (and the assignments the batch has made in it).
-    query = _near_query(spans).options(load_only(*NEAR_COLUMNS)).order_by(Ticket.created_at, Ticket.id)
-    for other in db.session.scalars(query):
+    for row in db.session.execute(_near_query(spans).order_by(Ticket.created_at, Ticket.id)):
+        other = mine.get(row.id) or NearTicket(*row)
         if other.complex_id is not None:
             grouped.setdefault((other.category_id, other.complex_id), []).append(other)
     return grouped
 
 
-def _near_query(spans: dict[tuple[int, int], list[datetime]]) -> Select[tuple[Ticket]]:
+def _near_query(spans: dict[tuple[int, int], list[datetime]]) -> Select[Any]:
     """The open tickets in one of the (category, complex) windows. On PostgreSQL the
     windows are four array parameters joined as rows (`unnest`), so the statement's
     text is the same for every batch and its plan is kept (services/sqlparts.py); a
     condition per window made a new statement, planned anew, for each batch."""
     open_ = Ticket.status.in_(OPEN_STATUSES)
     if db.session.get_bind().dialect.name != "postgresql":
-        return select(Ticket).where(open_, or_(*(
+        return select(*NEAR_COLUMNS).where(open_, or_(*(
             and_(Ticket.category_id == category_id, Ticket.complex_id == complex_id,
                  Ticket.created_at.between(min(times) - WINDOW, max(times)))
             for (category_id, complex_id), times in spans.items())))
@@ -196,12 +225,12 @@ def _near_query(spans: dict[tuple[int, int], list[datetime]]) -> Select[tuple[Ti
         bindparam("since", [min(spans[k]) - WINDOW for k in keys], type_=postgresql.ARRAY(DateTime(timezone=True))),
         bindparam("until", [max(spans[k]) for k in keys], type_=postgresql.ARRAY(DateTime(timezone=True))),
     ).table_valued("category_id", "complex_id", "since", "until").render_derived(name="windows")
-    return select(Ticket).join(windows, and_(
+    return select(*NEAR_COLUMNS).join(windows, and_(
         Ticket.category_id == windows.c.category_id, Ticket.complex_id == windows.c.complex_id,
         Ticket.created_at.between(windows.c.since, windows.c.until))).where(open_)
 
 
-def near_of(near: Near, ticket: Ticket) -> list[Ticket]:
+def near_of(near: Near, ticket: Ticket) -> list[Handled]:
     """What `near_many` found in `ticket`'s category and complex."""
     if ticket.complex_id is None:
         return []

@@ -347,8 +347,8 @@ def _route(ticket: Ticket, now: datetime, calendar: WorkCalendar, batch: Batch) 
     return unrouted(ticket, now, target.label, text(message), batch)
 
 
-def follow_duplicate(ticket: Ticket, first: Ticket, excluded: set[int], now: datetime, calendar: WorkCalendar,
-                     batch: Batch) -> Decision | None:
+def follow_duplicate(ticket: Ticket, first: duplicates.Handled, excluded: set[int], now: datetime,
+                     calendar: WorkCalendar, batch: Batch) -> Decision | None:
     """Send a likely duplicate to the hand that has the first ticket: the same problem, one handler.
 
     Only while that hand may still take it: a person active, serving the place, on duty
@@ -359,15 +359,17 @@ def follow_duplicate(ticket: Ticket, first: Ticket, excluded: set[int], now: dat
     reason = text(_l("likely the same problem as %(number)s (same place and category, open, "
                      "filed within 72 hours): sent to its handler", number=first.number))
     handler: dict[str, Any]
-    person = first.assignee
+    person = db.session.get(User, first.assignee_id) if first.assignee_id is not None else None
+    team = db.session.get(Team, first.team_id) if first.team_id is not None else None
+    company = db.session.get(PropertyCompany, first.company_id) if first.company_id is not None else None
     if person is not None:
         if person.id in excluded or not handler_fits(person, ticket) or not handler_on_duty(person, now, calendar, batch):
             return None
         handler, name = {"assignee": person}, person.display_name
-    elif first.team is not None and first.team.active and first.team.community_id == ticket.community_id:
-        handler, name = {"team": first.team}, first.team.name
-    elif first.company is not None and scope.company_serves(first.company_id, ticket):
-        handler, name = {"company": first.company}, first.company.name
+    elif team is not None and team.active and team.community_id == ticket.community_id:
+        handler, name = {"team": team}, team.name
+    elif company is not None and scope.company_serves(company.id, ticket):
+        handler, name = {"company": company}, company.name
     else:
         return None
     perform(ticket, "dispatch", Actor.system(), now, calendar, flush=not batch.deferred,
