@@ -181,40 +181,47 @@ NEAR_COLUMNS = (Ticket.id, Ticket.number, Ticket.status, Ticket.category_id, Tic
 
 
 def near_many(tickets: Iterable[Ticket]) -> Near:
-    """The open tickets that may be what `first_handled` looks for, for all of `tickets` in
-    one query (routing a batch): per category and complex, filed in the window before the
-    earliest of them up to the latest; oldest first, grouped by (category, complex) so
-    each ticket of the batch walks only its own group (`near_of`).
+    """What `first_handled` may find for each of `tickets`, for all of them in one query
+    (routing a batch): per category and complex, the tickets filed in the window before
+    the earliest of them up to the latest that are in a hand now, with the batch's own
+    tickets (a ticket routed earlier in the batch is in a hand by the time the next one
+    looks); oldest first, grouped by (category, complex) so each ticket of the batch
+    walks only its own group (`near_of`).
 
     The others come as plain rows (`NearTicket`): a storm puts hundreds of open tickets
     in a batch's windows, and loading each as a Ticket was a third of a routing batch's
-    CPU. The batch's own tickets come as themselves, with the assignments the batch
-    makes in them before it writes them."""
+    CPU. Tickets nobody has yet are not read at all: `first_handled` would pass them by."""
     tickets = list(tickets)
     spans: dict[tuple[int, int], list[datetime]] = {}
+    mine: dict[int, Handled] = {}
     for ticket in tickets:
         if eligible(ticket):
             assert ticket.complex_id is not None
             spans.setdefault((ticket.category_id, ticket.complex_id), []).append(ticket.created_at)
+            mine[ticket.id] = ticket
     if not spans:
         return {}
-    mine: dict[int, Handled] = {ticket.id: ticket for ticket in tickets}
     grouped: Near = {}
-    for row in db.session.execute(_near_query(spans).order_by(Ticket.created_at, Ticket.id)):
-        other = mine.get(row.id) or NearTicket(*row)
-        if other.complex_id is not None:
-            grouped.setdefault((other.category_id, other.complex_id), []).append(other)
+    for row in db.session.execute(_near_query(spans)):
+        if row.id not in mine and row.complex_id is not None:
+            grouped.setdefault((row.category_id, row.complex_id), []).append(NearTicket(*row))
+    for own in mine.values():
+        assert own.complex_id is not None
+        grouped.setdefault((own.category_id, own.complex_id), []).append(own)
+    for group in grouped.values():
+        group.sort(key=lambda other: (other.created_at, other.id))
     return grouped
 
 
 def _near_query(spans: dict[tuple[int, int], list[datetime]]) -> Select[Any]:
-    """The open tickets in one of the (category, complex) windows. On PostgreSQL the
-    windows are four array parameters joined as rows (`unnest`), so the statement's
-    text is the same for every batch and its plan is kept (services/sqlparts.py); a
-    condition per window made a new statement, planned anew, for each batch."""
-    open_ = Ticket.status.in_(OPEN_STATUSES)
+    """The tickets in a hand (`HANDLED`) in one of the (category, complex) windows. On
+    PostgreSQL the windows are four array parameters joined as rows (`unnest`), so the
+    statement's text is the same for every batch and its plan is kept
+    (services/sqlparts.py); a condition per window made a new statement, planned anew,
+    for each batch."""
+    handled = Ticket.status.in_(HANDLED)
     if db.session.get_bind().dialect.name != "postgresql":
-        return select(*NEAR_COLUMNS).where(open_, or_(*(
+        return select(*NEAR_COLUMNS).where(handled, or_(*(
             and_(Ticket.category_id == category_id, Ticket.complex_id == complex_id,
                  Ticket.created_at.between(min(times) - WINDOW, max(times)))
             for (category_id, complex_id), times in spans.items())))
@@ -227,7 +234,7 @@ def _near_query(spans: dict[tuple[int, int], list[datetime]]) -> Select[Any]:
     ).table_valued("category_id", "complex_id", "since", "until").render_derived(name="windows")
     return select(*NEAR_COLUMNS).join(windows, and_(
         Ticket.category_id == windows.c.category_id, Ticket.complex_id == windows.c.complex_id,
-        Ticket.created_at.between(windows.c.since, windows.c.until))).where(open_)
+        Ticket.created_at.between(windows.c.since, windows.c.until))).where(handled)
 
 
 def near_of(near: Near, ticket: Ticket) -> list[Handled]:
