@@ -28,7 +28,6 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, select, text
-from sqlalchemy.exc import SQLAlchemyError
 
 PORT = 8391
 # One browser for every request of a signed-in session: Flask-Login's "strong" session
@@ -124,12 +123,6 @@ def vacuum(database_url: str) -> None:
     with engine.connect() as conn:
         for table in ("tickets", "ticket_events", "outbox", "notifications", "ticket_counters", "users"):
             conn.execute(text(f"VACUUM ANALYZE {table}"))
-        # Write out what generating the database (or an earlier run) left dirty, so that a
-        # checkpoint's writes and the full-page images after it are not billed to the run.
-        try:
-            conn.execute(text("CHECKPOINT"))
-        except SQLAlchemyError as exc:  # needs a superuser or pg_checkpoint
-            print(f"no CHECKPOINT before the run ({type(exc).__name__}): PostgreSQL's CPU may include one")
     engine.dispose()
 
 
