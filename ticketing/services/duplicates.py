@@ -203,7 +203,7 @@ def near_many(tickets: Iterable[Ticket]) -> Near:
         return {}
     grouped: Near = {}
     for row in db.session.execute(_near_query(spans)):
-        if row.id not in mine and row.complex_id is not None:
+        if row.id not in mine:
             grouped.setdefault((row.category_id, row.complex_id), []).append(NearTicket(*row))
     for own in mine.values():
         assert own.complex_id is not None

@@ -476,13 +476,8 @@ def supervisors_of(ticket: Ticket, level: int) -> list[User]:
 
 def dispatchers_of(ticket: Ticket) -> list[User]:
     """The active dispatchers of the ticket's community, and those of its whole street."""
-    return list(db.session.scalars(
-        select(User).where(
-            User.role == Role.DISPATCHER, User.active.is_(True),
-            or_(User.community_id == ticket.community_id,
-                (User.community_id.is_(None)) & (User.street_id == ticket.street_id)),
-        ).order_by(User.id)
-    ))
+    place = (ticket.community_id, ticket.street_id)
+    return dispatchers_at([place])[place]
 
 
 def dispatchers_at(places: Iterable[tuple[int, int]]) -> dict[tuple[int, int], list[User]]:

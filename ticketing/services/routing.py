@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import current_app
 from flask_babel import force_locale
@@ -51,6 +51,8 @@ from ticketing.services.lifecycle import Actor, perform
 from ticketing.services.sqlparts import among
 from ticketing.services.targets import Target, active_rules, target_for, text
 from ticketing.services.workdays import WorkCalendar
+
+T = TypeVar("T")
 
 # The tickets that count as someone's current load.
 LOAD_STATUSES = (Status.DISPATCHED, Status.ACCEPTED, Status.ON_HOLD)
@@ -359,16 +361,16 @@ def follow_duplicate(ticket: Ticket, first: duplicates.Handled, excluded: set[in
     reason = text(_l("likely the same problem as %(number)s (same place and category, open, "
                      "filed within 72 hours): sent to its handler", number=first.number))
     handler: dict[str, Any]
-    person = db.session.get(User, first.assignee_id) if first.assignee_id is not None else None
-    team = db.session.get(Team, first.team_id) if first.team_id is not None else None
-    company = db.session.get(PropertyCompany, first.company_id) if first.company_id is not None else None
-    if person is not None:
+    # Each hand read only when the one before it is not there (the session's identity map first).
+    if (person := _by_id(User, first.assignee_id)) is not None:
         if person.id in excluded or not handler_fits(person, ticket) or not handler_on_duty(person, now, calendar, batch):
             return None
         handler, name = {"assignee": person}, person.display_name
-    elif team is not None and team.active and team.community_id == ticket.community_id:
+    elif (team := _by_id(Team, first.team_id)) is not None and team.active \
+            and team.community_id == ticket.community_id:
         handler, name = {"team": team}, team.name
-    elif company is not None and scope.company_serves(company.id, ticket):
+    elif (company := _by_id(PropertyCompany, first.company_id)) is not None \
+            and scope.company_serves(company.id, ticket):
         handler, name = {"company": company}, company.name
     else:
         return None
@@ -377,6 +379,11 @@ def follow_duplicate(ticket: Ticket, first: duplicates.Handled, excluded: set[in
     if person is not None and person.id in batch.counts:
         batch.counts[person.id] += 1  # the next ticket of the batch sees the load
     return Decision(True, rule, name, reason)
+
+
+def _by_id(model: type[T], row_id: int | None) -> T | None:
+    """The row with this id, None for no id (`Session.get`)."""
+    return db.session.get(model, row_id) if row_id is not None else None
 
 
 def handler_on_duty(person: User, now: datetime, calendar: WorkCalendar, batch: Batch) -> bool:
@@ -437,10 +444,9 @@ def unrouted(ticket: Ticket, now: datetime, label: str, reason: str, batch: Batc
             db.session.flush()
         known = batch.dispatchers if batch is not None else {}
         place = (ticket.community_id, ticket.street_id)
-        if place not in known and batch is not None and place in batch.places:
-            known.update(notify.dispatchers_at(batch.places - known.keys()))
-        if place not in known:
-            known[place] = notify.dispatchers_of(ticket)
+        if place not in known:  # with those of every place of the batch not looked up yet
+            wanted = {place} | (batch.places if batch is not None else set())
+            known.update(notify.dispatchers_at(wanted - known.keys()))
         dispatchers = known[place]
         # The key names the ticket and this moment, so it cannot exist yet.
         notify.notify_staff("unrouted", ticket, dispatchers,
