@@ -202,6 +202,7 @@ def register_template_helpers(app: Flask) -> None:
     """Filters and globals the templates use: local time, labels, masking."""
     from ticketing import labels
     from ticketing.services import phones, privacy
+    from ticketing.web import beyond_nav_count, nav_count
 
     tz = ZoneInfo(app.config["TIMEZONE"])
 
@@ -230,7 +231,9 @@ def register_template_helpers(app: Flask) -> None:
         callback_reason_label=lambda code: labels.label(labels.CALLBACK_REASON_LABELS, code),
         callback_state_label=lambda code: labels.label(labels.CALLBACK_STATE_LABELS, code),
         localized=labels.localized_name,
+        nav_count=nav_count,
     )
+    app.jinja_env.tests["beyond_nav_count"] = beyond_nav_count
 
     @app.context_processor
     def inject() -> dict[str, Any]:

@@ -36,6 +36,16 @@ def local_tz() -> ZoneInfo:
 NAV_COUNT_UP_TO = 100
 
 
+def beyond_nav_count(count: int) -> bool:
+    """`{% if n is beyond_nav_count %}`: a badge count the navigation stopped at."""
+    return count >= NAV_COUNT_UP_TO
+
+
+def nav_count(count: int) -> str:
+    """`{{ n|nav_count }}`: a badge's count as shown, "99+" where counting stopped."""
+    return f"{NAV_COUNT_UP_TO - 1}+" if beyond_nav_count(count) else str(count)
+
+
 def calendar() -> WorkCalendar:
     """The working-day calendar, with the admin's overrides (kept per process)."""
     return cached_calendar(local_tz())
