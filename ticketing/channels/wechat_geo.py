@@ -25,7 +25,6 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.util import identity_key
 
 from ticketing.extensions import db
 from ticketing.models import Grid
@@ -34,6 +33,7 @@ from ticketing.services import followers, geo, placing
 from ticketing.services.followers import Remembered
 from ticketing.services.gcj02 import gcj02_to_wgs84, out_of_china, wgs84_to_gcj02  # noqa: F401 (the channel's datum)
 from ticketing.services.placing import CommunityEntry, Placement
+from ticketing.services.sqlparts import by_key
 
 # A location older than this is not used to place a request: people move about, and
 # a pin sent yesterday morning says little about a problem reported tonight.
@@ -94,8 +94,7 @@ FOLLOWER = select(WechatFollower).where(WechatFollower.openid == bindparam("open
 def follower_of(openid: str) -> WechatFollower | None:
     """The follower's row: their location pin, phone and last place, read once per message
     (from the session when it holds the row already, as `Session.get`)."""
-    held = db.session.identity_map.get(identity_key(WechatFollower, openid))
-    return held if held is not None else db.session.scalar(FOLLOWER, {"openid": openid})
+    return by_key(WechatFollower, openid, FOLLOWER, {"openid": openid})
 
 
 def fresh_location(follower: WechatFollower | None, now: datetime) -> Placement | None:

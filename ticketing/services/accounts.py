@@ -25,7 +25,6 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, bindparam, func, or_, select
-from sqlalchemy.orm.util import identity_key
 
 from ticketing.extensions import db
 from ticketing.labels import locale_of
@@ -43,6 +42,7 @@ from ticketing.models import (
 from ticketing.services import audit, passwords, scope
 from ticketing.services.errors import InvalidInput, NotAllowed, ValidationFailed
 from ticketing.services.lifecycle import Actor, perform
+from ticketing.services.sqlparts import by_key
 from ticketing.services.workdays import WorkCalendar
 
 ALL_ROLES = tuple(Role)
@@ -83,9 +83,7 @@ def user_of_session(session_id: str) -> User | None:
     user_id, _dot, version = session_id.partition(".")
     if not user_id.isdigit() or (version and not version.isdigit()):
         return None
-    user = db.session.identity_map.get(identity_key(User, int(user_id)))
-    if user is None:  # as Session.get, with the statement built once
-        user = db.session.scalar(SESSION_USER, {"user_id": int(user_id)})
+    user = by_key(User, int(user_id), SESSION_USER, {"user_id": int(user_id)})
     if user is None or not user.active or int(version or 0) != (user.auth_version or 0):
         return None
     return user

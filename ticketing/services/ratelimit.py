@@ -9,8 +9,7 @@ refused request changes nothing, and one already accepted is never undone.
 Where the count lives:
 
 - With `REDIS_URL` set, in Redis: one INCR (and an EXPIRE with the window's first)
-  per key and window, in one script call, shared by
-  every process. Refused attempts count too (the window still ends when it ends).
+  per key and window, in one script call, shared by every process. Refused attempts count too (the window still ends when it ends).
 - Without Redis, or when Redis fails, in the database (`failed_attempts` rows),
   so the embedded set-up is limited too and a dead Redis does not shut the doors.
   After a Redis failure this process counts in the database for `REDIS_BACKOFF`

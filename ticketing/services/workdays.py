@@ -92,4 +92,6 @@ def cached_calendar(tz: tzinfo) -> WorkCalendar:
     """`load_calendar`, kept per process (services/refcache.py): what a request's
     deadlines are counted by. An admin's change made in this process is seen at once, one
     made in another within `refcache.TTL` seconds. The scheduled jobs load it afresh."""
-    return refcache.remember(("calendar", str(tz)), lambda: load_calendar(tz)) or load_calendar(tz)
+    calendar = refcache.remember(("calendar", str(tz)), lambda: load_calendar(tz))
+    assert calendar is not None  # load_calendar always makes one
+    return calendar
