@@ -128,6 +128,37 @@ def test_the_same_external_message_files_one_ticket(world: World, store: PhotoSt
     assert ticket_count() == 1
 
 
+def test_a_repeat_stores_nothing_and_draws_no_number(world: World, store: PhotoStore) -> None:
+    from ticketing.models import OutboxMessage
+
+    first, created = intake.submit(request_for(world, channel="wechat_oa", external_id="msg-1"),
+                                   Actor.resident(), T0, TZ, store, 5 * MB)
+    db.session.commit()
+    again, created_again = intake.submit(request_for(world, channel="wechat_oa", external_id="msg-1",
+                                                     photos=[png_bytes()]),
+                                         Actor.resident(), T0, TZ, store, 5 * MB)
+    db.session.commit()
+    assert (created, created_again, again.id) == (True, False, first.id)
+    assert ticket_count() == 1
+    assert db.session.scalar(select(func.count()).select_from(TicketEvent)) == 1
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+    assert files_under(store) == []  # the repeat's photo is not kept
+    # The next new ticket takes the next number: the repeat drew none.
+    assert submit(world, store, external_id="other").number == first.number[:-4] + "0002"
+
+
+def test_a_repeat_that_no_longer_validates_still_gets_the_first_ticket(world: World, store: PhotoStore) -> None:
+    first = submit(world, store, channel="wechat_oa", external_id="msg-1")
+    db.session.commit()
+    world.category("repair.stair_light").active = False
+    db.session.commit()
+    again = submit(world, store, channel="wechat_oa", external_id="msg-1")
+    assert again.id == first.id
+    with pytest.raises(ValidationFailed):  # a new message in that category is refused
+        submit(world, store, channel="wechat_oa", external_id="msg-2")
+    assert ticket_count() == 1
+
+
 def test_photos_are_stored_re_encoded(world: World, store: PhotoStore) -> None:
     ticket = submit(world, store, photos=[png_bytes(), png_bytes(fmt="JPEG")])
     assert [p.content_type for p in ticket.photos] == ["image/png", "image/jpeg"]

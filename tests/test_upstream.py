@@ -108,6 +108,20 @@ def test_a_resend_returns_the_same_ticket(world: World, client: FlaskClient, cen
     assert ticket_count() == 1
 
 
+def test_a_resend_after_its_category_closed_returns_the_same_ticket(
+    world: World, client: FlaskClient, centres: None,
+) -> None:
+    first = post(client, order(world))
+    world.category("repair.stair_light").active = False
+    db.session.commit()
+    again = post(client, order(world))
+    assert (first.status_code, again.status_code) == (201, 200), again.get_json()
+    assert again.get_json()["ticket"] == first.get_json()["ticket"]
+    refused = post(client, order(world, order_no="12345-2026-999999"))
+    assert refused.status_code == 400
+    assert ticket_count() == 1
+
+
 def test_a_bad_signature_is_refused_and_nothing_stored(world: World, client: FlaskClient, centres: None) -> None:
     response = post(client, order(world), secret="not-the-shared-secret-at-all")
     assert response.status_code == 401

@@ -269,13 +269,18 @@ def receive(
 
     check_fields(data)
     order_no, external_id = order_number(centre, data)
-    existing = intake.find_existing(CHANNEL, external_id)
-    if existing is not None:
-        return existing, False, order_no
-    req = intake_request(external_id, data)
     try:
-        ticket, created = intake.submit(req, Actor.system(), now, tz, store, max_photo_bytes, max_photos=0,
-                                        looked_up=True)  # just above
+        req = intake_request(external_id, data)
+    except Refused:
+        # A resend of an order filed before that its fields no longer pass (a category
+        # closed since) still gets the first ticket.
+        existing = intake.find_existing(CHANNEL, external_id)
+        if existing is None:
+            raise
+        return existing, False, order_no
+    try:
+        # A resend is found by intake, by the order's external id: the first ticket.
+        ticket, created = intake.submit(req, Actor.system(), now, tz, store, max_photo_bytes, max_photos=0)
     except ValidationFailed as exc:
         fields = {FIELD_NAMES.get(k, k): str(v) for k, v in exc.errors.items()}
         raise Refused(exc.status, "invalid order", fields) from None

@@ -226,10 +226,13 @@ def submit(
 ) -> tuple[Ticket, bool]:
     """File a request; return the ticket and whether it is new.
 
-    The same (channel, external id) filed again returns the first ticket (`looked_up`:
-    the caller has just looked for it with `find_existing`, or has just made the id
-    itself, so it is not read again; a race with another delivery still ends in the
-    first ticket, by the unique index). Bad input
+    The same (channel, external id) filed again returns the first ticket. On
+    PostgreSQL the statement that stores a new ticket looks for it first
+    (`_store_at_once`), so a first delivery pays no statement for the look-up; a
+    repeat that this input no longer passes is looked for before the errors are
+    raised. With `looked_up` the caller has just looked for it with `find_existing`,
+    or has just made the id itself, so it is not looked for again; a race with another
+    delivery still ends in the first ticket, by the unique index. Bad input
     raises `ValidationFailed` with every field's problem, and nothing is stored.
     A new ticket is routed by a job recorded in the same transaction, which first
     writes the resident's "received" message (notify.confirm_receipt), so that the
@@ -242,7 +245,9 @@ def submit(
     commits: the ticket is stored with it or not at all, never left half-done by a
     process that dies between two commits. When it raises, nothing is stored.
     """
-    existing = None if looked_up else find_existing(req.channel, req.external_id)
+    at_once = _stores_at_once()
+    look_up = bool(req.external_id) and not looked_up
+    existing = find_existing(req.channel, req.external_id) if look_up and not at_once else None
     if existing is not None:
         return existing, False
     errors, placement, category, guess = validate(req)
@@ -256,6 +261,11 @@ def submit(
         except (InvalidInput, Busy) as exc:
             errors["photos"], status = exc.message, exc.status
     if errors:
+        # A repeat of a request filed before, which its input no longer passes (a category
+        # closed since): the first ticket, as before validating.
+        existing = find_existing(req.channel, req.external_id) if look_up and at_once else None
+        if existing is not None:
+            return existing, False
         raise ValidationFailed(errors, status=status)
     assert placement is not None and category is not None
     tier = category.effective_tier() or db.session.scalar(
@@ -266,8 +276,11 @@ def submit(
     urgent = raised_tier(tier, guess)
     try:
         with store.staged() as written:
-            ticket = _store(req, actor, now, tz, placement, category, urgent or tier, guess,
-                            guess.urgent_words if urgent is not None else (), route=route)
+            ticket, created = _store(req, actor, now, tz, placement, category, urgent or tier, guess,
+                                     guess.urgent_words if urgent is not None else (), route=route,
+                                     look_up=look_up)
+            if not created:  # filed before (`_store_at_once`): nothing written
+                return ticket, False
             for photo in cleaned:
                 key = store.write(photo, now)
                 written.append(key)
@@ -316,13 +329,17 @@ def _store(
     guess: classify.Guess,
     urgent_words: tuple[str, ...],
     route: bool = True,
-) -> Ticket:
+    look_up: bool = False,
+) -> tuple[Ticket, bool]:
     """Insert the ticket, its submit event and, when it is to be routed, its routing job;
-    else write the resident's "received" message now.
+    else write the resident's "received" message now. Returns the ticket and whether it
+    is new.
 
     No unit of work: ORM-enabled INSERT … RETURNING gives back a persistent Ticket
     without a flush or a SELECT after it. On PostgreSQL the number, the ticket, the
-    event and the routing job are one statement (`_store_at_once`).
+    event and the routing job are one statement (`_store_at_once`), which with
+    `look_up` first looks for a ticket of the same (channel, external id) and stores
+    nothing when there is one: that one is returned. Elsewhere the caller has looked.
     """
     actor_id = actor.user.id if actor.user else None
     values: dict[str, Any] = {
@@ -355,12 +372,15 @@ def _store(
         "at": now, "actor_kind": actor.kind, "actor_id": actor_id, "action": "submit", "from_status": None,
         "to_status": Status.SUBMITTED, "public": True, "note": "", "detail": submit_detail(req.channel, tier, urgent_words),
     }
-    if db.session.get_bind().dialect.name == "postgresql":
-        ticket, stored_event = _store_at_once(values, event, now, tz, route)
+    if _stores_at_once():
+        stored = _store_at_once(values, event, now, tz, route, look_up)
+        if isinstance(stored, Ticket):
+            return stored, False
+        ticket, stored_event = stored
         _with_reference(ticket, category, tier)
         if not route:
             notify.on_event(ticket, stored_event)
-        return ticket
+        return ticket, True
     ticket = _with_reference(db.session.scalars(
         insert(Ticket).returning(Ticket), [dict(values, number=numbering.next_ticket_number(now, tz))]).one(),
         category, tier)
@@ -370,7 +390,12 @@ def _store(
         outbox.emit_now(ROUTE_TICKET, ticket.id, queue=HIGH)
     else:
         notify.on_event(ticket, db.session.scalars(insert(TicketEvent).returning(TicketEvent), [event]).one())
-    return ticket
+    return ticket, True
+
+
+def _stores_at_once() -> bool:
+    """Whether `_store` stores a ticket in one statement (PostgreSQL's data-modifying CTEs)."""
+    return db.session.get_bind().dialect.name == "postgresql"
 
 
 def _with_reference(ticket: Ticket, category: Category, tier: SlaTier) -> Ticket:
@@ -382,10 +407,12 @@ def _with_reference(ticket: Ticket, category: Category, tier: SlaTier) -> Ticket
 
 
 def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime, tz: tzinfo,
-                   route: bool) -> tuple[Ticket, TicketEvent]:
+                   route: bool, look_up: bool = False) -> tuple[Ticket, TicketEvent] | Ticket:
     """PostgreSQL: number (from the day's sequence, services/numbering.py), ticket,
     submit event and, with `route`, the routing job in one statement of data-modifying
-    CTEs: one round trip instead of four.
+    CTEs: one round trip instead of four. With `look_up`, the same statement first
+    looks for a ticket of the same (channel, external id), and when there is one it
+    draws no number, stores nothing and returns that ticket.
 
     The row values travel as two JSON parameters: with a handful of parameters and a
     short text, psycopg keeps the statement's parsed form and PostgreSQL its plan
@@ -396,12 +423,18 @@ def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime,
     """
     ticket_values = with_defaults(Ticket.__table__, values)
     day = numbering.ticket_day(now, tz)
-    ticket_id, number, event_id, queued_id = db.session.connection().exec_driver_sql(_at_once_sql(route), {
-        "day": day, "sequence": numbering.prepare_day(day),
-        "ticket": json.dumps(ticket_values, default=_json_value, ensure_ascii=False),
-        "event": json.dumps(event, default=_json_value, ensure_ascii=False),
-        "job": ROUTE_TICKET, "queue": HIGH, "created_at": now,
-    }).one()
+    ticket_id, number, event_id, queued_id, prior_id = db.session.connection().exec_driver_sql(
+        _at_once_sql(route, look_up), {
+            "day": day, "sequence": numbering.prepare_day(day),
+            "ticket": json.dumps(ticket_values, default=_json_value, ensure_ascii=False),
+            "event": json.dumps(event, default=_json_value, ensure_ascii=False),
+            "job": ROUTE_TICKET, "queue": HIGH, "created_at": now,
+            "channel": values["channel"], "external_id": values["external_id"],
+        }).one()
+    if prior_id is not None:
+        prior = db.session.get(Ticket, prior_id)
+        assert prior is not None, "found by the statement just now, in this transaction"
+        return prior
     if queued_id is not None:
         outbox.relay_soon(queued_id)
     ticket = _as_loaded(Ticket, {"id": ticket_id, "number": number, **ticket_values})
@@ -429,14 +462,18 @@ def _json_value(value: object) -> object:
 
 
 @cache
-def _at_once_sql(route: bool) -> str:
+def _at_once_sql(route: bool, look_up: bool) -> str:
     """The statement of `_store_at_once` (psycopg's parameter style), built once per
-    process; without `route`, no routing job."""
+    process; without `route`, no routing job; with `look_up`, the ticket filed before
+    under the same key, if any, and then nothing else (nextval is not called when its
+    WHERE fails). Its one row: the new ticket's id and number, the event's and the
+    job's ids, and the earlier ticket's id (NULL, or all the others NULL)."""
     ticket_columns = [c.name for c in Ticket.__table__.c if c.name not in ("id", "number")]
     event_columns = [c.name for c in TicketEvent.__table__.c if c.name not in ("id", "ticket_id")]
+    prior = PRIOR if look_up else ""
     # The number as numbering.format_number makes it: at least four digits, more past 9999.
     return f"""
-WITH bumped AS (SELECT nextval(%(sequence)s::regclass) AS last),
+WITH {prior}bumped AS (SELECT nextval(%(sequence)s::regclass) AS last{" WHERE NOT EXISTS (SELECT FROM prior)" if look_up else ""}),
 stored AS (
   INSERT INTO tickets (number, {", ".join(ticket_columns)})
   SELECT %(day)s || '-' || lpad(bumped.last::text, greatest(4, length(bumped.last::text)), '0'),
@@ -448,8 +485,16 @@ logged AS (
   SELECT stored.id, {", ".join(f"e.{c}" for c in event_columns)}
   FROM stored, json_populate_record(NULL::ticket_events, %(event)s::json) AS e
   RETURNING id){QUEUED if route else ""}
-SELECT stored.id, stored.number, logged.id, {"queued.id" if route else "NULL"}
-FROM stored, logged{", queued" if route else ""}"""
+SELECT stored.id, stored.number, logged.id, {"queued.id" if route else "NULL::integer"}, NULL::integer
+FROM stored, logged{", queued" if route else ""}{PRIOR_ROW if look_up else ""}"""
+
+
+# The ticket filed before under the request's key (the unique index on channel and external_id).
+PRIOR = """prior AS (
+  SELECT id FROM tickets WHERE channel = %(channel)s AND external_id = %(external_id)s),
+"""
+PRIOR_ROW = """
+UNION ALL SELECT NULL, NULL, NULL, NULL, prior.id FROM prior"""
 
 
 QUEUED = """,
