@@ -99,6 +99,31 @@ def test_filing_two_good_drafts_and_one_bad(client: FlaskClient, world: World) -
     assert len(db.session.scalars(select(Ticket)).all()) == 3
 
 
+def test_the_drafts_page_shows_each_guess_classified_once(
+    client: FlaskClient, world: World, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    login(client, world.dora)
+    texts: list[str] = []
+
+    def counted(text: str, candidates: set[int] | None = None) -> object:
+        texts.append(text)
+        return classify(text, candidates)
+
+    monkeypatch.setattr(groupchat, "classify", counted)
+    monkeypatch.setattr("ticketing.services.classify.classify", counted)
+    html = drafts_page(client)
+    assert sorted(texts) == sorted(d.text for d in groupchat.parse(PASTE))  # by detect, not again by the page
+    assert html.count("Guessed:") == 3
+    assert "Guessed: Repairs › Stairwell light" in " ".join(html.split())
+    # Drafts shown again after a failed filing are classified by the page.
+    data = posted_rows(html)
+    data["rows-0-phone"] = "12345"
+    texts.clear()
+    again = client.post("/patrol/groupchat/file", data={k: v for k, v in data.items() if not k.startswith(("rows-1", "rows-2"))})
+    assert again.status_code == 400
+    assert again.get_data(as_text=True).count("Guessed:") == 1
+
+
 def test_unticked_drafts_are_not_filed(client: FlaskClient, world: World) -> None:
     login(client, world.gina)
     data = posted_rows(drafts_page(client))

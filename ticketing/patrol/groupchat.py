@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ticketing.services import placing
-from ticketing.services.classify import classify, phone_in_text
+from ticketing.services.classify import Guess, classify, phone_in_text
 from ticketing.services.placing import CommunityEntry
 
 MAX_SENDER = 32
@@ -45,6 +45,7 @@ class Draft:
     category_id: int | None = None
     confidence: float = 0.0  # of the guessed category
     urgent_words: tuple[str, ...] = ()
+    guess: Guess | None = None  # the classifier's, which the drafts page shows
     community_id: int | None = None
     complex_id: int | None = None
     building_id: int | None = None
@@ -101,7 +102,7 @@ def detect(drafts: list[Draft], communities: Sequence[CommunityEntry], category_
         draft.phone = phone_in_text(draft.text) or ""
         guess = classify(draft.text, candidates)
         draft.category_id = guess.category.id if guess.category else None
-        draft.confidence, draft.urgent_words = guess.confidence, guess.urgent_words
+        draft.confidence, draft.urgent_words, draft.guess = guess.confidence, guess.urgent_words, guess
         if communities:
             draft.community_id = communities[0].id
         for community in communities:

@@ -166,7 +166,8 @@ def groupchat_entry() -> str | Response | tuple[str, int]:
         "phone": d.phone, "description": d.text,
     } for d in drafts[:50]]
     form = drafts_form(in_scope, buildings, {"rows": rows})
-    return render_template("patrol/drafts.html", form=form)
+    # The page shows each draft's guess as `detect` made it, not classified again.
+    return render_template("patrol/drafts.html", form=form, guesses={d.key: d.guess for d in drafts[:50]})
 
 
 @bp.route("/groupchat/file", methods=["POST"])
