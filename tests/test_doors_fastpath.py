@@ -151,8 +151,8 @@ def test_a_wechat_text_message_sends_seven_statements_however_many_places(
     # The nonce remembered (1 on PostgreSQL, 2 on SQLite: services/nonces.py), the MsgId
     # looked up (1: WeChat's retries file once), the follower's row (1: their location pin,
     # and the phone and place of their last request), the follower's rate limit (2), the
-    # ticket (store), then its phone and place remembered for next time (1, in a short
-    # transaction of its own: channels/wechat.py `remember`). The communities and places
+    # ticket (store), then its phone and place remembered for next time (1, committed on
+    # its own, without a transaction around it: services/followers.py `remember_apart`). The communities and places
     # the text may name, and the category's emergency guidance, come from the cache.
     nonce = 1 if is_postgres(client.application) else 2
     bound = nonce + 1 + 1 + 2 + store_statements + 1

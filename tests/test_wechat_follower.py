@@ -18,6 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import select, text
+from sqlalchemy.exc import OperationalError
 
 import config
 from tests.factories import PHONE, T0, World, advance, build_world, make_ticket
@@ -56,6 +57,25 @@ def test_the_first_request_remembers_the_phone_and_place_and_says_so(
     assert (row.last_community_id, row.last_building_id) == (world.community_a.id, world.building_managed.id)
     assert MASKED in content and PHONE not in content
     assert "忘记我" in content  # how to have it forgotten
+
+
+def test_a_request_is_filed_and_answered_when_remembering_fails(
+        world: World, client: FlaskClient, account: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OperationalError("INSERT INTO wechat_followers", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(followers, "_upsert", broken)
+    content = say(client, TEXT, 1)
+    assert ticket_count() == 1 and tickets()[0].number in content
+    assert follower() is None
+
+
+def test_the_phone_and_place_are_remembered_committed(
+        world: World, client: FlaskClient, account: None) -> None:
+    say(client, TEXT, 1)
+    db.session.rollback()  # nothing left for the session to commit: the row is there for everyone
+    row = follower()
+    assert row is not None and row.phone == PHONE
 
 
 def test_a_second_message_without_a_phone_is_filed_with_the_remembered_one(

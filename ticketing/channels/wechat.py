@@ -262,18 +262,13 @@ def file_text(message: Any, now: datetime, tz: Any, store: Any, max_photo_bytes:
 
 
 def remember(ticket: Ticket, now: datetime) -> None:
-    """Remember the request's phone and place for the follower's next ones, in a short
-    transaction of its own: the request is filed whatever happens here. Committed keeping
-    the ticket loaded, so the reply reads it without a SELECT."""
-    from ticketing.services import intake
-
-    number = ticket.number
+    """Remember the request's phone and place for the follower's next ones, in a
+    statement of its own (followers.remember_apart): the request is filed whatever
+    happens here, and the ticket stays loaded for the reply."""
     try:
-        followers.remember(ticket, now)
-        intake.commit_keeping_loaded()
+        followers.remember_apart(ticket, now)
     except SQLAlchemyError:
-        db.session.rollback()
-        log.exception("wechat follower's phone and place not remembered (ticket %s)", number)
+        log.exception("wechat follower's phone and place not remembered (ticket %s)", ticket.number)
 
 
 def filed_reply(ticket: Ticket) -> str:

@@ -17,7 +17,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.wrappers import Response
 
 from ticketing import web
-from ticketing.extensions import db
 from ticketing.models import Ticket
 from ticketing.services import followers
 from ticketing.services.intake import IntakeRequest
@@ -93,8 +92,6 @@ def remember(ticket: Ticket) -> None:
     if not ticket.resident_openid:
         return
     try:
-        followers.remember(ticket, web.now())
-        db.session.commit()
+        followers.remember_apart(ticket, web.now())
     except SQLAlchemyError:
-        db.session.rollback()
         log.exception("wechat follower's phone and place not remembered")

@@ -26,6 +26,7 @@ from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import (
+    Connection,
     CursorResult,
     TextClause,
     and_,
@@ -86,10 +87,11 @@ def of_row(row: WechatFollower | None) -> Remembered | None:
                       row.last_building_id, row.last_grid_id)
 
 
-def _upsert(openid: str, values: dict[str, Any]) -> None:
+def _upsert(openid: str, values: dict[str, Any], on: Connection | None = None) -> None:
     """Insert the follower's row or update these columns of it, in one statement: two
-    messages of a new follower at once cannot both insert."""
-    db.session.execute(_upsert_statement(tuple(values)), {"openid": openid, **values})
+    messages of a new follower at once cannot both insert. In the session's transaction,
+    or `on` that connection."""
+    (on or db.session).execute(_upsert_statement(tuple(values)), {"openid": openid, **values})
     loaded = db.session.identity_map.get(identity_key(WechatFollower, openid))
     if loaded is not None:  # else it would go on showing its old values
         db.session.expire(loaded)
@@ -109,9 +111,10 @@ def _upsert_statement(names: tuple[str, ...]) -> TextClause:
     ).bindparams(*(bindparam(name, type_=table.c[name].type) for name in ("openid", *names)))
 
 
-def remember(ticket: Ticket, now: datetime) -> None:
+def remember(ticket: Ticket, now: datetime, on: Connection | None = None) -> None:
     """Remember the phone and place of a request the follower filed (`resident_openid`):
-    a new phone replaces the old one. The caller commits."""
+    a new phone replaces the old one. The caller commits (or, `on` a connection of its
+    own, `remember_apart`)."""
     openid = ticket.resident_openid
     if not openid:
         return
@@ -122,7 +125,15 @@ def remember(ticket: Ticket, now: datetime) -> None:
     phone = clean_phone(ticket.requester_phone)
     if phone is not None:
         values["phone"] = phone
-    _upsert(openid, values)
+    _upsert(openid, values, on)
+
+
+def remember_apart(ticket: Ticket, now: datetime) -> None:
+    """`remember`, after the request is filed and committed, apart from it: one statement
+    committed on its own (autocommit), without a transaction around it, so the
+    request stays filed whatever happens here. Raises SQLAlchemyError."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        remember(ticket, now, on=conn)
 
 
 def remember_phone(openid: str, phone: str, now: datetime) -> str | None:
