@@ -28,7 +28,15 @@ from ticketing.models import (
     TicketEvent,
     User,
 )
-from ticketing.services import apikeys, callbacks, ledger, ledger_report, sweep, tracking
+from ticketing.services import (
+    apikeys,
+    callbacks,
+    ledger,
+    ledger_report,
+    navigation,
+    sweep,
+    tracking,
+)
 from ticketing.services.callbacks import Outcome
 from ticketing.services.errors import Conflict, IllegalTransition, InvalidInput, NotAllowed
 from ticketing.services.lifecycle import Actor, perform
@@ -251,10 +259,10 @@ def test_only_dispatchers_supervisors_and_admins_in_scope_work_a_callback(world:
     task = task_of(rated(world, store, "unsatisfied"))
     assert [name for name in ("adam", "sam", "sue", "dora", "dan", "gina") if callbacks.find(world.people[name], task.id)
             ] == ["adam", "sam", "sue", "dora"]
-    assert callbacks.open_count(world.dora) == 1 and callbacks.open_count(world.dan) == 0
+    assert navigation.badges(world.dora, 100).to_call == 1 and navigation.badges(world.dan, 100).to_call == 0
     # The navigation's count stops at `up_to`.
     task_of(rated(world, store, "unsatisfied"))
-    assert callbacks.open_count(world.dora) == 2 and callbacks.open_count(world.dora, up_to=1) == 1
+    assert navigation.badges(world.dora, 100).to_call == 2 and navigation.badges(world.dora, 1).to_call == 1
     with pytest.raises(NotAllowed):
         callbacks.record_outcome(task, world.dan, Outcome(False), T0, calendar())
 

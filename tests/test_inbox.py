@@ -69,6 +69,20 @@ def test_the_navigation_counts_unread_messages_up_to_a_hundred_and_the_inbox_all
     assert "150 unread of 150 messages" in client.get("/inbox/").get_data(as_text=True)
 
 
+def test_a_dispatchers_two_navigation_counts_are_read_in_one_statement(
+        client: FlaskClient, world: World, dispatched: Ticket, statements: list[str]) -> None:
+    db.session.add(Notification(dedupe_key="one", kind="dispatched", channel="inbox", user_id=world.dora.id,
+                                subject="message", created_at=T0))
+    db.session.commit()
+    login(client, world.dora)
+    statements.clear()
+    html = client.get("/patrol/groupchat").get_data(as_text=True)
+    assert nav_count(html) == 1
+    assert 'class="nav-callbacks"' in html
+    counting = [s for s in statements if "notifications" in s or "callback_tasks" in s]
+    assert len(counting) == 1 and "callback_tasks" in counting[0] and "notifications" in counting[0], counting
+
+
 def test_staff_without_messages_see_the_inbox_link_but_no_count(
         client: FlaskClient, world: World, dispatched: Ticket) -> None:
     login(client, world.greg)

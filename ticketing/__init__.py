@@ -202,7 +202,7 @@ def register_template_helpers(app: Flask) -> None:
     """Filters and globals the templates use: local time, labels, masking."""
     from ticketing import labels
     from ticketing.services import phones, privacy
-    from ticketing.web import beyond_nav_count, nav_count
+    from ticketing.web import beyond_nav_count, callbacks_open, inbox_unread, nav_count
 
     tz = ZoneInfo(app.config["TIMEZONE"])
 
@@ -238,7 +238,8 @@ def register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def inject() -> dict[str, Any]:
         locale = get_locale()
-        return {"current_locale": str(locale) if locale else "zh_CN", "locales": LOCALES}
+        return {"current_locale": str(locale) if locale else "zh_CN", "locales": LOCALES,
+                "inbox_unread": inbox_unread, "callbacks_open": callbacks_open}
 
     @app.route("/lang/<code>")
     def set_language(code: str) -> Any:

@@ -7,13 +7,13 @@ from functools import wraps
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
-from flask import abort, current_app
+from flask import abort, current_app, g
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ticketing.extensions import db
 from ticketing.models import Ticket, User, utcnow
-from ticketing.services import scope
+from ticketing.services import navigation, scope
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
 from ticketing.services.workdays import WorkCalendar, cached_calendar
@@ -44,6 +44,25 @@ def beyond_nav_count(count: int) -> bool:
 def nav_count(count: int) -> str:
     """`{{ n|nav_count }}`: a badge's count as shown, "99+" where counting stopped."""
     return f"{NAV_COUNT_UP_TO - 1}+" if beyond_nav_count(count) else str(count)
+
+
+def nav_badges() -> navigation.Badges:
+    """The signed-in user's navigation counts, read once per request and only when a
+    page shows them: unread messages and residents to call back, in one statement."""
+    if "nav_badges" not in g:
+        g.nav_badges = (navigation.badges(current_user, NAV_COUNT_UP_TO) if current_user.is_authenticated
+                        else navigation.Badges(0, 0))
+    return cast(navigation.Badges, g.nav_badges)
+
+
+def inbox_unread() -> int:
+    """`{{ inbox_unread() }}`: the navigation's count of unread messages."""
+    return nav_badges().unread
+
+
+def callbacks_open() -> int:
+    """`{{ callbacks_open() }}`: the navigation's count of residents to call back."""
+    return nav_badges().to_call
 
 
 def calendar() -> WorkCalendar:

@@ -5,11 +5,8 @@ task out of scope is not found. The rules are services/callbacks.py's.
 """
 from __future__ import annotations
 
-from typing import Any
-
-from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ticketing.console.callback_forms import FIELDS, CallbackForm, NotReachedForm, ReachedForm
@@ -19,7 +16,7 @@ from ticketing.labels import CALLBACK_STATE_LABELS
 from ticketing.models import CallbackTask
 from ticketing.services import callbacks, privacy, timeline
 from ticketing.services.errors import InvalidInput, ServiceError
-from ticketing.web import NAV_COUNT_UP_TO, calendar, now, roles_required, staff_user
+from ticketing.web import calendar, now, roles_required, staff_user
 
 
 def view_labels() -> dict[str, str]:
@@ -27,20 +24,6 @@ def view_labels() -> dict[str, str]:
     return {"open": str(CALLBACK_STATE_LABELS["open"]), "overdue": _("Overdue"),
             "done": str(CALLBACK_STATE_LABELS["done"]), "failed": str(CALLBACK_STATE_LABELS["failed"]),
             "all": _("All")}
-
-
-@bp.app_context_processor
-def callback_navigation() -> dict[str, Any]:
-    """`callbacks_open()` for the navigation: the open tasks, counted once per request, when shown."""
-
-    def callbacks_open() -> int:
-        if not current_user.is_authenticated:
-            return 0
-        if "callbacks_open" not in g:
-            g.callbacks_open = callbacks.open_count(current_user, up_to=NAV_COUNT_UP_TO)
-        return int(g.callbacks_open)
-
-    return {"callbacks_open": callbacks_open}
 
 
 def task_or_404(task_id: int) -> CallbackTask:

@@ -12,14 +12,13 @@ from flask import (
     Blueprint,
     abort,
     flash,
-    g,
     redirect,
     render_template,
     request,
     url_for,
 )
 from flask_babel import ngettext
-from flask_login import current_user, login_required
+from flask_login import login_required
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
@@ -29,27 +28,19 @@ from ticketing.models import Notification
 from ticketing.services.area_export_jobs import DOWNLOAD_PATH as EXPORT_PATH
 from ticketing.services.area_export_jobs import KIND as EXPORT_KIND
 from ticketing.services.brief_send import KIND as BRIEF_KIND
+from ticketing.services.navigation import counted, own_messages, unread_messages
 from ticketing.services.ticket_lists import page_span
-from ticketing.web import NAV_COUNT_UP_TO, now, staff_user
+from ticketing.web import now, staff_user
 
 bp = Blueprint("inbox", __name__)
 
 PER_PAGE = 30
-INBOX = "inbox"
 
 
-def own_messages(user_id: int) -> Any:
-    """The WHERE clause of one user's inbox."""
-    return (Notification.user_id == user_id) & (Notification.channel == INBOX)
-
-
-def unread_count(user_id: int, up_to: int | None = None) -> int:
+def unread_count(user_id: int) -> int:
     """How many of the user's messages are unread: one COUNT on (user_id, read_at).
-    With `up_to`, counting stops there (the navigation's badge)."""
-    unread = select(Notification.id).where(own_messages(user_id), Notification.read_at.is_(None))
-    if up_to is not None:
-        unread = unread.limit(up_to)
-    return db.session.scalar(select(func.count()).select_from(unread.subquery())) or 0
+    (The navigation's badge counts only up to 100: services/navigation.py.)"""
+    return db.session.scalar(select(counted(unread_messages(user_id)))) or 0
 
 
 @dataclass
@@ -102,20 +93,6 @@ def mark_all_read(user_id: int) -> int:
         .values(read_at=now())
     )
     return cast(CursorResult[Any], result).rowcount or 0
-
-
-@bp.app_context_processor
-def inbox_navigation() -> dict[str, Any]:
-    """`inbox_unread()` for the navigation: counted once per request, only when shown."""
-
-    def inbox_unread() -> int:
-        if not current_user.is_authenticated:
-            return 0
-        if "inbox_unread" not in g:
-            g.inbox_unread = unread_count(current_user.id, up_to=NAV_COUNT_UP_TO)
-        return int(g.inbox_unread)
-
-    return {"inbox_unread": inbox_unread}
 
 
 @bp.route("/")

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import ColumnElement, and_, case, false, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, false, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -196,15 +196,10 @@ def counts(user: User, now: datetime) -> dict[str, int]:
     return {view: int(row._mapping[view]) for view in VIEWS}
 
 
-def open_count(user: User, up_to: int | None = None) -> int:
-    """The open tasks `user` works (the navigation's count); with `up_to`, counting stops there."""
-    if user.role not in CALLER_ROLES:
-        return 0
-    tasks = (select(CallbackTask.id).join(Ticket, CallbackTask.ticket_id == Ticket.id)
-             .where(CallbackTask.state == CallbackState.OPEN, task_scope(user)))
-    if up_to is not None:
-        tasks = tasks.limit(up_to)
-    return db.session.scalar(select(func.count()).select_from(tasks.subquery())) or 0
+def open_tasks(user: User) -> Select[Any]:
+    """The ids of the open tasks `user` works (the navigation counts them: services/navigation.py)."""
+    return (select(CallbackTask.id).join(Ticket, CallbackTask.ticket_id == Ticket.id)
+            .where(CallbackTask.state == CallbackState.OPEN, task_scope(user)))
 
 
 def with_ticket() -> list[Any]:
