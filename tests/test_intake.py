@@ -257,6 +257,41 @@ def test_concurrent_intake_never_repeats_a_number(app: Flask, world: World, rout
     assert db.session.scalar(select(func.count()).select_from(Photo)) == 0
 
 
+@pytest.mark.postgres
+def test_one_message_delivered_eight_times_at_once_files_one_ticket(app: Flask, world: World) -> None:
+    """Eight deliveries of one external message race past the look-up in the statement
+    that stores it (services/intake.py `_store_at_once`); the unique index lets one in,
+    and the others get its ticket."""
+    ids = (world.category("repair.stair_light").id, world.building_courtyard.id)
+    store = PhotoStore(app.config["UPLOAD_FOLDER"])
+    results: list[tuple[int, bool]] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def deliver() -> None:
+        with app.app_context():
+            try:
+                barrier.wait()
+                req = intake.IntakeRequest(channel="wechat_oa", external_id="wx:race", description="灯不亮",
+                                           phone=PHONE, category_id=ids[0], building_id=ids[1])
+                ticket, created = intake.submit(req, Actor.resident(), T0, TZ, store, 5 * MB)
+                results.append((ticket.id, created))
+            except BaseException as exc:  # noqa: BLE001 — reported below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len({ticket_id for ticket_id, _ in results}) == 1 and len(results) == 8
+    assert sum(created for _, created in results) == 1
+    assert ticket_count() == 1
+
+
 def test_chinese_punctuation_is_kept_as_typed(world: World, store: PhotoStore) -> None:
     ticket = submit(world, store, description="楼道灯不亮好几天了，晚上看不见！（3号楼）")
     assert ticket.description == "楼道灯不亮好几天了，晚上看不见！（3号楼）"
