@@ -313,6 +313,21 @@ def test_routing_an_urgent_ticket_alerts_the_handler_it_chose(phones: World, sto
     assert staff_sms(ticket) == [("dora", "13900000001"), ("gina", "13900000002")]
 
 
+def test_a_batch_of_urgent_tickets_looks_up_the_dispatchers_of_their_places_once(
+        phones: World, store: PhotoStore, statements: list[str]) -> None:
+    tickets = [make_ticket(phones, store, building=building, category="repair.gas", description="燃气味", route=True)
+               for building in (phones.building_courtyard, phones.building_east, phones.building_managed)]
+    db.session.commit()
+    statements.clear()
+    route_many([t.id for t in tickets], T0, calendar())
+    db.session.commit()
+    # notify.dispatchers_at: the community's dispatchers, or the street's.
+    looked_up = [s for s in statements if "users.community_id IS NULL AND users.street_id" in s]
+    assert len(looked_up) == 1, looked_up
+    assert [staff_sms(t)[:1] for t in tickets] == [[("dora", "13900000001")], [("dan", "13900000003")],
+                                                   [("dora", "13900000001")]]
+
+
 def test_an_ordinary_ticket_sends_staff_no_sms(phones: World, store: PhotoStore) -> None:
     ticket = make_ticket(phones, store)
     advance(ticket, "dispatched", phones)

@@ -243,6 +243,10 @@ class Deferred:
     events: list[tuple[Ticket, TicketEvent]] = field(default_factory=list)
     deliveries: list[Notification] = field(default_factory=list)
     inbox: list[dict[str, Any]] = field(default_factory=list)
+    # The dispatchers of the places of the batch's tickets, by (community id, street id):
+    # the first message for dispatchers looks up those of every place at once
+    # (`dispatchers_of`), not those of each ticket in turn.
+    dispatchers: dict[tuple[int, int], list[User]] = field(default_factory=dict)
 
 
 @contextmanager
@@ -475,9 +479,26 @@ def supervisors_of(ticket: Ticket, level: int) -> list[User]:
 
 
 def dispatchers_of(ticket: Ticket) -> list[User]:
-    """The active dispatchers of the ticket's community, and those of its whole street."""
+    """The active dispatchers of the ticket's community, and those of its whole street.
+
+    Inside `batched()`, looked up once for the places of every ticket whose messages the
+    batch holds (an urgent ticket's alert, a returned or unrouted one's message)."""
     place = (ticket.community_id, ticket.street_id)
-    return dispatchers_at([place])[place]
+    deferred = db.session.info.get(DEFERRED)
+    if deferred is None:
+        return dispatchers_at([place])[place]
+    known = deferred.dispatchers
+    if place not in known:
+        wanted = {place} | {(t.community_id, t.street_id) for t, _ in deferred.events}
+        known.update(dispatchers_at(wanted - known.keys()))
+    return known[place]
+
+
+def batch_dispatchers() -> dict[tuple[int, int], list[User]] | None:
+    """Inside `batched()`, the dispatchers it has looked up by place, for a caller that
+    looks up more to share (routing's unrouted tickets: services/routing.py); else None."""
+    deferred = db.session.info.get(DEFERRED)
+    return deferred.dispatchers if deferred is not None else None
 
 
 def dispatchers_at(places: Iterable[tuple[int, int]]) -> dict[tuple[int, int], list[User]]:

@@ -104,7 +104,7 @@ class Batch:
     counts: dict[int, int] = field(default_factory=dict)
     shift_ends: dict[int, datetime | None] = field(default_factory=dict)
     members: dict[tuple[Any, ...], bool] = field(default_factory=dict)
-    dispatchers: dict[tuple[Any, ...], list[User]] = field(default_factory=dict)
+    dispatchers: dict[tuple[int, int], list[User]] = field(default_factory=dict)
     # The (community, street) of every ticket of the batch: the first ticket left unrouted
     # looks up the dispatchers of them all at once (`unrouted`).
     places: set[tuple[int, int]] = field(default_factory=set)
@@ -252,6 +252,11 @@ def route_many(ticket_ids: list[int], now: datetime, calendar: WorkCalendar) -> 
     tickets, unwritten = load_to_route(ticket_ids)
     batch = Batch(deferred=True)
     with notify.batched(), force_locale(locale_of(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN"))):
+        # One look-up of dispatchers for the batch, shared with its messages (an urgent
+        # ticket's alert, written at the end).
+        shared = notify.batch_dispatchers()
+        if shared is not None:
+            batch.dispatchers = shared
         notify.confirm_receipt(unwritten)
         look_up_pools(tickets, now, calendar, batch)
         return {ticket.id: _route(ticket, now, calendar, batch) for ticket in tickets}
