@@ -43,9 +43,7 @@ class Draft:
     text: str
     phone: str = ""
     category_id: int | None = None
-    confidence: float = 0.0  # of the guessed category
-    urgent_words: tuple[str, ...] = ()
-    guess: Guess | None = None  # the classifier's, which the drafts page shows
+    guess: Guess | None = None  # the classifier's (confidence, urgent words), which the drafts page shows
     community_id: int | None = None
     complex_id: int | None = None
     building_id: int | None = None
@@ -102,7 +100,7 @@ def detect(drafts: list[Draft], communities: Sequence[CommunityEntry], category_
         draft.phone = phone_in_text(draft.text) or ""
         guess = classify(draft.text, candidates)
         draft.category_id = guess.category.id if guess.category else None
-        draft.confidence, draft.urgent_words, draft.guess = guess.confidence, guess.urgent_words, guess
+        draft.guess = guess
         if communities:
             draft.community_id = communities[0].id
         for community in communities:
