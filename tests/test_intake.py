@@ -222,15 +222,13 @@ def numbered_up_to(day: str, last: int) -> None:
         numbering.forget()
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("route", [True, False])
-def test_concurrent_intake_never_repeats_a_number(app: Flask, world: World, route: bool) -> None:
-    """Eight threads file the day's first tickets at once on PostgreSQL (so they also race
-    to make the day's sequence); every number is distinct."""
-    numbered_up_to(T0.astimezone(TZ).strftime("%y%m%d"), 0)
+def eight_at_once(app: Flask, world: World, route: bool = True, **request: Any) -> list[tuple[int, str, bool]]:
+    """Eight threads file the same request at once through intake on PostgreSQL, each in
+    its own session; the ticket each got back (id, number) and whether it was new. None
+    may raise."""
     ids = (world.category("repair.stair_light").id, world.building_courtyard.id)
     store = PhotoStore(app.config["UPLOAD_FOLDER"])
-    numbers: list[str] = []
+    results: list[tuple[int, str, bool]] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(8)
 
@@ -238,10 +236,10 @@ def test_concurrent_intake_never_repeats_a_number(app: Flask, world: World, rout
         with app.app_context():
             try:
                 barrier.wait()
-                req = intake.IntakeRequest(channel="web", description="灯不亮", phone=PHONE,
-                                           category_id=ids[0], building_id=ids[1])
-                ticket, _ = intake.submit(req, Actor.resident(), T0, TZ, store, 5 * MB, route=route)
-                numbers.append(ticket.number)
+                req = intake.IntakeRequest(description="灯不亮", phone=PHONE, category_id=ids[0],
+                                           building_id=ids[1], **request)
+                ticket, created = intake.submit(req, Actor.resident(), T0, TZ, store, 5 * MB, route=route)
+                results.append((ticket.id, ticket.number, created))
             except BaseException as exc:  # noqa: BLE001 — reported below
                 errors.append(exc)
             finally:
@@ -253,6 +251,16 @@ def test_concurrent_intake_never_repeats_a_number(app: Flask, world: World, rout
     for thread in threads:
         thread.join()
     assert errors == []
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("route", [True, False])
+def test_concurrent_intake_never_repeats_a_number(app: Flask, world: World, route: bool) -> None:
+    """Eight threads file the day's first tickets at once on PostgreSQL (so they also race
+    to make the day's sequence); every number is distinct."""
+    numbered_up_to(T0.astimezone(TZ).strftime("%y%m%d"), 0)
+    numbers = [number for _, number, _ in eight_at_once(app, world, route=route, channel="web")]
     assert sorted(numbers) == [f"{T0.astimezone(TZ):%y%m%d}-{n:04d}" for n in range(1, 9)]
     assert db.session.scalar(select(func.count()).select_from(Photo)) == 0
 
@@ -262,33 +270,9 @@ def test_one_message_delivered_eight_times_at_once_files_one_ticket(app: Flask, 
     """Eight deliveries of one external message race past the look-up in the statement
     that stores it (services/intake.py `_store_at_once`); the unique index lets one in,
     and the others get its ticket."""
-    ids = (world.category("repair.stair_light").id, world.building_courtyard.id)
-    store = PhotoStore(app.config["UPLOAD_FOLDER"])
-    results: list[tuple[int, bool]] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(8)
-
-    def deliver() -> None:
-        with app.app_context():
-            try:
-                barrier.wait()
-                req = intake.IntakeRequest(channel="wechat_oa", external_id="wx:race", description="灯不亮",
-                                           phone=PHONE, category_id=ids[0], building_id=ids[1])
-                ticket, created = intake.submit(req, Actor.resident(), T0, TZ, store, 5 * MB)
-                results.append((ticket.id, created))
-            except BaseException as exc:  # noqa: BLE001 — reported below
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=deliver) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert len({ticket_id for ticket_id, _ in results}) == 1 and len(results) == 8
-    assert sum(created for _, created in results) == 1
+    results = eight_at_once(app, world, channel="wechat_oa", external_id="wx:race")
+    assert len(results) == 8 and len({ticket_id for ticket_id, _, _ in results}) == 1
+    assert sum(created for _, _, created in results) == 1
     assert ticket_count() == 1
 
 
