@@ -245,8 +245,10 @@ class Deferred:
     inbox: list[dict[str, Any]] = field(default_factory=list)
     # The dispatchers of the places of the batch's tickets, by (community id, street id):
     # the first message for dispatchers looks up those of every place at once
-    # (`dispatchers_of`), not those of each ticket in turn.
+    # (`dispatchers_of`), not those of each ticket in turn. `places` holds the places a
+    # caller knows ahead (`expect_places`: routing's batch) beside those of the events.
     dispatchers: dict[tuple[int, int], list[User]] = field(default_factory=dict)
+    places: set[tuple[int, int]] = field(default_factory=set)
 
 
 @contextmanager
@@ -482,23 +484,26 @@ def dispatchers_of(ticket: Ticket) -> list[User]:
     """The active dispatchers of the ticket's community, and those of its whole street.
 
     Inside `batched()`, looked up once for the places of every ticket whose messages the
-    batch holds (an urgent ticket's alert, a returned or unrouted one's message)."""
+    batch holds or that it was told of (`expect_places`): an urgent ticket's alert, a
+    returned or unrouted one's message."""
     place = (ticket.community_id, ticket.street_id)
     deferred = db.session.info.get(DEFERRED)
     if deferred is None:
         return dispatchers_at([place])[place]
     known = deferred.dispatchers
     if place not in known:
-        wanted = {place} | {(t.community_id, t.street_id) for t, _ in deferred.events}
+        wanted = {place} | deferred.places | {(t.community_id, t.street_id) for t, _ in deferred.events}
         known.update(dispatchers_at(wanted - known.keys()))
     return known[place]
 
 
-def batch_dispatchers() -> dict[tuple[int, int], list[User]] | None:
-    """Inside `batched()`, the dispatchers it has looked up by place, for a caller that
-    looks up more to share (routing's unrouted tickets: services/routing.py); else None."""
+def expect_places(tickets: Iterable[Ticket]) -> None:
+    """Inside `batched()`: these tickets' places are among those whose dispatchers the
+    batch may need (`dispatchers_of`), so the first look-up takes them too. Outside a
+    batch it does nothing."""
     deferred = db.session.info.get(DEFERRED)
-    return deferred.dispatchers if deferred is not None else None
+    if deferred is not None:
+        deferred.places.update((t.community_id, t.street_id) for t in tickets)
 
 
 def dispatchers_at(places: Iterable[tuple[int, int]]) -> dict[tuple[int, int], list[User]]:

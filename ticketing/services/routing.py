@@ -104,10 +104,6 @@ class Batch:
     counts: dict[int, int] = field(default_factory=dict)
     shift_ends: dict[int, datetime | None] = field(default_factory=dict)
     members: dict[tuple[Any, ...], bool] = field(default_factory=dict)
-    dispatchers: dict[tuple[int, int], list[User]] = field(default_factory=dict)
-    # The (community, street) of every ticket of the batch: the first ticket left unrouted
-    # looks up the dispatchers of them all at once (`unrouted`).
-    places: set[tuple[int, int]] = field(default_factory=set)
     # Open tickets a ticket of the batch may duplicate (duplicates.near_many), looked up once.
     near: duplicates.Near | None = None
     # Whether the handlers of those open tickets are on duty, by id (a duplicate follows
@@ -252,11 +248,8 @@ def route_many(ticket_ids: list[int], now: datetime, calendar: WorkCalendar) -> 
     tickets, unwritten = load_to_route(ticket_ids)
     batch = Batch(deferred=True)
     with notify.batched(), force_locale(locale_of(current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN"))):
-        # One look-up of dispatchers for the batch, shared with its messages (an urgent
-        # ticket's alert, written at the end).
-        shared = notify.batch_dispatchers()
-        if shared is not None:
-            batch.dispatchers = shared
+        # The first ticket left unrouted (or urgent) looks up the dispatchers of them all.
+        notify.expect_places(tickets)
         notify.confirm_receipt(unwritten)
         look_up_pools(tickets, now, calendar, batch)
         return {ticket.id: _route(ticket, now, calendar, batch) for ticket in tickets}
@@ -268,7 +261,6 @@ def look_up_pools(tickets: Iterable[Ticket], now: datetime, calendar: WorkCalend
     tickets may duplicate: a query per kind of pool and three more, however many pools
     (a city has thousands of grids)."""
     tickets = list(tickets)
-    batch.places.update((t.community_id, t.street_id) for t in tickets)
     wanted: dict[str, set[int]] = {}
     for ticket in tickets:
         # Only first routings: a ticket routed before excludes those who returned it.
@@ -447,12 +439,7 @@ def unrouted(ticket: Ticket, now: datetime, label: str, reason: str, batch: Batc
         ticket.unrouted_reason = reason
         if batch is None or not batch.deferred:
             db.session.flush()
-        known = batch.dispatchers if batch is not None else {}
-        place = (ticket.community_id, ticket.street_id)
-        if place not in known:  # with those of every place of the batch not looked up yet
-            wanted = {place} | (batch.places if batch is not None else set())
-            known.update(notify.dispatchers_at(wanted - known.keys()))
-        dispatchers = known[place]
+        dispatchers = notify.dispatchers_of(ticket)  # in a batch, looked up once for all its places
         # The key names the ticket and this moment, so it cannot exist yet.
         notify.notify_staff("unrouted", ticket, dispatchers,
                             f"unrouted:t{ticket.id}:{now.strftime('%Y%m%d%H%M%S%f')}", now, note=reason, fresh=True)
