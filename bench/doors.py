@@ -222,7 +222,8 @@ def county(ask: Ask) -> list[Request]:
 def patrol(ask: Ask) -> list[Request]:
     """Signed-in grid workers report what they found (multipart, with the empty photo
     input): two in three pick a building of their grid, the others send the phone's
-    position inside it. Not 马上就办: each report is routed like a resident's."""
+    position inside it. Not 马上就办: each report is the worker's own, filed dispatched
+    to them and accepted (services/patrol.py), not routed."""
     world, rng = ask.world, ask.rng
     out = []
     for username, grid_id in world.grid_workers:

@@ -205,9 +205,11 @@ def make_ticket(
     category: str = "repair.stair_light",
     actor: Actor | None = None,
     route: bool = False,
+    steps: intake.Steps | None = None,
     **fields: object,
 ) -> Ticket:
-    """File a ticket through the intake service, as a resident on the web form."""
+    """File a ticket through the intake service, as a resident on the web form; `steps`
+    are its first (intake.submit)."""
     building = building or world.building_courtyard
     request = intake.IntakeRequest(
         channel=str(fields.pop("channel", "web")),
@@ -220,7 +222,7 @@ def make_ticket(
         **fields,  # type: ignore[arg-type]
     )
     ticket, _ = intake.submit(request, actor or Actor.resident(), now, TZ, store, 5 * 1024 * 1024,
-                              route=route)
+                              route=route, steps=steps)
     return ticket
 
 

@@ -130,7 +130,7 @@ def test_a_report_the_worker_cannot_take_is_not_stored_at_all(
 ) -> None:
     login(client, world.gina)
 
-    def half_then_refused(ticket: Ticket, *args: object, **kwargs: object) -> None:
+    def half_then_refused(ticket: Ticket, *args: object, **kwargs: object) -> list[TicketEvent]:
         ticket.status = "dispatched"  # a step taken, then the next refused
         raise InvalidInput("That person cannot handle tickets.")
 

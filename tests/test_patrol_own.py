@@ -15,7 +15,16 @@ from sqlalchemy import select, update
 from tests.conftest import csrf_token, login
 from tests.factories import T0, TZ, World, advance, calendar, make_ticket
 from ticketing.extensions import db
-from ticketing.models import HandlerDay, KeyKind, Ledger, Notification, Status, Ticket, User
+from ticketing.models import (
+    HandlerDay,
+    KeyKind,
+    Ledger,
+    Notification,
+    Status,
+    Ticket,
+    TicketEvent,
+    User,
+)
 from ticketing.services import apikeys, ledger, patrol
 from ticketing.services.errors import NotAllowed
 from ticketing.services.lifecycle import Actor, perform
@@ -32,11 +41,9 @@ FAR = {"type": "Polygon", "coordinates": [[[117.0, 40.0], [117.1, 40.0], [117.1,
 def patrol_report(world: World, store: PhotoStore, worker: User | None = None, **fields: Any) -> Ticket:
     """A grid worker's report as the patrol page files it: intake, then theirs (not routed)."""
     worker = worker or world.gina
-    ticket = make_ticket(world, store, channel="patrol", actor=Actor.staff(worker), phone=WORKER_PHONE,
-                         name=worker.display_name, unit_room="", **fields)
-    patrol.own_report(ticket, worker, fields.get("now", T0), calendar())
-    db.session.commit()
-    return ticket
+    return make_ticket(world, store, channel="patrol", actor=Actor.staff(worker), phone=WORKER_PHONE,
+                       name=worker.display_name, unit_room="",
+                       steps=patrol.theirs(worker, fields.get("now", T0), calendar()), **fields)
 
 
 def resident_messages(ticket: Ticket) -> list[Notification]:
@@ -67,6 +74,24 @@ def test_a_report_without_handle_now_is_dispatched_to_the_worker_and_accepted(
     assert [e.action for e in ticket.events] == ["submit", "dispatch", "accept"]
     assert ticket.events[1].detail["rule"] == patrol.OWN_REPORT
     assert ticket.accepted_at is not None and ticket.resolve_due_at is not None
+
+
+def test_a_report_is_stored_once_already_taken_on_the_spot_with_its_events_in_order(
+        client: FlaskClient, world: World) -> None:
+    """The steps are planned before the report is stored (lifecycle.plan): one row,
+    written once, and its four events in the order they were taken, each beginning where
+    the one before ended."""
+    login(client, world.gina)
+    post_report(client, category_id=world.category("repair.stair_light").id,
+                building_id=world.building_courtyard.id, handle_now="y", result="换了灯泡")
+    ticket = only_ticket()
+    assert (ticket.status, ticket.version, ticket.result_note) == (Status.RESOLVED, 1, "换了灯泡")
+    logged = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+                                .order_by(TicketEvent.id)).all()
+    assert [(e.action, e.from_status, e.to_status) for e in logged] == [
+        ("submit", None, Status.SUBMITTED), ("dispatch", Status.SUBMITTED, Status.DISPATCHED),
+        ("accept", Status.DISPATCHED, Status.ACCEPTED), ("resolve", Status.ACCEPTED, Status.RESOLVED)]
+    assert [e.actor_id for e in logged] == [world.gina.id, None, world.gina.id, world.gina.id]
 
 
 def test_handle_now_is_as_it_was(client: FlaskClient, world: World) -> None:

@@ -4,15 +4,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.factories import T0, World, calendar, make_ticket
+from ticketing.services.lifecycle import Actor
 from ticketing.services.patrol import TAKEN_ON_THE_SPOT, take_on_the_spot
 from ticketing.services.photos import PhotoStore
 
 
 def test_taking_it_on_the_spot_records_each_step_at_the_time_passed_in(world: World, store: PhotoStore) -> None:
-    ticket = make_ticket(world, store)
     at = T0 + timedelta(hours=3)
-
-    take_on_the_spot(ticket, world.gina, "换了灯泡", at, calendar())
+    ticket = make_ticket(world, store, now=at, channel="patrol", actor=Actor.staff(world.gina),
+                         steps=lambda draft: take_on_the_spot(draft, world.gina, "换了灯泡", at, calendar()))
 
     steps = [(e.action, e.at.replace(tzinfo=None)) for e in ticket.events if e.action != "submit"]
     assert steps == [(name, at.replace(tzinfo=None)) for name in ("dispatch", "accept", "resolve")]

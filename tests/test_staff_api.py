@@ -229,7 +229,7 @@ def test_a_patrol_ticket_the_worker_cannot_take_is_not_stored(
     api_as: Callable[[User], Api], world: World, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Filed and made the worker's in one transaction: a refusal stores nothing."""
-    def refused(ticket: Ticket, *args: object) -> None:
+    def refused(ticket: Ticket, *args: object) -> list[TicketEvent]:
         ticket.status = Status.DISPATCHED
         raise InvalidInput("That person cannot handle tickets.", field="handler")
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import inspect
 import json
 import time
 from typing import Any
@@ -19,7 +18,6 @@ from tests.factories import PHONE, World, advance
 from ticketing.channels import upstream
 from ticketing.extensions import db
 from ticketing.models import OutboxMessage, Ticket, TicketEvent
-from ticketing.services import lifecycle, notify
 from workers import jobs
 
 URL = "/api/v1/upstream/orders"
@@ -30,20 +28,6 @@ CENTRES = {"county01": {"secret": SECRET, "callback_url": "https://centre.exampl
 @pytest.fixture()
 def centres(ctx: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(ctx.config, "UPSTREAM_CENTERS", CENTRES)
-
-
-@pytest.fixture()
-def hooked(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Report-back hook in the lifecycle: patched in until services/lifecycle.py calls it."""
-    if "upstream.on_event" in inspect.getsource(lifecycle._apply):
-        return
-    original = notify.on_event
-
-    def both(ticket: Ticket, event: TicketEvent) -> None:
-        original(ticket, event)
-        upstream.on_event(ticket, event)
-
-    monkeypatch.setattr(notify, "on_event", both)
 
 
 def order(world: World, **changes: Any) -> dict[str, Any]:
@@ -269,7 +253,7 @@ def report_rows() -> list[OutboxMessage]:
 
 
 def test_accept_resolve_and_close_are_reported_signed(world: World, client: FlaskClient, centres: None,
-                                                      hooked: None, monkeypatch: pytest.MonkeyPatch) -> None:
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     ticket = filed_ticket(world, client)
     advance(ticket, "closed", world)
     rows = report_rows()
@@ -300,8 +284,7 @@ def test_accept_resolve_and_close_are_reported_signed(world: World, client: Flas
     assert len(captured.calls) == 3
 
 
-def test_a_ticket_from_another_channel_is_not_reported(world: World, store: Any, centres: None,
-                                                       hooked: None) -> None:
+def test_a_ticket_from_another_channel_is_not_reported(world: World, store: Any, centres: None) -> None:
     from tests.factories import make_ticket
 
     advance(make_ticket(world, store), "closed", world)
@@ -310,7 +293,7 @@ def test_a_ticket_from_another_channel_is_not_reported(world: World, store: Any,
 
 @pytest.mark.parametrize("failure", [Captured(status=503), Captured(error=requests.ConnectionError("down"))])
 def test_a_failing_callback_raises_so_the_outbox_retries(world: World, client: FlaskClient, centres: None,
-                                                         hooked: None, monkeypatch: pytest.MonkeyPatch,
+                                                         monkeypatch: pytest.MonkeyPatch,
                                                          failure: Captured) -> None:
     ticket = filed_ticket(world, client)
     advance(ticket, "accepted", world)

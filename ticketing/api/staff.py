@@ -217,7 +217,7 @@ def create_ticket() -> Response:
     try:
         ticket, created = intake.submit(
             filing.request, Actor.staff(user), at, local_tz(), photo_store(), current_app.config["MAX_PHOTO_BYTES"],
-            route=not own, then=patrol.theirs(user, at, calendar()) if own else None)  # as on the patrol page
+            route=not own, steps=patrol.theirs(user, at, calendar()) if own else None)  # as on the patrol page
     except ServiceError as exc:
         raise from_service(exc, operations.INTAKE_FIELDS) from None
     url = url_for("staff_api.get_ticket", number=ticket.number)

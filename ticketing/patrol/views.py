@@ -115,7 +115,7 @@ def new_report() -> str | Response | tuple[str, int]:
             req, Actor.staff(worker), at, local_tz(), photo_store(),
             current_app.config["MAX_PHOTO_BYTES"], current_app.config["MAX_PHOTOS"],
             route=False,  # the worker's own: not routed
-            then=theirs(worker, at, calendar(), on_the_spot=handle_now, result=result),
+            steps=theirs(worker, at, calendar(), on_the_spot=handle_now, result=result),
         )
     except ValidationFailed as exc:
         form.add_errors(exc.errors)

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 
 from ticketing.extensions import db
@@ -106,8 +107,10 @@ def dispatch(ticket: Ticket, ctx: Context) -> None:
 def _forget_old_hand(ticket: Ticket) -> None:
     """The handler's relationships may have been loaded before their keys changed (a
     re-dispatch, a reassignment): loaded again from the new keys when next read, so that
-    the new hand is the one told (notify.py)."""
-    db.session.expire(ticket, ["assignee", "team", "company"])
+    the new hand is the one told (notify.py). A ticket not stored yet (lifecycle.plan)
+    has loaded none."""
+    if sa_inspect(ticket).persistent:
+        db.session.expire(ticket, ["assignee", "team", "company"])
 
 
 def _handler_kind_of(user: User) -> str:

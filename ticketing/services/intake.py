@@ -33,7 +33,16 @@ from ticketing.models import (
     TicketEvent,
 )
 from ticketing.queues import HIGH, ROUTE_TICKET
-from ticketing.services import classify, notify, numbering, outbox, phones, placing, refcache
+from ticketing.services import (
+    classify,
+    events,
+    notify,
+    numbering,
+    outbox,
+    phones,
+    placing,
+    refcache,
+)
 from ticketing.services.errors import Busy, InvalidInput, ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore, clean_photo
@@ -222,7 +231,7 @@ def submit(
     max_photos: int = 3,
     route: bool = True,
     looked_up: bool = False,
-    then: Callable[[Ticket], None] | None = None,
+    steps: Steps | None = None,
 ) -> tuple[Ticket, bool]:
     """File a request; return the ticket and whether it is new.
 
@@ -240,10 +249,11 @@ def submit(
     `route` False (a patrol report, the worker's own; the demo's history, moved by
     hand) there is no routing job and the message is written here.
 
-    `then` is the caller's next step with a new ticket (a patrol report made the
-    worker's own, services/patrol.py), taken in the same transaction before it
-    commits: the ticket is stored with it or not at all, never left half-done by a
-    process that dies between two commits. When it raises, nothing is stored.
+    `steps` are the caller's first steps with a new ticket (a patrol report made the
+    worker's own, services/patrol.py): planned by the state machine on the ticket
+    before it is stored (lifecycle.plan), which is then stored as they leave it, with
+    their events, in the same write, and never half-done. When one raises, nothing is
+    stored.
     """
     at_once = _stores_at_once()
     look_up = bool(req.external_id) and not looked_up
@@ -278,7 +288,7 @@ def submit(
         with store.staged() as written:
             ticket, created = _store(req, actor, now, tz, placement, category, urgent or tier, guess,
                                      guess.urgent_words if urgent is not None else (), route=route,
-                                     look_up=look_up)
+                                     look_up=look_up, steps=steps)
             if not created:  # filed before (`_store_at_once`): nothing written
                 return ticket, False
             for photo in cleaned:
@@ -288,8 +298,6 @@ def submit(
                     ticket=ticket, kind="report", storage_key=key,
                     content_type=photo.content_type, size_bytes=len(photo.data), created_at=now,
                 ))
-            if then is not None:
-                then(ticket)
             commit_keeping_loaded()
     except IntegrityError:
         db.session.rollback()
@@ -330,10 +338,12 @@ def _store(
     urgent_words: tuple[str, ...],
     route: bool = True,
     look_up: bool = False,
+    steps: Steps | None = None,
 ) -> tuple[Ticket, bool]:
     """Insert the ticket, its submit event and, when it is to be routed, its routing job;
     else write the resident's "received" message now. Returns the ticket and whether it
-    is new.
+    is new. With `steps` (not routed), the ticket is inserted as they leave it, their
+    events after the submit event, and every event is told to the listeners.
 
     No unit of work: ORM-enabled INSERT … RETURNING gives back a persistent Ticket
     without a flush or a SELECT after it. On PostgreSQL the number, the ticket, the
@@ -368,29 +378,59 @@ def _store(
         "updated_at": now,
         "created_by_id": actor_id,
     }
-    event: dict[str, Any] = {
+    submitted: dict[str, Any] = {
         "at": now, "actor_kind": actor.kind, "actor_id": actor_id, "action": "submit", "from_status": None,
         "to_status": Status.SUBMITTED, "public": True, "note": "", "detail": submit_detail(req.channel, tier, urgent_words),
     }
+    assert steps is None or not route, "a ticket its first steps have placed in someone's hands is not routed"
+    values, planned = _planned(values, category, tier, steps)
+    logged = [submitted, *planned]
     if _stores_at_once():
-        stored = _store_at_once(values, event, now, tz, route, look_up)
+        stored = _store_at_once(values, logged, now, tz, route, look_up)
         if isinstance(stored, Ticket):
             return stored, False
-        ticket, stored_event = stored
+        ticket, events_stored = stored
         _with_reference(ticket, category, tier)
-        if not route:
-            notify.on_event(ticket, stored_event)
-        return ticket, True
-    ticket = _with_reference(db.session.scalars(
-        insert(Ticket).returning(Ticket), [dict(values, number=numbering.next_ticket_number(now, tz))]).one(),
-        category, tier)
-    event["ticket_id"] = ticket.id
-    if route:
-        db.session.execute(insert(TicketEvent.__table__).values(**event))
-        outbox.emit_now(ROUTE_TICKET, ticket.id, queue=HIGH)
     else:
-        notify.on_event(ticket, db.session.scalars(insert(TicketEvent).returning(TicketEvent), [event]).one())
+        ticket = _with_reference(db.session.scalars(
+            insert(Ticket).returning(Ticket), [dict(values, number=numbering.next_ticket_number(now, tz))]).one(),
+            category, tier)
+        logged = [dict(event, ticket_id=ticket.id) for event in logged]
+        if route:
+            db.session.execute(insert(TicketEvent.__table__), logged)
+            outbox.emit_now(ROUTE_TICKET, ticket.id, queue=HIGH)
+            return ticket, True
+        ids = db.session.scalars(insert(TicketEvent.__table__).returning(
+            TicketEvent.__table__.c.id, sort_by_parameter_order=True), logged).all()
+        events_stored = [_as_loaded(TicketEvent, {"id": event_id, **event})
+                         for event_id, event in zip(ids, logged, strict=True)]
+    if not route:
+        with notify.batched():
+            notify.on_event(ticket, events_stored[0])  # the resident's "received"
+            for event in events_stored[1:]:
+                events.publish(ticket, event)  # as lifecycle.perform tells its events
     return ticket, True
+
+
+# The caller's first steps with a new ticket (intake.submit's `steps`): the state
+# machine's transitions planned on it (lifecycle.plan), and their events.
+Steps = Callable[[Ticket], list[TicketEvent]]
+
+
+def _planned(values: dict[str, Any], category: Category, tier: SlaTier,
+             steps: Steps | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ticket's column values after the caller's first steps, and their events' (in
+    order): the steps are taken on a ticket made of `values`, not stored, with its
+    category and tier as loaded."""
+    if steps is None:
+        return values, []
+    draft: Ticket = class_mapper(Ticket).class_manager.new_instance()
+    draft.__dict__.update(with_defaults(Ticket.__table__, values))
+    _with_reference(draft, category, tier)
+    planned = steps(draft)
+    return ({c.key: draft.__dict__[c.key] for c in Ticket.__table__.c if c.key in draft.__dict__},
+            [{c.key: event.__dict__.get(c.key) for c in TicketEvent.__table__.c if c.key not in ("id", "ticket_id")}
+             for event in planned])
 
 
 def _stores_at_once() -> bool:
@@ -406,11 +446,12 @@ def _with_reference(ticket: Ticket, category: Category, tier: SlaTier) -> Ticket
     return ticket
 
 
-def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime, tz: tzinfo,
-                   route: bool, look_up: bool = False) -> tuple[Ticket, TicketEvent] | Ticket:
-    """PostgreSQL: number (from the day's sequence, services/numbering.py), ticket,
-    submit event and, with `route`, the routing job in one statement of data-modifying
-    CTEs: one round trip instead of four. With `look_up`, the same statement first
+def _store_at_once(values: dict[str, Any], logged: list[dict[str, Any]], now: datetime, tz: tzinfo,
+                   route: bool, look_up: bool = False) -> tuple[Ticket, list[TicketEvent]] | Ticket:
+    """PostgreSQL: number (from the day's sequence, services/numbering.py), ticket, its
+    events (`logged`: the submit event, and those of the caller's first steps) and, with
+    `route`, the routing job in one statement of data-modifying CTEs: one round trip
+    instead of four. With `look_up`, the same statement first
     looks for a ticket of the same (channel, external id), and when there is one it
     draws no number, stores nothing and returns that ticket.
 
@@ -423,11 +464,11 @@ def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime,
     """
     ticket_values = with_defaults(Ticket.__table__, values)
     day = numbering.ticket_day(now, tz)
-    ticket_id, number, event_id, queued_id, prior_id = db.session.connection().exec_driver_sql(
+    ticket_id, number, event_ids, queued_id, prior_id = db.session.connection().exec_driver_sql(
         _at_once_sql(route, look_up), {
             "day": day, "sequence": numbering.prepare_day(day),
             "ticket": json.dumps(ticket_values, default=_json_value, ensure_ascii=False),
-            "event": json.dumps(event, default=_json_value, ensure_ascii=False),
+            "events": json.dumps(logged, default=_json_value, ensure_ascii=False),
             "job": ROUTE_TICKET, "queue": HIGH, "created_at": now,
             "channel": values["channel"], "external_id": values["external_id"],
         }).one()
@@ -438,7 +479,9 @@ def _store_at_once(values: dict[str, Any], event: dict[str, Any], now: datetime,
     if queued_id is not None:
         outbox.relay_soon(queued_id)
     ticket = _as_loaded(Ticket, {"id": ticket_id, "number": number, **ticket_values})
-    return ticket, _as_loaded(TicketEvent, {"id": event_id, "ticket_id": ticket_id, **event})
+    # The events' ids were drawn in the order they were given (`_at_once_sql`).
+    return ticket, [_as_loaded(TicketEvent, {"id": event_id, "ticket_id": ticket_id, **event})
+                    for event_id, event in zip(event_ids, logged, strict=True)]
 
 
 def _as_loaded(model: type[T], values: dict[str, Any]) -> T:
@@ -466,8 +509,9 @@ def _at_once_sql(route: bool, look_up: bool) -> str:
     """The statement of `_store_at_once` (psycopg's parameter style), built once per
     process; without `route`, no routing job; with `look_up`, the ticket filed before
     under the same key, if any, and then nothing else (nextval is not called when its
-    WHERE fails). Its one row: the new ticket's id and number, the event's and the
-    job's ids, and the earlier ticket's id (NULL, or all the others NULL)."""
+    WHERE fails). Its one row: the new ticket's id and number, the events' ids in the
+    order they were given (inserted in that order, so drawn from the sequence in that
+    order), the job's id, and the earlier ticket's id (NULL, or all the others NULL)."""
     ticket_columns = [c.name for c in Ticket.__table__.c if c.name not in ("id", "number")]
     event_columns = [c.name for c in TicketEvent.__table__.c if c.name not in ("id", "ticket_id")]
     prior = PRIOR if look_up else ""
@@ -483,10 +527,12 @@ stored AS (
 logged AS (
   INSERT INTO ticket_events (ticket_id, {", ".join(event_columns)})
   SELECT stored.id, {", ".join(f"e.{c}" for c in event_columns)}
-  FROM stored, json_populate_record(NULL::ticket_events, %(event)s::json) AS e
+  FROM stored, json_populate_recordset(NULL::ticket_events, %(events)s::json) WITH ORDINALITY AS e
+  ORDER BY e.ordinality
   RETURNING id){QUEUED if route else ""}
-SELECT stored.id, stored.number, logged.id, {"queued.id" if route else "NULL::integer"}, NULL::integer
-FROM stored, logged{", queued" if route else ""}{PRIOR_ROW if look_up else ""}"""
+SELECT stored.id, stored.number, (SELECT array_agg(id ORDER BY id) FROM logged),
+       {"queued.id" if route else "NULL::integer"}, NULL::integer
+FROM stored{", queued" if route else ""}{PRIOR_ROW if look_up else ""}"""
 
 
 # The ticket filed before under the request's key (the unique index on channel and external_id).

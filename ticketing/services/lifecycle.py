@@ -38,7 +38,7 @@ from ticketing.services.errors import (
 )
 from ticketing.services.workdays import WorkCalendar
 
-__all__ = ["MAX_LEVEL", "MAX_NOTE_LENGTH", "REOPEN_WINDOW", "TRANSITIONS", "Actor", "Transition", "allowed", "check", "perform"]
+__all__ = ["MAX_LEVEL", "MAX_NOTE_LENGTH", "REOPEN_WINDOW", "TRANSITIONS", "Actor", "Transition", "allowed", "check", "perform", "plan"]
 
 MAX_NOTE_LENGTH = 2000
 
@@ -241,11 +241,10 @@ def perform(
     another transaction changed the ticket first. On any error the session is
     rolled back, so nothing is half-written.
     """
-    transition = TRANSITIONS.get(name)
-    if transition is None:
-        raise IllegalTransition(_l("Unknown action."))
     try:
-        event = _apply(ticket, transition, actor, now, calendar, note, public, params)
+        event = plan(ticket, name, actor, now, calendar, note, public, **params)
+        db.session.add(event)
+        events.publish(ticket, event)  # notifications, report-back: listeners of create_app
         if flush:
             db.session.flush()
     except StaleDataError:
@@ -257,16 +256,28 @@ def perform(
     return event
 
 
-def _apply(
+def plan(
     ticket: Ticket,
-    transition: Transition,
+    name: str,
     actor: Actor,
     now: datetime,
     calendar: WorkCalendar,
-    note: str,
-    public: bool | None,
-    params: dict[str, Any],
+    note: str = "",
+    public: bool | None = None,
+    **params: Any,
 ) -> TicketEvent:
+    """Apply transition `name` to the ticket and return its event, neither recorded nor
+    told to the listeners: `perform` records and tells.
+
+    Used alone for a ticket not stored yet, whose first steps are taken before it is
+    (a patrol report made the worker's own, services/patrol.py): intake stores the
+    ticket as they leave it, with their events, in one write, and then tells the
+    listeners (services/intake.py `submit`). Raises as `perform` does, rolling nothing
+    back: the caller does.
+    """
+    transition = TRANSITIONS.get(name)
+    if transition is None:
+        raise IllegalTransition(_l("Unknown action."))
     check(transition, actor, ticket)
     note = (note or "").strip()
     if transition.note_required and not note:
@@ -282,7 +293,7 @@ def _apply(
     if transition.target is not None:
         ticket.status = transition.target
     ticket.updated_at = now
-    event = TicketEvent(
+    return TicketEvent(
         ticket=ticket,
         at=now,
         actor_kind=actor.kind,
@@ -294,6 +305,3 @@ def _apply(
         public=transition.public if public is None else public,
         detail=ctx.detail,
     )
-    db.session.add(event)
-    events.publish(ticket, event)  # notifications, report-back: listeners of create_app
-    return event

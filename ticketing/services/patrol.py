@@ -21,9 +21,9 @@ from datetime import datetime
 from sqlalchemy import select
 
 from ticketing.extensions import db
-from ticketing.models import Community, Grid, Ticket, User, user_grids
-from ticketing.services import geo, notify, placing
-from ticketing.services.lifecycle import Actor, perform
+from ticketing.models import Community, Grid, Ticket, TicketEvent, User, user_grids
+from ticketing.services import geo, placing
+from ticketing.services.lifecycle import Actor, plan
 from ticketing.services.workdays import WorkCalendar
 
 TAKEN_ON_THE_SPOT = "patrol: taken on the spot"
@@ -95,34 +95,35 @@ def _distance(area: geo.GridArea | None, lat: float, lng: float) -> float:
 
 
 def own_report(ticket: Ticket, worker: User, now: datetime, calendar: WorkCalendar,
-               rule: str = OWN_REPORT) -> None:
+               rule: str = OWN_REPORT) -> list[TicketEvent]:
     """Dispatch the worker's new report to them and accept it: they found it, they own it.
 
-    The caller commits; a refused step raises the state machine's `ServiceError`. The
-    two steps' messages are written together after one flush (notify.batched), not
-    after a flush each.
+    The two steps are planned on the report before it is stored (lifecycle.plan), so that
+    intake stores it accepted, with their events, in one write; their events are
+    returned. A refused step raises the state machine's `ServiceError`, and nothing is
+    stored.
     """
-    with notify.batched():
-        perform(ticket, "dispatch", Actor.system(), now, calendar, flush=False, assignee=worker, rule=rule)
-        perform(ticket, "accept", Actor.staff(worker), now, calendar, flush=False)
+    return [plan(ticket, "dispatch", Actor.system(), now, calendar, assignee=worker, rule=rule),
+            plan(ticket, "accept", Actor.staff(worker), now, calendar)]
 
 
 def theirs(worker: User, now: datetime, calendar: WorkCalendar, on_the_spot: bool = False,
-           result: str = "") -> Callable[[Ticket], None]:
-    """The step that makes a new report the worker's (`own_report`), or with 马上就办 takes
-    it on the spot (`take_on_the_spot`): intake's `then`, taken in the filing's own
-    transaction, so that a report is never filed but nobody's."""
+           result: str = "") -> Callable[[Ticket], list[TicketEvent]]:
+    """The steps that make a new report the worker's (`own_report`), or with 马上就办 take
+    it on the spot (`take_on_the_spot`): intake's `steps`, taken before the report is
+    stored and stored with it, so that a report is never filed but nobody's."""
     if on_the_spot:
         return lambda ticket: take_on_the_spot(ticket, worker, result, now, calendar)
     return lambda ticket: own_report(ticket, worker, now, calendar)
 
 
-def take_on_the_spot(ticket: Ticket, worker: User, result: str, now: datetime, calendar: WorkCalendar) -> None:
+def take_on_the_spot(ticket: Ticket, worker: User, result: str, now: datetime,
+                     calendar: WorkCalendar) -> list[TicketEvent]:
     """马上就办: the report is the worker's, and with a result it is resolved at once.
 
-    The caller commits; a refused step raises the state machine's `ServiceError`.
+    Planned as `own_report` is; a refused step raises the state machine's `ServiceError`.
     """
-    with notify.batched():
-        own_report(ticket, worker, now, calendar, rule=TAKEN_ON_THE_SPOT)
-        if result:
-            perform(ticket, "resolve", Actor.staff(worker), now, calendar, flush=False, note=result)
+    steps = own_report(ticket, worker, now, calendar, rule=TAKEN_ON_THE_SPOT)
+    if result:
+        steps.append(plan(ticket, "resolve", Actor.staff(worker), now, calendar, note=result))
+    return steps
