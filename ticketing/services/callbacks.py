@@ -196,10 +196,12 @@ def counts(user: User, now: datetime) -> dict[str, int]:
     return {view: int(row._mapping[view]) for view in VIEWS}
 
 
-def open_tasks(user: User) -> Select[Any]:
-    """The ids of the open tasks `user` works (the navigation counts them: services/navigation.py)."""
+def open_tasks(kind: str, place: Any) -> Select[Any]:
+    """The ids of the open tasks of a caller's scope (scope.coordinator_scope: every
+    caller is a coordinator); `place` an id or a bound parameter. The navigation counts
+    them (services/navigation.py)."""
     return (select(CallbackTask.id).join(Ticket, CallbackTask.ticket_id == Ticket.id)
-            .where(CallbackTask.state == CallbackState.OPEN, task_scope(user)))
+            .where(CallbackTask.state == CallbackState.OPEN, scope.coordinated(kind, place)))
 
 
 def with_ticket() -> list[Any]:

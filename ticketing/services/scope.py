@@ -21,17 +21,14 @@ from ticketing.models import (
 )
 from ticketing.services.errors import InvalidInput
 
+# Those who see tickets by place, not by hand (`coordinator_scope`).
+COORDINATORS = (Role.ADMIN, Role.SUPERVISOR, Role.DISPATCHER)
+
 
 def ticket_scope(user: User) -> ColumnElement[bool]:
     """A WHERE clause selecting the tickets `user` may see."""
-    if user.role == Role.ADMIN:
-        return true()
-    if user.role in (Role.SUPERVISOR, Role.DISPATCHER):
-        if user.community_id is not None:
-            return Ticket.community_id == user.community_id
-        if user.street_id is not None:
-            return Ticket.street_id == user.street_id
-        return false()
+    if user.role in COORDINATORS:
+        return coordinated(*coordinator_scope(user))
     assigned = Ticket.assignee_id == user.id
     if user.role == Role.GRID_WORKER:
         # Literal ids, not a subquery: PostgreSQL then plans an index scan per grid
@@ -42,6 +39,32 @@ def ticket_scope(user: User) -> ColumnElement[bool]:
     if user.role == Role.VOLUNTEER and user.team_id is not None:
         return or_(assigned, Ticket.team_id == user.team_id)
     return assigned
+
+
+def coordinator_scope(user: User) -> tuple[str, int | None]:
+    """Where the tickets of an admin, supervisor or dispatcher (`COORDINATORS`) lie, as
+    (kind, place id): ("all", None), ("community", id), ("street", id), or
+    ("nowhere", None) for one given no place."""
+    if user.role == Role.ADMIN:
+        return "all", None
+    if user.community_id is not None:
+        return "community", user.community_id
+    if user.street_id is not None:
+        return "street", user.street_id
+    return "nowhere", None
+
+
+def coordinated(kind: str, place: Any) -> ColumnElement[bool]:
+    """A WHERE clause selecting the tickets of a coordinator's scope (`coordinator_scope`);
+    `place` the place's id, or a bound parameter standing for it in a statement built
+    once for every coordinator of that kind (services/navigation.py)."""
+    if kind == "all":
+        return true()
+    if kind == "community":
+        return Ticket.community_id == place
+    if kind == "street":
+        return Ticket.street_id == place
+    return false()
 
 
 def place_scope(user: User, grid_id: Any, community_id: Any, street_id: Any) -> ColumnElement[bool]:
