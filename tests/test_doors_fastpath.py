@@ -223,14 +223,13 @@ def patrol_report(client: FlaskClient, **fields: object) -> Prepare:
 # A patrol report is the worker's own (services/patrol.py): filed unrouted and already
 # dispatched to them and accepted (the ticket's number, the ticket, its submit event and
 # the two steps' events: `own_store_statements`; lifecycle.plan), then the steps' other
-# writes go out together (notify.batched).
+# write: the worker's last assignment. Nobody is sent a message: the worker took it.
 # The working-day calendar the deadlines are counted by is kept per process
 # (services/workdays.py `cached_calendar`).
-OWN_REPORT = (1  # the worker's last assignment
-              + 1)  # the worker's message
+OWN_REPORT = 1
 
 
-def test_a_patrol_report_sends_at_most_five_statements_or_ten_on_sqlite_however_many_places(
+def test_a_patrol_report_sends_at_most_four_statements_or_nine_on_sqlite_however_many_places(
     client: FlaskClient, world: World, statements: list[str], lazy_loads: list[str], own_store_statements: int,
     key_statements: int,
 ) -> None:

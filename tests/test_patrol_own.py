@@ -94,6 +94,21 @@ def test_a_report_is_stored_once_already_taken_on_the_spot_with_its_events_in_or
     assert [e.actor_id for e in logged] == [world.gina.id, None, world.gina.id, world.gina.id]
 
 
+def test_the_worker_is_not_asked_to_accept_their_own_report(client: FlaskClient, world: World) -> None:
+    """No "sent to you, accept it by …" in the inbox of the worker who filed it, already
+    theirs; a report given to another handler later tells that one, as any ticket."""
+    login(client, world.gina)
+    for extra in ({}, {"handle_now": "y", "result": "换了灯泡"}):
+        post_report(client, category_id=world.category("repair.stair_light").id,
+                    building_id=world.building_courtyard.id, **extra)
+    assert db.session.scalars(select(Notification.kind).where(Notification.user_id == world.gina.id)).all() == []
+    report = db.session.scalars(select(Ticket).where(Ticket.status == Status.ACCEPTED)).one()
+    perform(report, "reassign", Actor.staff(world.dora), T0, calendar(), note="换人处理", assignee=world.greg)
+    db.session.commit()
+    assert db.session.scalars(select(Notification.kind).where(Notification.user_id == world.greg.id)).all() == [
+        "assigned"]
+
+
 def test_handle_now_is_as_it_was(client: FlaskClient, world: World) -> None:
     login(client, world.gina)
     post_report(client, category_id=world.category("repair.stair_light").id,

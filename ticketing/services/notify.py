@@ -35,7 +35,7 @@ from sqlalchemy import (
 
 from ticketing.extensions import db
 from ticketing.labels import RATING_LABELS, format_deadline, locale_of, localized_name
-from ticketing.models import Channel, Notification, Role, Ticket, TicketEvent, User
+from ticketing.models import Channel, Notification, Role, Status, Ticket, TicketEvent, User
 from ticketing.queues import DEFAULT, DELIVER_NOTIFICATION
 from ticketing.services import duty, outbox, phones
 from ticketing.services.classify import phone_in_text
@@ -332,6 +332,10 @@ def _write(ticket: Ticket, event: TicketEvent) -> None:
         notify_resident(resident_kind, ticket, key, event.at, note=note, fresh=True)
     if event.action in MERGED_FOLLOW:
         notify_merged_residents(MERGED_FOLLOW[event.action], ticket, key, event.at, note)
+    if staff_kind == "assigned" and ticket.status != Status.DISPATCHED:
+        # "Sent to you: accept it by …" asks for what the transaction's next steps have
+        # done: a patrol report is filed already its worker's own (services/patrol.py).
+        staff_kind = None
     if staff_kind is not None:
         rating = (event.detail or {}).get("rating")
         notify_staff(staff_kind, ticket, staff_for(staff_kind, ticket, event), key, event.at,
