@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from tests.conftest import csrf_token, login
 from tests.factories import T0, TZ, World, advance, calendar, make_ticket
@@ -107,6 +107,18 @@ def test_the_worker_is_not_asked_to_accept_their_own_report(client: FlaskClient,
     db.session.commit()
     assert db.session.scalars(select(Notification.kind).where(Notification.user_id == world.greg.id)).all() == [
         "assigned"]
+
+
+def test_a_report_sent_twice_is_filed_and_taken_once(world: World, store: PhotoStore) -> None:
+    """The second delivery of one report (its submission key) gets the first ticket; the
+    steps planned for it before the store found the first leave nothing behind."""
+    first = patrol_report(world, store, external_id="patrol:k1")
+    again = patrol_report(world, store, external_id="patrol:k1", now=T0 + timedelta(hours=1))
+    db.session.commit()
+    assert again.id == first.id and db.session.scalar(select(func.count()).select_from(Ticket)) == 1
+    db.session.refresh(world.gina)
+    assert world.gina.last_assigned_at is not None
+    assert world.gina.last_assigned_at.replace(tzinfo=None) == T0.replace(tzinfo=None)
 
 
 def test_handle_now_is_as_it_was(client: FlaskClient, world: World) -> None:

@@ -388,6 +388,9 @@ def _store(
     if _stores_at_once():
         stored = _store_at_once(values, logged, now, tz, route, look_up)
         if isinstance(stored, Ticket):
+            if steps is not None:  # what they changed beside the draft (a handler's row) is not kept
+                for touched in list(db.session.dirty):
+                    db.session.expire(touched)
             return stored, False
         ticket, events_stored = stored
         _with_reference(ticket, category, tier)
