@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,11 +13,12 @@ from sqlalchemy import delete, func, select, text
 
 from tests.factories import PHONE, T0, TZ, World, make_ticket, png_bytes
 from ticketing.extensions import db
-from ticketing.models import Photo, Status, Ticket, TicketCounter, TicketEvent
-from ticketing.services import intake, numbering, photos
+from ticketing.models import Photo, Status, Ticket, TicketCounter, TicketEvent, User
+from ticketing.services import intake, numbering, patrol, photos
 from ticketing.services.errors import ValidationFailed
 from ticketing.services.lifecycle import Actor
 from ticketing.services.photos import PhotoStore
+from ticketing.services.workdays import cached_calendar
 
 MB = 1024 * 1024
 
@@ -222,10 +224,11 @@ def numbered_up_to(day: str, last: int) -> None:
         numbering.forget()
 
 
-def eight_at_once(app: Flask, world: World, route: bool = True, **request: Any) -> list[tuple[int, str, bool]]:
+def eight_at_once(app: Flask, world: World, route: bool = True, steps: Callable[[], intake.Steps] | None = None,
+                  **request: Any) -> list[tuple[int, str, bool]]:
     """Eight threads file the same request at once through intake on PostgreSQL, each in
-    its own session; the ticket each got back (id, number) and whether it was new. None
-    may raise."""
+    its own session (`steps` makes each one's first steps there); the ticket each got
+    back (id, number) and whether it was new. None may raise."""
     ids = (world.category("repair.stair_light").id, world.building_courtyard.id)
     store = PhotoStore(app.config["UPLOAD_FOLDER"])
     results: list[tuple[int, str, bool]] = []
@@ -238,7 +241,8 @@ def eight_at_once(app: Flask, world: World, route: bool = True, **request: Any) 
                 barrier.wait()
                 req = intake.IntakeRequest(description="灯不亮", phone=PHONE, category_id=ids[0],
                                            building_id=ids[1], **request)
-                ticket, created = intake.submit(req, Actor.resident(), T0, TZ, store, 5 * MB, route=route)
+                ticket, created = intake.submit(req, Actor.resident(), T0, TZ, store, 5 * MB, route=route,
+                                                steps=steps() if steps is not None else None)
                 results.append((ticket.id, ticket.number, created))
             except BaseException as exc:  # noqa: BLE001 — reported below
                 errors.append(exc)
@@ -274,6 +278,25 @@ def test_one_message_delivered_eight_times_at_once_files_one_ticket(app: Flask, 
     assert len(results) == 8 and len({ticket_id for ticket_id, _, _ in results}) == 1
     assert sum(created for _, _, created in results) == 1
     assert ticket_count() == 1
+
+
+@pytest.mark.postgres
+def test_one_patrol_report_sent_eight_times_at_once_is_filed_and_taken_once(app: Flask, world: World) -> None:
+    """A patrol report's steps are planned before the statement that stores it knows it
+    is a repeat (services/intake.py `steps`): of eight deliveries at once, one ticket,
+    the worker's, with its three events once, and the worker's row as the one that won
+    left it."""
+    worker_id = world.gina.id
+
+    def theirs() -> intake.Steps:
+        return patrol.theirs(db.session.get_one(User, worker_id), T0, cached_calendar(TZ))
+
+    results = eight_at_once(app, world, route=False, steps=theirs, channel="patrol", external_id="patrol:race")
+    assert len({ticket_id for ticket_id, _, _ in results}) == 1 and sum(created for *_, created in results) == 1
+    ticket = db.session.scalars(select(Ticket)).one()
+    assert (ticket.status, ticket.assignee_id, ticket.version) == (Status.ACCEPTED, worker_id, 1)
+    assert db.session.scalars(select(TicketEvent.action).where(TicketEvent.ticket_id == ticket.id)
+                              .order_by(TicketEvent.id)).all() == ["submit", "dispatch", "accept"]
 
 
 def test_chinese_punctuation_is_kept_as_typed(world: World, store: PhotoStore) -> None:
