@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from tests.callback_helpers import rated, task_of, tasks_of
 from tests.conftest import csrf_token, login
 from tests.factories import T0, TZ, World, advance, calendar, make_ticket
+from tests.races import read_then_at_once
 from ticketing import web
 from ticketing.console import callbacks as callback_pages
 from ticketing.extensions import db
@@ -616,31 +617,23 @@ def test_the_ticket_page_links_its_callbacks_for_those_who_work_them(
 
 def at_once(app: Flask, attempts: list[Callable[[], Callable[[], object]]]) -> list[str]:
     """Each attempt in its own thread and session: read first (the callable), then released
-    together to act (the callable it returns); how each ended."""
-    import threading
+    together to act (the callable it returns) and commit; how each ended."""
+    def committing(attempt: Callable[[], Callable[[], object]]) -> Callable[[], Callable[[], str]]:
+        def read() -> Callable[[], str]:
+            act = attempt()
 
-    barrier = threading.Barrier(len(attempts))
-    ended: list[str] = []
-
-    def run(attempt: Callable[[], Callable[[], object]]) -> None:
-        with app.app_context():
-            try:
-                act = attempt()
-                barrier.wait(timeout=10)
+            def act_and_commit() -> str:
                 act()
                 db.session.commit()
-                ended.append("won")
-            except Conflict:
-                ended.append("conflict")
-            finally:
-                db.session.remove()
+                return "won"
+            return act_and_commit
+        return read
 
-    threads = [threading.Thread(target=run, args=(attempt,)) for attempt in attempts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return sorted(ended)
+    ended = read_then_at_once(app, [committing(attempt) for attempt in attempts])
+    for outcome in ended:
+        if isinstance(outcome, Exception) and not isinstance(outcome, Conflict):
+            raise outcome
+    return sorted("conflict" if isinstance(outcome, Conflict) else str(outcome) for outcome in ended)
 
 
 @pytest.mark.postgres

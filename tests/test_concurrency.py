@@ -1,7 +1,6 @@
 """Two staff acting on one ticket at the same moment: exactly one wins (PostgreSQL)."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -9,6 +8,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from tests.factories import T0, World, advance, calendar, make_ticket
+from tests.races import read_then_at_once
 from ticketing.extensions import db
 from ticketing.models import Ticket, TicketEvent, User
 from ticketing.services.errors import Conflict, ServiceError
@@ -19,32 +19,30 @@ pytestmark = pytest.mark.postgres
 
 
 def race(app: Flask, ticket_id: int, attempts: list[Callable[[Ticket], None]]) -> list[str]:
-    """Run each attempt in its own thread and session, released together; report outcomes."""
-    barrier = threading.Barrier(len(attempts))
-    outcomes: list[str] = []
+    """Each attempt in its own thread and session, on the ticket read there, released
+    together and committed; how each ended."""
+    def reading(attempt: Callable[[Ticket], None]) -> Callable[[], Callable[[], None]]:
+        def read() -> Callable[[], None]:
+            ticket = db.session.get_one(Ticket, ticket_id)
 
-    def run(attempt: Callable[[Ticket], None]) -> None:
-        with app.app_context():
-            try:
-                ticket = db.session.get(Ticket, ticket_id)
-                assert ticket is not None
-                barrier.wait(timeout=10)
+            def act() -> None:
                 attempt(ticket)
                 db.session.commit()
-                outcomes.append("won")
-            except Conflict:
-                outcomes.append("conflict")
-            except ServiceError as exc:
-                outcomes.append(f"refused: {exc}")
-            finally:
-                db.session.remove()
+            return act
+        return read
 
-    threads = [threading.Thread(target=run, args=(a,)) for a in attempts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return sorted(outcomes)
+    return sorted(outcome(ended) for ended in read_then_at_once(app, [reading(a) for a in attempts]))
+
+
+def outcome(ended: object) -> str:
+    """How an attempt ended: it won, lost the race (`Conflict`), or was refused."""
+    if isinstance(ended, Conflict):
+        return "conflict"
+    if isinstance(ended, ServiceError):
+        return f"refused: {ended}"
+    if isinstance(ended, Exception):
+        raise ended
+    return "won"
 
 
 def events_of(ticket_id: int, action: str) -> int:

@@ -5,7 +5,6 @@ whole street; Dora dispatches in community A, Dan in community B.
 """
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ from werkzeug.test import TestResponse
 
 from tests.conftest import csrf_token, login
 from tests.factories import T0, TZ, World, advance, calendar, make_ticket
+from tests.races import at_once
 from ticketing.extensions import db
 from ticketing.models import Notification, OutboxMessage, Ticket, TicketEvent, User
 from ticketing.services import sweep as sweep_module
@@ -392,23 +392,8 @@ def test_two_sweeps_at_once_escalate_and_expire_each_overdue_ticket_once(
                           now=day_before).id for _ in range(3)]
     routes_before = {ticket_id: len(route_jobs(ticket_id)) for ticket_id in unaccepted}
     db.session.remove()
-    barrier = threading.Barrier(2)
-    results: list[SweepResult] = []
-
-    def run() -> None:
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                results.append(sweep(T0, calendar()))
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert len(results) == 2 and sum(r.errors for r in results) == 0
+    results = at_once(app, [lambda: sweep(T0, calendar())] * 2)
+    assert sum(r.errors for r in results) == 0
     assert sum(r.escalated for r in results) == len(late)
     assert sum(r.expired for r in results) == len(unaccepted)
     for ticket_id in late:

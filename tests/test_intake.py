@@ -1,7 +1,6 @@
 """The intake service: normalising, validating, placing, numbering, idempotency, photos."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +11,7 @@ from flask import Flask
 from sqlalchemy import delete, func, select, text
 
 from tests.factories import PHONE, T0, TZ, World, make_ticket, png_bytes
+from tests.races import at_once
 from ticketing.extensions import db
 from ticketing.models import Photo, Status, Ticket, TicketCounter, TicketEvent, User
 from ticketing.services import intake, numbering, patrol, photos
@@ -231,31 +231,15 @@ def eight_at_once(app: Flask, world: World, route: bool = True, steps: Callable[
     back (id, number) and whether it was new. None may raise."""
     ids = (world.category("repair.stair_light").id, world.building_courtyard.id)
     store = PhotoStore(app.config["UPLOAD_FOLDER"])
-    results: list[tuple[int, str, bool]] = []
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(8)
 
-    def file_one() -> None:
-        with app.app_context():
-            try:
-                barrier.wait()
-                req = intake.IntakeRequest(description="灯不亮", phone=PHONE, category_id=ids[0],
-                                           building_id=ids[1], **request)
-                ticket, created = intake.submit(req, Actor.resident(), T0, TZ, store, 5 * MB, route=route,
-                                                steps=steps() if steps is not None else None)
-                results.append((ticket.id, ticket.number, created))
-            except BaseException as exc:  # noqa: BLE001 — reported below
-                errors.append(exc)
-            finally:
-                db.session.remove()
+    def file_one() -> tuple[int, str, bool]:
+        req = intake.IntakeRequest(description="灯不亮", phone=PHONE, category_id=ids[0],
+                                   building_id=ids[1], **request)
+        ticket, created = intake.submit(req, Actor.resident(), T0, TZ, store, 5 * MB, route=route,
+                                        steps=steps() if steps is not None else None)
+        return ticket.id, ticket.number, created
 
-    threads = [threading.Thread(target=file_one) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    return results
+    return at_once(app, [file_one] * 8)
 
 
 @pytest.mark.postgres

@@ -18,6 +18,7 @@ from rq.job import Job, JobStatus
 from sqlalchemy import select
 
 from tests.factories import T0, World, calendar, make_ticket, put_on_call
+from tests.races import at_once
 from tests.redis_server import free_port
 from tests.resident_helpers import form_data, post_report
 from ticketing.extensions import db
@@ -375,29 +376,15 @@ def test_the_relay_hands_several_rows_to_their_own_queues_in_one_go(
 
 @pytest.mark.postgres
 def test_two_relays_at_once_take_each_row_exactly_once(app: Flask, ctx: Flask) -> None:
-    import threading
-
     ids = []
     for i in range(60):
         ids.append(outbox.emit("workers.jobs.noop", str(i)))
     db.session.commit()
     ids = [row.id for row in ids]
     db.session.remove()
-    barrier = threading.Barrier(2)
-    taken: list[list[int]] = []
 
-    def run() -> None:
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                taken.append([row.id for row in outbox.claim_many(T0, limit=100)])
-            finally:
-                db.session.remove()
+    def claim() -> list[int]:
+        return [row.id for row in outbox.claim_many(T0, limit=100)]
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert len(taken) == 2
+    taken = at_once(app, [claim, claim])
     assert sorted(taken[0] + taken[1]) == ids  # every row once, none twice

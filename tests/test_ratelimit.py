@@ -18,6 +18,7 @@ from werkzeug.test import TestResponse
 
 from tests.conftest import app_on_test_database, csrf_from, dispose
 from tests.factories import PHONE, World
+from tests.races import at_once
 from tests.redis_server import free_port
 from tests.resident_helpers import form_data, post_report, ticket_count
 from ticketing.extensions import db
@@ -149,27 +150,7 @@ def test_ipv6_clients_are_counted_by_their_64_network() -> None:
 
 def race(app: Flask, threads: int, key: str, limit: int) -> list[bool]:
     """`threads` attempts on one key at the same moment, each in its own app context."""
-    barrier = threading.Barrier(threads)
-    results: list[bool] = []
-    errors: list[BaseException] = []
-
-    def attempt() -> None:
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                results.append(hit("web_phone", key, limit, 3600, NOW).allowed)
-            except BaseException as exc:  # noqa: BLE001  reported below, in the test's thread
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    workers = [threading.Thread(target=attempt) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert not errors, errors
-    return results
+    return at_once(app, [lambda: hit("web_phone", key, limit, 3600, NOW).allowed] * threads)
 
 
 def test_attempts_racing_for_the_last_slot_get_it_once(app: Flask, ctx: Flask) -> None:

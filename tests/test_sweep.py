@@ -1,7 +1,6 @@
 """The SLA sweep: 75 % warnings, breaches, auto-closing, the morning digest; exactly once."""
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +9,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from tests.factories import T0, TZ, World, advance, calendar, make_ticket
+from tests.races import at_once
 from ticketing.extensions import db
 from ticketing.models import Notification, Ticket, TicketEvent, User
 from ticketing.services import sweep as sweep_module
@@ -215,23 +215,8 @@ def test_two_sweeps_at_the_same_moment_warn_and_breach_once(
     closing_id = closing.id
     db.session.remove()
     now = T0 + timedelta(minutes=17)  # the first four are at 80 %, the others a day late
-    barrier = threading.Barrier(2)
-    results: list[SweepResult] = []
-
-    def run() -> None:
-        with app.app_context():
-            try:
-                barrier.wait(timeout=10)
-                results.append(sweep(now, calendar()))
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert len(results) == 2 and sum(r.errors for r in results) == 0
+    results = at_once(app, [lambda: sweep(now, calendar())] * 2)
+    assert sum(r.errors for r in results) == 0
     assert sum(r.warned for r in results) == len(warned)
     assert sum(r.resolve_breached for r in results) == len(breached)
     assert sum(r.escalated for r in results) == len(breached)

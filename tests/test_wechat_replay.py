@@ -5,7 +5,6 @@ with another body is refused, whether nonces live in Redis or in the database.
 """
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from tests.conftest import app_on_test_database, dispose
 from tests.factories import PHONE, World
+from tests.races import at_once
 from tests.redis_server import free_port
 from tests.wechat_helpers import (
     TEXT,
@@ -188,18 +188,8 @@ def test_remember_tells_new_retry_and_replay_apart(ctx: Flask) -> None:
 
 
 def test_two_requests_with_one_nonce_at_once_let_only_one_through(app: Flask, ctx: Flask) -> None:
-    barrier, seen = threading.Barrier(2), []
-
-    def attempt(body: str) -> None:
-        with app.app_context():
-            barrier.wait(timeout=10)
-            seen.append(nonces.remember("k1", body, NOW + timedelta(minutes=5), NOW))
-
-    threads = [threading.Thread(target=attempt, args=(body,)) for body in ("body-a", "body-b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    seen = at_once(app, [lambda body=body: nonces.remember("k1", body, NOW + timedelta(minutes=5), NOW)
+                         for body in ("body-a", "body-b")])
     assert sorted(s.value for s in seen) == ["new", "replay"]
 
 
