@@ -19,6 +19,7 @@ from sqlalchemy import select
 from wechatpy.crypto import WeChatCrypto
 
 from tests.factories import World, advance, png_bomb, png_bytes
+from tests.races import read_then_at_once
 from tests.wechat_helpers import (
     OPENID,
     TEXT,
@@ -462,23 +463,10 @@ def race_attach(app: Flask, ticket_id: int, msg_ids: list[str], monkeypatch: pyt
         return png_bytes((40, 30), "JPEG")
 
     monkeypatch.setattr(wechat_media, "http_fetch", fetch)
-    outcomes: list[str] = []
-
-    def run(msg_id: str) -> None:
-        with app.app_context():
-            try:
-                outcomes.append(jobs.attach_wechat_photo(ticket_id, msg_id, "", PIC_URL))
-            except Exception as exc:  # noqa: BLE001 - the loser's conflict, retried by the outbox
-                outcomes.append(type(exc).__name__)
-            finally:
-                db.session.remove()
-
-    threads = [threading.Thread(target=run, args=(m,)) for m in msg_ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return sorted(outcomes)
+    # The loser's conflict is an outcome: the outbox retries the job.
+    ended = read_then_at_once(app, [lambda m=m: lambda: jobs.attach_wechat_photo(ticket_id, m, "", PIC_URL)
+                                    for m in msg_ids])
+    return sorted(type(outcome).__name__ if isinstance(outcome, Exception) else str(outcome) for outcome in ended)
 
 
 @pytest.mark.postgres
