@@ -54,16 +54,18 @@ def coordinator_scope(user: User) -> tuple[str, int | None]:
     return "nowhere", None
 
 
-def coordinated(kind: str, place: Any) -> ColumnElement[bool]:
-    """A WHERE clause selecting the tickets of a coordinator's scope (`coordinator_scope`);
-    `place` the place's id, or a bound parameter standing for it in a statement built
-    once for every coordinator of that kind (services/navigation.py)."""
+def coordinated(kind: str, place: Any, community_id: Any = Ticket.community_id,
+                street_id: Any = Ticket.street_id) -> ColumnElement[bool]:
+    """A WHERE clause selecting the tickets of a coordinator's scope (`coordinator_scope`),
+    or the rows of another table by its place columns; `place` the place's id, or a bound
+    parameter standing for it in a statement built once for every coordinator of that
+    kind (services/navigation.py)."""
     if kind == "all":
         return true()
     if kind == "community":
-        return Ticket.community_id == place
+        return community_id == place
     if kind == "street":
-        return Ticket.street_id == place
+        return street_id == place
     return false()
 
 
@@ -71,14 +73,8 @@ def place_scope(user: User, grid_id: Any, community_id: Any, street_id: Any) -> 
     """A WHERE clause on rows kept per grid (the daily ledgers), by the rule of
     `ticket_scope`: supervisors and dispatchers their community or street, grid
     workers their grids, admins all, anyone else nothing."""
-    if user.role == Role.ADMIN:
-        return true()
-    if user.role in (Role.SUPERVISOR, Role.DISPATCHER):
-        if user.community_id is not None:
-            return community_id == user.community_id
-        if user.street_id is not None:
-            return street_id == user.street_id
-        return false()
+    if user.role in COORDINATORS:
+        return coordinated(*coordinator_scope(user), community_id=community_id, street_id=street_id)
     if user.role == Role.GRID_WORKER:
         return grid_id.in_([grid.id for grid in user.grids])
     return false()
@@ -86,12 +82,10 @@ def place_scope(user: User, grid_id: Any, community_id: Any, street_id: Any) -> 
 
 def in_scope(user: User, ticket: Ticket) -> bool:
     """True when `user` may see `ticket` (the same rule as `ticket_scope`)."""
-    if user.role == Role.ADMIN:
-        return True
-    if user.role in (Role.SUPERVISOR, Role.DISPATCHER):
-        if user.community_id is not None:
-            return ticket.community_id == user.community_id
-        return user.street_id is not None and ticket.street_id == user.street_id
+    if user.role in COORDINATORS:
+        kind, place = coordinator_scope(user)
+        return (kind == "all" or (kind == "community" and ticket.community_id == place)
+                or (kind == "street" and ticket.street_id == place))
     if ticket.assignee_id == user.id:
         return True
     if user.role == Role.GRID_WORKER:
